@@ -1,0 +1,40 @@
+# trustlab: every target is self-contained (creates .venv and installs what it needs).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-all bench smoke lint clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q --no-deps torchattacks==3.5.1
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/trustlab data build digits-dg
+	$(VENV)/bin/trustlab bench --suite quick --reuse
+	@echo "report: $(CURDIR)/reports/quick/index.html"
+
+test: $(STAMP)
+	$(PY) -m pytest tests
+
+test-all: $(STAMP)
+	$(PY) -m pytest tests -m ""
+
+smoke: $(STAMP)
+	$(VENV)/bin/trustlab bench --suite smoke
+
+bench: $(STAMP)
+	$(PY) benchmarks/engine_overhead.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+
+clean:
+	rm -rf reports runs build *.egg-info

@@ -1,0 +1,223 @@
+"""The ``trustlab`` command line. Thin: it parses arguments, then calls the Python API.
+
+    trustlab list [datasets|models|methods|recipes|claims|scorers|attacks]
+    trustlab run RECIPE [--config FILE] [--set key=value ...] [--resume RUN_DIR] [--quiet]
+    trustlab runs [--runs-dir DIR]
+    trustlab report RUN_DIR | REPORT_DIR
+    trustlab bench --suite smoke|quick|full [--only ID] [--reuse]
+    trustlab data build|show DATASET
+
+Expected failures print one line (``error: ...``) and exit 2; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from trustlab.errors import TrustlabError
+from trustlab.registry import ALL, COMMANDS, DATA_COMMANDS
+
+
+def _load_plugins() -> None:
+    import trustlab.data  # noqa: F401
+    import trustlab.methods  # noqa: F401
+    import trustlab.models  # noqa: F401
+
+
+# --- list ----------------------------------------------------------------------------------------
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    kinds = [args.kind] if args.kind else list(ALL)
+    for kind in kinds:
+        reg = ALL[kind]
+        print(f"{kind} ({len(reg)}):")
+        if kind == "models":
+            _list_models(args.input_size)
+            continue
+        for name in reg.names():
+            print(f"  {name:<34} {reg.help(name)}")
+    return 0
+
+
+def _list_models(input_size: int) -> None:
+    from trustlab.models.complexity import model_table
+    from trustlab.registry import MODELS
+
+    rows = model_table(MODELS.names(), num_classes=10, input_size=input_size, width=1.0)
+    print(f"  {'name':<24} {'params':>12} {'MACs @' + str(input_size) + 'px':>16}")
+    for row in rows:
+        print(f"  {row['name']:<24} {row['params']:>12,} {row['macs']:>16,}")
+    print("  (any timm model as timm:<name>; width=... scales channels)")
+
+
+# --- run / runs ------------------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from trustlab.recipes import run_recipe
+
+    record = run_recipe(
+        args.recipe,
+        yaml_path=args.config,
+        overrides=args.set,
+        runs_root=args.runs_dir,
+        run_id=args.run_id,
+        resume_dir=args.resume,
+        quiet=args.quiet,
+    )
+    if record.writer:
+        summary = record.summary()
+        keys = [k for k, v in summary.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        for key in keys[:12]:
+            print(f"{key:>20}: {_fmt(summary[key])}")
+        print(f"run record: {record.path}")
+    return 0
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from trustlab.runs.store import list_runs
+
+    records = list_runs(args.runs_dir)
+    if not records:
+        print(f"no runs under '{args.runs_dir or os.environ.get('TRUSTLAB_RUNS', 'runs')}'")
+        return 0
+    for rec in records:
+        s = rec.summary()
+        keys = [k for k in ("heldout_acc", "indomain_acc", "acc", "auroc", "asr", "cta") if k in s]
+        metrics = "  ".join(f"{k}={_fmt(s[k])}" for k in keys)
+        status = "done" if rec.done else "unfinished"
+        print(f"{str(rec.path):<60} {status:<10} {metrics}")
+    return 0
+
+
+# --- report / bench ----------------------------------------------------------------------------------
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from trustlab.errors import NotFoundError
+    from trustlab.report import render_bench, render_run
+
+    path = Path(args.path)
+    if (path / "claims.json").is_file():
+        out = render_bench(path)
+    elif (path / "config.yaml").is_file():
+        out = render_run(path)
+    else:
+        raise NotFoundError(f"'{path}' is neither a run record (config.yaml) nor a bench report (claims.json)")
+    print(out)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from trustlab.bench.runner import run_bench
+
+    out = run_bench(args.suite, out_root=args.out, only=args.only, quiet=args.quiet, reuse=args.reuse)
+    print(out)
+    return 0
+
+
+# --- data --------------------------------------------------------------------------------------------
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from trustlab.experiment import DataConfig
+    from trustlab.tasks.classification import build_data
+
+    cfg = DataConfig(name=args.dataset, root=args.root, image_size=args.image_size, target="")
+    data = build_data(cfg)
+    if args.action == "build":
+        for d in data.domains:
+            sizes = {s: len(data.get(d, s)) for s in ("train", "val", "test")}
+            print(f"{d:<12} " + "  ".join(f"{k}={v}" for k, v in sizes.items()))
+        return 0
+    from trustlab.data.show import save_sample_grids
+
+    for p in save_sample_grids(data, Path(args.out)):
+        print(p)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="trustlab", description="Trustworthy-ML toolkit")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for expected errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("list", help="list registered datasets, models, methods, recipes, claims ...")
+    p.add_argument("kind", nargs="?", choices=list(ALL))
+    p.add_argument("--input-size", type=int, default=32, help="input size for the models' MACs")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("run", help="run a recipe and write a run record")
+    p.add_argument("recipe", nargs="?", default="", help="recipe name (`trustlab list recipes`)")
+    p.add_argument("--config", help="YAML file with config overrides")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. train.epochs=5")
+    p.add_argument("--runs-dir", default=None, help="where run records go (default $TRUSTLAB_RUNS or ./runs)")
+    p.add_argument("--run-id", default=None)
+    p.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue an unfinished run from its checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("runs", help="list run records with their key metrics")
+    p.add_argument("--runs-dir", default=None)
+    p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("report", help="render a run record or a bench folder as HTML")
+    p.add_argument("path")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("bench", help="run the claims of a suite and write reports/<suite>/index.html")
+    p.add_argument("--suite", default="quick", choices=["smoke", "quick", "full"])
+    p.add_argument("--only", action="append", default=None, metavar="CLAIM_PREFIX")
+    p.add_argument("--out", default="reports")
+    p.add_argument("--reuse", action="store_true", help="reuse finished runs with identical configs")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("data", help="build datasets, show samples, and dataset tools")
+    dsub = p.add_subparsers(dest="action", required=True)
+    for action, text in (("build", "build/cache a dataset and print its sizes"),
+                         ("show", "write a sample grid PNG per domain")):
+        q = dsub.add_parser(action, help=text)
+        q.add_argument("dataset", help="dataset name (`trustlab list datasets`)")
+        q.add_argument("--root", default=None, help="folder datasets: the dataset root")
+        q.add_argument("--image-size", type=int, default=32)
+        q.add_argument("--out", default="reports/data")
+        q.set_defaults(func=cmd_data)
+    for _, add in DATA_COMMANDS.items():
+        add(dsub)
+    for _, add in COMMANDS.items():
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in argv
+    try:
+        _load_plugins()
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.command == "run" and not args.recipe and not args.resume:
+            parser.error("run needs a RECIPE (or --resume RUN_DIR); `trustlab list recipes` shows them")
+        return int(args.func(args) or 0)
+    except TrustlabError as exc:
+        if debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted; `trustlab run --resume RUN_DIR` continues from the last checkpoint", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,3 @@
+"""ERM baseline (method, recipes, claims)."""
+
+from trustlab.methods.erm import claims, method, recipes  # noqa: F401

@@ -1,0 +1,88 @@
+"""ERM claims on Digits-DG (leave-one-domain-out over the four domains)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from trustlab.bench.claims import Claim, ClaimResult, mean, std
+from trustlab.registry import CLAIMS
+
+DOMAINS = ("mnist", "usps", "syn", "mnistm")
+CHANCE = 0.1
+WIDE_MARGIN = 0.2  # "a wide margin": 20 accuracy points above chance
+
+# Scale of the ERM runs per suite (overrides of recipe erm/digits-dg).
+SCALE: dict[str, dict[str, Any]] = {
+    "smoke": {"seeds": [0], "overrides": ["train.epochs=1", "data.max_per_domain=256"]},
+    "quick": {"seeds": [0, 1, 2], "overrides": []},
+    "full": {"seeds": [0, 1, 2, 3, 4], "overrides": ["train.epochs=30", "model.width=1.0"]},
+}
+
+
+def lodo_summaries(suite: str, ctx: Any, recipe: str = "erm/digits-dg") -> tuple[dict[str, dict[int, dict]], list[str]]:
+    """Run (or reuse) one run per held-out domain and seed: ``{target: {seed: summary}}``."""
+    scale = SCALE[suite]
+    out: dict[str, dict[int, dict]] = {}
+    paths = []
+    for target in DOMAINS:
+        for seed in scale["seeds"]:
+            rec = ctx.run(recipe, [f"data.target={target}", f"train.seed={seed}", *scale["overrides"]])
+            out.setdefault(target, {})[seed] = rec.summary()
+            paths.append(str(rec.path))
+    return out, paths
+
+
+def check_heldout_below_indomain(suite: str, ctx: Any) -> ClaimResult:
+    runs, paths = lodo_summaries(suite, ctx)
+    seeds = SCALE[suite]["seeds"]
+    values: dict[str, list[float]] = {}
+    table, gaps = [], []
+    for d in DOMAINS:
+        held = [runs[d][s]["per_domain"][d] for s in seeds]
+        # in-domain: accuracy on d's test split in the runs where d was a training domain
+        indom = [mean([runs[t][s]["per_domain"][d] for t in DOMAINS if t != d]) for s in seeds]
+        values[f"{d}/heldout"] = held
+        values[f"{d}/indomain"] = indom
+        gap = mean(indom) - mean(held)
+        gaps.append(gap)
+        table.append({"domain": d, "in-domain acc": mean(indom), "held-out acc": mean(held),
+                      "held-out std": std(held), "gap": gap})
+    margin = min(gaps)
+    return ClaimResult(
+        "erm/heldout-below-indomain", CLAIMS.get("erm/heldout-below-indomain").statement, suite,
+        passed=margin > 0, margin=margin, unit="accuracy (in-domain minus held-out, worst domain)",
+        values=values, seeds=seeds, table=table, runs=paths,
+    )
+
+
+def check_beats_chance(suite: str, ctx: Any) -> ClaimResult:
+    runs, paths = lodo_summaries(suite, ctx)
+    seeds = SCALE[suite]["seeds"]
+    values = {d: [runs[d][s]["heldout_acc"] for s in seeds] for d in DOMAINS}
+    table = [{"held-out domain": d, "acc": mean(v), "std": std(v), "chance": CHANCE} for d, v in values.items()]
+    margin = min(mean(v) for v in values.values()) - (CHANCE + WIDE_MARGIN)
+    return ClaimResult(
+        "erm/beats-chance", CLAIMS.get("erm/beats-chance").statement, suite,
+        passed=margin > 0, margin=margin, unit=f"accuracy above chance+{WIDE_MARGIN} (worst domain)",
+        values=values, seeds=seeds, table=table, runs=paths,
+    )
+
+
+CLAIMS.add(
+    "erm/heldout-below-indomain",
+    Claim(
+        "erm/heldout-below-indomain",
+        "ERM on Digits-DG: held-out-domain accuracy is below in-domain accuracy for every domain",
+        check_heldout_below_indomain,
+        group="erm",
+    ),
+)
+CLAIMS.add(
+    "erm/beats-chance",
+    Claim(
+        "erm/beats-chance",
+        f"ERM beats chance (10%) by a wide margin (>= {int(WIDE_MARGIN * 100)} points) on every held-out domain",
+        check_beats_chance,
+        group="erm",
+    ),
+)

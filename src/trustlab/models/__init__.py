@@ -1,0 +1,14 @@
+"""Backbones as :class:`Classifier` wrappers: tiny CNNs, torchvision, timm by name.
+
+``build_model(name, num_classes, input_size=32, width=1.0, in_chans=3, weights=None, **options)``
+returns a model that takes [0, 1] images, normalises inside, and exposes
+``forward(x, return_features=False)`` and ``classifier()`` (DESIGN.md, "Contracts").
+Importing this package registers ``small_cnn``, ``mobilenet_v3_small`` and ``resnet18`` in MODELS.
+"""
+
+from trustlab.models import convnet, torchvision_models  # noqa: F401  (register the models)
+from trustlab.models.base import Classifier
+from trustlab.models.complexity import count_macs, count_parameters, model_table
+from trustlab.models.registry import build_model, load_weights
+
+__all__ = ["Classifier", "build_model", "count_macs", "count_parameters", "load_weights", "model_table"]

@@ -1,0 +1,93 @@
+"""Recipes: named, registered configs (data + model + method + evaluation) that run end to end.
+
+``run_recipe("erm/digits-dg", overrides=["train.epochs=5"])`` resolves the config, creates a run
+record, calls the recipe's ``run`` function and writes ``summary.json`` and ``done`` last.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trustlab.config import build_config, from_dict, to_dict
+from trustlab.errors import ConfigError
+from trustlab.registry import RECIPES
+from trustlab.runs.store import RunRecord, environment
+
+
+@dataclass
+class RunContext:
+    """What a recipe's run function gets besides its config."""
+
+    record: RunRecord
+    resume: bool = False
+    quiet: bool = False
+
+
+@dataclass
+class Recipe:
+    """A registered recipe: ``run(cfg, ctx) -> summary dict``."""
+
+    name: str
+    description: str
+    config_cls: type
+    run: Callable[[Any, RunContext], dict[str, Any]]
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def __doc__(self) -> str:  # type: ignore[override]  # registry help line
+        return self.description
+
+    def config(self, yaml_path: str | Path | None = None, overrides: list[str] | None = None) -> Any:
+        return build_config(self.config_cls, self.defaults, yaml_path, overrides)
+
+
+def register_recipe(recipe: Recipe) -> Recipe:
+    RECIPES.add(recipe.name, recipe, recipe.description)
+    return recipe
+
+
+def run_recipe(
+    name: str,
+    *,
+    yaml_path: str | Path | None = None,
+    overrides: list[str] | None = None,
+    runs_root: str | Path | None = None,
+    run_id: str | None = None,
+    resume_dir: str | Path | None = None,
+    quiet: bool = False,
+) -> RunRecord:
+    """Run a recipe and return its finished record (raises on failure; no ``done`` then)."""
+    from trustlab.engine.runtime import is_main_process, launched_by_torchrun
+
+    writer = is_main_process() if not launched_by_torchrun() else _env_rank() == 0
+    if resume_dir is not None:
+        if overrides or yaml_path:
+            raise ConfigError("--resume continues a run with its saved config; drop --set/--config")
+        record = RunRecord.open(resume_dir, writer=writer)
+        if record.done:
+            raise ConfigError(f"run '{resume_dir}' already finished; nothing to resume")
+        recipe: Recipe = RECIPES.get(record.recipe)
+        saved = record.config()
+        saved.pop("recipe", None)
+        cfg = from_dict(recipe.config_cls, saved)
+    else:
+        recipe = RECIPES.get(name)
+        cfg = recipe.config(yaml_path, overrides)
+        cfg_dict = to_dict(cfg)
+        seed = getattr(getattr(cfg, "train", None), "seed", None)
+        env = environment(seed=seed)
+        record = RunRecord.create(name, cfg_dict, root=runs_root, run_id=run_id, env=env, writer=writer)
+    ctx = RunContext(record=record, resume=resume_dir is not None, quiet=quiet)
+    summary = recipe.run(cfg, ctx)
+    record.write_summary(summary)
+    record.mark_done()
+    return record
+
+
+def _env_rank() -> int:
+    import os
+
+    return int(os.environ.get("RANK", 0))

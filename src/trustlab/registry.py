@@ -1,0 +1,93 @@
+"""One registry class for every pluggable thing: datasets, models, methods, recipes, claims, ...
+
+Usage::
+
+    from trustlab.registry import MODELS
+
+    @MODELS.register("small_cnn")
+    def build_small_cnn(num_classes: int, **kw): ...
+
+    MODELS.get("small_cnn")          # -> the function
+    MODELS.names()                   # -> ["small_cnn", ...]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+from trustlab.errors import NotFoundError, TrustlabError, did_you_mean
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """A named map from string keys to objects, filled with the ``register`` decorator."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._items: dict[str, T] = {}
+        self._help: dict[str, str] = {}
+
+    def register(self, name: str, help: str | None = None) -> Callable[[T], T]:
+        """Decorator: register ``obj`` under ``name``; a second object under one name is an error."""
+
+        def deco(obj: T) -> T:
+            self.add(name, obj, help)
+            return obj
+
+        return deco
+
+    def add(self, name: str, obj: T, help: str | None = None) -> None:
+        if name in self._items and self._items[name] is not obj:
+            raise TrustlabError(f"{self.kind} '{name}' is registered twice; pick another name")
+        self._items[name] = obj
+        doc = help if help is not None else (getattr(obj, "__doc__", None) or "")
+        self._help[name] = doc.strip().splitlines()[0] if doc.strip() else ""
+
+    def get(self, name: str) -> T:
+        if name not in self._items:
+            raise NotFoundError(
+                f"unknown {self.kind} '{name}'{did_you_mean(name, self._items)}; "
+                f"`trustlab list {self.kind}s` shows the {len(self._items)} registered"
+            )
+        return self._items[name]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._items
+
+    def names(self) -> list[str]:
+        return sorted(self._items)
+
+    def items(self) -> list[tuple[str, T]]:
+        return [(n, self._items[n]) for n in self.names()]
+
+    def help(self, name: str) -> str:
+        return self._help.get(name, "")
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+DATASETS: Registry[Any] = Registry("dataset")
+MODELS: Registry[Any] = Registry("model")
+METHODS: Registry[Any] = Registry("method")
+RECIPES: Registry[Any] = Registry("recipe")
+CLAIMS: Registry[Any] = Registry("claim")
+SCORERS: Registry[Any] = Registry("scorer")
+ATTACKS: Registry[Any] = Registry("attack")
+
+ALL: dict[str, Registry[Any]] = {
+    "datasets": DATASETS,
+    "models": MODELS,
+    "methods": METHODS,
+    "recipes": RECIPES,
+    "claims": CLAIMS,
+    "scorers": SCORERS,
+    "attacks": ATTACKS,
+}
+
+# CLI extension points: a method package adds `trustlab <command>` or `trustlab data <action>` by
+# registering a function ``add(subparsers) -> None`` that adds its parser and sets ``func``.
+COMMANDS: Registry[Any] = Registry("command")
+DATA_COMMANDS: Registry[Any] = Registry("data command")

@@ -1,0 +1,308 @@
+"""Matplotlib figures for reports, written as PNG files.
+
+Every function renders with matplotlib's object-oriented API on an Agg canvas (no display, no
+``pyplot`` global state, so it is safe in threads and never opens a window), saves the figure to
+memory and writes the PNG atomically with :func:`trustlab.runs.io.write_bytes`. Each returns the
+path it wrote, or ``None`` when there was nothing to draw (the caller then leaves the image out).
+
+Example::
+
+    from trustlab.report import figures
+    figures.bar_chart({"erm": 0.81, "okd": 0.86}, "acc.png", "target accuracy", "accuracy")
+"""
+
+from __future__ import annotations
+
+import io as _bytes_io
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from trustlab.runs import io
+
+DPI = 110
+_X_KEYS = ("epoch", "step")
+_SKIP_PREFIXES = ("time/",)  # wall-clock timings are not training curves
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _style(ax: Any) -> None:
+    ax.grid(True, alpha=0.3, linewidth=0.6)
+    ax.spines["top"].set_visible(False)
+    ax.spines["right"].set_visible(False)
+
+
+def save_png(fig: Figure, out: str | Path) -> Path:
+    """Render ``fig`` to PNG bytes, write them atomically to ``out`` and release the figure."""
+    buf = _bytes_io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    fig.clear()  # drop artists now: figures made in a loop would otherwise pile up until GC
+    return io.write_bytes(Path(out), buf.getvalue())
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _finite(v: Any) -> bool:
+    return _is_number(v) and math.isfinite(v)
+
+
+def metric_group(key: str) -> str | None:
+    """Which subplot a metrics.jsonl key belongs to: ``loss``, ``accuracy``, ``lr`` or ``None``."""
+    if key in _X_KEYS or key.startswith(_SKIP_PREFIXES):
+        return None
+    last = key.rsplit("/", 1)[-1].lower()
+    if last == "lr" or last.startswith("lr_") or last == "learning_rate":
+        return "lr"
+    if "loss" in last:
+        return "loss"
+    if last == "acc" or last.startswith("acc") or last.endswith("_acc") or "accuracy" in last:
+        return "accuracy"
+    return None
+
+
+def curve_series(
+    rows: Sequence[Mapping[str, Any]],
+) -> tuple[str, dict[str, dict[str, tuple[list[float], list[float]]]]]:
+    """Group metrics.jsonl rows into plottable series.
+
+    Returns ``(x_name, series)`` where ``series[group][key] = (xs, ys)`` as two lists. The x axis is
+    ``epoch`` when any row has one (values logged several times in one epoch are averaged to one
+    point per epoch), else ``step``, else the row index.
+    """
+    x_name = next((k for k in _X_KEYS if any(k in r for r in rows)), "row")
+    points: dict[str, dict[str, dict[float, list[float]]]] = {}
+    for i, row in enumerate(rows):
+        x = row.get(x_name, i if x_name == "row" else None)
+        if not _is_number(x):
+            continue
+        for key, value in row.items():
+            group = metric_group(key)
+            if group is None or not _is_number(value):
+                continue
+            points.setdefault(group, {}).setdefault(key, {}).setdefault(float(x), []).append(float(value))
+    series: dict[str, dict[str, tuple[list[float], list[float]]]] = {}
+    for group in ("loss", "accuracy", "lr"):
+        for key, by_x in points.get(group, {}).items():
+            xs = sorted(by_x)
+            ys = [float(np.mean(by_x[x])) for x in xs]
+            series.setdefault(group, {})[key] = (xs, ys)
+    return x_name, series
+
+
+_GROUP_TITLES = {"loss": "losses", "accuracy": "accuracies", "lr": "learning rate"}
+
+
+def training_curves(
+    rows: Sequence[Mapping[str, Any]],
+    out: str | Path,
+    title: str | None = None,
+    small: bool = False,
+) -> Path | None:
+    """One subplot per metric group (losses, accuracies, learning rate) from metrics.jsonl rows.
+
+    ``rows`` are dicts with ``epoch`` and/or ``step`` and keys such as ``train/loss``, ``val/acc``,
+    ``val/<domain>/acc`` and ``lr``. Returns ``None`` when no row holds a plottable metric.
+    ``small`` draws a thumbnail-sized figure (used in bench reports).
+    """
+    x_name, series = curve_series(rows)
+    if not series:
+        return None
+    n = len(series)
+    width, height = (3.2 * n, 2.4) if small else (4.6 * n, 3.4)
+    fig = _new_figure(max(width, 4.0), height)
+    axes = fig.subplots(1, n, squeeze=False)[0]
+    for ax, (group, curves) in zip(axes, series.items(), strict=True):
+        for key, (xs, ys) in curves.items():
+            marker = "o" if len(xs) <= 30 else None
+            ax.plot(xs, ys, marker=marker, markersize=3, linewidth=1.4, label=key)
+        ax.set_title(_GROUP_TITLES[group], fontsize=9 if small else 11)
+        ax.set_xlabel(x_name, fontsize=8 if small else 10)
+        if group == "lr" and all(y > 0 for _, ys in curves.values() for y in ys):
+            spread = [y for _, ys in curves.values() for y in ys]
+            if max(spread) / min(spread) > 50:
+                ax.set_yscale("log")
+        if len(curves) > 1 or not small:
+            ax.legend(fontsize=6 if small else 8, frameon=False)
+        ax.tick_params(labelsize=7 if small else 9)
+        _style(ax)
+    if title:
+        fig.suptitle(title, fontsize=10 if small else 12)
+    return save_png(fig, out)
+
+
+def _label(v: float) -> str:
+    return "nan" if not math.isfinite(v) else f"{v:.4g}"
+
+
+def bar_chart(
+    values: Mapping[str, float],
+    out: str | Path,
+    title: str,
+    ylabel: str,
+    errors: Mapping[str, float] | None = None,
+    ref_line: float | None = None,
+) -> Path | None:
+    """One bar per key, labelled with its value; optional error bars and a dashed reference line.
+
+    Non-finite values draw no bar but keep their label ("nan"). Returns ``None`` for no values.
+    """
+    names = list(values)
+    if not names:
+        return None
+    ys = [float(values[k]) if _is_number(values[k]) else float("nan") for k in names]
+    errs = [float((errors or {}).get(k, 0.0) or 0.0) for k in names]
+    errs = [e if math.isfinite(e) else 0.0 for e in errs]
+    heights = [y if math.isfinite(y) else 0.0 for y in ys]
+    fig = _new_figure(max(4.0, 0.75 * len(names) + 2.0), 3.4)
+    ax = fig.add_subplot()
+    xs = np.arange(len(names))
+    colors = [f"C{i % 10}" for i in range(len(names))]
+    bars = ax.bar(xs, heights, color=colors, yerr=errs if errors else None, capsize=4, alpha=0.9)
+    for bar, y, e in zip(bars, ys, errs, strict=True):
+        top = bar.get_height() + (e if errors else 0.0)
+        ax.annotate(_label(y), (bar.get_x() + bar.get_width() / 2, max(top, 0.0)),
+                    xytext=(0, 2), textcoords="offset points", ha="center", va="bottom", fontsize=8)
+    if ref_line is not None and math.isfinite(ref_line):
+        ax.axhline(ref_line, color="0.3", linestyle="--", linewidth=1, label=f"ref {ref_line:.4g}")
+        ax.legend(fontsize=8, frameon=False)
+    ax.set_xticks(xs, names, rotation=30 if len(names) > 4 else 0, ha="right" if len(names) > 4 else "center")
+    ax.set_title(title)
+    ax.set_ylabel(ylabel)
+    ax.margins(y=0.12)
+    _style(ax)
+    ax.grid(False, axis="x")
+    return save_png(fig, out)
+
+
+def grouped_bar_chart(
+    groups: Mapping[str, Mapping[str, float]],
+    out: str | Path,
+    title: str,
+    errors: Mapping[str, Mapping[str, float]] | None = None,
+    ylabel: str = "",
+) -> Path | None:
+    """Bars grouped on the x axis (e.g. one group per domain), one coloured bar per series.
+
+    ``groups[group][series] = value``; ``errors`` has the same shape. A series missing from a group
+    leaves a gap. Returns ``None`` when there are no values.
+    """
+    group_names = list(groups)
+    series_names: list[str] = []
+    for inner in groups.values():
+        series_names += [s for s in inner if s not in series_names]
+    if not group_names or not series_names:
+        return None
+    width = 0.8 / len(series_names)
+    fig = _new_figure(max(4.5, 0.5 * len(group_names) * len(series_names) + 2.5), 3.6)
+    ax = fig.add_subplot()
+    xs = np.arange(len(group_names))
+    for j, series in enumerate(series_names):
+        ys = [groups[g].get(series, float("nan")) for g in group_names]
+        ys = [float(y) if _finite(y) else np.nan for y in ys]
+        errs = None
+        if errors:
+            errs = [float((errors.get(g) or {}).get(series, 0.0) or 0.0) for g in group_names]
+            errs = [e if math.isfinite(e) else 0.0 for e in errs]
+        ax.bar(xs - 0.4 + width * (j + 0.5), ys, width, yerr=errs, capsize=3, label=series, color=f"C{j % 10}")
+    ax.set_xticks(xs, group_names, rotation=30 if len(group_names) > 5 else 0,
+                  ha="right" if len(group_names) > 5 else "center")
+    ax.set_title(title)
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8, frameon=False, ncols=min(len(series_names), 4))
+    ax.margins(y=0.15)
+    _style(ax)
+    ax.grid(False, axis="x")
+    return save_png(fig, out)
+
+
+def histogram(
+    arrays: Mapping[str, Iterable[float]],
+    out: str | Path,
+    title: str,
+    xlabel: str = "score",
+    bins: int = 50,
+) -> Path | None:
+    """Overlaid density histograms on shared bins, e.g. detector scores of ID vs OOD samples.
+
+    Non-finite entries are dropped. Returns ``None`` when every array is empty.
+    """
+    clean = {k: np.asarray(list(v) if not hasattr(v, "shape") else v, dtype=float).ravel() for k, v in arrays.items()}
+    clean = {k: a[np.isfinite(a)] for k, a in clean.items()}
+    clean = {k: a for k, a in clean.items() if a.size}
+    if not clean:
+        return None
+    lo = min(float(a.min()) for a in clean.values())
+    hi = max(float(a.max()) for a in clean.values())
+    edges = np.linspace(lo, hi if hi > lo else lo + 1.0, bins + 1)
+    fig = _new_figure(5.0, 3.4)
+    ax = fig.add_subplot()
+    for i, (name, a) in enumerate(clean.items()):
+        ax.hist(a, bins=edges, density=True, alpha=0.45, color=f"C{i % 10}", label=f"{name} (n={a.size})")
+        ax.hist(a, bins=edges, density=True, histtype="step", color=f"C{i % 10}", linewidth=1.2)
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("density")
+    ax.legend(fontsize=8, frameon=False)
+    _style(ax)
+    return save_png(fig, out)
+
+
+def roc_points(positive: Iterable[float], negative: Iterable[float]) -> tuple[np.ndarray, np.ndarray]:
+    """``(fpr, tpr)`` of the rule "score >= t means positive" over every threshold t.
+
+    Higher scores mean more positive (e.g. more in-distribution). Ties are handled as one step.
+    """
+    pos = np.asarray(list(positive), dtype=float)
+    neg = np.asarray(list(negative), dtype=float)
+    scores = np.concatenate([pos, neg])
+    labels = np.concatenate([np.ones(pos.size), np.zeros(neg.size)])
+    order = np.argsort(-scores, kind="mergesort")
+    scores, labels = scores[order], labels[order]
+    last_of_tie = np.r_[np.nonzero(np.diff(scores))[0], scores.size - 1] if scores.size else np.array([], int)
+    tps = np.cumsum(labels)[last_of_tie]
+    fps = np.cumsum(1 - labels)[last_of_tie]
+    tpr = np.r_[0.0, tps / max(pos.size, 1)]
+    fpr = np.r_[0.0, fps / max(neg.size, 1)]
+    return fpr, tpr
+
+
+def roc_curve(
+    curves: Mapping[str, tuple[Iterable[float], Iterable[float]]],
+    out: str | Path,
+    title: str = "ROC",
+) -> Path | None:
+    """ROC curves, one per entry ``name: (fpr, tpr)``, with the area under each in the legend.
+
+    Use :func:`roc_points` to get ``(fpr, tpr)`` from positive and negative scores.
+    """
+    if not curves:
+        return None
+    fig = _new_figure(4.4, 4.0)
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1], color="0.6", linestyle=":", linewidth=1)
+    for i, (name, (fpr, tpr)) in enumerate(curves.items()):
+        f = np.asarray(list(fpr), dtype=float)
+        t = np.asarray(list(tpr), dtype=float)
+        auc = float(np.trapezoid(t, f)) if f.size > 1 else float("nan")
+        ax.plot(f, t, color=f"C{i % 10}", linewidth=1.5, label=f"{name} (AUC {_label(auc)})")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.01)
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_title(title)
+    ax.legend(fontsize=8, frameon=False, loc="lower right")
+    _style(ax)
+    return save_png(fig, out)
