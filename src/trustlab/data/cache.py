@@ -67,13 +67,13 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as e:
         raise DataError(
-            f"cannot write to the data cache '{path.parent}' ({e.strerror}); "
-            "set TRUSTLAB_DATA to a writable folder"
+            f"cannot write to the data cache '{path.parent}' ({e.strerror}); set TRUSTLAB_DATA to a writable folder"
         ) from e
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         write(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; cached data is not secret
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

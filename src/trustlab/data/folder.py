@@ -85,9 +85,7 @@ class ImageFileDataset(Dataset):
 # ---------------------------------------------------------------- split helpers (shared with digits_dg)
 
 
-def stratified_split(
-    labels: np.ndarray, fractions: Sequence[float], rng: np.random.Generator
-) -> list[np.ndarray]:
+def stratified_split(labels: np.ndarray, fractions: Sequence[float], rng: np.random.Generator) -> list[np.ndarray]:
     """Split indices of ``labels`` into ``len(fractions)`` parts, per class, in the given proportions.
 
     The first part takes the remainder, so every class with at least one sample keeps one in it.
@@ -303,5 +301,10 @@ def build_folder(cfg: DataConfig) -> DGData:
         domains=list(tree),
         classes=classes,
         splits=splits_out,
-        info={"root": str(root), "layout": layout, "skipped_corrupt": len(bad), "num_images": len(all_paths) - len(bad)},
+        info={
+            "root": str(root),
+            "layout": layout,
+            "skipped_corrupt": len(bad),
+            "num_images": len(all_paths) - len(bad),
+        },
     )

@@ -9,7 +9,7 @@ Example::
 
     from trustlab.models import build_model, count_macs, count_parameters
     net = build_model("small_cnn", num_classes=10)
-    count_parameters(net), count_macs(net, (3, 32, 32))    # (320010, 38_625_280)
+    count_parameters(net), count_macs(net, (3, 32, 32))    # (320010, 50_745_344)
 """
 
 from __future__ import annotations

@@ -142,6 +142,26 @@ def training_curves(
     return save_png(fig, out)
 
 
+def _error(e: Any) -> float:
+    """An error-bar half-length: missing, negative or non-finite -> 0 (no bar drawn)."""
+    return float(e) if _finite(e) and e > 0 else 0.0
+
+
+def _error_bars(ax: Any, xs: Sequence[float], ys: Sequence[float], errs: Sequence[float], capsize: int) -> None:
+    """Black error bars only where there is an error to show (a zero error would still draw caps)."""
+    keep = [i for i, (y, e) in enumerate(zip(ys, errs, strict=True)) if e > 0 and math.isfinite(y)]
+    if keep:
+        ax.errorbar(
+            [xs[i] for i in keep],
+            [ys[i] for i in keep],
+            yerr=[errs[i] for i in keep],
+            fmt="none",
+            ecolor="black",
+            elinewidth=1.2,
+            capsize=capsize,
+        )
+
+
 def _label(v: float) -> str:
     return "nan" if not math.isfinite(v) else f"{v:.4g}"
 
@@ -153,6 +173,7 @@ def bar_chart(
     ylabel: str,
     errors: Mapping[str, float] | None = None,
     ref_line: float | None = None,
+    ref_label: str = "reference",
 ) -> Path | None:
     """One bar per key, labelled with its value; optional error bars and a dashed reference line.
 
@@ -162,20 +183,27 @@ def bar_chart(
     if not names:
         return None
     ys = [float(values[k]) if _is_number(values[k]) else float("nan") for k in names]
-    errs = [float((errors or {}).get(k, 0.0) or 0.0) for k in names]
-    errs = [e if math.isfinite(e) else 0.0 for e in errs]
-    heights = [y if math.isfinite(y) else 0.0 for y in ys]
+    errs = [_error((errors or {}).get(k)) for k in names]
     fig = _new_figure(max(4.0, 0.75 * len(names) + 2.0), 3.4)
     ax = fig.add_subplot()
     xs = np.arange(len(names))
-    colors = [f"C{i % 10}" for i in range(len(names))]
-    bars = ax.bar(xs, heights, color=colors, yerr=errs if errors else None, capsize=4, alpha=0.9)
-    for bar, y, e in zip(bars, ys, errs, strict=True):
-        top = bar.get_height() + (e if errors else 0.0)
-        ax.annotate(_label(y), (bar.get_x() + bar.get_width() / 2, max(top, 0.0)),
-                    xytext=(0, 2), textcoords="offset points", ha="center", va="bottom", fontsize=8)
+    ax.bar(xs, [y if math.isfinite(y) else 0.0 for y in ys], color=[f"C{i % 10}" for i in range(len(names))], alpha=0.9)
+    _error_bars(ax, xs, ys, errs, capsize=4)
+    for x, y, e in zip(xs, ys, errs, strict=True):
+        # label outside the bar end (above positive bars, below negative ones), past the error bar
+        below = math.isfinite(y) and y < 0
+        end = (y - e if below else y + e) if math.isfinite(y) else 0.0
+        ax.annotate(
+            _label(y),
+            (x, end),
+            xytext=(0, -2 if below else 2),
+            textcoords="offset points",
+            ha="center",
+            va="top" if below else "bottom",
+            fontsize=8,
+        )
     if ref_line is not None and math.isfinite(ref_line):
-        ax.axhline(ref_line, color="0.3", linestyle="--", linewidth=1, label=f"ref {ref_line:.4g}")
+        ax.axhline(ref_line, color="0.3", linestyle="--", linewidth=1, label=f"{ref_label} {ref_line:.4g}")
         ax.legend(fontsize=8, frameon=False)
     ax.set_xticks(xs, names, rotation=30 if len(names) > 4 else 0, ha="right" if len(names) > 4 else "center")
     ax.set_title(title)
@@ -211,17 +239,17 @@ def grouped_bar_chart(
     for j, series in enumerate(series_names):
         ys = [groups[g].get(series, float("nan")) for g in group_names]
         ys = [float(y) if _finite(y) else np.nan for y in ys]
-        errs = None
+        at = xs - 0.4 + width * (j + 0.5)
+        ax.bar(at, ys, width, label=series, color=f"C{j % 10}")
         if errors:
-            errs = [float((errors.get(g) or {}).get(series, 0.0) or 0.0) for g in group_names]
-            errs = [e if math.isfinite(e) else 0.0 for e in errs]
-        ax.bar(xs - 0.4 + width * (j + 0.5), ys, width, yerr=errs, capsize=3, label=series, color=f"C{j % 10}")
-    ax.set_xticks(xs, group_names, rotation=30 if len(group_names) > 5 else 0,
-                  ha="right" if len(group_names) > 5 else "center")
+            _error_bars(ax, at, ys, [_error((errors.get(g) or {}).get(series)) for g in group_names], capsize=3)
+    ax.set_xticks(
+        xs, group_names, rotation=30 if len(group_names) > 5 else 0, ha="right" if len(group_names) > 5 else "center"
+    )
     ax.set_title(title)
     if ylabel:
         ax.set_ylabel(ylabel)
-    ax.legend(fontsize=8, frameon=False, ncols=min(len(series_names), 4))
+    ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.margins(y=0.15)
     _style(ax)
     ax.grid(False, axis="x")

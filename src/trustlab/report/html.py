@@ -140,8 +140,8 @@ def details(summary: Any, body: Any, open_: bool = False) -> Markup:
     return Markup(f"<details{attr}><summary>{esc(summary)}</summary>{esc(body)}</details>")
 
 
-def image(src: str | Path, alt: str = "", caption: str | None = None, width: int | None = None) -> Markup:
-    """A figure with a relative image path and an optional caption."""
+def image(src: str | Path, alt: str = "", caption: Any = None, width: int | None = None) -> Markup:
+    """A figure with a relative image path and an optional caption (text, or Markup such as a link)."""
     w = f' width="{int(width)}"' if width else ""
     cap = f"<figcaption>{esc(caption)}</figcaption>" if caption else ""
     return Markup(f'<figure><img src="{esc(Path(src).as_posix())}" alt="{esc(alt)}"{w}>{cap}</figure>')
@@ -193,14 +193,16 @@ def table(
     return Markup(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
 
 
-def kv_table(mapping: Mapping[str, Any], percent: bool | Collection[str] = False, header: tuple[str, str] | None = None) -> Markup:
+def kv_table(
+    mapping: Mapping[str, Any],
+    percent: bool | Collection[str] = False,
+    header: tuple[str, str] | None = None,
+) -> Markup:
     """A two-column key/value table; ``percent`` (True, or a set of keys) shows those as percentages."""
     if not mapping:
         return paragraph("(empty)", muted=True)
     head = f"<thead><tr><th>{esc(header[0])}</th><th>{esc(header[1])}</th></tr></thead>" if header else ""
-    body = "".join(
-        f"<tr><th>{esc(k)}</th>{_cell(v, _wants_percent(str(k), percent))}</tr>" for k, v in mapping.items()
-    )
+    body = "".join(f"<tr><th>{esc(k)}</th>{_cell(v, _wants_percent(str(k), percent))}</tr>" for k, v in mapping.items())
     return Markup(f"<table>{head}<tbody>{body}</tbody></table>")
 
 
@@ -208,7 +210,7 @@ def page(title: str, body: Iterable[Any]) -> str:
     """A complete HTML document: ``<title>``, inline CSS, then the fragments in order."""
     content = "\n".join(esc(part) for part in body)
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{esc(title)}</title><style>{CSS}</style></head>\n<body>\n{content}\n</body></html>\n"
     )

@@ -94,10 +94,7 @@ def _is_num(v: Any) -> bool:
 
 def _percent_keys(mapping: Mapping[str, Any], force: bool = False) -> set[str]:
     """Keys shown as percentages: accuracies (by name, or ``force``) whose value is in [0, 1]."""
-    return {
-        str(k) for k, v in mapping.items()
-        if _is_num(v) and 0.0 <= v <= 1.0 and (force or "acc" in str(k).lower())
-    }
+    return {str(k) for k, v in mapping.items() if _is_num(v) and 0.0 <= v <= 1.0 and (force or "acc" in str(k).lower())}
 
 
 def _unique(name: str, used: set[str]) -> str:
@@ -152,8 +149,9 @@ def _summary_sections(summary: dict[str, Any], out: Path, used: set[str]) -> lis
             numbers = {str(k): float(v) for k, v in value.items() if _is_num(v)}
             if numbers:
                 png = _unique(f"summary-{h.slug(key)}.png", used)
-                if figures.bar_chart(numbers, out / png, key, "value", ref_line=_mean_or_none(numbers.values())):
-                    body.append(h.image(png, alt=f"{key} bar chart", caption="dashed line: mean"))
+                ref = _mean_or_none(numbers.values())
+                if figures.bar_chart(numbers, out / png, key, "value", ref_line=ref, ref_label="mean"):
+                    body.append(h.image(png, alt=f"{key} bar chart"))
         elif isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
             first = "name" if not any("name" in v for v in value.values()) else "key"
             rows = [{first: k, **v} for k, v in value.items()]
@@ -171,10 +169,15 @@ def _mean_or_none(values: Iterable[float]) -> float | None:
 
 def _artifact_sections(run: RunRecord, out: Path) -> list[Any]:
     root = run.path / "artifacts"
-    files = sorted(
-        p for p in root.rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
-    ) if root.is_dir() else []
+    files = (
+        sorted(
+            p
+            for p in root.rglob("*")
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+        )
+        if root.is_dir()
+        else []
+    )
     body: list[Any] = [h.heading("Artifacts")]
     if not files:
         return body + [h.paragraph("No artifacts.", muted=True)]
@@ -182,17 +185,21 @@ def _artifact_sections(run: RunRecord, out: Path) -> list[Any]:
     tables = [p for p in files if p.suffix.lower() in TABLE_SUFFIXES]
     others = [p for p in files if p not in images and p not in tables]
     if images:
-        body.append(h.grid(
-            h.image(os.path.relpath(p, out), alt=p.name, caption=str(p.relative_to(root))) for p in images
-        ))
+        body.append(
+            h.grid(h.image(os.path.relpath(p, out), alt=p.name, caption=str(p.relative_to(root))) for p in images)
+        )
     for title, group in (("Tables", tables), ("Other files", others)):
         if group:
             body.append(h.heading(title, level=3))
-            body.append(h.bullet_list(
-                h.Markup(f"{h.link(os.path.relpath(p, out), p.relative_to(root))} "
-                         f"<span class=\"muted\">({_size(p)})</span>")
-                for p in group
-            ))
+            body.append(
+                h.bullet_list(
+                    h.Markup(
+                        f"{h.link(os.path.relpath(p, out), p.relative_to(root))} "
+                        f'<span class="muted">({_size(p)})</span>'
+                    )
+                    for p in group
+                )
+            )
     return body
 
 
@@ -265,13 +272,15 @@ def render_runs_index(run_dirs: Iterable[str | Path], out_dir: str | Path) -> Pa
         summary, env = run.summary(), run.env()
         numbers = {k: v for k, v in summary.items() if _is_num(v) and k not in _DURATION_KEYS}
         percent |= _percent_keys(numbers)
-        rows.append({
-            "recipe": run.recipe,
-            "run id": h.link(os.path.relpath(report, out), path.name),
-            "status": h.status_badge(run.done),
-            "seed": env.get("seed"),
-            "duration": format_seconds(run_seconds(run, summary, run.metrics())),
-            **numbers,
-        })
+        rows.append(
+            {
+                "recipe": run.recipe,
+                "run id": h.link(os.path.relpath(report, out), path.name),
+                "status": h.status_badge(run.done),
+                "seed": env.get("seed"),
+                "duration": format_seconds(run_seconds(run, summary, run.metrics())),
+                **numbers,
+            }
+        )
     body = [h.heading("Runs", level=1), h.table(rows, percent=percent)]
     return h.write_page(out / "index.html", h.page("trustlab runs", body))

@@ -1,0 +1,259 @@
+"""The HTML report of a bench suite: ``<suite_dir>/index.html`` plus PNGs, from ``claims.json``.
+
+``claims.json`` is what ``trustlab bench`` writes (see :mod:`trustlab.bench.claims`)::
+
+    {"suite": str, "created": str, "env": {...}, "seconds": float,
+     "claims": [ClaimResult.to_dict(), ...]}
+
+The page shows the environment and total time, an overview (one row per claim: PASS / FAIL /
+ERROR badge, margin with unit, mean ± std of each measured value over seeds, seconds), then one
+section per claim: statement, per-seed values, the claim's own table rows, a bar chart of mean ±
+std, and for each run folder it read that still exists a small training-curve figure and a link to
+that run's own report (rendered with :func:`trustlab.report.render_run`). A claim that fails or
+errored is shown as such, never hidden; NaN shows as "nan"; missing run folders are listed.
+
+Example::
+
+    from trustlab.report import render_bench
+    render_bench("reports/quick")   # -> reports/quick/index.html
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from trustlab.errors import NotFoundError, TrustlabError
+from trustlab.report import figures
+from trustlab.report import html as h
+from trustlab.report.run_report import format_seconds, render_run
+from trustlab.runs.store import RunRecord
+
+ENV_KEYS = ("machine", "platform", "torch", "python", "cpu_count", "torch_threads", "gpu", "device", "git_sha")
+
+
+def _floats(values: Any) -> list[float]:
+    """A claim's per-seed values as floats (``None`` or junk -> nan; one number -> [number])."""
+    if not isinstance(values, (list, tuple)):
+        values = [values]
+    out = []
+    for v in values:
+        try:
+            out.append(float(v))
+        except (TypeError, ValueError):
+            out.append(float("nan"))
+    return out
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for one value; nan for none or any nan)."""
+    if not values:
+        return float("nan"), float("nan")
+    if any(math.isnan(v) for v in values):
+        return float("nan"), float("nan")
+    return float(statistics.fmean(values)), float(statistics.stdev(values)) if len(values) > 1 else 0.0
+
+
+def is_error(claim: Mapping[str, Any]) -> bool:
+    """A claim whose check raised: bench records it with notes starting "error:"."""
+    return str(claim.get("notes") or "").lstrip().lower().startswith("error:")
+
+
+def claim_badge(claim: Mapping[str, Any]) -> h.Markup:
+    """PASS / FAIL / ERROR badge for one claim result."""
+    return h.badge(None if is_error(claim) else bool(claim.get("passed")))
+
+
+def _margin(claim: Mapping[str, Any]) -> str:
+    margin = claim.get("margin")
+    text = h.fmt(margin) if margin is not None else "nan"
+    if isinstance(margin, (int, float)) and math.isfinite(margin) and margin > 0:
+        text = "+" + text
+    unit = str(claim.get("unit") or "")
+    return f"{text} {unit}".strip()
+
+
+def _measured(values: Mapping[str, Any]) -> h.Markup:
+    lines = []
+    for name, raw in values.items():
+        vals = _floats(raw)
+        m, s = mean_std(vals)
+        lines.append(f'{h.esc(name)}: {h.fmt(m)} ± {h.fmt(s)} <span class="muted">(n={len(vals)})</span>')
+    return h.Markup("<br>".join(lines))
+
+
+def _anchor(claim_id: str) -> str:
+    return f"claim-{h.slug(claim_id)}"
+
+
+def _load(suite_dir: Path) -> dict[str, Any]:
+    path = suite_dir / "claims.json"
+    if not path.is_file():
+        raise NotFoundError(f"'{path}' not found; run `trustlab bench --suite <name>` to create it")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as err:
+        raise TrustlabError(f"'{path}' is not valid JSON ({err}); re-run `trustlab bench`") from err
+    if not isinstance(data, dict):
+        raise TrustlabError(f"'{path}' must hold a JSON object with a 'claims' list")
+    return data
+
+
+def _resolve_run(run: str, suite_dir: Path) -> Path | None:
+    """A run folder listed by a claim, as written or relative to the suite folder; None if gone."""
+    candidates = [Path(run)] if Path(run).is_absolute() else [Path(run), suite_dir / run]
+    return next((p for p in candidates if (p / "config.yaml").is_file()), None)
+
+
+def _overview(claims: list[dict[str, Any]]) -> h.Markup:
+    rows = []
+    for c in claims:
+        cid = str(c.get("id", "?"))
+        rows.append(
+            {
+                "claim": h.link(f"#{_anchor(cid)}", cid),
+                "statement": c.get("statement", ""),
+                "result": claim_badge(c),
+                "margin": _margin(c),
+                "measured (mean ± std over seeds)": _measured(c.get("values") or {}),
+                "seconds": c.get("seconds"),
+            }
+        )
+    return h.table(rows)
+
+
+def _per_seed_rows(values: Mapping[str, Any], seeds: Sequence[Any]) -> list[dict[str, Any]]:
+    columns = {name: _floats(raw) for name, raw in values.items()}
+    n = max((len(v) for v in columns.values()), default=0)
+    rows: list[dict[str, Any]] = []
+    for i in range(n):
+        seed = seeds[i] if i < len(seeds) else f"#{i}"
+        rows.append({"seed": seed, **{k: v[i] for k, v in columns.items() if i < len(v)}})
+    stats = {k: mean_std(v) for k, v in columns.items()}
+    rows.append({"seed": "mean", **{k: m for k, (m, _) in stats.items()}})
+    rows.append({"seed": "std", **{k: s for k, (_, s) in stats.items()}})
+    return rows
+
+
+def _run_gallery(claim: Mapping[str, Any], suite_dir: Path, prefix: str) -> list[Any]:
+    runs = [str(r) for r in (claim.get("runs") or [])]
+    if not runs:
+        return []
+    figures_html: list[Any] = []
+    missing: list[str] = []
+    broken: list[str] = []
+    for i, run in enumerate(runs):
+        path = _resolve_run(run, suite_dir)
+        if path is None:
+            missing.append(run)
+            continue
+        try:
+            report = render_run(path)
+            record = RunRecord.open(path, writer=False)
+            rows = record.metrics()
+        except (OSError, ValueError, TrustlabError) as err:
+            broken.append(f"{run}: {type(err).__name__}: {err}")
+            continue
+        name = f"{record.recipe} / {path.name}"
+        png = figures.training_curves(rows, suite_dir / f"{prefix}-run{i}.png", title=name, small=True)
+        link = h.link(os.path.relpath(report, suite_dir), f"{name} report")
+        if png is not None:
+            figures_html.append(h.image(png.name, alt=f"training curves of {name}", caption=link, width=420))
+        else:
+            empty = h.paragraph("no training curves", muted=True)
+            figures_html.append(h.Markup(f"<figure>{empty}<figcaption>{link}</figcaption></figure>"))
+    body: list[Any] = [h.heading(f"Runs ({len(runs)})", level=4)]
+    if figures_html:
+        body.append(h.grid(figures_html))
+    if missing:
+        body.append(h.paragraph(f"{len(missing)} run folder(s) not found: " + ", ".join(missing), muted=True))
+    if broken:
+        body.append(h.bullet_list(broken))
+    return body
+
+
+def _claim_section(claim: dict[str, Any], suite_dir: Path, used: set[str]) -> list[Any]:
+    cid = str(claim.get("id", "?"))
+    prefix = f"claim-{h.slug(cid)}"
+    while prefix in used:  # two claims with the same id must not overwrite each other's PNGs
+        prefix += "-x"
+    used.add(prefix)
+    values = claim.get("values") or {}
+    seeds = list(claim.get("seeds") or [])
+    body: list[Any] = [
+        h.Markup(f'<h2 id="{h.esc(_anchor(cid))}">{h.esc(cid)} {claim_badge(claim)}</h2>'),
+        h.paragraph(claim.get("statement", "")),
+        h.kv_table(
+            {
+                "result": claim_badge(claim),
+                "margin": _margin(claim),
+                "suite": claim.get("suite"),
+                "seeds": ", ".join(map(str, seeds)) or "none",
+                "seconds": claim.get("seconds"),
+            }
+        ),
+    ]
+    if claim.get("notes"):
+        body += [h.heading("Notes", level=4), h.preformatted(claim["notes"])]
+    if values:
+        body += [h.heading("Per-seed values", level=4), h.table(_per_seed_rows(values, seeds))]
+        stats = {str(k): mean_std(_floats(v)) for k, v in values.items()}
+        png = figures.bar_chart(
+            {k: m for k, (m, _) in stats.items()},
+            suite_dir / f"{prefix}-values.png",
+            title=cid,
+            ylabel="mean over seeds (± std)",
+            errors={k: s for k, (_, s) in stats.items()},
+        )
+        if png is not None:
+            body.append(h.image(png.name, alt=f"{cid}: mean ± std of measured values"))
+    elif not is_error(claim):
+        body.append(h.paragraph("No measured values.", muted=True))
+    table = claim.get("table") or []
+    if table:
+        rows = [r if isinstance(r, dict) else {"value": r} for r in table]
+        body += [h.heading("Table", level=4), h.table(rows)]
+    return body + _run_gallery(claim, suite_dir, prefix)
+
+
+def render_bench(suite_dir: str | Path) -> Path:
+    """Write ``<suite_dir>/index.html`` (and PNGs beside it) from ``<suite_dir>/claims.json``.
+
+    Returns the page's path. Raises :class:`trustlab.errors.NotFoundError` when claims.json is
+    missing and :class:`trustlab.errors.TrustlabError` when it is not a JSON object.
+    """
+    suite_dir = Path(suite_dir)
+    data = _load(suite_dir)
+    claims = [c for c in (data.get("claims") or []) if isinstance(c, dict)]
+    env = data.get("env") if isinstance(data.get("env"), dict) else {}
+    suite = str(data.get("suite") or suite_dir.name)
+    n_err = sum(is_error(c) for c in claims)
+    n_pass = sum(bool(c.get("passed")) and not is_error(c) for c in claims)
+    n_fail = len(claims) - n_pass - n_err
+    seconds = data.get("seconds")
+
+    body: list[Any] = [
+        h.heading(f"trustlab bench: {suite}", level=1),
+        h.Markup(
+            f"<p>{h.badge(True, f'{n_pass} passed')} {h.badge(False, f'{n_fail} failed')} "
+            + (f"{h.badge(None, f'{n_err} errored')} " if n_err else "")
+            + f"of {len(claims)} claim(s) &middot; total time "
+            f"{h.esc(format_seconds(seconds if isinstance(seconds, (int, float)) else None))}"
+            f" &middot; created {h.esc(data.get('created') or 'unknown')}</p>"
+        ),
+        h.kv_table({k: env[k] for k in ENV_KEYS if k in env} or {"env": "not recorded"}),
+        h.heading("Claims"),
+    ]
+    if not claims:
+        body.append(h.paragraph("This suite has no claims.", muted=True))
+    else:
+        body.append(_overview(claims))
+    used: set[str] = set()
+    for claim in claims:
+        body += _claim_section(claim, suite_dir, used)
+    return h.write_page(suite_dir / "index.html", h.page(f"trustlab bench: {suite}", body))

@@ -1,0 +1,68 @@
+"""The CLI end to end: list, run, runs, report, and the bad-input paths (exit 2, one line)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.helpers import TINY, cli, run_dir
+
+
+def test_list_shows_registries(tmp_path: Path) -> None:
+    out = cli("list", check=True).stdout
+    for word in ("erm/digits-dg", "erm/folder", "digits-dg", "folder", "small_cnn", "resnet18",
+                 "mobilenet_v3_small", "erm/heldout-below-indomain", "erm/beats-chance"):
+        assert word in out
+    models = cli("list", "models", "--input-size", "32", check=True).stdout
+    assert "MACs" in models and "small_cnn" in models
+
+
+def test_run_report_runs(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    proc = cli("run", "erm/digits-dg", "--set", "data.target=usps", *TINY, runs=runs, check=True)
+    rd = run_dir(proc.stdout)
+    for name in ("config.yaml", "env.json", "metrics.jsonl", "summary.json", "done", "checkpoints/last.pt",
+                 "checkpoints/best.pt"):
+        assert (rd / name).exists(), name
+    summary = json.loads((rd / "summary.json").read_text())
+    assert summary["targets"] == ["usps"] and set(summary["per_domain"]) == {"mnist", "usps", "syn", "mnistm"}
+    assert 0.0 <= summary["heldout_acc"] <= 1.0
+    html = cli("report", str(rd), check=True).stdout.strip()
+    assert Path(html).is_file() and "usps" in Path(html).read_text()
+    listing = cli("runs", runs=runs, check=True).stdout
+    assert str(rd.name) in listing and "heldout_acc=" in listing
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["run", "erm/digit-dg"], "did you mean 'erm/digits-dg'"),
+        (["run", "erm/digits-dg", "--set", "train.epoch=3"], "unknown config key 'train.epoch'"),
+        (["run", "erm/digits-dg", "--set", "data.target=mnist-m"], "did you mean 'mnistm'"),
+        (["run", "erm/digits-dg", "--set", "model.name=resnet81"], "did you mean 'resnet18'"),
+        (["run", "erm/folder"], "needs data.root"),
+        (["report", "/nonexistent/run"], "neither a run record"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(tmp_path: Path, args: list[str], words: str) -> None:
+    proc = cli(*args, runs=tmp_path / "runs")
+    assert proc.returncode == 2, proc.stderr
+    lines = [ln for ln in proc.stderr.strip().splitlines() if ln]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], proc.stderr
+
+
+def test_malformed_yaml(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: {epochs: 3\n")
+    proc = cli("run", "erm/digits-dg", "--config", str(bad), runs=tmp_path / "runs")
+    assert proc.returncode == 2 and "not valid YAML" in proc.stderr
+
+
+def test_resume_without_checkpoint(tmp_path: Path) -> None:
+    rd = tmp_path / "runs" / "erm/digits-dg" / "x"
+    rd.mkdir(parents=True)
+    (rd / "config.yaml").write_text("recipe: erm/digits-dg\n")
+    proc = cli("run", "--resume", str(rd), runs=tmp_path / "runs")
+    assert proc.returncode == 2 and "checkpoints/last.pt' does not exist" in proc.stderr
