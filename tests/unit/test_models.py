@@ -132,7 +132,9 @@ def test_small_cnn_matches_the_dc_convnet_by_hand() -> None:
     assert model.body[1].num_groups == 128
     bn = build_model("small_cnn", 10, 32, width=0.25, norm="batchnorm", depth=2)
     assert isinstance(bn.body[1], nn.BatchNorm2d) and bn.feature_dim == 32 * 8 * 8
-    assert not any(isinstance(m, (nn.GroupNorm, nn.BatchNorm2d)) for m in build_model("small_cnn", 10, norm="none").modules())
+    assert not any(
+        isinstance(m, (nn.GroupNorm, nn.BatchNorm2d)) for m in build_model("small_cnn", 10, norm="none").modules()
+    )
     assert build_model("small_cnn", 10, width=0.01).width == 8  # channel floor
 
 
@@ -141,7 +143,9 @@ def test_count_macs_toy_model_and_mode_restore() -> None:
     assert count_parameters(toy) == (3 * 9 * 4 + 4) + 8 + (256 * 10 + 10)
     toy.train()
     toy[1].eval()  # a frozen BN must stay frozen
+    rng = torch.get_rng_state()
     assert count_macs(toy, (3, 8, 8)) == 8 * 8 * 4 * 3 * 9 + 256 * 10
+    assert torch.equal(torch.get_rng_state(), rng)
     assert toy.training and toy[0].training and not toy[1].training
 
 
@@ -246,5 +250,7 @@ def test_timm_missing_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_model_table_reports_unbuildable_rows() -> None:
     rows = model_table(["small_cnn", "timm:resnet10t"], 10, 32, width=0.5)
-    assert rows[0]["name"] == "small_cnn" and rows[0]["params"] == count_parameters(build_model("small_cnn", 10, width=0.5))
+    assert rows[0]["name"] == "small_cnn" and rows[0]["params"] == count_parameters(
+        build_model("small_cnn", 10, width=0.5)
+    )
     assert rows[1]["params"] is None and rows[1]["macs"] is None and rows[1]["description"]

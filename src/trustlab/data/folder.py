@@ -232,7 +232,7 @@ def _find_corrupt(paths: list[Path]) -> list[Path]:
 
 @DATASETS.register("folder")
 def build_folder(cfg: DataConfig) -> DGData:
-    """Image folders under ``data.root``: DomainBed ``root/<domain>/<class>/``, Dassl splits, or ImageFolder."""
+    """Image folders under data.root: DomainBed root/<domain>/<class>/<image>, Dassl train/val/test, ImageFolder."""
     if not cfg.root:
         raise DataError("dataset 'folder' needs data.root; pass --set data.root=/path/to/dataset")
     root = Path(cfg.root).expanduser()

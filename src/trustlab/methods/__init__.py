@@ -1,3 +1,3 @@
 """Every method package; importing this registers their methods, recipes and claims."""
 
-from trustlab.methods import erm  # noqa: F401
+from trustlab.methods import doorping, erm, minmax, okd, ood  # noqa: F401

@@ -39,7 +39,7 @@ def count_macs(model: nn.Module, input_size: tuple[int, int, int] = (3, 32, 32))
     ref = next(iter(model.parameters()), None)
     device = ref.device if ref is not None else torch.device("cpu")
     dtype = ref.dtype if ref is not None and ref.is_floating_point() else torch.float32
-    x = torch.rand(1, *input_size, device=device, dtype=dtype)
+    x = torch.zeros(1, *input_size, device=device, dtype=dtype)  # zeros: leave the global RNG untouched
     modes = {m: m.training for m in model.modules()}
     model.eval()
     try:

@@ -76,9 +76,7 @@ def build_timm(
     except ImportError as e:
         raise ConfigError(f"model '{PREFIX}{arch}' needs timm, which is not installed; `pip install timm`") from e
     if width != 1.0:
-        raise ConfigError(
-            f"timm models take no width multiplier (got width={width}); pick a smaller variant by name"
-        )
+        raise ConfigError(f"timm models take no width multiplier (got width={width}); pick a smaller variant by name")
     if not timm.is_model(arch):
         hint = did_you_mean(arch, timm.list_models())
         raise NotFoundError(

@@ -1,0 +1,1 @@
+"""doorping (see README.md)."""

@@ -1,0 +1,1 @@
+"""minmax (see README.md)."""

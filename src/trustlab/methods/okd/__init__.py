@@ -1,0 +1,1 @@
+"""okd (see README.md)."""

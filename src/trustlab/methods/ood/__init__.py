@@ -1,0 +1,1 @@
+"""ood (see README.md)."""
