@@ -61,10 +61,11 @@ def _list_models(input_size: int) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from trustlab.recipes import run_recipe
 
+    overrides = [*args.set, *(["data.skip_corrupt=true"] if args.skip_corrupt else [])]
     record = run_recipe(
         args.recipe,
         yaml_path=args.config,
-        overrides=args.set,
+        overrides=overrides,
         runs_root=args.runs_dir,
         run_id=args.run_id,
         resume_dir=args.resume,
@@ -163,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs-dir", default=None, help="where run records go (default $TRUSTLAB_RUNS or ./runs)")
     p.add_argument("--run-id", default=None)
     p.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue an unfinished run from its checkpoint")
+    p.add_argument("--skip-corrupt", action="store_true", help="skip unreadable images (counted) instead of failing")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run)
 
