@@ -246,6 +246,8 @@ def fit(
                 n_steps += 1
                 samples += _batch_len(batch) * ctx.world_size
                 bar.update(1)
+            if ctx.world_size > 1:
+                sums = _mean_over_ranks(sums, device)
             row: dict[str, float] = {"epoch": epoch + 1, "step": (epoch + 1) * steps_per_epoch}
             row.update({f"train/{k}": float(v) / max(n_steps, 1) for k, v in sums.items()})
             row["lr"] = optimizer.param_groups[0]["lr"]
@@ -285,6 +287,17 @@ def fit(
         world_size=ctx.world_size,
         samples_per_second=samples / seconds if seconds > 0 else 0.0,
     )
+
+
+def _mean_over_ranks(sums: dict[str, Any], device: torch.device) -> dict[str, float]:
+    """Logged training scalars averaged over DDP ranks (each rank saw its slice of every batch)."""
+    import torch.distributed as dist
+
+    keys = sorted(sums)
+    t = torch.tensor([float(sums[k]) for k in keys], dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    t /= dist.get_world_size()
+    return dict(zip(keys, t.tolist()))
 
 
 def _batch_len(batch: Any) -> int:
