@@ -66,3 +66,19 @@ def test_resume_without_checkpoint(tmp_path: Path) -> None:
     (rd / "config.yaml").write_text("recipe: erm/digits-dg\n")
     proc = cli("run", "--resume", str(rd), runs=tmp_path / "runs")
     assert proc.returncode == 2 and "checkpoints/last.pt' does not exist" in proc.stderr
+
+
+def test_bench_smoke_erm_writes_report(tmp_path: Path) -> None:
+    out = tmp_path / "reports"
+    proc = cli("bench", "--suite", "smoke", "--only", "erm/", "--out", str(out), "--quiet", runs=tmp_path / "runs",
+               check=True, timeout=600)
+    assert Path(proc.stdout.strip()).is_file()
+    claims = json.loads((out / "smoke" / "claims.json").read_text())
+    ids = {c["id"] for c in claims["claims"]}
+    assert ids == {"erm/heldout-below-indomain", "erm/beats-chance"}
+    for c in claims["claims"]:
+        assert set(c) >= {"id", "statement", "values", "margin", "passed"}
+        assert c["values"] and all(len(v) == len(c["seeds"]) for v in c["values"].values())
+        assert c["passed"] == (c["margin"] > 0)
+    html = (out / "smoke" / "index.html").read_text()
+    assert "erm/beats-chance" in html and ("PASS" in html or "FAIL" in html)

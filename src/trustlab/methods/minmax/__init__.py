@@ -1,1 +1,4 @@
-"""minmax (see README.md)."""
+"""Min-max attacks over multiple domains (ensemble, universal, EOT), PGD, and min-max adversarial
+training (papers/03; see README.md)."""
+
+from trustlab.methods.minmax import attacks, method, solver, transforms  # noqa: F401

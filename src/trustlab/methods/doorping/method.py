@@ -1,0 +1,170 @@
+"""Configs of dataset distillation, the backdoor attacks on it and the defenses (papers/04).
+
+Paper: Liu, Li, Backes, Shen & Zhang, "Backdoor Attacks Against Dataset Distillation", NDSS 2023
+(https://arxiv.org/abs/2301.01197); reference code github.com/liuyugeng/baadd. Defaults below are the
+reference's unless a comment says otherwise. Every image tensor is float ``(N, C, H, W)`` in [0, 1]
+(normalisation lives inside the model), so learning rates of the synthetic images are in pixel units:
+the reference's rates act on images normalised by a std of ~0.3, ours on [0, 1] pixels behind the
+model's own (x - 0.5) / 0.5; ``lr_img`` defaults are rescaled by that factor (see README).
+
+Recipe config sections::
+
+    data:    DataConfig   (name mnist5k | fashion-mnist, image_size 28, batch_size = eval batch, max_per_domain)
+    model:   ModelConfig  (small_cnn, the DC ConvNet with instance norm; width 1.0 = 128 channels)
+    train:   TrainConfig  (how fresh models are trained on the distilled set: SGD 0.01, 300 epochs, step decay)
+    distill: DistillConfig
+    attack:  AttackConfig
+    eval:    EvalConfig
+    defense: DefenseConfig
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from trustlab.experiment import DataConfig, ModelConfig, TrainConfig
+
+DISTILL_METHODS = ("dc", "dsa", "dm", "dd", "none")
+ATTACKS = ("none", "naive", "doorping")
+DSA_STRATEGY = "color_crop_cutout_scale_rotate"  # DSA's default minus 'flip' (digits/clothes are not symmetric)
+
+
+@dataclass
+class DistillConfig:
+    """How the training set is condensed into ``ipc`` images per class.
+
+    ``method``: ``dc`` gradient matching (Zhao et al. ICLR 2021), ``dsa`` DC + differentiable siamese
+    augmentation (Zhao & Bilen ICML 2021), ``dm`` distribution matching (Zhao & Bilen WACV 2023),
+    ``dd`` unrolled meta-gradient (Wang et al. 2018), ``none`` = train on the whole training set (baseline).
+    ``None`` values take the per-method defaults of :func:`resolved`.
+    """
+
+    method: Literal["dc", "dsa", "dm", "dd", "none"] = "dc"
+    ipc: int = 10  # synthetic images per class
+    iterations: int = 1000  # outer iterations (reference DC: 1000; DM: 20000)
+    lr_img: float | None = None  # dc/dsa 0.025 (ref 0.1 on normalised images), dm 0.25 (ref 1.0), dd 0.01 (Adam)
+    momentum_img: float = 0.5  # SGD momentum of the image optimizer (dc/dsa/dm)
+    batch_real: int = 256  # real images per class per matching step (dd: in total)
+    init: Literal["noise", "real", "auto"] = "auto"  # auto: noise for dc/dsa/dd (reference), real for dm
+    outer_loop: int | None = None  # dc/dsa: network-update rounds per iteration; None -> DC's get_loops(ipc)
+    inner_loop: int | None = None  # dc/dsa: epochs of network training on the synthetic set per round
+    lr_net: float = 0.01  # dc/dsa inner-loop SGD learning rate
+    dsa_strategy: str = DSA_STRATEGY  # ops joined by "_": color, crop, cutout, flip, scale, rotate
+    dd_steps: int = 10  # dd: unrolled training steps
+    dd_lr_net: float = 0.02  # dd: initial learnable step size of the unrolled training
+    log_every: int = 10  # iterations between metrics.jsonl lines
+    checkpoint_every: int = 50  # iterations between resumable checkpoints (0: none)
+
+
+@dataclass
+class AttackConfig:
+    """NaiveAttack / DOORPING (papers/04). ``portion`` of the *raw* training set is stamped and relabelled.
+
+    The trigger is an ``size`` x ``size`` square at ``position`` with a 1-pixel margin. NaiveAttack pastes
+    ``color`` (1.0 = white); DOORPING starts from a random patch and optimises it during distillation:
+    after each network update it maximises the top-``topk`` neurons (largest sum of |W| over inputs)
+    of the penultimate weight layer: MSE(act[:, key], alpha * act0[:, key]) with Adam(lr, betas 0.9/0.99)
+    for up to ``trigger_steps`` steps, stopping when the loss < ``trigger_threshold``; the poisoned subset
+    is then re-stamped.
+    """
+
+    kind: Literal["none", "naive", "doorping"] = "none"
+    portion: float = 0.01  # share of the training set poisoned (the reference's default)
+    size: int = 2  # trigger side in pixels (reference backdoor_size 2)
+    position: Literal["bottom-right", "bottom-left", "top-right", "top-left", "center"] = "bottom-right"
+    color: float = 1.0  # NaiveAttack patch value in [0, 1]
+    target: int = 0  # target label (reference trigger_label 0)
+    alpha: float = 10.0  # DOORPING activation amplification
+    topk: int = 1  # neurons selected
+    trigger_lr: float = 0.08
+    trigger_steps: int = 1000  # max Adam steps per update
+    trigger_threshold: float = 0.5  # early stop when the MSE drops below it
+
+
+@dataclass
+class EvalConfig:
+    """Fresh models trained on the distilled set (reference: 10 models; DSA/DM use augmentation)."""
+
+    num_models: int = 10
+    augment: bool | None = None  # None: on for dsa/dm (as their papers), off for dc/dd/none
+    test_limit: int | None = None  # evaluate on the first N test images (quick runs)
+
+
+@dataclass
+class NeuralCleanseConfig:
+    steps: int = 300  # Adam steps per class of the mask/pattern search
+    lr: float = 0.1
+    lam: float = 0.01  # weight of |mask|_1 (fixed; NC adapts it)
+    threshold: float = 2.0  # anomaly index above which a class is flagged
+    unlearn_epochs: int = 20  # fine-tuning with the reversed trigger and true labels
+    unlearn_fraction: float = 0.2
+
+
+@dataclass
+class FinePruningConfig:
+    ratio: float = 0.6  # share of penultimate channels pruned (lowest mean activation on clean data)
+    finetune_epochs: int = 20
+
+
+@dataclass
+class StripConfig:
+    num_blends: int = 16  # clean images superimposed on each input
+    frr: float = 0.05  # false-rejection rate fixing the entropy threshold on clean calibration inputs
+    test_images: int = 400  # clean and as many triggered test inputs scored
+
+
+@dataclass
+class SpectralConfig:
+    remove_fraction: float = 0.15  # share of each class's distilled images with the largest scores removed
+
+
+@dataclass
+class ActivationClusteringConfig:
+    components: int = 10  # PCA dims before 2-means (the paper uses ICA to 10)
+    size_threshold: float = 0.35  # a class whose smaller cluster is below this share is flagged
+
+
+@dataclass
+class DefenseConfig:
+    """Defenses run on the first evaluation model and the distilled set (``trustlab list`` -> defenses)."""
+
+    names: list[str] = field(default_factory=list)  # e.g. [neural-cleanse, fine-pruning, strip, spectral]
+    neural_cleanse: NeuralCleanseConfig = field(default_factory=NeuralCleanseConfig)
+    fine_pruning: FinePruningConfig = field(default_factory=FinePruningConfig)
+    strip: StripConfig = field(default_factory=StripConfig)
+    spectral: SpectralConfig = field(default_factory=SpectralConfig)
+    activation_clustering: ActivationClusteringConfig = field(default_factory=ActivationClusteringConfig)
+
+
+@dataclass
+class DoorpingRecipeConfig:
+    """The config of every ``distill/*`` and ``backdoor/*`` recipe."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
+    attack: AttackConfig = field(default_factory=AttackConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    defense: DefenseConfig = field(default_factory=DefenseConfig)
+
+
+DC_LOOPS = {1: (1, 1), 10: (10, 50), 20: (20, 25), 30: (30, 20), 40: (40, 15), 50: (50, 10)}
+LR_IMG = {"dc": 0.025, "dsa": 0.025, "dm": 0.25, "dd": 0.01, "none": 0.0}
+
+
+def resolved(cfg: DistillConfig) -> DistillConfig:
+    """``cfg`` with the per-method defaults filled in (``None``/``auto`` fields)."""
+    from dataclasses import replace
+
+    outer, inner = cfg.outer_loop, cfg.inner_loop
+    if outer is None or inner is None:
+        # DC's get_loops: the nearest tabulated ipc at or above, else the largest
+        keys = sorted(DC_LOOPS)
+        key = next((k for k in keys if k >= cfg.ipc), keys[-1])
+        outer = outer if outer is not None else DC_LOOPS[key][0]
+        inner = inner if inner is not None else DC_LOOPS[key][1]
+    init = cfg.init if cfg.init != "auto" else ("real" if cfg.method == "dm" else "noise")
+    lr = cfg.lr_img if cfg.lr_img is not None else LR_IMG[cfg.method]
+    return replace(cfg, outer_loop=outer, inner_loop=inner, init=init, lr_img=lr)

@@ -1,0 +1,162 @@
+"""Data and victim models for the attack recipes: load a dataset, train small classifiers, pick inputs.
+
+Datasets (``data.name``): ``mnist5k`` (always available), ``fashion-mnist`` (Debian package, when
+installed) and ``digits-dg`` (the domains listed in ``data.target`` pooled). Models are named by
+specs ``<registry name>[:key=value,...]``, e.g. ``small_cnn:width=0.125,depth=2,norm=none``; ``width``
+is the channel multiplier and other keys are the model's options (``trustlab list models``).
+Victims are trained with the engine's ``fit`` (ERM, cross-entropy) and saved in the run record.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from torch import Tensor, nn
+from torch.utils.data import ConcatDataset, Dataset
+
+from trustlab.data.base import TensorImageDataset
+from trustlab.engine.fit import fit
+from trustlab.errors import ConfigError
+from trustlab.experiment import DataConfig, TrainConfig
+from trustlab.runs.store import RunRecord
+
+GREY = ("mnist5k", "fashion-mnist")
+
+
+@dataclass
+class ImageData:
+    """A train set (torch Dataset of (x, y)) and the whole test split as tensors in [0, 1]."""
+
+    name: str
+    train: Dataset
+    x_test: Tensor  # (N, C, H, W) float in [0, 1]
+    y_test: Tensor  # (N,) int64
+    num_classes: int
+    in_chans: int
+    size: int
+
+
+@functools.lru_cache(maxsize=4)
+def _grey(name: str) -> Any:
+    from trustlab.data.mnist import load_grey
+
+    return load_grey(name)  # parsing the CSV takes seconds: reuse it within one process
+
+
+def load_data(cfg: DataConfig) -> ImageData:
+    """The dataset of ``cfg.name`` (see the module docstring); ``max_per_domain`` subsamples train."""
+    if cfg.name in GREY:
+        s = _grey(cfg.name)
+        x_tr, y_tr = s.x_train, s.y_train
+        if cfg.max_per_domain:
+            keep = np.random.default_rng(cfg.split_seed).permutation(len(y_tr))[: cfg.max_per_domain]
+            x_tr, y_tr = x_tr[keep], y_tr[keep]
+        x_te, y_te = TensorImageDataset(s.x_test, s.y_test).tensors()
+        return ImageData(cfg.name, TensorImageDataset(x_tr, y_tr), x_te, y_te, len(s.classes), 1, s.x_train.shape[1])
+    if cfg.name == "digits-dg":
+        from trustlab.tasks.classification import build_data
+
+        data = build_data(cfg)
+        domains = [t.strip() for t in cfg.target.split(",") if t.strip()] or data.domains
+        for d in domains:
+            data.check_domain(d)
+        tests = [data.get(d, "test") for d in domains]
+        xs, ys = zip(*[t.tensors() for t in tests]) if all(hasattr(t, "tensors") for t in tests) else _gather(tests)
+        train = ConcatDataset([data.get(d, "train") for d in domains])
+        return ImageData("digits-dg:" + ",".join(domains), train, torch.cat(xs), torch.cat(ys), data.num_classes,
+                         3, cfg.image_size)
+    raise ConfigError(f"data.name '{cfg.name}' is not supported by the attack recipes; "
+                      "use mnist5k, fashion-mnist or digits-dg")
+
+
+def _gather(datasets: list[Dataset]) -> tuple[list[Tensor], list[Tensor]]:
+    xs, ys = [], []
+    for d in datasets:
+        items = [d[i] for i in range(len(d))]
+        xs.append(torch.stack([x for x, _ in items]))
+        ys.append(torch.as_tensor([int(y) for _, y in items]))
+    return xs, ys
+
+
+def parse_model_spec(spec: str) -> tuple[str, float, dict[str, Any]]:
+    """``"small_cnn:width=0.25,depth=2"`` -> ``("small_cnn", 0.25, {"depth": 2})``."""
+    name, _, opts = str(spec).partition(":")
+    if name == "timm":  # timm:<name>[:options]
+        rest, _, opts = opts.partition(":")
+        name = f"timm:{rest}"
+    width, kwargs = 1.0, {}
+    for part in filter(None, (p.strip() for p in opts.split(","))):
+        key, eq, value = part.partition("=")
+        if not eq or not key:
+            raise ConfigError(f"model spec '{spec}': options look like key=value, got '{part}'")
+        parsed = yaml.safe_load(value)
+        if key == "width":
+            width = parsed
+        else:
+            kwargs[key] = parsed
+    return name, width, kwargs
+
+
+def build_victim(spec: str, data: ImageData) -> nn.Module:
+    from trustlab.models import build_model
+
+    name, width, kwargs = parse_model_spec(spec)
+    return build_model(name, data.num_classes, input_size=data.size, width=width, in_chans=data.in_chans, **kwargs)
+
+
+class _Classify(nn.Module):
+    """Cross-entropy training of a classifier (the ERM step) for :func:`fit`."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def training_step(self, batch: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
+        x, y = batch
+        logits = self.model(x)
+        return {"loss": nn.functional.cross_entropy(logits, y), "acc": (logits.detach().argmax(1) == y).float().mean()}
+
+    def predict(self, x: Tensor) -> Tensor:
+        return self.model(x)
+
+    def configure_optimizers(self, cfg: TrainConfig) -> torch.optim.Optimizer:
+        from trustlab.engine.optim import build_optimizer
+
+        return build_optimizer(self.model.parameters(), cfg)
+
+
+def train_victim(
+    spec: str, data: ImageData, train: TrainConfig, batch_size: int, seed: int, record: RunRecord | None, tag: str
+) -> nn.Module:
+    """Build ``spec``, train it with ERM (``fit``, seed ``seed``), save ``checkpoints/<tag>.pt``."""
+    from trustlab.engine.runtime import seed_everything
+
+    seed_everything(seed, train.deterministic)
+    model = build_victim(spec, data)
+    fit(_Classify(model), data.train, replace(train, seed=seed), batch_size=batch_size, quiet=True)
+    model.eval()
+    if record is not None:
+        record.save_checkpoint({"model": model.state_dict(), "spec": spec}, f"{tag}.pt")
+    return model
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: Tensor, batch_size: int = 500) -> Tensor:
+    model.eval()
+    return torch.cat([model(x[i : i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
+
+
+def pick(mask: Tensor, n: int, seed: int) -> Tensor:
+    """Indices of up to ``n`` entries where ``mask`` holds, in a seeded random order."""
+    idx = torch.nonzero(mask).squeeze(1)
+    g = torch.Generator().manual_seed(seed)
+    return idx[torch.randperm(len(idx), generator=g)[:n]]
+
+
+def device_of(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
