@@ -186,8 +186,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("data", help="build datasets, show samples, and dataset tools")
     dsub = p.add_subparsers(dest="action", required=True)
-    for action, text in (("build", "build/cache a dataset and print its sizes"),
-                         ("show", "write a sample grid PNG per domain")):
+    for action, text in (
+        ("build", "build/cache a dataset and print its sizes"),
+        ("show", "write a sample grid PNG per domain"),
+    ):
         q = dsub.add_parser(action, help=text)
         q.add_argument("dataset", help="dataset name (`trustlab list datasets`)")
         q.add_argument("--root", default=None, help="folder datasets: the dataset root")

@@ -96,8 +96,7 @@ def from_dict(cls: type[C], data: dict[str, Any], prefix: str = "") -> C:
         if key not in names:
             full = prefix + str(key)
             raise ConfigError(
-                f"unknown config key '{full}'{did_you_mean(str(key), names)}; "
-                f"valid keys here: {', '.join(names)}"
+                f"unknown config key '{full}'{did_you_mean(str(key), names)}; valid keys here: {', '.join(names)}"
             )
         kwargs[key] = _coerce(value, hints[key], prefix + key)
     # nested dataclasses keep their defaults for keys not given

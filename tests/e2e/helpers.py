@@ -18,7 +18,11 @@ def cli(*args: str, runs: Path | None = None, check: bool = False, timeout: int 
         env["TRUSTLAB_RUNS"] = str(runs)
     proc = subprocess.run(
         [sys.executable, "-m", "trustlab.cli", *args],
-        capture_output=True, text=True, env=env, timeout=timeout, cwd=runs.parent if runs else None,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        cwd=runs.parent if runs else None,
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"trustlab {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")

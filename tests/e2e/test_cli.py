@@ -12,8 +12,17 @@ from tests.e2e.helpers import TINY, cli, run_dir
 
 def test_list_shows_registries(tmp_path: Path) -> None:
     out = cli("list", check=True).stdout
-    for word in ("erm/digits-dg", "erm/folder", "digits-dg", "folder", "small_cnn", "resnet18",
-                 "mobilenet_v3_small", "erm/heldout-below-indomain", "erm/beats-chance"):
+    for word in (
+        "erm/digits-dg",
+        "erm/folder",
+        "digits-dg",
+        "folder",
+        "small_cnn",
+        "resnet18",
+        "mobilenet_v3_small",
+        "erm/heldout-below-indomain",
+        "erm/beats-chance",
+    ):
         assert word in out
     models = cli("list", "models", "--input-size", "32", check=True).stdout
     assert "MACs" in models and "small_cnn" in models
@@ -23,8 +32,15 @@ def test_run_report_runs(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     proc = cli("run", "erm/digits-dg", "--set", "data.target=usps", *TINY, runs=runs, check=True)
     rd = run_dir(proc.stdout)
-    for name in ("config.yaml", "env.json", "metrics.jsonl", "summary.json", "done", "checkpoints/last.pt",
-                 "checkpoints/best.pt"):
+    for name in (
+        "config.yaml",
+        "env.json",
+        "metrics.jsonl",
+        "summary.json",
+        "done",
+        "checkpoints/last.pt",
+        "checkpoints/best.pt",
+    ):
         assert (rd / name).exists(), name
     summary = json.loads((rd / "summary.json").read_text())
     assert summary["targets"] == ["usps"] and set(summary["per_domain"]) == {"mnist", "usps", "syn", "mnistm"}
@@ -70,8 +86,19 @@ def test_resume_without_checkpoint(tmp_path: Path) -> None:
 
 def test_bench_smoke_erm_writes_report(tmp_path: Path) -> None:
     out = tmp_path / "reports"
-    proc = cli("bench", "--suite", "smoke", "--only", "erm/", "--out", str(out), "--quiet", runs=tmp_path / "runs",
-               check=True, timeout=600)
+    proc = cli(
+        "bench",
+        "--suite",
+        "smoke",
+        "--only",
+        "erm/",
+        "--out",
+        str(out),
+        "--quiet",
+        runs=tmp_path / "runs",
+        check=True,
+        timeout=600,
+    )
     assert Path(proc.stdout.strip()).is_file()
     claims = json.loads((out / "smoke" / "claims.json").read_text())
     ids = {c["id"] for c in claims["claims"]}

@@ -16,8 +16,20 @@ from pathlib import Path
 
 from tests.e2e.helpers import ROOT
 
-ARGS = ["erm/digits-dg", "--set", "data.target=usps", "--set", "data.max_per_domain=192", "--set", "train.epochs=2",
-        "--set", "data.batch_size=32", "--set", "train.device=cpu", "--quiet"]
+ARGS = [
+    "erm/digits-dg",
+    "--set",
+    "data.target=usps",
+    "--set",
+    "data.max_per_domain=192",
+    "--set",
+    "train.epochs=2",
+    "--set",
+    "data.batch_size=32",
+    "--set",
+    "train.device=cpu",
+    "--quiet",
+]
 
 
 def _run(tmp: Path, run_id: str, nproc: int) -> dict:
@@ -25,13 +37,26 @@ def _run(tmp: Path, run_id: str, nproc: int) -> dict:
     if nproc == 1:
         cmd = [sys.executable, "-m", "trustlab.cli", "run", *ARGS, "--run-id", run_id]
     else:
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-               "-m", "trustlab.cli", "run", *ARGS, "--run-id", run_id]
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc_per_node={nproc}",
+            "-m",
+            "trustlab.cli",
+            "run",
+            *ARGS,
+            "--run-id",
+            run_id,
+        ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=tmp)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rd = tmp / "runs" / "erm/digits-dg" / run_id
-    return {"summary": json.loads((rd / "summary.json").read_text()),
-            "metrics": [json.loads(x) for x in (rd / "metrics.jsonl").read_text().splitlines()]}
+    return {
+        "summary": json.loads((rd / "summary.json").read_text()),
+        "metrics": [json.loads(x) for x in (rd / "metrics.jsonl").read_text().splitlines()],
+    }
 
 
 def test_ddp_two_processes_match_one(tmp_path: Path) -> None:

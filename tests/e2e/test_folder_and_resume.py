@@ -23,16 +23,34 @@ def make_tree(root: Path, domains=("art", "photo", "sketch"), classes=("cat", "d
             folder = root / d / c
             folder.mkdir(parents=True, exist_ok=True)
             for i in range(n):
-                img = np.full((20, 20, 3), 40 + 80 * ci, np.uint8) + rng.integers(0, 30 + 20 * di, (20, 20, 3), dtype=np.uint8)
+                img = np.full((20, 20, 3), 40 + 80 * ci, np.uint8) + rng.integers(
+                    0, 30 + 20 * di, (20, 20, 3), dtype=np.uint8
+                )
                 Image.fromarray(img).save(folder / f"{i}.png")
     return root
 
 
 def test_folder_recipe_runs(tmp_path: Path) -> None:
     root = make_tree(tmp_path / "PACSmini")
-    proc = cli("run", "erm/folder", "--set", f"data.root={root}", "--set", "data.target=sketch",
-               "--set", "data.image_size=16", "--set", "model.name=small_cnn", "--set", "model.width=0.125",
-               "--set", "data.batch_size=8", *TINY, runs=tmp_path / "runs", check=True)
+    proc = cli(
+        "run",
+        "erm/folder",
+        "--set",
+        f"data.root={root}",
+        "--set",
+        "data.target=sketch",
+        "--set",
+        "data.image_size=16",
+        "--set",
+        "model.name=small_cnn",
+        "--set",
+        "model.width=0.125",
+        "--set",
+        "data.batch_size=8",
+        *TINY,
+        runs=tmp_path / "runs",
+        check=True,
+    )
     summary = json.loads((run_dir(proc.stdout) / "summary.json").read_text())
     assert summary["targets"] == ["sketch"] and set(summary["per_domain"]) == {"art", "photo", "sketch"}
 
@@ -47,9 +65,23 @@ def test_folder_errors_and_skip_corrupt(tmp_path: Path) -> None:
 
     root = make_tree(tmp_path / "data")
     (root / "photo" / "cat" / "broken.png").write_bytes(b"not an image")
-    args = ["run", "erm/folder", "--set", f"data.root={root}", "--set", "data.target=sketch",
-            "--set", "data.image_size=16", "--set", "model.name=small_cnn", "--set", "model.width=0.125",
-            "--set", "data.batch_size=8", *TINY]
+    args = [
+        "run",
+        "erm/folder",
+        "--set",
+        f"data.root={root}",
+        "--set",
+        "data.target=sketch",
+        "--set",
+        "data.image_size=16",
+        "--set",
+        "model.name=small_cnn",
+        "--set",
+        "model.width=0.125",
+        "--set",
+        "data.batch_size=8",
+        *TINY,
+    ]
     proc = cli(*args, runs=runs)
     assert proc.returncode == 2 and "broken.png" in proc.stderr and "skip_corrupt" in proc.stderr
     proc = cli(*args, "--skip-corrupt", runs=runs, check=True)
@@ -65,14 +97,28 @@ def test_folder_errors_and_skip_corrupt(tmp_path: Path) -> None:
 
 def test_killed_run_resumes_to_same_result(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
-    common = ["--set", "data.target=syn", "--set", "data.max_per_domain=400", "--set", "train.epochs=4",
-              "--set", "train.device=cpu", "--quiet"]
+    common = [
+        "--set",
+        "data.target=syn",
+        "--set",
+        "data.max_per_domain=400",
+        "--set",
+        "train.epochs=4",
+        "--set",
+        "train.device=cpu",
+        "--quiet",
+    ]
     full = cli("run", "erm/digits-dg", *common, "--run-id", "full", runs=runs, check=True)
     expected = json.loads((run_dir(full.stdout) / "summary.json").read_text())
 
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), TRUSTLAB_RUNS=str(runs))
-    proc = subprocess.Popen([sys.executable, "-m", "trustlab.cli", "run", "erm/digits-dg", *common, "--run-id", "killed"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trustlab.cli", "run", "erm/digits-dg", *common, "--run-id", "killed"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=tmp_path,
+    )
     rd = runs / "erm/digits-dg" / "killed"
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None:

@@ -87,8 +87,9 @@ def run_bench(
             res = claim.check(suite, ctx)
         except Exception as exc:  # a broken claim is reported as failed, not hidden
             detail = str(exc) if isinstance(exc, TrustlabError) else traceback.format_exc(limit=3)
-            res = ClaimResult(claim.id, claim.statement, suite, False, float("nan"), "", {}, [],
-                              notes=f"error: {detail}")
+            res = ClaimResult(
+                claim.id, claim.statement, suite, False, float("nan"), "", {}, [], notes=f"error: {detail}"
+            )
         res.seconds = time.perf_counter() - t
         if not quiet:
             verdict = "PASS" if res.passed else "FAIL"

@@ -44,9 +44,7 @@ class EpochBatchSampler(Sampler[list[int]]):
         if n <= 0:
             raise ConfigError("the training set is empty")
         if batch_size % dist_ctx.world_size:
-            raise ConfigError(
-                f"data.batch_size {batch_size} is not divisible by the {dist_ctx.world_size} processes"
-            )
+            raise ConfigError(f"data.batch_size {batch_size} is not divisible by the {dist_ctx.world_size} processes")
         self.n, self.batch_size, self.seed, self.ctx = n, batch_size, seed, dist_ctx
         self.epoch = 0
 
@@ -118,9 +116,7 @@ def _rng_state() -> dict[str, Any]:
 def _set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     keys = state["numpy_keys"].numpy().astype(np.uint32)
-    np.random.set_state(
-        ("MT19937", keys, state["numpy_pos"], state["numpy_gauss"][0], state["numpy_gauss"][1])
-    )
+    np.random.set_state(("MT19937", keys, state["numpy_pos"], state["numpy_gauss"][0], state["numpy_gauss"][1]))
     random.setstate((3, tuple(state["python"]), state["python_gauss"]))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])

@@ -41,8 +41,6 @@ def lr_factor(step: int, total_steps: int, steps_per_epoch: int, cfg: TrainConfi
     return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def build_scheduler(
-    optimizer: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int
-) -> LambdaLR:
+def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int) -> LambdaLR:
     total = cfg.epochs * steps_per_epoch
     return LambdaLR(optimizer, lambda s: lr_factor(s, total, steps_per_epoch, cfg))

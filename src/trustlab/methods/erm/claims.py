@@ -45,13 +45,27 @@ def check_heldout_below_indomain(suite: str, ctx: Any) -> ClaimResult:
         values[f"{d}/indomain"] = indom
         gap = mean(indom) - mean(held)
         gaps.append(gap)
-        table.append({"domain": d, "in-domain acc": mean(indom), "held-out acc": mean(held),
-                      "held-out std": std(held), "gap": gap})
+        table.append(
+            {
+                "domain": d,
+                "in-domain acc": mean(indom),
+                "held-out acc": mean(held),
+                "held-out std": std(held),
+                "gap": gap,
+            }
+        )
     margin = min(gaps)
     return ClaimResult(
-        "erm/heldout-below-indomain", CLAIMS.get("erm/heldout-below-indomain").statement, suite,
-        passed=margin > 0, margin=margin, unit="accuracy (in-domain minus held-out, worst domain)",
-        values=values, seeds=seeds, table=table, runs=paths,
+        "erm/heldout-below-indomain",
+        CLAIMS.get("erm/heldout-below-indomain").statement,
+        suite,
+        passed=margin > 0,
+        margin=margin,
+        unit="accuracy (in-domain minus held-out, worst domain)",
+        values=values,
+        seeds=seeds,
+        table=table,
+        runs=paths,
     )
 
 
@@ -62,9 +76,16 @@ def check_beats_chance(suite: str, ctx: Any) -> ClaimResult:
     table = [{"held-out domain": d, "acc": mean(v), "std": std(v), "chance": CHANCE} for d, v in values.items()]
     margin = min(mean(v) for v in values.values()) - (CHANCE + WIDE_MARGIN)
     return ClaimResult(
-        "erm/beats-chance", CLAIMS.get("erm/beats-chance").statement, suite,
-        passed=margin > 0, margin=margin, unit=f"accuracy above chance+{WIDE_MARGIN} (worst domain)",
-        values=values, seeds=seeds, table=table, runs=paths,
+        "erm/beats-chance",
+        CLAIMS.get("erm/beats-chance").statement,
+        suite,
+        passed=margin > 0,
+        margin=margin,
+        unit=f"accuracy above chance+{WIDE_MARGIN} (worst domain)",
+        values=values,
+        seeds=seeds,
+        table=table,
+        runs=paths,
     )
 
 

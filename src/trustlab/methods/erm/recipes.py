@@ -12,7 +12,9 @@ from trustlab.tasks.classification import run_dg
 
 def run_erm(cfg: ERMRecipeConfig, ctx: RunContext) -> dict[str, Any]:
     if cfg.data.name == "folder" and not cfg.data.root:
-        raise ConfigError("this recipe needs data.root: --set data.root=/path/to/dataset (root/<domain>/<class>/<image>)")
+        raise ConfigError(
+            "this recipe needs data.root: --set data.root=/path/to/dataset (root/<domain>/<class>/<image>)"
+        )
     return run_dg(cfg, ctx, lambda model, data, c: ERM(model, c.method))
 
 

@@ -1,1 +1,10 @@
-"""okd (see README.md)."""
+"""On-device domain generalization: KD, OKD, DG baselines, DOSCO and export (see README.md)."""
+
+from trustlab.methods.okd import (  # noqa: F401  (registration)
+    baselines,
+    commands,
+    dosco,
+    generators,
+    method,
+    recipes,
+)

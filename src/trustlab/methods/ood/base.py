@@ -145,6 +145,7 @@ class Scorer:
     needs_logits: ClassVar[bool] = True
     needs_input: ClassVar[bool] = False
     needs_labels: ClassVar[bool] = False
+    needs_fit: ClassVar[bool] = True  # False: nothing is learnt from the fit set (MSP, energy, ODIN, ...)
     pixels_ok: ClassVar[bool] = False  # works on flattened pixels when model is None
     defaults: ClassVar[dict[str, Any]] = {}
     grid: ClassVar[dict[str, list[Any]]] = {}
@@ -199,6 +200,8 @@ class Scorer:
     ) -> Scorer:
         """Run the forward pass over ``fit_loader`` (and ``val_loader``), then :meth:`fit`."""
         self.check_model(model)
+        if not self.needs_fit:  # no forward pass over a fit set that would not be used
+            return self.fit(Outputs(None, None), None, model)
         want = self.needs_features or self.needs_head
         train = extract(model, fit_loader, features=want)
         val = extract(model, val_loader, features=want) if val_loader is not None else None
@@ -210,12 +213,13 @@ class Scorer:
         self.model = model
         if self.needs_head and model is not None:
             self.head = model_head(model)
-        if self.needs_features and train.features is None:
-            raise ConfigError(f"detector {self.name()} needs features; extract them with features=True")
-        if self.needs_labels and train.labels is None:
-            raise DataError(f"detector {self.name()} needs the class labels of the fit set; give (x, y) batches")
-        if len(train) == 0:
-            raise DataError(f"detector {self.name()}: the fit set is empty")
+        if self.needs_fit:
+            if len(train) == 0:
+                raise DataError(f"detector {self.name()}: the fit set is empty; give it at least one sample")
+            if self.needs_features and train.features is None:
+                raise ConfigError(f"detector {self.name()} needs features; extract them with features=True")
+            if self.needs_labels and train.labels is None:
+                raise DataError(f"detector {self.name()} needs the class labels of the fit set; give (x, y) batches")
         self._fit(train, val)
         self.fitted = True
         return self

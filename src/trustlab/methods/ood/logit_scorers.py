@@ -38,6 +38,8 @@ def _positive(value: float, key: str, who: str) -> None:
 class MSP(Scorer):
     """Maximum softmax probability (Hendrycks & Gimpel 2017); higher = more in-distribution."""
 
+    needs_fit = False
+
     def score_outputs(self, out: Outputs) -> Tensor:
         return F.softmax(require(out.logits, "logits", self.name()), dim=1).max(1).values
 
@@ -45,6 +47,8 @@ class MSP(Scorer):
 @register("mls")
 class MaxLogit(Scorer):
     """Maximum logit (Hendrycks et al. 2022); higher = more in-distribution."""
+
+    needs_fit = False
 
     def score_outputs(self, out: Outputs) -> Tensor:
         return require(out.logits, "logits", self.name()).max(1).values
@@ -54,6 +58,7 @@ class MaxLogit(Scorer):
 class Energy(Scorer):
     """Negative free energy ``T * logsumexp(logits / T)`` (Liu et al. 2020); higher = more in-distribution."""
 
+    needs_fit = False
     defaults = {"temperature": 1.0}
     grid = {"temperature": [1.0, 10.0, 100.0, 1000.0]}
 
@@ -69,6 +74,7 @@ class Energy(Scorer):
 class GEN(Scorer):
     """Generalized entropy over the top-M softmax probabilities (Liu et al. 2023); higher = more ID."""
 
+    needs_fit = False
     defaults = {"gamma": 0.1, "m": 100}
     grid = {"gamma": [0.01, 0.1, 0.5, 1.0], "m": [10, 100]}
 
@@ -93,6 +99,7 @@ class GEN(Scorer):
 class ODIN(Scorer):
     """Temperature scaling + input perturbation (Liang et al. 2018); scores images; higher = more ID."""
 
+    needs_fit = False
     needs_input = True
     defaults = {"temperature": 1000.0, "eps": 0.0014}
     grid = {"temperature": [1.0, 10.0, 100.0, 1000.0], "eps": [0.0014, 0.0028]}
@@ -124,6 +131,7 @@ class ODIN(Scorer):
 class GradNorm(Scorer):
     """L1 norm of the last-layer gradient of KL(uniform || softmax) (Huang et al. 2021); higher = more ID."""
 
+    needs_fit = False
     needs_features = True
 
     def score_outputs(self, out: Outputs) -> Tensor:

@@ -1,0 +1,198 @@
+"""Data for distillation: the grey source datasets as tensors, and saved distilled sets.
+
+- :func:`load_source` reads ``data.name`` (``mnist5k`` always available, ``fashion-mnist`` from Debian's
+  package) into float tensors (N, 1, H, W) in [0, 1], optionally subsampled (``data.max_per_domain``,
+  class-stratified, seeded by ``data.split_seed``) and resized (``data.image_size``, native 28).
+- :func:`save_distilled` writes ``distilled.pt`` (images, labels, classes, source, trigger) and a PNG
+  grid (one row per class); :func:`load_distilled` reads it back with ``weights_only=True``.
+- Dataset ``distilled`` in ``trustlab.registry.DATASETS``: any recipe can train on a distilled set with
+  ``--set data.name=distilled --set data.root=RUN_DIR_OR_distilled.pt``. Domains: ``distilled`` (train and
+  val = the synthetic images, test = the source's test set), ``real`` (the source dataset) and, for a
+  backdoored set, ``triggered`` (the source's non-target test images stamped and relabelled to the target:
+  its accuracy is the ASR). Images are repeated to 3 channels and resized to ``data.image_size`` so the
+  usual 3-channel models apply. Example (ERM trained on the distilled set, tested on real and triggered)::
+
+      trustlab run erm/digits-dg --set data.name=distilled --set data.root=runs/backdoor/doorping-dm/<id> \\
+          --set data.target=real,triggered --set data.image_size=28
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from trustlab.data.base import DGData
+from trustlab.errors import DataError
+from trustlab.experiment import DataConfig
+from trustlab.registry import DATASETS
+from trustlab.runs import io
+
+SOURCES = ("mnist5k", "fashion-mnist")
+FILE = "distilled.pt"
+
+
+@dataclass
+class Source:
+    """A grey classification dataset as float tensors (N, C, H, W) in [0, 1] and int64 labels."""
+
+    name: str
+    classes: list[str]
+    x_train: Tensor
+    y_train: Tensor
+    x_test: Tensor
+    y_test: Tensor
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.x_train.shape[1:])  # type: ignore[return-value]
+
+
+def _resize(x: Tensor, size: int) -> Tensor:
+    if x.shape[-1] == size and x.shape[-2] == size:
+        return x
+    return F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
+
+
+def stratified_subset(labels: np.ndarray, total: int, seed: int) -> np.ndarray:
+    """Indices of ``total`` items drawn per class in proportion to the class sizes (sorted)."""
+    rng = np.random.default_rng(seed)
+    frac = min(1.0, total / max(len(labels), 1))
+    keep = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        keep.extend(rng.choice(idx, size=max(1, int(round(frac * len(idx)))), replace=False).tolist())
+    return np.sort(np.asarray(keep))
+
+
+def load_source(cfg: DataConfig) -> Source:
+    """``cfg.name`` in mnist5k | fashion-mnist -> :class:`Source` (DataError when unknown or missing)."""
+    from trustlab.data.mnist import load_grey
+
+    if cfg.name not in SOURCES:
+        raise DataError(f"data.name '{cfg.name}' is not a distillation source; use one of {', '.join(SOURCES)}")
+    if cfg.image_size < 8:
+        raise DataError(f"data.image_size must be >= 8, got {cfg.image_size}")
+    s = load_grey(cfg.name)
+    x_tr, y_tr = s.x_train, s.y_train
+    if cfg.max_per_domain is not None and cfg.max_per_domain < len(y_tr):
+        keep = stratified_subset(y_tr, cfg.max_per_domain, cfg.split_seed)
+        x_tr, y_tr = x_tr[keep], y_tr[keep]
+
+    def tensor(a: np.ndarray) -> Tensor:
+        return _resize(torch.from_numpy(np.ascontiguousarray(a)).float().div(255).unsqueeze(1), cfg.image_size)
+
+    return Source(s.name, list(s.classes), tensor(x_tr), torch.as_tensor(y_tr, dtype=torch.long),
+                  tensor(s.x_test), torch.as_tensor(s.y_test, dtype=torch.long))
+
+
+# ---------------------------------------------------------------------------- saving / loading
+
+
+def grid_png(images: Tensor, nrow: int, out: Path, scale: int = 2) -> Path:
+    """Images (N, C, H, W) in [0, 1] -> one PNG, ``nrow`` images per row (one class per row)."""
+    x = images.detach().cpu().float().clamp(0, 1)
+    n, c, h, w = x.shape
+    rows = (n + nrow - 1) // nrow
+    canvas = torch.ones(c, rows * (h + 2), nrow * (w + 2))
+    for i in range(n):
+        r, q = divmod(i, nrow)
+        canvas[:, r * (h + 2) + 1 : r * (h + 2) + 1 + h, q * (w + 2) + 1 : q * (w + 2) + 1 + w] = x[i]
+    arr = (canvas.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    img = Image.fromarray(arr[..., 0] if c == 1 else arr)
+    img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    buf = BytesIO()
+    img.save(buf, format="PNG")
+    return io.write_bytes(out, buf.getvalue())
+
+
+def save_distilled(folder: Path, images: Tensor, labels: Tensor, *, classes: list[str], source: str,
+                   method: str, ipc: int, trigger: dict[str, Any] | None = None,
+                   extra: dict[str, Tensor] | None = None) -> Path:
+    """Write ``folder/distilled.pt`` and ``folder/distilled.png`` (rows = classes); returns the .pt path."""
+    state = {
+        "images": images.detach().cpu().float(), "labels": labels.detach().cpu().long(), "classes": list(classes),
+        "source": source, "method": method, "ipc": int(ipc), "trigger": trigger, "extra": dict(extra or {}),
+    }
+    path = io.save_torch(folder / FILE, state)
+    grid_png(images, ipc if ipc > 0 else 10, folder / "distilled.png")
+    return path
+
+
+def resolve_distilled_path(root: str | Path | None) -> Path:
+    """``root`` may be the .pt file, a folder holding it, or a run folder (``artifacts/distilled.pt``)."""
+    if not root:
+        raise DataError("data.root is empty; point it at a distilled set: a run folder or its artifacts/distilled.pt")
+    p = Path(root)
+    for cand in (p, p / FILE, p / "artifacts" / FILE):
+        if cand.is_file():
+            return cand
+    raise DataError(f"no distilled set at '{p}' (looked for {FILE} and artifacts/{FILE}); run a distill/* recipe")
+
+
+def load_distilled(root: str | Path | None) -> dict[str, Any]:
+    path = resolve_distilled_path(root)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt or foreign file
+        raise DataError(f"'{path}' is not a readable distilled set ({type(exc).__name__}); re-run the recipe") from None
+    if not isinstance(state, dict) or not {"images", "labels", "classes", "source"} <= set(state):
+        raise DataError(f"'{path}' is not a distilled set (needs images, labels, classes, source)")
+    return state
+
+
+class FloatImageDataset(Dataset):
+    """Float images (N, C, H, W) in [0, 1] with labels; items ``(x, y)``."""
+
+    def __init__(self, images: Tensor, labels: Tensor) -> None:
+        if len(images) != len(labels):
+            raise DataError(f"{len(images)} images but {len(labels)} labels")
+        self.images, self.labels = images.float(), labels.long()
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
+        return self.images[i], self.labels[i]
+
+    def tensors(self) -> tuple[Tensor, Tensor]:
+        return self.images, self.labels
+
+
+@DATASETS.register("distilled", help="a saved distilled set (data.root = run folder or distilled.pt)")
+def build_distilled(cfg: DataConfig) -> DGData:
+    """Domains distilled / real / triggered (see the module docstring); 3 channels, ``image_size`` px."""
+    from trustlab.methods.doorping.triggers import PatchTrigger
+
+    state = load_distilled(cfg.root)
+    src = load_source(DataConfig(name=state["source"], image_size=int(state["images"].shape[-1])))
+
+    def view(x: Tensor) -> Tensor:
+        x = _resize(x, cfg.image_size)
+        return x.expand(-1, 3, -1, -1).contiguous() if x.shape[1] == 1 else x
+
+    syn = FloatImageDataset(view(state["images"]), state["labels"])
+    test = FloatImageDataset(view(src.x_test), src.y_test)
+    splits: dict[str, dict[str, Dataset]] = {
+        "distilled": {"train": syn, "val": syn, "test": test},
+        "real": {"train": FloatImageDataset(view(src.x_train), src.y_train), "val": test, "test": test},
+    }
+    if state.get("trigger"):
+        trig = PatchTrigger.from_state(state["trigger"])
+        keep = src.y_test != trig.target
+        stamped = FloatImageDataset(view(trig.stamp(src.x_test[keep])), torch.full((int(keep.sum()),), trig.target))
+        splits["triggered"] = {"train": stamped, "val": stamped, "test": stamped}
+    info = {"method": state.get("method"), "ipc": state.get("ipc"), "source": state["source"]}
+    return DGData("distilled", list(splits), list(state["classes"]), splits, info)

@@ -1,0 +1,197 @@
+"""KD and OKD: distil a frozen teacher into a tiny student for on-device domain generalization.
+
+Source: Zhou, Zhang, Zang, Yang, Loy & Liu, "On-Device Domain Generalization", 2022
+(https://arxiv.org/abs/2209.07521; reference code github.com/kaiyangzhou/on-device-dg).
+
+* KD (Hinton et al. 2015, the paper's baseline)::
+
+      L = ce_weight * CE(f_S(x), y) + kd_weight * T^2 * KL(softmax(f_T(x)/T) || softmax(f_S(x)/T))
+
+* OKD (out-of-distribution KD) adds the same KL term on synthetic OOD data ``A(x)`` from a registered
+  generator (``generators.py``; default ``fusion``), with the teacher's soft targets only (no labels)::
+
+      L = KD(x, y) + ood_weight * T^2 * KL(softmax(f_T(A(x))/T) || softmax(f_S(A(x))/T))
+
+Defaults from the paper notes: T = 4, ce_weight = 0.1, kd_weight = ood_weight = 0.9, KL with
+batchmean reduction. The teacher is frozen and always in eval mode (``train()`` keeps it there); it
+sees ``x`` and ``A(x)`` in one forward pass (exact, since eval-mode BatchNorm is per sample). The student
+sees the clean batch and ``A(x)`` in two forward passes, so its BatchNorm statistics are not mixed
+(``method.joint_forward=true`` concatenates them into one pass instead: faster, exact for the
+per-sample GroupNorm of ``small_cnn``). ``A(x)`` never modifies ``x`` (the reference's cutmix does).
+
+Shapes: batch ``(x, y)`` with x (B, C, H, W) in [0, 1], y (B,) -> ``{"loss", "ce", "kl", "kl_ood", "acc"}``.
+
+Usage::
+
+    teacher = load_teacher(cfg.teacher, ...).model
+    okd = OKD(build_model("small_cnn", 10, width=0.125), teacher, OKDConfig())
+    out = okd.training_step((x, y))                  # out["loss"].backward()
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from trustlab.engine.optim import build_optimizer
+from trustlab.errors import ConfigError
+from trustlab.experiment import DataConfig, ModelConfig, TrainConfig
+from trustlab.methods.okd.generators import GENERATORS, GeneratorContext, kl_soft
+from trustlab.methods.okd.teacher import TeacherConfig
+from trustlab.registry import METHODS
+
+
+@dataclass
+class KDConfig:
+    """KD loss weights and temperature (paper defaults)."""
+
+    temperature: float = 4.0
+    ce_weight: float = 0.1
+    kd_weight: float = 0.9
+
+
+@dataclass
+class OKDConfig:
+    """KD plus the OOD term; ``generator`` is one of ``GENERATORS`` (fusion, mixup, cutmix, jigsaw, noise, adv)."""
+
+    temperature: float = 4.0
+    ce_weight: float = 0.1
+    kd_weight: float = 0.9
+    ood_weight: float = 0.9
+    generator: str = "fusion"
+    noise_std: float = 0.15  # ``noise``: Gaussian std on the [0, 1] pixel range
+    adv_eps: float = 4 / 255  # ``adv``: FGSM step on the [0, 1] pixel range
+    jigsaw_grid: int = 2  # ``jigsaw``: grid x grid patches
+    joint_forward: bool = False  # one student pass over cat(x, A(x)) instead of two
+
+
+def _check_weights(cfg: KDConfig | OKDConfig) -> None:
+    if cfg.temperature <= 0:
+        raise ConfigError(f"method.temperature must be > 0, got {cfg.temperature}")
+    weights = {"ce_weight": cfg.ce_weight, "kd_weight": cfg.kd_weight}
+    if isinstance(cfg, OKDConfig):
+        weights["ood_weight"] = cfg.ood_weight
+    for key, value in weights.items():
+        if value < 0:
+            raise ConfigError(f"method.{key} must be >= 0, got {value}")
+
+
+def _check_classes(student: nn.Module, teacher: nn.Module) -> None:
+    s = getattr(student, "num_classes", None)
+    t = getattr(teacher, "num_classes", None)
+    if s is not None and t is not None and s != t:
+        raise ConfigError(
+            f"student has {s} classes but the teacher has {t}; both must be built for the same classes"
+        )
+
+
+@METHODS.register("kd")
+class KD(nn.Module):
+    """Knowledge distillation from a frozen teacher (the ``model`` is the student, which is evaluated and exported)."""
+
+    def __init__(self, model: nn.Module, teacher: nn.Module, cfg: KDConfig | OKDConfig | None = None) -> None:
+        super().__init__()
+        _check_classes(model, teacher)
+        self.model = model
+        self.teacher = teacher.requires_grad_(False).eval()
+        self.cfg = cfg or KDConfig()
+        _check_weights(self.cfg)
+
+    def train(self, mode: bool = True) -> KD:
+        super().train(mode)
+        self.teacher.eval()  # frozen: BatchNorm running stats and dropout stay in inference mode
+        return self
+
+    def distill(self, teacher_logits: torch.Tensor, student_logits: torch.Tensor) -> torch.Tensor:
+        """``T^2 * KL(teacher || student)`` at temperature T (batchmean)."""
+        t = self.cfg.temperature
+        return t * t * kl_soft(teacher_logits, student_logits, t)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
+        x, y = batch
+        with torch.no_grad():
+            t_logits = self.teacher(x)
+        logits = self.model(x)
+        ce = F.cross_entropy(logits, y)
+        kl = self.distill(t_logits, logits)
+        loss = self.cfg.ce_weight * ce + self.cfg.kd_weight * kl
+        acc = (logits.detach().argmax(1) == y).float().mean()
+        return {"loss": loss, "ce": ce.detach(), "kl": kl.detach(), "acc": acc}
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def configure_optimizers(self, cfg: TrainConfig) -> torch.optim.Optimizer:
+        return build_optimizer(self.model.parameters(), cfg)
+
+
+@METHODS.register("okd")
+class OKD(KD):
+    """Out-of-distribution KD: KD plus the KL term on ``A(x)`` from ``cfg.generator`` (ID branch kept clean)."""
+
+    def __init__(self, model: nn.Module, teacher: nn.Module, cfg: OKDConfig | None = None) -> None:
+        cfg = cfg or OKDConfig()
+        super().__init__(model, teacher, cfg)
+        self.cfg: OKDConfig = cfg
+        self.generator = GENERATORS.get(cfg.generator)
+
+    def generator_context(self, teacher_logits: torch.Tensor | None = None) -> GeneratorContext:
+        c = self.cfg
+        return GeneratorContext(
+            noise_std=c.noise_std, adv_eps=c.adv_eps, jigsaw_grid=c.jigsaw_grid, temperature=c.temperature,
+            student=self.model, teacher=self.teacher, teacher_logits=teacher_logits,
+        )
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
+        x, y = batch
+        b = len(x)
+        t_id = None
+        if self.cfg.generator == "adv":  # FGSM needs teacher(x) first
+            with torch.no_grad():
+                t_id = self.teacher(x)
+        x_ood = self.generator(x, self.generator_context(t_id)).detach()
+        with torch.no_grad():
+            if t_id is None:
+                t_all = self.teacher(torch.cat([x, x_ood]))
+                t_id, t_ood = t_all[:b], t_all[b:]
+            else:
+                t_ood = self.teacher(x_ood)
+        if self.cfg.joint_forward:
+            s_all = self.model(torch.cat([x, x_ood]))
+            logits, s_ood = s_all[:b], s_all[b:]
+        else:
+            logits, s_ood = self.model(x), self.model(x_ood)
+        ce = F.cross_entropy(logits, y)
+        kl, kl_ood = self.distill(t_id, logits), self.distill(t_ood, s_ood)
+        loss = self.cfg.ce_weight * ce + self.cfg.kd_weight * kl + self.cfg.ood_weight * kl_ood
+        acc = (logits.detach().argmax(1) == y).float().mean()
+        return {"loss": loss, "ce": ce.detach(), "kl": kl.detach(), "kl_ood": kl_ood.detach(), "acc": acc}
+
+
+# ---------------------------------------------------------------- recipe configs
+
+
+def student_model() -> ModelConfig:
+    """The default tiny student: the DC ConvNet at width 0.125 (16 channels, 7.8k parameters)."""
+    return ModelConfig(name="small_cnn", width=0.125)
+
+
+@dataclass
+class KDRecipeConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=student_model)  # the student
+    train: TrainConfig = field(default_factory=TrainConfig)
+    method: KDConfig = field(default_factory=KDConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+
+
+@dataclass
+class OKDRecipeConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=student_model)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    method: OKDConfig = field(default_factory=OKDConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)

@@ -1,0 +1,128 @@
+"""Generalized OOD detection: configs of the five settings (AD, ND, OSR, OOD detection, OD) and the folder path.
+
+Yang, Zhou, Li & Liu, "Generalized Out-of-Distribution Detection: A Survey", IJCV 2024
+(https://arxiv.org/abs/2110.11334); benchmark conventions from OpenOOD v1.5 (papers/02). One frame:
+a model of in-distribution (ID) data flags what does not belong. Detectors are ``Scorer`` classes in
+``SCORERS`` (higher score = more in-distribution); see ``logit_scorers``, ``feature_scorers``,
+``classical`` and ``deep_svdd``. Recipes: ``ood/ad``, ``ood/nd``, ``ood/osr``, ``ood/ood``, ``ood/od``,
+``ood/folder``.
+
+Each recipe config is a dataclass with sections: ``data`` (DataConfig: ``name`` = auto | fashion-mnist |
+mnist5k, ``max_per_domain`` = ID train subset, ``batch_size``, ``split_seed``), ``model``, ``train`` and the
+setting's own section plus ``detectors``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from trustlab.experiment import DataConfig, ModelConfig, TrainConfig
+
+# Post-hoc detectors on a trained classifier (OpenOOD names in brackets where they differ).
+POSTHOC = ["msp", "mls", "odin", "energy", "gen", "mds", "rmds", "knn", "vim", "react", "ash", "gradnorm"]
+CLASSICAL = ["iforest", "lof", "ocsvm", "knn", "deep_svdd"]
+FEATURE_BASED = ["knn", "vim", "mds"]  # claim 1
+
+
+@dataclass
+class DetectorsConfig:
+    """Which detectors to run and how their hyperparameters are chosen.
+
+    ``params`` fixes parameters per detector, e.g. ``{"knn": {"k": 100}}``; with ``aps=true`` the keys of a
+    detector's search grid are then chosen on ID-val vs OOD-val (never a test set).
+    """
+
+    names: list[str] = field(default_factory=lambda: list(POSTHOC))
+    aps: bool = True
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class OODConfig:
+    """OOD detection: which OOD sets, how many images, the covariate shift and the figures."""
+
+    near: list[str] = field(default_factory=list)  # sources (ood/ood) or folders (ood/folder); [] = defaults
+    far: list[str] = field(default_factory=list)
+    val: list[str] = field(default_factory=lambda: ["val_glyphs", "val_photos"])  # OOD-val for APS
+    id_val: int = 1000  # ID-val images held out of the ID train split (APS, ReAct percentile)
+    max_test: int = 2000  # ID test images (0 = all)
+    ood_size: int = 1000  # images per OOD set (0 = all)
+    val_size: int = 500  # images per OOD-val source
+    covariate: bool = True  # add corrupted ID test images (covariate shift; should be classified)
+    covariate_severity: int = 2  # imagecorruptions severity 1..5
+    figures: bool = True  # score histograms and ROC curves under artifacts/
+
+
+@dataclass
+class SplitConfig:
+    """Known / unknown class split for ND and OSR (class ids of the ID dataset)."""
+
+    known: int = 6  # number of known classes in each random split (MNIST-6/4 style)
+    splits: int = 3  # random splits (OSR); ND uses the first
+    known_classes: list[int] = field(default_factory=list)  # explicit known classes (overrides random splits)
+    split_seed: int = 0
+    max_test: int = 0  # test images per side (0 = all)
+    id_val: int = 500
+    val_size: int = 300  # OOD-val images per source (APS)
+    val: list[str] = field(default_factory=lambda: ["val_glyphs", "val_photos"])
+    figures: bool = True
+
+
+@dataclass
+class ADConfig:
+    """Anomaly detection: one class normal, the rest anomalous; one-vs-rest over ``classes``."""
+
+    classes: list[int] = field(default_factory=list)  # [] = every class
+    max_normal: int = 1000  # normal training images per class
+    max_test: int = 2000  # test images (all classes)
+    figures: bool = True
+
+
+@dataclass
+class ODConfig:
+    """Outlier detection: find the outliers inside one contaminated, unlabelled set."""
+
+    size: int = 2000  # images in the contaminated set
+    rate: float = 0.05  # known outlier share
+    outliers: list[str] = field(default_factory=lambda: ["glyphs", "textures", "noise"])  # outlier sources
+    seed: int = 0
+    figures: bool = True
+
+
+def _data(**kw: Any) -> DataConfig:
+    return DataConfig(**{"name": "auto", "target": "", "image_size": 32, "batch_size": 128, **kw})
+
+
+@dataclass
+class OODRecipeConfig:
+    data: DataConfig = field(default_factory=_data)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    ood: OODConfig = field(default_factory=OODConfig)
+    detectors: DetectorsConfig = field(default_factory=DetectorsConfig)
+
+
+@dataclass
+class SplitRecipeConfig:
+    data: DataConfig = field(default_factory=_data)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    detectors: DetectorsConfig = field(default_factory=DetectorsConfig)
+
+
+@dataclass
+class ADRecipeConfig:
+    data: DataConfig = field(default_factory=_data)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    ad: ADConfig = field(default_factory=ADConfig)
+    detectors: DetectorsConfig = field(default_factory=lambda: DetectorsConfig(names=list(CLASSICAL), aps=False))
+
+
+@dataclass
+class ODRecipeConfig:
+    data: DataConfig = field(default_factory=_data)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    od: ODConfig = field(default_factory=ODConfig)
+    detectors: DetectorsConfig = field(default_factory=lambda: DetectorsConfig(names=list(CLASSICAL), aps=False))

@@ -1,0 +1,63 @@
+"""Recipes of the five generalized-OOD settings and the folder path, each with an embedded default.
+
+=============  ======================================================================================
+``ood/ad``     anomaly detection: one class normal, the rest anomalous, one-vs-rest, mean AUROC
+``ood/nd``     novelty detection: known classes vs held-out classes (one split)
+``ood/osr``    open-set recognition: K known / rest unknown over random splits; acc, AUROC, OSCR
+``ood/ood``    OOD detection: ID classifier vs near/far OOD sets, covariate shift reported apart
+``ood/od``     outlier detection: find the outliers in one contaminated, unlabelled set
+``ood/folder`` OOD detection for a user's ImageFolder (ID) + OOD folders + checkpoint
+=============  ======================================================================================
+
+Defaults take minutes on 2 CPU cores (small_cnn at width 0.25, a subset of the ID train split).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from trustlab.methods.ood.anomaly import run_ad, run_od
+from trustlab.methods.ood.class_settings import run_nd, run_osr
+from trustlab.methods.ood.method import (CLASSICAL, ADRecipeConfig, ODRecipeConfig, OODRecipeConfig,
+                                         SplitRecipeConfig)
+from trustlab.methods.ood.ood_setting import run_folder, run_ood
+from trustlab.recipes import Recipe, register_recipe
+
+SMALL_MODEL = {"name": "small_cnn", "width": 0.25}
+TRAIN = {"epochs": 4, "lr": 0.05, "schedule": "cosine"}
+
+OOD_DEFAULTS: dict[str, Any] = {
+    "data": {"name": "auto", "max_per_domain": 10000, "batch_size": 128},
+    "model": SMALL_MODEL,
+    "train": TRAIN,
+}
+SPLIT_DEFAULTS: dict[str, Any] = {
+    "data": {"name": "mnist5k", "batch_size": 64},
+    "model": SMALL_MODEL,
+    "train": {"epochs": 5, "lr": 0.05, "schedule": "cosine"},
+    "detectors": {"names": ["msp", "mls", "energy", "gen", "mds", "rmds", "knn", "vim"]},
+}
+AD_DEFAULTS: dict[str, Any] = {"data": {"name": "mnist5k"}, "detectors": {"names": list(CLASSICAL), "aps": False}}
+OD_DEFAULTS: dict[str, Any] = {"data": {"name": "auto"}, "detectors": {"names": list(CLASSICAL), "aps": False}}
+FOLDER_DEFAULTS: dict[str, Any] = {
+    "data": {"name": "folder", "root": "", "target": "", "image_size": 32, "batch_size": 64,
+             "val_fraction": 0.1, "test_fraction": 0.2},
+    "model": {"name": "small_cnn", "width": 0.5},
+    "train": {"epochs": 10, "lr": 0.02},
+}
+
+for name, description, cls, run, defaults in (
+    ("ood/ad", "Anomaly detection: each class normal in turn, one-vs-rest mean AUROC (classical + Deep SVDD)",
+     ADRecipeConfig, run_ad, AD_DEFAULTS),
+    ("ood/nd", "Novelty detection: detect held-out classes of the ID dataset (split.known_classes)",
+     SplitRecipeConfig, run_nd, {**SPLIT_DEFAULTS, "split": {"splits": 1}}),
+    ("ood/osr", "Open-set recognition, MNIST-6/4 style random splits: closed-set acc, AUROC, OSCR",
+     SplitRecipeConfig, run_osr, SPLIT_DEFAULTS),
+    ("ood/ood", "OOD detection on Fashion-MNIST (else MNIST-5k): near/far OOD, covariate shift, 12 detectors",
+     OODRecipeConfig, run_ood, OOD_DEFAULTS),
+    ("ood/od", "Outlier detection in a contaminated unlabelled set with a known outlier rate",
+     ODRecipeConfig, run_od, OD_DEFAULTS),
+    ("ood/folder", "OOD leaderboard for your ImageFolder (data.root), OOD folders (ood.near/far), checkpoint",
+     OODRecipeConfig, run_folder, FOLDER_DEFAULTS),
+):
+    register_recipe(Recipe(name=name, description=description, config_cls=cls, run=run, defaults=defaults))
