@@ -101,7 +101,7 @@ def test_killed_run_resumes_to_same_result(tmp_path: Path) -> None:
         "--set",
         "data.target=syn",
         "--set",
-        "data.max_per_domain=400",
+        "data.max_per_domain=256",
         "--set",
         "train.epochs=4",
         "--set",

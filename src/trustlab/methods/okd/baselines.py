@@ -16,8 +16,8 @@ network is unchanged (so export and evaluation are as for ERM).
 * RSC: Huang, Wang, Xing & Huang, "Self-Challenging Improves Cross-Domain Generalization", ECCV 2020
   (https://arxiv.org/abs/2007.02454), on the penultimate features as in DomainBed: mute the features
   whose gradient of the true-class logit is in the top ``feature_drop`` (1/3) per sample, for the
-  samples whose true-class probability drops least under muting (``1 - batch_drop`` of the batch, the
-  others keep all features), and train on the muted features.
+  ``batch_drop`` (1/3) share of the batch whose true-class probability drops most under that muting
+  (the other samples keep every feature), and train on the muted features.
 
 The mixing layers are hooked with ``register_forward_hook`` and only act in training mode. Defaults
 (``method.layers=[]``): ``small_cnn`` after its first two blocks, ``resnet18`` after layer1 and layer2,

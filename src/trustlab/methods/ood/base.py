@@ -208,8 +208,14 @@ class Scorer:
         return self.fit(train, val, model)
 
     def fit(self, train: Outputs, val: Outputs | None = None, model: nn.Module | None = None) -> Scorer:
-        """Fit on precomputed outputs of the fit set (and ID-val); ``model`` gives the head / input access."""
-        self.check_model(model)
+        """Fit on precomputed outputs of the fit set (and ID-val); ``model`` gives the head / input access.
+
+        Detectors that only read outputs (MSP, KNN, Mahalanobis, ...) need no model here.
+        """
+        if model is not None:
+            self.check_model(model)
+        elif self.needs_head or (self.needs_input and not self.pixels_ok):
+            raise ConfigError(f"detector {self.name()} needs the classifier itself; pass model= to fit()")
         self.model = model
         if self.needs_head and model is not None:
             self.head = model_head(model)

@@ -1,0 +1,143 @@
+"""KD / OKD losses against the paper's formula, the frozen teacher, and the DG baselines' mechanics."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from trustlab.errors import ConfigError
+from trustlab.methods.okd.baselines import RSC, EFDMix, MixConfig, MixStyle, default_layers, efdmix, mixstyle
+from trustlab.methods.okd.method import KD, OKD, KDConfig, OKDConfig
+from trustlab.models import build_model
+
+
+def _nets(classes: int = 10, teacher_classes: int = 10) -> tuple[torch.nn.Module, torch.nn.Module]:
+    torch.manual_seed(0)
+    return build_model("small_cnn", classes, 16, width=0.125), build_model("small_cnn", teacher_classes, 16, width=0.25)
+
+
+def _batch() -> tuple[torch.Tensor, torch.Tensor]:
+    torch.manual_seed(1)
+    return torch.rand(8, 3, 16, 16), torch.randint(0, 10, (8,))
+
+
+def test_kd_loss_matches_the_paper_formula() -> None:
+    student, teacher = _nets()
+    kd = KD(student, teacher, KDConfig())
+    x, y = _batch()
+    out = kd.training_step((x, y))
+    with torch.no_grad():
+        s, t = student(x), teacher(x)
+    p_t = F.softmax(t / 4, 1)
+    kl = (p_t * (p_t.log() - F.log_softmax(s / 4, 1))).sum(1).mean()  # KL(T || S), batchmean
+    expected = 0.1 * F.cross_entropy(s, y) + 0.9 * 16 * kl
+    torch.testing.assert_close(out["loss"], expected, rtol=1e-5, atol=1e-6)
+    out["loss"].backward()
+    assert all(p.grad is None for p in teacher.parameters())
+    assert all(p.grad is not None for p in student.parameters())
+
+
+def test_teacher_stays_frozen_in_eval_mode() -> None:
+    student, teacher = _nets()
+    kd = KD(student, teacher)
+    kd.train()
+    assert student.training and not teacher.training
+    assert not any(p.requires_grad for p in teacher.parameters())
+    opt = kd.configure_optimizers(__import__("trustlab.experiment", fromlist=["TrainConfig"]).TrainConfig())
+    assert {id(p) for g in opt.param_groups for p in g["params"]} == {id(p) for p in student.parameters()}
+
+
+def test_okd_adds_the_ood_term_and_keeps_the_id_branch_clean() -> None:
+    student, teacher = _nets()
+    x, y = _batch()
+    clean = x.clone()
+    okd = OKD(student, teacher, OKDConfig(generator="mixup"))
+    torch.manual_seed(5)
+    out = okd.training_step((x, y))
+    torch.testing.assert_close(x, clean, rtol=0, atol=0)
+    assert set(out) >= {"loss", "ce", "kl", "kl_ood", "acc"}
+    expected = 0.1 * out["ce"] + 0.9 * out["kl"] + 0.9 * out["kl_ood"]
+    torch.testing.assert_close(out["loss"].detach(), expected, rtol=1e-5, atol=1e-6)
+    # with the OOD weight at 0, OKD is KD exactly
+    okd0 = OKD(student, teacher, OKDConfig(generator="noise", ood_weight=0.0))
+    torch.testing.assert_close(okd0.training_step((x, y))["loss"], KD(student, teacher).training_step((x, y))["loss"])
+
+
+@pytest.mark.parametrize("generator", ["fusion", "cutmix", "jigsaw", "adv"])
+def test_okd_joint_forward_equals_two_passes_for_groupnorm_students(generator: str) -> None:
+    student, teacher = _nets()
+    x, y = _batch()
+    losses = []
+    for joint in (False, True):
+        torch.manual_seed(3)
+        losses.append(OKD(student, teacher, OKDConfig(generator=generator, joint_forward=joint)).training_step((x, y)))
+    torch.testing.assert_close(losses[0]["loss"], losses[1]["loss"], rtol=1e-5, atol=1e-5)
+
+
+def test_bad_configs_are_one_line_errors() -> None:
+    student, teacher = _nets(10, 5)
+    with pytest.raises(ConfigError, match="student has 10 classes but the teacher has 5"):
+        KD(student, teacher)
+    student, teacher = _nets()
+    with pytest.raises(ConfigError, match="temperature"):
+        KD(student, teacher, KDConfig(temperature=0))
+    with pytest.raises(ConfigError, match="ood_weight"):
+        OKD(student, teacher, OKDConfig(ood_weight=-1))
+    with pytest.raises(Exception, match="did you mean 'fusion'"):
+        OKD(student, teacher, OKDConfig(generator="fuson"))
+
+
+def test_mixstyle_moves_instance_statistics_to_the_mix() -> None:
+    torch.manual_seed(0)
+    f = torch.randn(6, 4, 5, 5) * torch.arange(1, 7).view(6, 1, 1, 1) + torch.arange(6).view(6, 1, 1, 1)
+    perm = torch.tensor([1, 0, 3, 2, 5, 4])
+    lam = torch.tensor([0.0, 1.0, 0.5, 0.5, 0.25, 0.75])
+    out = mixstyle(f, lam, perm, 1e-6)
+    mu, sig = f.mean((2, 3)), f.std((2, 3), unbiased=True)
+    torch.testing.assert_close(out.mean((2, 3)), lam.view(-1, 1) * mu + (1 - lam.view(-1, 1)) * mu[perm])
+    torch.testing.assert_close(out.std((2, 3)), lam.view(-1, 1) * sig + (1 - lam.view(-1, 1)) * sig[perm],
+                               rtol=1e-3, atol=1e-3)
+
+
+def test_efdmix_with_lam_zero_takes_the_partners_sorted_values() -> None:
+    torch.manual_seed(0)
+    f = torch.randn(4, 3, 4, 4)
+    perm = torch.tensor([2, 3, 0, 1])
+    out = efdmix(f, torch.zeros(4), perm)
+    torch.testing.assert_close(out.flatten(2).sort(-1).values, f[perm].flatten(2).sort(-1).values)
+    # the rank order of each channel is kept (only the values change)
+    assert torch.equal(out.flatten(2).argsort(-1), f.flatten(2).argsort(-1))
+    torch.testing.assert_close(efdmix(f, torch.ones(4), perm), f)
+
+
+@pytest.mark.parametrize("cls", [MixStyle, EFDMix])
+def test_mixing_hooks_act_only_in_training(cls: type) -> None:
+    model = build_model("small_cnn", 10, 16, width=0.125)
+    assert default_layers(model) == ["body.3", "body.7"]
+    method = cls(model, MixConfig(p=1.0))
+    x, y = _batch()
+    method.eval()
+    with torch.no_grad():
+        a, b = method.predict(x), model(x)
+    torch.testing.assert_close(a, b)
+    method.train()
+    torch.manual_seed(0)
+    assert torch.isfinite(method.training_step((x, y))["loss"])
+    with pytest.raises(ConfigError, match="no module 'nope'"):
+        cls(build_model("small_cnn", 10, 16, width=0.125), MixConfig(layers=["nope"]))
+
+
+def test_rsc_mutes_a_third_of_the_features_of_a_third_of_the_batch() -> None:
+    torch.manual_seed(0)
+    model = build_model("small_cnn", 10, 16, width=0.125)
+    rsc = RSC(model)
+    x = torch.rand(30, 3, 16, 16)
+    y = torch.randint(0, 10, (30,))
+    _, feats = model(x, return_features=True)
+    mask = rsc.challenge_mask(feats, y)
+    muted_rows = (mask == 0).any(1)
+    assert int(muted_rows.sum()) == 10  # the third of the batch whose true-class probability drops most
+    dropped = (mask[muted_rows] == 0).float().mean(1)
+    assert torch.allclose(dropped, torch.full_like(dropped, 1 / 3), atol=0.05)
+    assert torch.isfinite(rsc.training_step((x, y))["loss"])
