@@ -48,7 +48,8 @@ def test_scorer_contract(name, setting):
 def test_pixel_space_detectors_need_no_model():
     g = torch.Generator().manual_seed(0)
     normal = torch.rand(60, 1, 8, 8, generator=g) * 0.2
-    far = torch.rand(10, 1, 8, 8, generator=g) * 0.2 + 0.8
+    normal[..., :4] += 0.7  # normal images: bright left half
+    far = normal[:10].flip(-1)  # anomalies: bright right half
     for name in ("iforest", "lof", "ocsvm", "knn", "deep_svdd"):
         det = SCORERS.get(name)(**FAST.get(name, {})).setup(None, normal)
         s_in, s_out = det.score(normal[:10]), det.score(far)

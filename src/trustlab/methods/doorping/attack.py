@@ -93,9 +93,11 @@ class Doorping(NaiveAttack):
 
     def on_network(self, net: nn.Module) -> None:  # type: ignore[override]
         c = self.cfg
+        inputs = self.clean[: c.trigger_batch] if c.trigger_input == "poisoned" and self.clean is not None else None
         self.trigger, self.last = optimise_trigger(
             net, self.trigger, alpha=c.alpha, lr=c.trigger_lr, steps=c.trigger_steps,
-            threshold=c.trigger_threshold, topk=c.topk,
+            threshold=c.trigger_threshold, topk=c.topk, clamp=c.trigger_clamp,
+            inputs=inputs,
         )
         self.updates += 1
         if self.real is not None and self.clean is not None:

@@ -1,0 +1,151 @@
+"""Claims of "Backdoor Attacks Against Dataset Distillation" (NDSS 2023) in miniature (issue 6).
+
+1. ``doorping/asr-high``: DOORPING reaches ASR >= 0.9 for DC and DM, with CTA within 3 points of clean
+   distillation of the same config (means over seeds).
+2. ``doorping/beats-naive``: DOORPING's ASR >= NaiveAttack's ASR at the same poison budget.
+3. ``doorping/clean-cta``: a distilled set from clean data gives CTA well above chance (>= chance + 0.3),
+   reported next to training on the whole training set.
+
+Scale per suite (overrides of the ``distill/*`` and ``backdoor/*`` recipes): ``smoke`` (seconds, 1 seed:
+the pipeline runs; the attack claims are not expected to hold there), ``quick`` (MNIST-5k, ipc 10, 3 seeds,
+a few minutes on 2 CPU cores), ``full`` (paper-like: width 1.0, the reference's loops and 1000 iterations;
+GPU). Runs are shared between the claims through the bench context.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from trustlab.bench.claims import Claim, ClaimResult, mean, std
+from trustlab.registry import CLAIMS
+
+ASR_MIN = 0.9
+CTA_DROP_MAX = 0.03
+CHANCE = 0.1
+WELL_ABOVE = 0.3
+
+_SMOKE = ["data.max_per_domain=400", "eval.test_limit=200", "model.width=0.125", "eval.num_models=1",
+          "train.epochs=4", "train.step_size=2", "distill.iterations=2", "distill.batch_real=8",
+          "distill.outer_loop=2", "distill.inner_loop=1", "attack.trigger_steps=3", "distill.checkpoint_every=0"]
+_QUICK = ["model.width=0.125", "eval.num_models=2", "train.epochs=60", "train.step_size=30",
+          "attack.trigger_steps=20", "distill.checkpoint_every=0"]
+_FULL = ["model.width=1.0", "eval.num_models=5", "train.epochs=300", "train.step_size=150",
+         "distill.iterations=1000", "distill.batch_real=256", "distill.outer_loop=null", "distill.inner_loop=null"]
+
+SCALE: dict[str, dict[str, Any]] = {
+    "smoke": {"seeds": [0], "methods": ["dc", "dm"], "common": _SMOKE, "per_method": {},
+              "full_data": ["train.epochs=1", "data.max_per_domain=400", "eval.test_limit=200", "model.width=0.125"]},
+    "quick": {"seeds": [0, 1, 2], "methods": ["dc", "dm"], "common": _QUICK,
+              "per_method": {
+                  "dc": ["distill.iterations=60", "distill.batch_real=32", "distill.outer_loop=2",
+                         "distill.inner_loop=1", "distill.init=noise", "distill.lr_img=0.1"],
+                  "dm": ["distill.iterations=50", "distill.batch_real=64", "distill.lr_img=2.0"],
+              },
+              "full_data": ["train.epochs=3", "model.width=0.125"]},
+    "full": {"seeds": [0, 1, 2], "methods": ["dc", "dsa", "dm"], "common": _FULL,
+             "per_method": {"dm": ["distill.iterations=5000", "distill.lr_img=1.0"]},
+             "full_data": ["train.epochs=20", "model.width=1.0"]},
+}
+
+
+def _overrides(suite: str, method: str, seed: int) -> list[str]:
+    s = SCALE[suite]
+    return [*s["common"], *s["per_method"].get(method, []), f"train.seed={seed}"]
+
+
+def summaries(suite: str, ctx: Any, recipe: str, method: str) -> tuple[dict[int, dict[str, Any]], list[str]]:
+    """``{seed: summary}`` of ``recipe`` at the suite's scale, and the run folders."""
+    out, paths = {}, []
+    for seed in SCALE[suite]["seeds"]:
+        rec = ctx.run(recipe, _overrides(suite, method, seed))
+        out[seed] = rec.summary()
+        paths.append(str(rec.path))
+    return out, paths
+
+
+def _values(runs: dict[int, dict[str, Any]], key: str) -> list[float]:
+    return [float(runs[s][key]) for s in sorted(runs)]
+
+
+def check_asr_high(suite: str, ctx: Any) -> ClaimResult:
+    seeds = SCALE[suite]["seeds"]
+    values: dict[str, list[float]] = {}
+    table, margins, paths = [], [], []
+    for m in SCALE[suite]["methods"]:
+        clean, p1 = summaries(suite, ctx, f"distill/{m}", m)
+        door, p2 = summaries(suite, ctx, f"backdoor/doorping-{m}", m)
+        paths += p1 + p2
+        asr, cta, cta0 = _values(door, "asr"), _values(door, "cta"), _values(clean, "cta")
+        values[f"{m}/asr"], values[f"{m}/cta"], values[f"{m}/clean_cta"] = asr, cta, cta0
+        values[f"{m}/asr_nontarget"] = _values(door, "asr_nontarget")
+        drop = mean(cta0) - mean(cta)
+        margins.append(min(mean(asr) - ASR_MIN, CTA_DROP_MAX - drop))
+        table.append({"method": m, "DOORPING ASR": mean(asr), "ASR std": std(asr),
+                      "ASR (non-target)": mean(values[f"{m}/asr_nontarget"]), "DOORPING CTA": mean(cta),
+                      "clean CTA": mean(cta0), "CTA drop": drop})
+    margin = min(margins)
+    return ClaimResult(
+        "doorping/asr-high", CLAIMS.get("doorping/asr-high").statement, suite, passed=margin > 0, margin=margin,
+        unit=f"min over methods of min(ASR - {ASR_MIN}, {CTA_DROP_MAX} - CTA drop)", values=values, seeds=seeds,
+        table=table, runs=paths,
+    )
+
+
+def check_beats_naive(suite: str, ctx: Any) -> ClaimResult:
+    seeds = SCALE[suite]["seeds"]
+    values: dict[str, list[float]] = {}
+    table, margins, paths = [], [], []
+    for m in SCALE[suite]["methods"]:
+        naive, p1 = summaries(suite, ctx, f"backdoor/naive-{m}", m)
+        door, p2 = summaries(suite, ctx, f"backdoor/doorping-{m}", m)
+        paths += p1 + p2
+        a_n, a_d = _values(naive, "asr"), _values(door, "asr")
+        values[f"{m}/naive_asr"], values[f"{m}/doorping_asr"] = a_n, a_d
+        margins.append(mean(a_d) - mean(a_n))
+        table.append({"method": m, "DOORPING ASR": mean(a_d), "NaiveAttack ASR": mean(a_n),
+                      "DOORPING CTA": mean(_values(door, "cta")), "NaiveAttack CTA": mean(_values(naive, "cta")),
+                      "poisoned images": door[seeds[0]].get("attack_info", {}).get("poisoned", float("nan"))})
+    margin = min(margins)
+    return ClaimResult(
+        "doorping/beats-naive", CLAIMS.get("doorping/beats-naive").statement, suite, passed=margin >= 0,
+        margin=margin, unit="ASR (DOORPING minus NaiveAttack, worst method)", values=values, seeds=seeds,
+        table=table, runs=paths,
+        notes="passes on ties (>=); both attacks use the same portion, size and target",
+    )
+
+
+def check_clean_cta(suite: str, ctx: Any) -> ClaimResult:
+    seeds = SCALE[suite]["seeds"]
+    values: dict[str, list[float]] = {}
+    table, margins, paths = [], [], []
+    full: dict[int, dict[str, Any]] = {}
+    for seed in seeds:
+        rec = ctx.run("distill/full-data", [*SCALE[suite]["full_data"], f"train.seed={seed}"])
+        full[seed] = rec.summary()
+        paths.append(str(rec.path))
+    values["full_data/cta"] = _values(full, "cta")
+    for m in SCALE[suite]["methods"]:
+        clean, p = summaries(suite, ctx, f"distill/{m}", m)
+        paths += p
+        cta = _values(clean, "cta")
+        values[f"{m}/cta"] = cta
+        margins.append(mean(cta) - (CHANCE + WELL_ABOVE))
+        table.append({"method": m, "distilled CTA": mean(cta), "CTA std": std(cta),
+                      "full-data CTA": mean(values["full_data/cta"]), "chance": CHANCE,
+                      "distilled / full": mean(cta) / max(mean(values["full_data/cta"]), 1e-9),
+                      "images": clean[seeds[0]].get("synthetic_size"), "full images": full[seeds[0]].get("train_size")})
+    margin = min(margins)
+    return ClaimResult(
+        "doorping/clean-cta", CLAIMS.get("doorping/clean-cta").statement, suite, passed=margin > 0, margin=margin,
+        unit=f"CTA above chance + {WELL_ABOVE} (worst method)", values=values, seeds=seeds, table=table, runs=paths,
+    )
+
+
+for _id, _statement, _check in (
+    ("doorping/asr-high", f"DOORPING reaches ASR >= {ASR_MIN} for DC and DM with CTA within "
+     f"{int(CTA_DROP_MAX * 100)} points of clean distillation", check_asr_high),
+    ("doorping/beats-naive", "DOORPING's ASR >= NaiveAttack's ASR at the same poison budget", check_beats_naive),
+    ("doorping/clean-cta", f"Distilling clean data gives CTA well above chance (>= chance + {WELL_ABOVE}); "
+     "reported against full-data training", check_clean_cta),
+):
+    CLAIMS.add(_id, Claim(_id, _statement, _check, group="doorping"))

@@ -2,7 +2,10 @@
 
 - :func:`load_source` reads ``data.name`` (``mnist5k`` always available, ``fashion-mnist`` from Debian's
   package) into float tensors (N, 1, H, W) in [0, 1], optionally subsampled (``data.max_per_domain``,
-  class-stratified, seeded by ``data.split_seed``) and resized (``data.image_size``, native 28).
+  class-stratified, seeded by ``data.split_seed``) and brought to ``data.image_size``: 32 (the recipes'
+  default) zero-pads the 28-px images by 2 pixels per side, as the DC code pads MNIST in its first conv,
+  so that small_cnn's three 2x poolings see every pixel (at 28 px the last row and column are floored
+  away after the third pooling, and a bottom-right trigger would be nearly invisible); other sizes resize.
 - :func:`save_distilled` writes ``distilled.pt`` (images, labels, classes, source, trigger) and a PNG
   grid (one row per class); :func:`load_distilled` reads it back with ``weights_only=True``.
 - Dataset ``distilled`` in ``trustlab.registry.DATASETS``: any recipe can train on a distilled set with
@@ -61,8 +64,13 @@ class Source:
 
 
 def _resize(x: Tensor, size: int) -> Tensor:
-    if x.shape[-1] == size and x.shape[-2] == size:
+    """(N, C, h, h) -> (N, C, size, size): unchanged, zero-padded (even growth), else bilinear."""
+    h = x.shape[-1]
+    if h == size and x.shape[-2] == size:
         return x
+    if size > h and (size - h) % 2 == 0 and x.shape[-2] == h:
+        p = (size - h) // 2
+        return F.pad(x, (p, p, p, p))
     return F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
 
 

@@ -53,6 +53,7 @@ class DistillConfig:
     dsa_strategy: str = DSA_STRATEGY  # ops joined by "_": color, crop, cutout, flip, scale, rotate
     dd_steps: int = 10  # dd: unrolled training steps
     dd_lr_net: float = 0.02  # dd: initial learnable step size of the unrolled training
+    clamp: bool = True  # keep the synthetic images in [0, 1] (the reference leaves them unbounded)
     log_every: int = 10  # iterations between metrics.jsonl lines
     checkpoint_every: int = 50  # iterations between resumable checkpoints (0: none)
 
@@ -80,6 +81,9 @@ class AttackConfig:
     trigger_lr: float = 0.08
     trigger_steps: int = 1000  # max Adam steps per update
     trigger_threshold: float = 0.5  # early stop when the MSE drops below it
+    trigger_input: Literal["trigger", "poisoned"] = "trigger"  # what the net sees while the trigger is tuned
+    trigger_batch: int = 64  # poisoned images used when trigger_input=poisoned
+    trigger_clamp: bool = True  # keep the DOORPING pattern in [0, 1] (the reference leaves it unbounded)
 
 
 @dataclass

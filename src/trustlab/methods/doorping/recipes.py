@@ -141,7 +141,7 @@ def run_doorping(cfg: DoorpingRecipeConfig, ctx: RunContext) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------- registration
 
 CPU_DEFAULTS: dict[str, Any] = {
-    "data": {"name": "mnist5k", "image_size": 28, "batch_size": 256},
+    "data": {"name": "mnist5k", "image_size": 32, "batch_size": 256},
     "model": {"name": "small_cnn", "width": 0.25},
     "train": {"epochs": 150, "lr": 0.01, "schedule": "step", "step_size": 75, "gamma": 0.1},
     "distill": {"ipc": 10, "iterations": 200, "batch_real": 64, "outer_loop": 5, "inner_loop": 5},

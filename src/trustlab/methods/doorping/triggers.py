@@ -140,11 +140,13 @@ def select_neurons(layer: nn.Module, topk: int = 1) -> Tensor:
 
 
 def optimise_trigger(model: nn.Module, trigger: PatchTrigger, *, alpha: float = 10.0, lr: float = 0.08,
-                     steps: int = 1000, threshold: float = 0.5, topk: int = 1) -> tuple[PatchTrigger, dict[str, float]]:
+                     steps: int = 1000, threshold: float = 0.5, topk: int = 1,
+                     clamp: bool = True, inputs: Tensor | None = None) -> tuple[PatchTrigger, dict[str, float]]:
     """One DOORPING trigger update on ``model`` (papers/04): returns the new trigger and {steps, loss}.
 
     The network sees the trigger image alone (the pattern under the mask on a black image), as the
-    reference does; the activation of the selected neurons of the penultimate weight layer (its
+    reference does, or, when ``inputs`` (N, C, H, W) are given, those images stamped with the trigger
+    (the poisoned subset: under instance norm an isolated patch is scale-invariant); the activation of the selected neurons of the penultimate weight layer (its
     output, before normalisation) is pushed towards ``alpha`` times its value at the first step.
     Only the masked pixels change; the pattern is kept in [0, 1] (a deviation: the reference leaves it
     unbounded in normalised units, which no real image can carry).
@@ -162,7 +164,7 @@ def optimise_trigger(model: nn.Module, trigger: PatchTrigger, *, alpha: float = 
     loss_value, done = float("nan"), 0
     try:
         for step in range(int(steps)):
-            model(pattern * mask)
+            model(pattern * mask if inputs is None else inputs * (1 - mask) + mask * pattern)
             act = store["act"][:, keys]
             if goal is None:
                 goal = alpha * act.detach()
@@ -173,8 +175,9 @@ def optimise_trigger(model: nn.Module, trigger: PatchTrigger, *, alpha: float = 
             (grad,) = torch.autograd.grad(loss, pattern)
             pattern.grad = grad * mask
             opt.step()
-            with torch.no_grad():
-                pattern.clamp_(0.0, 1.0)
+            if clamp:
+                with torch.no_grad():
+                    pattern.clamp_(0.0, 1.0)
     finally:
         handle.remove()
         model.train(was_training)

@@ -1,8 +1,8 @@
 """Generalized OOD detection (AD, ND, OSR, OOD detection, OD): detectors, recipes, claims (see README.md)."""
 
 from trustlab.methods.ood import (  # noqa: F401
-    classical,
     claims,
+    classical,
     deep_svdd,
     feature_scorers,
     logit_scorers,

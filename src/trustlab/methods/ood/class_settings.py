@@ -25,8 +25,16 @@ from trustlab.data.mnist import ImageSplits
 from trustlab.engine.runtime import seed_everything
 from trustlab.errors import ConfigError, DataError
 from trustlab.methods.ood import data as D
-from trustlab.methods.ood.common import aps_table, check_detectors, grey_set, save_scores, subset, train_classifier, write_figures
-from trustlab.methods.ood.evaluate import DetectorResult, EvalSet, evaluate, pool
+from trustlab.methods.ood.common import (
+    aps_table,
+    check_detectors,
+    grey_set,
+    save_scores,
+    subset,
+    train_classifier,
+    write_figures,
+)
+from trustlab.methods.ood.evaluate import DetectorResult, EvalSet, evaluate, pool, tunable
 from trustlab.methods.ood.method import SplitRecipeConfig
 from trustlab.metrics.ood import closed_set_accuracy, oscr
 from trustlab.recipes import RunContext
@@ -88,7 +96,7 @@ def run_split(cfg: SplitRecipeConfig, ctx: RunContext, ids: ImageSplits, known: 
     id_test = EvalSet.build("known", model, grey_set(x_kn[kn_idx], y_kn[kn_idx]))
     unknown = EvalSet.build("unknown", model, grey_set(x_un[un_idx]))
     val = None
-    if cfg.detectors.aps and s.val and len(val_set):
+    if cfg.detectors.aps and s.val and len(val_set) and tunable(dets, cfg.detectors.params, fit_out):
         parts = [EvalSet.build(n, model, grey_set(D.load_source(n, s.val_size or None, seed=cfg.data.split_seed)))
                  for n in s.val]
         val = (EvalSet.build("id_val", model, val_set), pool("ood_val", parts))

@@ -168,7 +168,8 @@ def save_scores(record: RunRecord, results: Mapping[str, DetectorResult], name: 
     from trustlab.runs import io as run_io
 
     buf = io.BytesIO()
-    np.savez_compressed(buf, **{f"{d}/{s}": a.astype(np.float32) for d, r in results.items() for s, a in r.scores.items()})
+    arrays = {f"{d}/{s}": a.astype(np.float32) for d, r in results.items() for s, a in r.scores.items()}
+    np.savez_compressed(buf, **arrays)
     run_io.write_bytes(record.artifact(name), buf.getvalue())
 
 

@@ -238,7 +238,7 @@ def corrupt(images: np.ndarray, severity: int = 2, seed: int = 0,
     grey = images.ndim == 3
     out = np.empty_like(images)
     kinds: list[str] = []
-    state = np.random.get_state()  # imagecorruptions draws from numpy's global RNG
+    state = np.random.get_state()  # imagecorruptions draws from numpy's global RNG (restored below)
     np.random.seed(seed)
     try:
         with warnings.catch_warnings():
@@ -246,7 +246,8 @@ def corrupt(images: np.ndarray, severity: int = 2, seed: int = 0,
             for i, img in enumerate(images):
                 kind = names[i % len(names)]
                 rgb = np.repeat(img[..., None], 3, axis=-1) if grey else img
-                res = np.asarray(_corrupt(rgb, corruption_name=kind, severity=int(severity)), dtype=np.float64)
+                extra = {"seed": seed * 1_000_003 + i} if kind == "impulse_noise" else {}  # skimage's own RNG
+                res = np.asarray(_corrupt(rgb, corruption_name=kind, severity=int(severity), **extra), dtype=np.float64)
                 res = res[: img.shape[0], : img.shape[1]]
                 if grey and res.ndim == 3:
                     res = res.mean(-1)

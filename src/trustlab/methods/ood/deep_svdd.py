@@ -109,7 +109,9 @@ class DeepSVDD(Scorer):
     def check_model(self, model: nn.Module | None) -> None:
         """Deep SVDD learns its own encoder; any (or no) classifier is accepted and ignored."""
 
-    def setup(self, model: nn.Module | None, fit_loader: Dataset | DataLoader | Tensor, val_loader: Any = None) -> Scorer:
+    def setup(
+        self, model: nn.Module | None, fit_loader: Dataset | DataLoader | Tensor, val_loader: Any = None
+    ) -> Scorer:
         x = images_of(fit_loader)
         if len(x) == 0:
             raise DataError("deep_svdd: the fit set is empty; give it at least one image")

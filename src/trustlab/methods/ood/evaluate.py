@@ -42,7 +42,9 @@ class EvalSet:
     outputs: Outputs
 
     @classmethod
-    def build(cls, name: str, model: nn.Module | None, images: Dataset | torch.Tensor, features: bool = True) -> EvalSet:
+    def build(
+        cls, name: str, model: nn.Module | None, images: Dataset | torch.Tensor, features: bool = True
+    ) -> EvalSet:
         if len(images) == 0:
             raise DataError(f"set '{name}' is empty; give it at least one image")
         return cls(name, images, extract(model, images, features=features))
@@ -127,6 +129,11 @@ def make_detector(name: str, params: Mapping[str, Mapping[str, Any]] | None = No
     import trustlab.methods.ood  # noqa: F401  (registers the detectors)
 
     return SCORERS.get(name)(**dict((params or {}).get(name, {})))
+
+
+def tunable(detectors: Sequence[str], params: Mapping[str, Mapping[str, Any]] | None, train: Outputs) -> bool:
+    """True when at least one detector has an APS grid (so an ID-val / OOD-val pair is worth building)."""
+    return any(make_detector(d, params).param_grid(train) for d in detectors)
 
 
 def evaluate(

@@ -90,7 +90,9 @@ def l2_normalise(f: Tensor) -> Tensor:
     return f / (f.norm(dim=1, keepdim=True) + 1e-10)
 
 
-def kth_neighbour_distance(queries: Tensor, bank: Tensor, k: int, chunk_elems: int = 2**24, skip_self: bool = False) -> Tensor:
+def kth_neighbour_distance(
+    queries: Tensor, bank: Tensor, k: int, chunk_elems: int = 2**24, skip_self: bool = False
+) -> Tensor:
     """Euclidean distance from each row of ``queries`` (Q, D) to its k-th nearest row of ``bank`` (N, D).
 
     Works in query chunks of ``max(1, chunk_elems // N)`` rows, so memory is O(chunk_elems + Q k), never Q x N

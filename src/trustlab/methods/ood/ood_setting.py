@@ -29,9 +29,18 @@ from trustlab.data.folder import IMAGE_EXTENSIONS, ImageFileDataset, build_folde
 from trustlab.engine.runtime import seed_everything
 from trustlab.errors import ConfigError, DataError
 from trustlab.methods.ood import data as D
-from trustlab.methods.ood.common import (aps_table, check_detectors, covariate_table, grey_set, id_hashes_of,
-                                         save_scores, subset, train_classifier, write_figures)
-from trustlab.methods.ood.evaluate import EvalSet, evaluate, leaderboard, per_set_table, pool
+from trustlab.methods.ood.common import (
+    aps_table,
+    check_detectors,
+    covariate_table,
+    grey_set,
+    id_hashes_of,
+    save_scores,
+    subset,
+    train_classifier,
+    write_figures,
+)
+from trustlab.methods.ood.evaluate import EvalSet, evaluate, leaderboard, per_set_table, pool, tunable
 from trustlab.methods.ood.method import OODRecipeConfig
 from trustlab.metrics.ood import closed_set_accuracy
 from trustlab.recipes import RunContext
@@ -76,7 +85,8 @@ def run_ood(cfg: OODRecipeConfig, ctx: RunContext) -> dict[str, Any]:
         x_cov, _ = D.corrupt(x_te, o.covariate_severity, seed=rng_seed)
         cov[f"covariate_s{o.covariate_severity}"] = grey_set(x_cov, y_te)
 
-    train_set, val_set, test_set = grey_set(x_tr, y_tr), grey_set(ids.x_train[val_idx], ids.y_train[val_idx]), grey_set(x_te, y_te)
+    train_set, test_set = grey_set(x_tr, y_tr), grey_set(x_te, y_te)
+    val_set = grey_set(ids.x_train[val_idx], ids.y_train[val_idx])
     model, info = train_classifier(cfg.model, cfg.train, cfg.data, train_set, val_set, len(ids.classes), 1, ctx)
     summary = score_and_summarise(
         cfg, ctx, model, dets, train_set, val_set, test_set,
@@ -98,8 +108,9 @@ def score_and_summarise(cfg: OODRecipeConfig, ctx: RunContext, model: torch.nn.M
     ood_sets = {g: [EvalSet.build(n, model, d) for n, d in sets.items()] for g, sets in groups.items()}
     cov_sets = [EvalSet.build(n, model, d) for n, d in cov.items()]
     val = None
-    if cfg.detectors.aps and val_ood and len(val_set):
-        val = (EvalSet.build("id_val", model, val_set), pool("ood_val", [EvalSet.build(n, model, d) for n, d in val_ood.items()]))
+    if cfg.detectors.aps and val_ood and len(val_set) and tunable(dets, cfg.detectors.params, fit_out):
+        parts = [EvalSet.build(n, model, d) for n, d in val_ood.items()]
+        val = (EvalSet.build("id_val", model, val_set), pool("ood_val", parts))
     fit_images = train_set if "deep_svdd" in dets else None
     forward_seconds = time.perf_counter() - t0
     results = evaluate(dets, model, fit_out, id_test, ood_sets, cov_sets, val, cfg.detectors.params, fit_images)
@@ -130,8 +141,8 @@ def score_and_summarise(cfg: OODRecipeConfig, ctx: RunContext, model: torch.nn.M
     out["params"] = {n: {k: str(v) for k, v in r.params.items()} for n, r in results.items() if r.params}
     save_scores(ctx.record, results)
     if cfg.ood.figures:
-        out["figures"] = write_figures(ctx.record, results, ID, {g: [s.name for s in sets] for g, sets in ood_sets.items()},
-                                       [s.name for s in cov_sets])
+        names = {g: [s.name for s in sets] for g, sets in ood_sets.items()}
+        out["figures"] = write_figures(ctx.record, results, ID, names, [s.name for s in cov_sets])
     out["forward_seconds"] = forward_seconds
     out["eval_seconds"] = time.perf_counter() - t0
     return out
@@ -203,7 +214,10 @@ def run_folder(cfg: OODRecipeConfig, ctx: RunContext) -> dict[str, Any]:
             groups[g][name] = ds
     val_ood: dict[str, Dataset] = {}
     for v in o.val:
-        val_ood[v] = _embedded_val(v, o.val_size, size, cfg.data.split_seed) if v in D.SOURCES else _folder_images(v, size)
+        if v in D.SOURCES:
+            val_ood[v] = _embedded_val(v, o.val_size, size, cfg.data.split_seed)
+        else:
+            val_ood[v] = _folder_images(v, size)
     cov: dict[str, Dataset] = {}
     if o.covariate:
         x, y = test_set.tensors()

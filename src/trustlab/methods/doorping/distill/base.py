@@ -158,8 +158,9 @@ def run_distillation(
     t0 = time.perf_counter()
     for it in range(start, cfg.iterations):
         out = distiller.step(it, syn, real, on_network)
-        with torch.no_grad():
-            syn.clamp_(0.0, 1.0)
+        if cfg.clamp:
+            with torch.no_grad():
+                syn.clamp_(0.0, 1.0)
         if log is not None and ((it + 1) % max(cfg.log_every, 1) == 0 or it + 1 == cfg.iterations):
             row = {"step": it + 1, **{f"distill/{k}": v for k, v in out.items()}}
             history.append(row)

@@ -76,8 +76,9 @@ class DC(Distiller):
             self.optimizer.zero_grad()  # type: ignore[union-attr]
             loss.backward()
             self.optimizer.step()  # type: ignore[union-attr]
-            with torch.no_grad():
-                syn.clamp_(0.0, 1.0)
+            if cfg.clamp:
+                with torch.no_grad():
+                    syn.clamp_(0.0, 1.0)
             total += float(loss.detach())
             if ol == outer - 1:
                 break
