@@ -74,7 +74,8 @@ def test_bad_input_is_one_line_exit_2(tmp_path: Path, case: str) -> None:
         args, words = ["export", str(rd), "--format", "onnx"], "has no checkpoint (checkpoints/best.pt)"
     elif case == "few-images":
         src = _object_folder(tmp_path / "objects", per_class=4)
-        args, words = ["data", "dosco", "--source", str(src), "--clusters", "6"], "has 4 images, fewer than --clusters 6"
+        args = ["data", "dosco", "--source", str(src), "--clusters", "6"]
+        words = "has 4 images, fewer than --clusters 6"
     elif case == "missing-teacher":
         args = ["run", "kd/digits-dg", "--set", f"teacher.checkpoint={tmp_path / 'none.pt'}", *TINY]
         words = "does not exist"

@@ -94,9 +94,9 @@ def eot_success(success: Any) -> dict[str, float]:
 def perturbation_norms(delta: Any) -> dict[str, float]:
     """Mean l_inf, l_2, l_1 and l_0 (share of changed entries) norms of per-sample perturbations."""
     d = _arr(delta).astype(np.float64)
-    flat = d.reshape(len(d), -1) if d.ndim > 1 else d[:, None]
-    if not len(flat):
+    if not len(d):
         return {k: float("nan") for k in ("linf", "l2", "l1", "l0")}
+    flat = d.reshape(len(d), -1) if d.ndim > 1 else d[:, None]
     a = np.abs(flat)
     return {
         "linf": float(a.max(1).mean()),

@@ -3,5 +3,12 @@
 dataset, and the ``DISTILLERS`` / ``BACKDOORS`` / ``DEFENSES`` registries.
 """
 
-from trustlab.methods.doorping import attack, data, defenses, distill, method, recipes  # noqa: F401
-from trustlab.methods.doorping import claims  # noqa: F401  (after recipes: claims run them)
+from trustlab.methods.doorping import (  # noqa: F401
+    attack,
+    claims,  # noqa: F401  (after recipes: claims run them)
+    data,
+    defenses,
+    distill,
+    method,
+    recipes,
+)

@@ -27,7 +27,7 @@ WELL_ABOVE = 0.3
 _SMOKE = ["data.max_per_domain=400", "eval.test_limit=200", "model.width=0.125", "eval.num_models=1",
           "train.epochs=4", "train.step_size=2", "distill.iterations=2", "distill.batch_real=8",
           "distill.outer_loop=2", "distill.inner_loop=1", "attack.trigger_steps=3", "distill.checkpoint_every=0"]
-_QUICK = ["model.width=0.125", "eval.num_models=2", "train.epochs=60", "train.step_size=30",
+_QUICK = ["model.width=0.125", "eval.num_models=2", "train.epochs=50", "train.step_size=25",
           "attack.trigger_steps=20", "distill.checkpoint_every=0"]
 _FULL = ["model.width=1.0", "eval.num_models=5", "train.epochs=300", "train.step_size=150",
          "distill.iterations=1000", "distill.batch_real=256", "distill.outer_loop=null", "distill.inner_loop=null"]
@@ -37,9 +37,9 @@ SCALE: dict[str, dict[str, Any]] = {
               "full_data": ["train.epochs=1", "data.max_per_domain=400", "eval.test_limit=200", "model.width=0.125"]},
     "quick": {"seeds": [0, 1, 2], "methods": ["dc", "dm"], "common": _QUICK,
               "per_method": {
-                  "dc": ["distill.iterations=60", "distill.batch_real=32", "distill.outer_loop=2",
-                         "distill.inner_loop=1", "distill.init=noise", "distill.lr_img=0.1"],
-                  "dm": ["distill.iterations=50", "distill.batch_real=64", "distill.lr_img=2.0"],
+                  "dc": ["distill.iterations=20", "distill.batch_real=32", "distill.outer_loop=2",
+                         "distill.inner_loop=1", "distill.init=real", "distill.lr_img=0.1"],
+                  "dm": ["distill.iterations=30", "distill.batch_real=64", "distill.lr_img=2.0"],
               },
               "full_data": ["train.epochs=3", "model.width=0.125"]},
     "full": {"seeds": [0, 1, 2], "methods": ["dc", "dsa", "dm"], "common": _FULL,

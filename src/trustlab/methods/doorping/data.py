@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
@@ -85,15 +86,21 @@ def stratified_subset(labels: np.ndarray, total: int, seed: int) -> np.ndarray:
     return np.sort(np.asarray(keep))
 
 
-def load_source(cfg: DataConfig) -> Source:
-    """``cfg.name`` in mnist5k | fashion-mnist -> :class:`Source` (DataError when unknown or missing)."""
+@functools.cache
+def _grey(name: str) -> Any:
+    """The parsed source dataset, read once per process (parsing MNIST-5k's CSV takes seconds)."""
     from trustlab.data.mnist import load_grey
 
+    return load_grey(name)
+
+
+def load_source(cfg: DataConfig) -> Source:
+    """``cfg.name`` in mnist5k | fashion-mnist -> :class:`Source` (DataError when unknown or missing)."""
     if cfg.name not in SOURCES:
         raise DataError(f"data.name '{cfg.name}' is not a distillation source; use one of {', '.join(SOURCES)}")
     if cfg.image_size < 8:
         raise DataError(f"data.image_size must be >= 8, got {cfg.image_size}")
-    s = load_grey(cfg.name)
+    s = _grey(cfg.name)
     x_tr, y_tr = s.x_train, s.y_train
     if cfg.max_per_domain is not None and cfg.max_per_domain < len(y_tr):
         keep = stratified_subset(y_tr, cfg.max_per_domain, cfg.split_seed)

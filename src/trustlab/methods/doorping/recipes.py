@@ -89,7 +89,8 @@ def run_doorping(cfg: DoorpingRecipeConfig, ctx: RunContext) -> dict[str, Any]:
             attack.bind(real)
         distiller = build_distiller(dcfg, make_net, k, device)
         ckpt = ctx.record.checkpoint_path("distill.pt")
-        resume_state = torch.load(ckpt, map_location="cpu", weights_only=True) if ctx.resume and ckpt.is_file() else None
+        resume = ctx.resume and ckpt.is_file()
+        resume_state = torch.load(ckpt, map_location="cpu", weights_only=True) if resume else None
         result = run_distillation(
             distiller, real, on_network=attack.on_network if attack else None, log=ctx.record.log,
             checkpoint=lambda s: ctx.record.save_checkpoint(s, "distill.pt"), resume_state=resume_state,

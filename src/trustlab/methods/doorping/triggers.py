@@ -146,10 +146,11 @@ def optimise_trigger(model: nn.Module, trigger: PatchTrigger, *, alpha: float = 
 
     The network sees the trigger image alone (the pattern under the mask on a black image), as the
     reference does, or, when ``inputs`` (N, C, H, W) are given, those images stamped with the trigger
-    (the poisoned subset: under instance norm an isolated patch is scale-invariant); the activation of the selected neurons of the penultimate weight layer (its
-    output, before normalisation) is pushed towards ``alpha`` times its value at the first step.
-    Only the masked pixels change; the pattern is kept in [0, 1] (a deviation: the reference leaves it
-    unbounded in normalised units, which no real image can carry).
+    (the poisoned subset: under instance norm an isolated patch is scale-invariant); the activation
+    of the selected neurons of the penultimate weight layer (its output, before normalisation) is
+    pushed towards ``alpha`` times its value at the first step. Only the masked pixels change; with
+    ``clamp`` the pattern stays in [0, 1] (a deviation: the reference leaves it unbounded in normalised
+    units, which no real image can carry).
     """
     layer = penultimate_layer(model)
     keys = select_neurons(layer, topk)

@@ -2,6 +2,7 @@
 
 from trustlab.methods.okd import (  # noqa: F401  (registration)
     baselines,
+    claims,
     commands,
     dosco,
     generators,

@@ -193,7 +193,8 @@ def write_split(split: dict, meta: dict, out_dir: str | Path, source: Source | N
                 members = [index[i] for s in ("train", "val", "test") for i in split[c][s]
                            if meta["cluster_of"][i] == cl["cluster"]]
                 title = f"class {c} | cluster {cl['cluster']} | {cl['split']} | {cl['size']} images"
-                contact_sheet(src.images[members], title, out / "contact" / c / f"cluster{cl['cluster']}_{cl['split']}.png")
+                name = f"cluster{cl['cluster']}_{cl['split']}.png"
+                contact_sheet(src.images[members], title, out / "contact" / c / name)
     return path
 
 

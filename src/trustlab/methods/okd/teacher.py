@@ -182,7 +182,7 @@ def load_teacher(
         teacher_rec = RunRecord.open(Path(tcfg.run).expanduser())
     else:
         if record is None:
-            raise ConfigError("training a teacher on the fly needs a run record; give teacher.run or teacher.checkpoint")
+            raise ConfigError("training a teacher on the fly needs a run record; set teacher.run or teacher.checkpoint")
         with preserved_rng():
             teacher_rec = cached_run(TEACHER_RECIPE, teacher_overrides(tcfg, data, train), runs_root_of(record), quiet)
     spec, tdata = _run_model_spec(teacher_rec)

@@ -15,8 +15,8 @@ from trustlab.errors import ConfigError
 from trustlab.methods.doorping.augment import SiameseAugment
 from trustlab.methods.doorping.distill.base import (
     DISTILLERS,
-    DistillResult,
     Distiller,
+    DistillResult,
     RealData,
     check_ipc,
     run_distillation,

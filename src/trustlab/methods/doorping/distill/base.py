@@ -16,6 +16,7 @@ Shapes: real images (N, C, H, W) float in [0, 1]; synthetic images (K * ipc, C, 
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -166,11 +167,12 @@ def run_distillation(
             history.append(row)
             log(row)
         if checkpoint is not None and cfg.checkpoint_every and (it + 1) % cfg.checkpoint_every == 0:
-            checkpoint({
+            # deep copies: on CPU ``.cpu()`` and optimizer states alias the live tensors
+            checkpoint(copy.deepcopy({
                 "images": syn.detach().cpu(), "distiller": distiller.state_dict(), "iteration": it + 1,
                 "generator": real.generator.get_state(), "torch_rng": torch.get_rng_state(),
                 "extra": extra_state() if extra_state is not None else {},
-            })
+            }))
     seconds = time.perf_counter() - t0
     done = cfg.iterations - start
     return DistillResult(

@@ -83,7 +83,7 @@ class DC(Distiller):
             if ol == outer - 1:
                 break
             x_train = syn.detach()
-            for il in range(int(cfg.inner_loop or 1)):
+            for _ in range(int(cfg.inner_loop or 1)):
                 x = x_train
                 if self.train_augment is not None:
                     x = self.train_augment(x, int(torch.randint(2**31 - 1, (1,), generator=real.generator)))

@@ -1,0 +1,53 @@
+"""The attack recipes from the CLI as a user types them, and their bad-input paths (exit 2, one line)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.helpers import cli, run_dir
+
+TINY = ["--set", "data.max_per_domain=200", "--set", "train.epochs=1", "--quiet"]
+
+
+def test_run_ensemble_then_report(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    proc = cli("run", "attack/ensemble", *TINY, "--set", "eval.samples=12", "--set", "attack.steps=3",
+               "--set", "ensemble.models=[small_cnn:width=0.0625,depth=1,norm=none, small_cnn:width=0.0625,depth=2]",
+               runs=runs, check=True)
+    rd = run_dir(proc.stdout)
+    s = json.loads((rd / "summary.json").read_text())
+    assert set(s["asr_all"]) == {"minmax", "average", "max"} and len(s["weights"]) == 2
+    assert abs(sum(s["weights"].values()) - 1) < 1e-5 and s["n_samples"] == 12
+    for name in ("artifacts/weights.png", "artifacts/examples.png", "checkpoints/model0.pt", "done"):
+        assert (rd / name).is_file(), name
+    html = Path(cli("report", str(rd), check=True).stdout.strip())
+    assert "asr_all" in html.read_text() and "weights.png" in html.read_text()
+
+
+def test_run_minmax_at(tmp_path: Path) -> None:
+    proc = cli("run", "attack/minmax-at", *TINY, "--set", "at.steps=1", "--set", "eval.samples=16",
+               "--set", "eval.steps=2", runs=tmp_path / "runs", check=True)
+    s = json.loads((run_dir(proc.stdout) / "summary.json").read_text())
+    assert set(s["robust_acc"]) == {"clean", "linf", "l2", "l1", "union"}
+    assert s["union_acc"] <= min(s["robust_acc"][t] for t in ("linf", "l2", "l1"))
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["attack/ensemble", "--set", "attack.eps=0"], "attack eps must be > 0"),
+        (["attack/ensemble", "--set", "attack.norm=l3"], "unknown norm 'l3'"),
+        (["attack/ensemble", "--set", "ensemble.models=[]"], "K=0"),
+        (["attack/universal", "--set", "universal.k=0"], "K=0"),
+        (["attack/eot", "--set", "eot.transforms=[]"], "K=0"),
+        (["attack/minmax-at", "--set", "at.types=[linf:-1]"], "eps must be > 0"),
+        (["attack/ensemble", "--set", "eval.compare=[minmax, avg]"], "did you mean 'average'"),
+    ],
+)
+def test_bad_input_exit_2(tmp_path: Path, args: list[str], words: str) -> None:
+    proc = cli("run", *args, runs=tmp_path / "runs")
+    lines = [ln for ln in proc.stderr.strip().splitlines() if ln]
+    assert proc.returncode == 2 and len(lines) == 1 and words in lines[0], proc.stderr
