@@ -24,24 +24,25 @@ CTA_DROP_MAX = 0.03
 CHANCE = 0.1
 WELL_ABOVE = 0.3
 
-_SMOKE = ["data.max_per_domain=400", "eval.test_limit=200", "model.width=0.125", "eval.num_models=1",
+_SMOKE = ["threads=1", "data.max_per_domain=400", "eval.test_limit=200", "model.width=0.125", "eval.num_models=1",
           "train.epochs=4", "train.step_size=2", "distill.iterations=2", "distill.batch_real=8",
           "distill.outer_loop=2", "distill.inner_loop=1", "attack.trigger_steps=3", "distill.checkpoint_every=0"]
-_QUICK = ["model.width=0.125", "eval.num_models=2", "train.epochs=50", "train.step_size=25",
+_QUICK = ["threads=1", "model.width=0.125", "eval.num_models=2", "train.epochs=40", "train.step_size=20",
           "attack.trigger_steps=20", "distill.checkpoint_every=0"]
 _FULL = ["model.width=1.0", "eval.num_models=5", "train.epochs=300", "train.step_size=150",
          "distill.iterations=1000", "distill.batch_real=256", "distill.outer_loop=null", "distill.inner_loop=null"]
 
 SCALE: dict[str, dict[str, Any]] = {
     "smoke": {"seeds": [0], "methods": ["dc", "dm"], "common": _SMOKE, "per_method": {},
-              "full_data": ["train.epochs=1", "data.max_per_domain=400", "eval.test_limit=200", "model.width=0.125"]},
+              "full_data": ["threads=1", "train.epochs=1", "data.max_per_domain=400", "eval.test_limit=200",
+                            "model.width=0.125"]},
     "quick": {"seeds": [0, 1, 2], "methods": ["dc", "dm"], "common": _QUICK,
               "per_method": {
-                  "dc": ["distill.iterations=20", "distill.batch_real=32", "distill.outer_loop=2",
+                  "dc": ["distill.iterations=12", "distill.batch_real=32", "distill.outer_loop=2",
                          "distill.inner_loop=1", "distill.init=real", "distill.lr_img=0.1"],
-                  "dm": ["distill.iterations=30", "distill.batch_real=64", "distill.lr_img=2.0"],
+                  "dm": ["distill.iterations=30", "distill.batch_real=48", "distill.lr_img=2.0"],
               },
-              "full_data": ["train.epochs=3", "model.width=0.125"]},
+              "full_data": ["threads=1", "train.epochs=3", "model.width=0.125"]},
     "full": {"seeds": [0, 1, 2], "methods": ["dc", "dsa", "dm"], "common": _FULL,
              "per_method": {"dm": ["distill.iterations=5000", "distill.lr_img=1.0"]},
              "full_data": ["train.epochs=20", "model.width=1.0"]},

@@ -152,6 +152,9 @@ class DoorpingRecipeConfig:
     attack: AttackConfig = field(default_factory=AttackConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     defense: DefenseConfig = field(default_factory=DefenseConfig)
+    # torch CPU threads for this run, restored afterwards (0: leave torch's setting). On a shared 2-core
+    # machine 1 thread avoids OpenMP oversubscription, which slows the small kernels here several-fold.
+    threads: int = 0
 
 
 DC_LOOPS = {1: (1, 1), 10: (10, 50), 20: (20, 25), 30: (30, 20), 40: (40, 15), 50: (50, 10)}

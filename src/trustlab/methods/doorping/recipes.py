@@ -61,6 +61,19 @@ def check_config(cfg: DoorpingRecipeConfig, num_classes: int, shape: tuple[int, 
 
 
 def run_doorping(cfg: DoorpingRecipeConfig, ctx: RunContext) -> dict[str, Any]:
+    """One distill/backdoor run (see the module docstring); ``threads`` applies to this run only."""
+    if cfg.threads < 0:
+        raise ConfigError(f"threads must be >= 0 (0: torch's default), got {cfg.threads}")
+    before = torch.get_num_threads()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    try:
+        return _run(cfg, ctx)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _run(cfg: DoorpingRecipeConfig, ctx: RunContext) -> dict[str, Any]:
     dcfg = resolved(cfg.distill)
     seed = cfg.train.seed
     seed_everything(seed, cfg.train.deterministic)

@@ -29,8 +29,8 @@ from trustlab.methods.minmax.zoo import ImageData, load_data, pick, predict, tra
 from trustlab.metrics import robustness as rb
 from trustlab.recipes import Recipe, RunContext, register_recipe
 
-DEFAULT_ENSEMBLE = ["small_cnn:width=0.125,depth=1,norm=none", "small_cnn:width=0.125,depth=2,norm=none",
-                    "small_cnn:width=0.125,depth=3"]
+DEFAULT_ENSEMBLE = ["small_cnn:width=0.125:depth=1:norm=none", "small_cnn:width=0.125:depth=2:norm=none",
+                    "small_cnn:width=0.125:depth=3"]
 
 
 @dataclass
@@ -107,7 +107,7 @@ def victim(spec: str, weights: str | None, data: ImageData, cfg: Any, ctx: RunCo
 
 def model_spec(m: ModelConfig) -> str:
     """ModelConfig -> spec; ``name`` may carry options (``small_cnn:depth=2``); ``width`` applies unless set there."""
-    return m.name if "width=" in m.name else f"{m.name}{',' if ':' in m.name else ':'}width={m.width}"
+    return m.name if "width=" in m.name else f"{m.name}:width={m.width}"
 
 
 def _check_eval(ev: EvalConfig, cfg: AttackConfig) -> None:

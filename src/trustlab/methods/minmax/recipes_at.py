@@ -106,7 +106,7 @@ def run_at(cfg: ATRecipeConfig, ctx: RunContext) -> dict[str, Any]:
 register_recipe(Recipe(
     "attack/minmax-at", "Adversarial training over l_inf/l_2/l_1 with min-max (or average/max) type weights",
     ATRecipeConfig, run_at,
-    {"data": DATA, "model": {"name": "small_cnn:depth=2,norm=none", "width": 0.125},
+    {"data": DATA, "model": {"name": "small_cnn:depth=2:norm=none", "width": 0.125},
      "train": {"epochs": 3, "lr": 0.05, "schedule": "cosine"},
      "at": {"types": ["linf:0.15", "l2:1.0", "l1:5.0"], "steps": 5}},
 ))

@@ -2,7 +2,7 @@
 
 Datasets (``data.name``): ``mnist5k`` (always available), ``fashion-mnist`` (Debian package, when
 installed) and ``digits-dg`` (the domains listed in ``data.target`` pooled). Models are named by
-specs ``<registry name>[:key=value,...]``, e.g. ``small_cnn:width=0.125,depth=2,norm=none``; ``width``
+specs ``<registry name>[:key=value...]``, e.g. ``small_cnn:width=0.125:depth=2:norm=none``; ``width``
 is the channel multiplier and other keys are the model's options (``trustlab list models``).
 Victims are trained with the engine's ``fit`` (ERM, cross-entropy) and saved in the run record.
 """
@@ -84,13 +84,14 @@ def _gather(datasets: list[Dataset]) -> tuple[list[Tensor], list[Tensor]]:
 
 
 def parse_model_spec(spec: str) -> tuple[str, float, dict[str, Any]]:
-    """``"small_cnn:width=0.25,depth=2"`` -> ``("small_cnn", 0.25, {"depth": 2})``."""
-    name, _, opts = str(spec).partition(":")
-    if name == "timm":  # timm:<name>[:options]
-        rest, _, opts = opts.partition(":")
-        name = f"timm:{rest}"
+    """``"small_cnn:width=0.25:depth=2"`` -> ``("small_cnn", 0.25, {"depth": 2})`` (``timm:<name>:...`` too).
+
+    Options are separated by ``:`` so that specs sit in YAML / ``--set`` lists without quoting.
+    """
+    parts = [p.strip() for p in str(spec).split(":")]
+    name, opts = (f"timm:{parts[1]}", parts[2:]) if parts[0] == "timm" and len(parts) > 1 else (parts[0], parts[1:])
     width, kwargs = 1.0, {}
-    for part in filter(None, (p.strip() for p in opts.split(","))):
+    for part in filter(None, opts):
         key, eq, value = part.partition("=")
         if not eq or not key:
             raise ConfigError(f"model spec '{spec}': options look like key=value, got '{part}'")

@@ -107,8 +107,9 @@ def kth_neighbour_distance(
     out = torch.empty(queries.shape[0], dtype=bank.dtype)
     for i in range(0, queries.shape[0], rows):
         q = queries[i : i + rows]
-        d2 = (q * q).sum(1, keepdim=True) - 2.0 * (q @ bank.T) + bank_sq[None, :]
-        out[i : i + rows] = d2.topk(kk, dim=1, largest=False).values[:, -1]
+        # ||q||^2 is constant per row, so it is added after the top-k (one fused GEMM + top-k per chunk)
+        d2 = torch.addmm(bank_sq[None, :], q, bank.T, alpha=-2.0)
+        out[i : i + rows] = d2.topk(kk, dim=1, largest=False).values[:, -1] + (q * q).sum(1)
     return out.clamp_min(0).sqrt()
 
 
