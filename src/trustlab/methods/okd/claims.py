@@ -34,8 +34,8 @@ SCALE: dict[str, dict[str, Any]] = {
     "quick": {
         "seeds": [0, 1, 2], "targets": list(DOMAINS),
         "student": ["data.max_per_domain=256", "train.epochs=5", "train.eval_every=5"],
-        "teacher": [*_TEACHER, "teacher.epochs=5"],
-        "dosco": ["data.max_per_domain=1536", "train.epochs=5", "train.eval_every=5"],
+        "teacher": [*_TEACHER, "teacher.epochs=15"],  # trained once per domain: to convergence (source val)
+        "dosco": ["data.max_per_domain=1024", "train.epochs=5", "train.eval_every=5"],
     },
     "full": {
         "seeds": [0, 1, 2, 3, 4], "targets": list(DOMAINS),

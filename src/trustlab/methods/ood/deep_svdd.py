@@ -34,7 +34,7 @@ from trustlab.engine.fit import fit
 from trustlab.engine.optim import build_optimizer
 from trustlab.errors import ConfigError, DataError
 from trustlab.experiment import TrainConfig
-from trustlab.methods.ood.base import Scorer, register
+from trustlab.methods.ood.base import Scorer, images_of, register
 
 
 class SVDDNet(nn.Module):
@@ -73,19 +73,6 @@ class SVDDObjective(nn.Module):
 
     def configure_optimizers(self, cfg: TrainConfig) -> torch.optim.Optimizer:
         return build_optimizer(self.net.parameters(), cfg)
-
-
-def images_of(data: Dataset | DataLoader | Tensor) -> Tensor:
-    """All images of a Dataset / DataLoader of (x, y) or of an image tensor, as one (N, C, H, W) tensor."""
-    if isinstance(data, Tensor):
-        return data.float()
-    if hasattr(data, "tensors") and callable(data.tensors):
-        return data.tensors()[0].float()
-    loader = data if isinstance(data, DataLoader) else DataLoader(data, batch_size=512, shuffle=False)
-    xs = [b[0] if isinstance(b, (list, tuple)) else b for b in loader]
-    if not xs:
-        raise DataError("deep_svdd: the fit set is empty; give it at least one image")
-    return torch.cat(xs).float()
 
 
 @register("deep_svdd")

@@ -28,7 +28,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from trustlab.errors import ConfigError, DataError
-from trustlab.methods.ood.base import Outputs, Scorer, extract
+from trustlab.methods.ood.base import Outputs, Scorer, extract, images_of
 from trustlab.metrics.ood import auroc, check_scores, group_mean, ood_metrics
 from trustlab.registry import SCORERS
 
@@ -66,8 +66,6 @@ def pool(name: str, sets: Sequence[EvalSet]) -> EvalSet:
 
 
 def images_tensor(data: Dataset | torch.Tensor) -> torch.Tensor:
-    from trustlab.methods.ood.deep_svdd import images_of
-
     return images_of(data)
 
 

@@ -6,8 +6,8 @@ defender's distilled set) and the mean prediction entropy is its score: a trigge
 so trojaned inputs have low entropy. The threshold is the ``frr`` quantile of the entropies of clean
 calibration inputs (the first half of the test images); inputs below it are rejected.
 Reported on the other half: ``auroc`` (triggered non-target vs clean), ``frr`` and ``far`` (share of
-triggered inputs accepted), ``detected`` (auroc >= 0.75), and CTA/ASR after rejection (a rejected input
-counts as neither correct nor attacked).
+triggered inputs accepted), ``detected`` (auroc >= 0.75), and CTA/ASR before and after rejection on
+that half (a rejected input counts as neither correct nor attacked).
 """
 
 from __future__ import annotations
@@ -59,7 +59,12 @@ def strip(ctx: DefenseContext, cfg: StripConfig) -> dict[str, float]:
 
     pred_clean, pred_trig = predict(ctx.model, x_eval), predict(ctx.model, stamped)
     hit = acc_trig & (pred_trig == ctx.trigger.target)
+    hit_before = pred_trig == ctx.trigger.target
     return {
+        # STRIP is scored on its evaluation half, so "before" is re-measured on the same images
+        "cta_before": float((pred_clean == y_eval).float().mean()),
+        "asr_before": float(hit_before.float().mean()),
+        "asr_nontarget_before": float(hit_before[nontarget].float().mean()),
         "detected": float(auroc >= DETECTED_AUROC),
         "auroc": auroc,
         "threshold": threshold,
