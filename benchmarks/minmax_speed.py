@@ -81,7 +81,9 @@ def main() -> None:
     for k in ks:
         attack = EnsembleAttack(models[:k], eps=8 / 255, step_size=2 / 255, steps=args.steps, weighting="minmax")
         attack(x, y)
-        ens[k] = 1.0 / statistics.median(_rate(lambda: attack(x, y), args.steps, device) for _ in range(args.reps))
+        ens[k] = 1.0 / statistics.median(
+            _rate(lambda a=attack: a(x, y), args.steps, device) for _ in range(args.reps)
+        )
     base = ens[ks[0]] / ks[0]
     print("ensemble (min-max) s/iteration:   " + "   ".join(f"K={k}: {ens[k] * 1000:.1f} ms" for k in ks))
     print("per-model cost vs K=1 (1.0 = linear): " + "   ".join(f"K={k}: {ens[k] / k / base:.2f}" for k in ks))

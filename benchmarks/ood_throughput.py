@@ -3,13 +3,14 @@
     .venv/bin/python benchmarks/ood_throughput.py [--bank 60000] [--n 10000] [--width 0.125] [--threads 2]
 
 The model's logits and features are computed once for the fit bank (Fashion-MNIST train, up to
-``--bank`` images; MNIST-5k when Fashion-MNIST is absent, repeated to the size) and once for the 20k test
-images (Fashion-MNIST test + the embedded OOD sources MNIST, glyphs, textures, noise); then each detector is fit on the bank outputs and
-scores the 20k test outputs. ODIN (input perturbation) and Deep SVDD (its own network, 1 epoch here)
-read images again, so their time includes their own forward/backward passes. Printed per detector:
-fit seconds, scoring seconds, scoring time / shared forward time, and the peak-RSS growth while scoring.
-KNN is also run transductively on the whole bank (bank x bank distances) to show memory stays bounded:
-a dense 60k x 60k float32 matrix would be 14.4 GB. The model is randomly initialised (timing only).
+``--bank`` images; MNIST-5k when Fashion-MNIST is absent, repeated to the size) and once for the 20k
+test images (Fashion-MNIST test + the embedded OOD sources MNIST, glyphs, textures, noise); then each
+detector is fit on the bank outputs and scores the 20k test outputs. ODIN (input perturbation) and
+Deep SVDD (its own network, 1 epoch here) read images again, so their time includes their own
+forward/backward passes. Printed per detector: fit seconds, scoring seconds, scoring time / shared
+forward time, and the peak-RSS growth while scoring. KNN is also run transductively on the whole bank
+(bank x bank distances) to show memory stays bounded: a dense 60k x 60k float32 matrix would be
+14.4 GB. The model is randomly initialised (timing only).
 """
 
 from __future__ import annotations

@@ -52,7 +52,8 @@ def test_attack_contract(name: str) -> None:
 @pytest.mark.parametrize("mode", AT_MODES)
 def test_minmax_at_trains_saves_loads(mode: str, tmp_path: Path) -> None:
     g = torch.Generator().manual_seed(0)
-    data = torch.utils.data.TensorDataset(torch.rand(32, 1, 12, 12, generator=g), torch.randint(0, 10, (32,), generator=g))
+    x, y = torch.rand(32, 1, 12, 12, generator=g), torch.randint(0, 10, (32,), generator=g)
+    data = torch.utils.data.TensorDataset(x, y)
     net = _net()
     method = MinMaxAT(net, MinMaxATConfig(mode=mode, types=["linf:0.1", "l2:0.5", "l1:2.0"], steps=2))
     before = {k: v.clone() for k, v in net.state_dict().items()}

@@ -5,14 +5,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.e2e.helpers import cli, run_dir
 
-TINY = ["--set", "data.max_per_domain=200", "--set", "eval.test_limit=100", "--set", "model.width=0.0625",
-        "--set", "eval.num_models=2", "--set", "train.epochs=2", "--set", "distill.iterations=2",
+TINY = ["--set", "threads=1", "--set", "data.max_per_domain=200", "--set", "eval.test_limit=100",
+        "--set", "model.width=0.0625", "--set", "eval.num_models=2", "--set", "train.epochs=2",
+        "--set", "distill.iterations=2",
         "--set", "distill.batch_real=8", "--set", "attack.trigger_steps=2", "--quiet"]
 
 
-def test_backdoor_run_then_erm_trains_on_the_distilled_set(tmp_path: Path) -> None:
+def test_backdoor_run_then_erm_trains_on_the_distilled_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # tiny kernels on a shared 2-core machine: one thread is faster
     runs = tmp_path / "runs"
     proc = cli("run", "backdoor/doorping-dm", *TINY, runs=runs, check=True)
     rd = run_dir(proc.stdout)
@@ -27,10 +31,3 @@ def test_backdoor_run_then_erm_trains_on_the_distilled_set(tmp_path: Path) -> No
     s = json.loads((run_dir(erm.stdout) / "summary.json").read_text())
     assert s["sources"] == ["distilled"] and set(s["per_domain"]) == {"distilled", "real", "triggered"}
     assert s["train_size"] == 100
-
-
-def test_bad_inputs_exit_2_with_one_line(tmp_path: Path) -> None:
-    proc = cli("run", "backdoor/naive-dm", "--set", "attack.size=64", runs=tmp_path / "runs")
-    assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == [
-        "error: attack.size 64 does not fit 32x32 images with a 1-pixel margin; use 1..30"]

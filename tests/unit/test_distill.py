@@ -12,6 +12,15 @@ from trustlab.methods.doorping.method import DistillConfig, resolved
 from trustlab.models import build_model
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small kernels on a shared 2-core machine run several times faster on one thread."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _real(n_per_class: int = 12, k: int = 3, size: int = 16, seed: int = 0) -> RealData:
     g = torch.Generator().manual_seed(seed)
     y = torch.arange(k).repeat_interleave(n_per_class)
@@ -88,15 +97,30 @@ def test_each_distiller_moves_the_images_and_calls_the_hook(method: str) -> None
         assert res.extra["step_sizes"].shape == (2,)
 
 
-def test_dm_lowers_its_matching_loss() -> None:
+def _dm_distance(images: torch.Tensor, real: RealData, nets: int = 6) -> float:
+    """DM's objective averaged over the same seeded random networks (all real images of each class)."""
+    total = 0.0
+    for seed in range(nets):
+        torch.manual_seed(1000 + seed)
+        net = _make_net()()
+        with torch.no_grad():
+            fr = net(real.images, return_features=True)[1]
+            fs = net(images, return_features=True)[1]
+        for c in range(3):
+            total += float(((fr[real.labels == c].mean(0) - fs[2 * c : 2 * c + 2].mean(0)) ** 2).sum())
+    return total / nets
+
+
+def test_dm_lowers_its_matching_distance() -> None:
     torch.manual_seed(0)
-    cfg = resolved(DistillConfig(method="dm", ipc=2, iterations=15, batch_real=12, lr_img=2.0, log_every=1,
-                                 init="noise", checkpoint_every=0))
+    cfg = resolved(DistillConfig(method="dm", ipc=2, iterations=20, batch_real=12, lr_img=1.0, init="noise",
+                                 checkpoint_every=0))
     distiller = build_distiller(cfg, _make_net(), 3, torch.device("cpu"))
     distiller.augment = None  # deterministic objective for the test
-    res = run_distillation(distiller, _real(), log=lambda r: None)
-    losses = [r["distill/match_loss"] for r in res.history]
-    assert sum(losses[-5:]) < 0.5 * sum(losses[:5])
+    real = _real()
+    start = torch.rand(6, 1, 16, 16, generator=torch.Generator().manual_seed(0))
+    res = run_distillation(distiller, real)
+    assert _dm_distance(res.images, real) < 0.5 * _dm_distance(start, real)
 
 
 def test_resume_from_a_checkpoint_matches_an_uninterrupted_run() -> None:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from trustlab.data.mnist import has_fashion_mnist
 from trustlab.errors import DataError
 from trustlab.experiment import DataConfig
 from trustlab.methods.doorping.data import _resize, load_distilled, load_source, save_distilled, stratified_subset
@@ -35,6 +36,12 @@ def test_load_source_mnist5k_subset() -> None:
     assert src.num_classes == 10 and 0.0 <= float(src.x_train.min()) and float(src.x_train.max()) <= 1.0
     with pytest.raises(DataError, match="data.name 'cifar' is not a distillation source"):
         load_source(DataConfig(name="cifar"))
+
+
+@pytest.mark.skipif(not has_fashion_mnist(), reason="Fashion-MNIST is not installed (apt dataset-fashion-mnist)")
+def test_load_source_fashion_mnist_subset() -> None:
+    src = load_source(DataConfig(name="fashion-mnist", image_size=32, max_per_domain=500))
+    assert src.x_train.shape == (500, 1, 32, 32) and len(src.y_test) == 10000 and src.classes[0] == "t-shirt"
 
 
 def test_saved_set_round_trips_and_loads_as_a_dataset(tmp_path: Path) -> None:

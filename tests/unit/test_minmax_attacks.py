@@ -155,7 +155,9 @@ def test_models_without_num_classes_checked_at_call(xy) -> None:
 
 def test_model_spec_parsing() -> None:
     assert parse_model_spec("small_cnn") == ("small_cnn", 1.0, {})
-    assert parse_model_spec("small_cnn:width=0.25:depth=2:norm=none") == ("small_cnn", 0.25, {"depth": 2, "norm": "none"})
+    spec = "small_cnn:width=0.25:depth=2:norm=none"
+    assert parse_model_spec(spec) == ("small_cnn", 0.25, {"depth": 2, "norm": "none"})
+    assert parse_model_spec("timm:resnet10t:width=0.5") == ("timm:resnet10t", 0.5, {})
     with pytest.raises(ConfigError, match="key=value"):
         parse_model_spec("small_cnn:depth")
 

@@ -108,10 +108,11 @@ def check_beats_naive(suite: str, ctx: Any) -> ClaimResult:
                       "poisoned images": door[seeds[0]].get("attack_info", {}).get("poisoned", float("nan"))})
     margin = min(margins)
     return ClaimResult(
-        "doorping/beats-naive", CLAIMS.get("doorping/beats-naive").statement, suite, passed=margin >= 0,
+        "doorping/beats-naive", CLAIMS.get("doorping/beats-naive").statement, suite, passed=margin > 0,
         margin=margin, unit="ASR (DOORPING minus NaiveAttack, worst method)", values=values, seeds=seeds,
         table=table, runs=paths,
-        notes="passes on ties (>=); both attacks use the same portion, size and target",
+        notes="an exact tie counts as not shown (the bench's margin > 0 rule); both attacks use the same "
+              "portion, trigger size, position and target",
     )
 
 

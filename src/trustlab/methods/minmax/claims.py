@@ -50,7 +50,9 @@ SCALE: dict[str, dict[str, Any]] = {
 }
 
 
-def _runs(suite: str, ctx: Any, recipe: str, key: str, extra: list[str] | None = None) -> tuple[dict[int, dict], list[str]]:
+def _runs(
+    suite: str, ctx: Any, recipe: str, key: str, extra: list[str] | None = None
+) -> tuple[dict[int, dict], list[str]]:
     out, paths = {}, []
     for seed in SCALE[suite]["seeds"]:
         rec = ctx.run(recipe, [f"train.seed={seed}", *SCALE[suite][key], *(extra or [])])
@@ -89,16 +91,15 @@ def check_universal_eot(suite: str, ctx: Any) -> ClaimResult:
         "universal": mean(values["universal/minmax"]) - mean(values["universal/average"]),
         "eot": mean(values["eot/minmax"]) - mean(values["eot/average"]),
     }
+    held = {w: mean([uni[s]["fooling_rate_heldout"][w] for s in uni]) for w in ("minmax", "average")}
+    eot_avg = {w: mean([eot[s]["eot"][w]["avg"] for s in eot]) for w in ("minmax", "average")}
     table = [
-        {"setting": "universal", "metric": "groups with all K inputs fooled", "min-max": mean(values["universal/minmax"]),
-         "average": mean(values["universal/average"]), "gap": gaps["universal"],
-         "held-out fooling (min-max / avg)": "{:.3f} / {:.3f}".format(
-             mean([uni[s]["fooling_rate_heldout"]["minmax"] for s in uni]),
-             mean([uni[s]["fooling_rate_heldout"]["average"] for s in uni]))},
+        {"setting": "universal", "metric": "groups with all K inputs fooled",
+         "min-max": mean(values["universal/minmax"]), "average": mean(values["universal/average"]),
+         "gap": gaps["universal"], "held-out fooling (min-max / avg)": f"{held['minmax']:.3f} / {held['average']:.3f}"},
         {"setting": "eot", "metric": "inputs fooled under every transform", "min-max": mean(values["eot/minmax"]),
          "average": mean(values["eot/average"]), "gap": gaps["eot"],
-         "avg over transforms (min-max / avg)": "{:.3f} / {:.3f}".format(
-             mean([eot[s]["eot"]["minmax"]["avg"] for s in eot]), mean([eot[s]["eot"]["average"]["avg"] for s in eot]))},
+         "mean over transforms (min-max / avg)": f"{eot_avg['minmax']:.3f} / {eot_avg['average']:.3f}"},
     ]
     return _result("minmax/universal-eot-worst", suite, min(gaps.values()),
                    "worst-domain success (min-max minus average; smaller of universal, EOT)", values, table, p1 + p2)

@@ -93,7 +93,9 @@ class EOTRecipeConfig:
 # --- shared steps ----------------------------------------------------------------------------
 
 
-def victim(spec: str, weights: str | None, data: ImageData, cfg: Any, ctx: RunContext, tag: str, seed: int) -> nn.Module:
+def victim(
+    spec: str, weights: str | None, data: ImageData, cfg: Any, ctx: RunContext, tag: str, seed: int
+) -> nn.Module:
     """A trained victim: loaded from local ``weights`` or trained here with ``cfg.train``."""
     from trustlab.methods.minmax.zoo import build_victim
     from trustlab.models.registry import load_weights
@@ -131,10 +133,10 @@ def run_weightings(make: Any, x: Tensor, y: Tensor | None, ev: EvalConfig, unit:
         for i in range(0, len(x), step):
             res = attack.run(x[i : i + step], None if y is None else y[i : i + step])
             rows = res.w.shape[0]
-            for key, value in (("x_adv", res.x_adv), ("delta", res.delta), ("w", res.w), ("labels", res.labels),
-                               ("pred", attack.predict_domains(res.x_adv)),
-                               ("w_history", res.w_history[None] * rows), ("loss_history", res.loss_history[None] * rows),
-                               ("rows", torch.tensor([rows]))):
+            got = {"x_adv": res.x_adv, "delta": res.delta, "w": res.w, "labels": res.labels,
+                   "pred": attack.predict_domains(res.x_adv), "w_history": res.w_history[None] * rows,
+                   "loss_history": res.loss_history[None] * rows, "rows": torch.tensor([rows])}
+            for key, value in got.items():  # histories are summed weighted by rows, then divided
                 parts.setdefault(key, []).append(value.detach().cpu())
         o = {k: torch.cat(v) for k, v in parts.items()}
         total = o.pop("rows").sum()
@@ -176,7 +178,7 @@ def write_figures(ctx: RunContext, outs: dict[str, dict], x: Tensor, ev: EvalCon
     captions: dict[str, list[str]] = {}
     for w, o in outs.items():
         rows[w] = o["x_adv"][:n]
-        captions[w] = ["fooled " + f"{int(s.sum())}/{len(s)}" for s in o["success"][:n]] if len(o["success"]) >= n else []
+        captions[w] = [f"fooled {int(s.sum())}/{len(s)}" for s in o["success"][:n]] if len(o["success"]) >= n else []
     rows["delta (" + ("minmax" if "minmax" in outs else next(iter(outs))) + ")"] = (hist["x_adv"][:n] - x[:n].cpu())
     figures.example_grid(rows, ctx.record.artifact("examples.png"), f"{title}: adversarial examples", captions)
     for t, row in enumerate(hist["w_history"].tolist()):
@@ -302,8 +304,8 @@ def run_eot(cfg: EOTRecipeConfig, ctx: RunContext) -> dict[str, Any]:
     make = lambda w: EOTAttack(model, transforms, replace(atk, weighting=w), distortion=cfg.eot.distortion)  # noqa: E731
     outs = run_weightings(make, x, None, cfg.eval)  # labels: clean prediction under each transformation
     summary: dict[str, Any] = {"setting": "eot", "dataset": data.name, "domains": names, "n_samples": len(idx),
-                               "norm": atk.norm, "eps": atk.eps, "steps": atk.steps,
-                               "clean_acc_per_transform": dict(zip(names, rb.per_domain_accuracy(clean_t, data.y_test)))}
+                               "norm": atk.norm, "eps": atk.eps, "steps": atk.steps}
+    summary["clean_acc_per_transform"] = dict(zip(names, rb.per_domain_accuracy(clean_t, data.y_test)))
     summary.update(common_summary(outs, names))
     summary["eot"] = {w: rb.eot_success(o["success"]) for w, o in outs.items()}
     write_figures(ctx, outs, x, cfg.eval, "EOT")
