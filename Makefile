@@ -31,7 +31,7 @@ smoke: $(STAMP)
 	$(VENV)/bin/trustlab bench --suite smoke
 
 bench: $(STAMP)
-	$(PY) benchmarks/engine_overhead.py
+	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

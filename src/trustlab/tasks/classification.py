@@ -34,10 +34,12 @@ def build_data(cfg: DataConfig) -> DGData:
     return DATASETS.get(cfg.name)(cfg)
 
 
-def build_model_from(cfg: ModelConfig, num_classes: int, image_size: int) -> nn.Module:
+def build_model_from(cfg: ModelConfig, num_classes: int, image_size: int, in_chans: int = 3) -> nn.Module:
     from trustlab.models import build_model
 
-    return build_model(cfg.name, num_classes, input_size=image_size, width=cfg.width, weights=cfg.weights)
+    return build_model(
+        cfg.name, num_classes, input_size=image_size, width=cfg.width, in_chans=in_chans, weights=cfg.weights
+    )
 
 
 @torch.no_grad()
