@@ -34,6 +34,7 @@ def test_load_source_mnist5k_subset() -> None:
     src = load_source(DataConfig(name="mnist5k", image_size=32, max_per_domain=300))
     assert src.x_train.shape == (300, 1, 32, 32) and src.x_test.shape == (1000, 1, 32, 32)
     assert src.num_classes == 10 and 0.0 <= float(src.x_train.min()) and float(src.x_train.max()) <= 1.0
+    assert len(src.y_test[:100].unique()) == 10  # the test set is shuffled: a prefix holds every class
     with pytest.raises(DataError, match="data.name 'cifar' is not a distillation source"):
         load_source(DataConfig(name="cifar"))
 

@@ -109,8 +109,11 @@ def load_source(cfg: DataConfig) -> Source:
     def tensor(a: np.ndarray) -> Tensor:
         return _resize(torch.from_numpy(np.ascontiguousarray(a)).float().div(255).unsqueeze(1), cfg.image_size)
 
+    # MNIST-5k's test split is sorted by class: a fixed shuffle makes every prefix (eval.test_limit,
+    # STRIP's calibration half) a fair sample
+    order = np.random.default_rng(cfg.split_seed).permutation(len(s.y_test))
     return Source(s.name, list(s.classes), tensor(x_tr), torch.as_tensor(y_tr, dtype=torch.long),
-                  tensor(s.x_test), torch.as_tensor(s.y_test, dtype=torch.long))
+                  tensor(s.x_test[order]), torch.as_tensor(s.y_test[order], dtype=torch.long))
 
 
 # ---------------------------------------------------------------------------- saving / loading

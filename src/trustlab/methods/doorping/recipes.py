@@ -133,7 +133,8 @@ def _run(cfg: DoorpingRecipeConfig, ctx: RunContext) -> dict[str, Any]:
         per_model[f"model{i}"] = backdoor_metrics(model, x_test, y_test, trigger)
         models.append(model)
     eval_seconds = time.perf_counter() - t1
-    summary: dict[str, Any] = {"method": dcfg.method, "attack": cfg.attack.kind, "dataset": src.name, "ipc": dcfg.ipc,
+    summary: dict[str, Any] = {"method": dcfg.method, "attack": cfg.attack.kind, "dataset": src.name,
+                               "ipc": dcfg.ipc if dcfg.method != "none" else None,
                                "train_size": len(y), "synthetic_size": len(labels)}
     for key in ("cta", "asr", "asr_nontarget"):
         summary[key], summary[f"{key}_std"] = _mean_std([m[key] for m in per_model.values()])

@@ -208,7 +208,8 @@ def run_ensemble(cfg: EnsembleRecipeConfig, ctx: RunContext) -> dict[str, Any]:
     names = [f"m{i}:{s.split(':')[0]}" for i, s in enumerate(cfg.ensemble.models)]
     dev = _device(models[0])
     clean = torch.stack([predict(m, data.x_test.to(dev)).cpu() for m in models], 1)
-    idx = pick((clean == data.y_test[:, None]).all(1), cfg.eval.samples, seed)
+    idx = pick((clean == data.y_test[:, None]).all(1), cfg.eval.samples, seed,
+               "test inputs that every ensemble model classifies correctly")
     x, y = data.x_test[idx].to(dev), data.y_test[idx].to(dev)
     atk = replace(cfg.attack, seed=seed if cfg.attack.seed is None else cfg.attack.seed)
     outs = run_weightings(lambda w: EnsembleAttack(models, replace(atk, weighting=w), names=names), x, y, cfg.eval)

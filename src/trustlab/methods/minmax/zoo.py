@@ -21,7 +21,7 @@ from torch.utils.data import ConcatDataset, Dataset
 
 from trustlab.data.base import TensorImageDataset
 from trustlab.engine.fit import fit
-from trustlab.errors import ConfigError
+from trustlab.errors import ConfigError, DataError
 from trustlab.experiment import DataConfig, TrainConfig
 from trustlab.runs.store import RunRecord
 
@@ -152,9 +152,11 @@ def predict(model: nn.Module, x: Tensor, batch_size: int = 500) -> Tensor:
     return torch.cat([model(x[i : i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
 
 
-def pick(mask: Tensor, n: int, seed: int) -> Tensor:
-    """Indices of up to ``n`` entries where ``mask`` holds, in a seeded random order."""
+def pick(mask: Tensor, n: int, seed: int, what: str = "correctly classified test inputs") -> Tensor:
+    """Indices of up to ``n`` entries where ``mask`` holds, in a seeded random order (none: DataError)."""
     idx = torch.nonzero(mask).squeeze(1)
+    if not len(idx):
+        raise DataError(f"no {what} to attack; train the victims longer (train.epochs) or on more data")
     g = torch.Generator().manual_seed(seed)
     return idx[torch.randperm(len(idx), generator=g)[:n]]
 

@@ -34,7 +34,7 @@ SCALE: dict[str, dict[str, Any]] = {
     "quick": {
         "seeds": [0, 1, 2], "targets": list(DOMAINS),
         "student": ["data.max_per_domain=256", "train.epochs=5", "train.eval_every=5"],
-        "teacher": [*_TEACHER, "teacher.epochs=15"],  # trained once per domain: to convergence (source val)
+        "teacher": [*_TEACHER, "teacher.epochs=15", "teacher.eval_every=5"],  # to convergence (source val)
         "dosco": ["data.max_per_domain=1024", "train.epochs=5", "train.eval_every=5"],
     },
     "full": {

@@ -5,9 +5,11 @@ Zhou et al., "On-Device Domain Generalization" (arXiv 2209.07521): the teacher i
 
 * ``teacher.run=RUN_DIR``: reuse a finished run (its ``checkpoints/best.pt`` and ``config.yaml``);
 * ``teacher.checkpoint=FILE``: a state_dict for ``teacher.model`` (e.g. an external network);
-* neither (default): train ``teacher.model`` with ERM (recipe ``kd/teacher``) on exactly the student's
-  ``data`` section, ``teacher.epochs`` / ``teacher.lr`` / ``teacher.seed``, under the same runs root, with
-  a run id derived from the resolved config. The next KD or OKD run that names the same teacher finds
+* neither (default): train ``teacher.model`` with ERM (recipe ``kd/teacher``) on the student's ``data``
+  section (same dataset, held-out domains and subsampling) with the teacher's own optimisation
+  (``teacher.epochs`` / ``lr`` / ``batch_size`` / ``eval_every`` / ``seed``; device, determinism and
+  ``max_steps_per_epoch`` follow the student), under the same runs root, with a run id derived from the
+  resolved config. The next KD or OKD run that names the same teacher finds
   that finished run and reuses it; an interrupted teacher run is resumed.
 
 Every student records the teacher's run folder and accuracies in ``summary.json["teacher"]`` and in
@@ -50,6 +52,8 @@ class TeacherConfig:
     model: ModelConfig = field(default_factory=lambda: ModelConfig(name="resnet18", width=1.0))
     epochs: int = 8  # training the teacher (when neither run nor checkpoint is given)
     lr: float = 0.02
+    batch_size: int = 64
+    eval_every: int = 1
     seed: int = 0  # fixed by default: one teacher serves students of every seed
 
 
@@ -104,11 +108,11 @@ def section_overrides(prefix: str, values: dict[str, Any]) -> list[str]:
 
 
 def teacher_overrides(tcfg: TeacherConfig, data: DataConfig, train: TrainConfig) -> list[str]:
-    """Overrides of recipe ``kd/teacher``: the student's data and train sections, the teacher's model."""
-    t = to_dict(train)
-    t.update({"epochs": tcfg.epochs, "lr": tcfg.lr, "seed": tcfg.seed})
+    """Overrides of recipe ``kd/teacher``: the student's data, the teacher's model and optimisation."""
+    t = to_dict(TrainConfig(epochs=tcfg.epochs, lr=tcfg.lr, seed=tcfg.seed, eval_every=tcfg.eval_every))
+    t.update({k: getattr(train, k) for k in ("device", "deterministic", "amp", "max_steps_per_epoch")})
     return [
-        *section_overrides("data", to_dict(data)),
+        *section_overrides("data", {**to_dict(data), "batch_size": tcfg.batch_size}),
         *section_overrides("model", to_dict(tcfg.model)),
         *section_overrides("train", t),
     ]
