@@ -1,7 +1,7 @@
 """Attack speed: our PGD vs torchattacks' PGD (iterations per second), and the ensemble attack's
 cost per iteration for K = 1, 2, 4, 8 models, in one run on one model, batch and device.
 
-    .venv/bin/python benchmarks/minmax_speed.py [--reps 5] [--batch 128] [--steps 10] [--device cpu]
+    .venv/bin/python benchmarks/minmax_speed.py [--reps 3] [--batch 64] [--steps 10] [--device cpu]
 
 PGD: both attacks do `steps` iterations of forward + backward w.r.t. the input + sign step + clipping on
 the same model and batch (outputs equal, see tests/parity). Runs alternate (torchattacks, ours, ...)
@@ -43,8 +43,8 @@ def _rate(fn, steps: int, device: torch.device) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--model", default="small_cnn")
     ap.add_argument("--width", type=float, default=0.25)

@@ -153,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("list", help="list registered datasets, models, methods, recipes, claims ...")
-    p.add_argument("kind", nargs="?", choices=list(ALL))
+    p.add_argument("kind", nargs="?", choices=sorted(ALL))
     p.add_argument("--input-size", type=int, default=32, help="input size for the models' MACs")
     p.set_defaults(func=cmd_list)
 

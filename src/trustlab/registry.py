@@ -20,14 +20,24 @@ from trustlab.errors import NotFoundError, TrustlabError, did_you_mean
 
 T = TypeVar("T")
 
+# Every registry `trustlab list KEY` shows, by KEY (filled as registries are created).
+ALL: dict[str, "Registry[Any]"] = {}
+
 
 class Registry(Generic[T]):
-    """A named map from string keys to objects, filled with the ``register`` decorator."""
+    """A named map from string keys to objects, filled with the ``register`` decorator.
 
-    def __init__(self, kind: str) -> None:
+    ``key`` is the name ``trustlab list KEY`` shows it under (default: ``kind`` + "s"); pass
+    ``listed=False`` for internal registries.
+    """
+
+    def __init__(self, kind: str, key: str | None = None, listed: bool = True) -> None:
         self.kind = kind
+        self.key = key or (kind.replace(" ", "-") + "s")
         self._items: dict[str, T] = {}
         self._help: dict[str, str] = {}
+        if listed:
+            ALL.setdefault(self.key, self)
 
     def register(self, name: str, help: str | None = None) -> Callable[[T], T]:
         """Decorator: register ``obj`` under ``name``; a second object under one name is an error."""
@@ -49,7 +59,7 @@ class Registry(Generic[T]):
         if name not in self._items:
             raise NotFoundError(
                 f"unknown {self.kind} '{name}'{did_you_mean(name, self._items)}; "
-                f"`trustlab list {self.kind}s` shows the {len(self._items)} registered"
+                f"`trustlab list {self.key}` shows the {len(self._items)} registered"
             )
         return self._items[name]
 
@@ -77,17 +87,7 @@ CLAIMS: Registry[Any] = Registry("claim")
 SCORERS: Registry[Any] = Registry("scorer")
 ATTACKS: Registry[Any] = Registry("attack")
 
-ALL: dict[str, Registry[Any]] = {
-    "datasets": DATASETS,
-    "models": MODELS,
-    "methods": METHODS,
-    "recipes": RECIPES,
-    "claims": CLAIMS,
-    "scorers": SCORERS,
-    "attacks": ATTACKS,
-}
-
 # CLI extension points: a method package adds `trustlab <command>` or `trustlab data <action>` by
 # registering a function ``add(subparsers) -> None`` that adds its parser and sets ``func``.
-COMMANDS: Registry[Any] = Registry("command")
-DATA_COMMANDS: Registry[Any] = Registry("data command")
+COMMANDS: Registry[Any] = Registry("command", listed=False)
+DATA_COMMANDS: Registry[Any] = Registry("data command", listed=False)

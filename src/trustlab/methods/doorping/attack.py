@@ -29,7 +29,7 @@ from trustlab.methods.doorping.method import AttackConfig
 from trustlab.methods.doorping.triggers import PatchTrigger, check_portion, check_target, optimise_trigger, poison
 from trustlab.registry import Registry
 
-BACKDOORS: Registry[Any] = Registry("backdoor attack")
+BACKDOORS: Registry[Any] = Registry("backdoor attack", key="backdoors")
 
 
 @BACKDOORS.register("naive", help="NaiveAttack: a fixed white patch on a poisoned share, before distillation")

@@ -57,7 +57,7 @@ class GeneratorContext:
 
 
 GeneratorFn = Callable[[Tensor, GeneratorContext], Tensor]
-GENERATORS: Registry[GeneratorFn] = Registry("ood generator")
+GENERATORS: Registry[GeneratorFn] = Registry("ood generator", key="generators")
 
 
 def _beta11(n: int, device: torch.device) -> Tensor:

@@ -39,10 +39,14 @@ from trustlab.recipes import Recipe, RunContext, register_recipe
 from trustlab.registry import RECIPES
 from trustlab.tasks.classification import run_dg
 
-DIGITS_DATA: dict[str, Any] = {"name": "digits-dg", "target": "mnistm", "image_size": 32, "batch_size": 64}
-DOSCO_DATA: dict[str, Any] = {"name": "dosco-digits", "target": "unseen", "image_size": 32, "batch_size": 64}
+# Student optimisation (every student recipe, so methods compare at equal settings): SGD, cosine, lr 0.05,
+# batch 32, chosen by mean source-domain validation accuracy over the four leave-one-domain-out splits
+# (seed 0, quick scale) from lr {0.02, 0.05, 0.1} x batch {32, 64}: best for ERM and KD, within 0.004 of
+# the best for OKD. Held-out domains played no part.
+DIGITS_DATA: dict[str, Any] = {"name": "digits-dg", "target": "mnistm", "image_size": 32, "batch_size": 32}
+DOSCO_DATA: dict[str, Any] = {"name": "dosco-digits", "target": "unseen", "image_size": 32, "batch_size": 32}
 STUDENT: dict[str, Any] = {"name": "small_cnn", "width": 0.125}
-TRAIN: dict[str, Any] = {"epochs": 8, "lr": 0.02, "schedule": "cosine"}
+TRAIN: dict[str, Any] = {"epochs": 8, "lr": 0.05, "schedule": "cosine"}
 TEACHER: dict[str, Any] = {"model": {"name": "resnet18", "width": 0.25}, "epochs": 8, "lr": 0.02}
 
 
@@ -184,7 +188,8 @@ def _register(name: str, description: str, config_cls: type, run: Any, defaults:
 _register(
     "kd/teacher", "ERM teacher for KD/OKD (resnet18 w0.25 by default); trained once per data config, cached",
     ERMRecipeConfig, run_teacher,
-    {"data": dict(DIGITS_DATA), "model": dict(TEACHER["model"]), "train": {**TRAIN, "lr": TEACHER["lr"]}},
+    {"data": {**DIGITS_DATA, "batch_size": 64}, "model": dict(TEACHER["model"]),
+     "train": {**TRAIN, "lr": TEACHER["lr"]}},
 )
 for _data_name, _data in (("digits-dg", DIGITS_DATA), ("dosco-digits", DOSCO_DATA)):
     _register(f"student-erm/{_data_name}", f"ERM of the tiny student (small_cnn w0.125) on {_data_name}",
