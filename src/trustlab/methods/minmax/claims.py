@@ -27,7 +27,8 @@ SCALE: dict[str, dict[str, Any]] = {
                       "attack.steps=5", "eval.compare=[minmax, average]"],
         "eot": ["train.epochs=1", "data.max_per_domain=600", "eval.samples=16", "eval.batch_size=16",
                 "attack.steps=5", "eval.compare=[minmax, average]"],
-        "at": ["train.epochs=1", "data.max_per_domain=256", "at.steps=2", "eval.samples=48", "eval.steps=3"],
+        "at": ["train.epochs=1", "data.max_per_domain=128", "at.steps=2", "eval.samples=32", "eval.steps=2"],
+        "at_pretrain": [],
         "at_modes": ["minmax", "average"],
     },
     "quick": {
@@ -35,17 +36,20 @@ SCALE: dict[str, dict[str, Any]] = {
         "ensemble": ["eval.samples=300"],
         "universal": ["eval.samples=200", "eval.heldout=200"],
         "eot": ["eval.samples=120", "eval.batch_size=120", "eval.compare=[minmax, average]"],
-        "at": ["data.max_per_domain=2000", "train.epochs=3", "at.steps=4", "eval.samples=300", "eval.steps=10"],
+        "at": ["data.max_per_domain=1500", "train.epochs=2", "at.steps=3", "eval.samples=250", "eval.steps=10"],
+        "at_pretrain": ["train.epochs=4"],  # the standard model every AT run fine-tunes
         "at_modes": ["minmax", "average"],
     },
     "full": {
         "seeds": [0, 1, 2],
-        "ensemble": ["train.epochs=5", "eval.samples=1000", "eval.batch_size=500", "attack.steps=50"],
+        "ensemble": ["train.epochs=5", "eval.samples=1000", "eval.batch_size=500", "attack.steps=50",
+                     "ensemble.models=[small_cnn:width=0.25, resnet18:width=0.25, small_cnn:width=0.25:depth=1:norm=none]"],
         "universal": ["train.epochs=5", "eval.samples=1000", "eval.heldout=1000", "attack.steps=50"],
         "eot": ["train.epochs=5", "eval.samples=500", "eval.batch_size=250", "attack.steps=50"],
         "at": ["train.epochs=20", "at.steps=10", "at.types=[linf:0.3, l2:2.0, l1:10.0]", "model.width=0.25",
                "eval.samples=1000", "eval.steps=50"],
-        "at_modes": ["minmax", "average", "max", "standard"],
+        "at_pretrain": ["train.epochs=10"],
+        "at_modes": ["minmax", "average", "max"],
     },
 }
 
@@ -106,12 +110,21 @@ def check_universal_eot(suite: str, ctx: Any) -> ClaimResult:
 
 
 def check_at(suite: str, ctx: Any) -> ClaimResult:
-    modes = SCALE[suite]["at_modes"]
-    per_mode, paths = {}, []
-    for mode in modes:
-        runs, p = _runs(suite, ctx, "attack/minmax-at", "at", [f"at.mode={mode}"])
-        per_mode[mode] = runs
-        paths += p
+    """Standard training first; every AT mode then fine-tunes that checkpoint (same start per seed)."""
+    scale = SCALE[suite]
+    per_mode: dict[str, dict[int, dict]] = {m: {} for m in ("standard", *scale["at_modes"])}
+    paths = []
+    for seed in scale["seeds"]:
+        base = ctx.run("attack/minmax-at", [f"train.seed={seed}", *scale["at"], *scale["at_pretrain"],
+                                            "at.mode=standard"])
+        per_mode["standard"][seed] = base.summary()
+        paths.append(str(base.path))
+        start = (base.path / "checkpoints" / "model.pt").resolve()
+        for mode in scale["at_modes"]:
+            rec = ctx.run("attack/minmax-at", [f"train.seed={seed}", *scale["at"], f"at.mode={mode}",
+                                               f"model.weights={start}"])
+            per_mode[mode][seed] = rec.summary()
+            paths.append(str(rec.path))
     values = {m: [r[s]["union_acc"] for s in r] for m, r in per_mode.items()}
     table = []
     for m, r in per_mode.items():

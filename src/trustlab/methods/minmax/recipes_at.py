@@ -7,6 +7,7 @@ inputs; union = correct under every type (worst case per sample). Defaults are a
 run with the paper's eps halved (l_inf 0.15, l_2 1.0, l_1 5; the paper: 0.3, 2.0, 10); see README.
 
     trustlab run attack/minmax-at --set at.mode=average --set train.epochs=5
+    trustlab run attack/minmax-at --set model.weights=runs/.../checkpoints/model.pt   # fine-tune a checkpoint
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from trustlab.methods.minmax.method import AttackConfig, MinMaxAT, MinMaxATConfi
 from trustlab.methods.minmax.recipes import DATA, model_spec
 from trustlab.methods.minmax.zoo import build_victim, load_data, pick, predict
 from trustlab.metrics import robustness as rb
+from trustlab.models.registry import load_weights
 from trustlab.recipes import Recipe, RunContext, register_recipe
 
 
@@ -77,6 +79,8 @@ def run_at(cfg: ATRecipeConfig, ctx: RunContext) -> dict[str, Any]:
     seed_everything(seed, cfg.train.deterministic)
     data = load_data(cfg.data)
     model = build_victim(model_spec(cfg.model), data)
+    if cfg.model.weights:  # fine-tune a (standard-trained) checkpoint instead of training from scratch
+        load_weights(model, cfg.model.weights, cfg.model.name)
     method = MinMaxAT(model, at_cfg)
     result = fit(method, data.train, cfg.train, batch_size=cfg.data.batch_size, record=ctx.record,
                  resume=ctx.resume, quiet=ctx.quiet)
