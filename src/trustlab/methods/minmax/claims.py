@@ -13,6 +13,7 @@ Scale per suite: ``smoke`` seconds (1 seed, a few inputs and steps), ``quick`` m
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from trustlab.bench.claims import Claim, ClaimResult, mean, std
@@ -25,27 +26,27 @@ SCALE: dict[str, dict[str, Any]] = {
                      "attack.steps=5", "eval.compare=[minmax, average]"],
         "universal": ["train.epochs=1", "data.max_per_domain=600", "eval.samples=20", "eval.heldout=20",
                       "attack.steps=5", "eval.compare=[minmax, average]"],
-        "eot": ["train.epochs=1", "data.max_per_domain=600", "eval.samples=16", "eval.batch_size=16",
-                "attack.steps=5", "eval.compare=[minmax, average]"],
+        "eot": ["eval.samples=16", "eval.batch_size=16", "attack.steps=5", "eval.compare=[minmax, average]"],
         "at": ["train.epochs=1", "data.max_per_domain=128", "at.steps=2", "eval.samples=32", "eval.steps=2"],
         "at_pretrain": [],
         "at_modes": ["minmax", "average"],
     },
     "quick": {
         "seeds": [0, 1],
-        "ensemble": ["eval.samples=300"],
-        "universal": ["eval.samples=200", "eval.heldout=200"],
-        "eot": ["eval.samples=120", "eval.batch_size=120", "eval.compare=[minmax, average]"],
-        "at": ["data.max_per_domain=1500", "train.epochs=2", "at.steps=3", "eval.samples=250", "eval.steps=10"],
+        "ensemble": ["data.max_per_domain=2000", "eval.samples=200", "eval.batch_size=200"],
+        "universal": ["data.max_per_domain=2000", "eval.samples=200", "eval.heldout=200"],
+        "eot": ["eval.samples=100", "eval.batch_size=100", "eval.compare=[minmax, average]"],  # victim: universal's
+        "at": ["data.max_per_domain=1000", "train.epochs=2", "at.steps=3", "eval.samples=200", "eval.steps=10"],
         "at_pretrain": ["train.epochs=4"],  # the standard model every AT run fine-tunes
         "at_modes": ["minmax", "average"],
     },
     "full": {
         "seeds": [0, 1, 2],
         "ensemble": ["train.epochs=5", "eval.samples=1000", "eval.batch_size=500", "attack.steps=50",
-                     "ensemble.models=[small_cnn:width=0.25, resnet18:width=0.25, small_cnn:width=0.25:depth=1:norm=none]"],
+                     "ensemble.models=[small_cnn:width=0.25, resnet18:width=0.25, "
+                     "small_cnn:width=0.25:depth=1:norm=none]"],
         "universal": ["train.epochs=5", "eval.samples=1000", "eval.heldout=1000", "attack.steps=50"],
-        "eot": ["train.epochs=5", "eval.samples=500", "eval.batch_size=250", "attack.steps=50"],
+        "eot": ["eval.samples=500", "eval.batch_size=250", "attack.steps=50"],
         "at": ["train.epochs=20", "at.steps=10", "at.types=[linf:0.3, l2:2.0, l1:10.0]", "model.width=0.25",
                "eval.samples=1000", "eval.steps=50"],
         "at_pretrain": ["train.epochs=10"],
@@ -55,14 +56,24 @@ SCALE: dict[str, dict[str, Any]] = {
 
 
 def _runs(
-    suite: str, ctx: Any, recipe: str, key: str, extra: list[str] | None = None
+    suite: str, ctx: Any, recipe: str, key: str, extra: dict[int, list[str]] | None = None
 ) -> tuple[dict[int, dict], list[str]]:
+    """One run of ``recipe`` per seed (cached by the bench): ``{seed: summary}`` and the run folders."""
     out, paths = {}, []
     for seed in SCALE[suite]["seeds"]:
-        rec = ctx.run(recipe, [f"train.seed={seed}", *SCALE[suite][key], *(extra or [])])
+        rec = ctx.run(recipe, [f"train.seed={seed}", *SCALE[suite][key], *(extra or {}).get(seed, [])])
         out[seed] = rec.summary()
         paths.append(str(rec.path))
     return out, paths
+
+
+def _universal_and_eot(suite: str, ctx: Any) -> tuple[dict[int, dict], dict[int, dict], list[str]]:
+    """Universal runs, then EOT runs that attack the same victim (the universal run's checkpoint)."""
+    uni, p1 = _runs(suite, ctx, "attack/universal", "universal")
+    weights = {s: [f"model.weights={(Path(p) / 'checkpoints' / 'model.pt').resolve()}"]
+               for s, p in zip(SCALE[suite]["seeds"], p1)}
+    eot, p2 = _runs(suite, ctx, "attack/eot", "eot", weights)
+    return uni, eot, p1 + p2
 
 
 def _result(cid: str, suite: str, margin: float, unit: str, values: dict, table: list, paths: list[str],
@@ -83,8 +94,7 @@ def check_ensemble(suite: str, ctx: Any) -> ClaimResult:
 
 
 def check_universal_eot(suite: str, ctx: Any) -> ClaimResult:
-    uni, p1 = _runs(suite, ctx, "attack/universal", "universal")
-    eot, p2 = _runs(suite, ctx, "attack/eot", "eot")
+    uni, eot, paths = _universal_and_eot(suite, ctx)
     values = {
         "universal/minmax": [uni[s]["asr_all"]["minmax"] for s in uni],
         "universal/average": [uni[s]["asr_all"]["average"] for s in uni],
@@ -106,7 +116,7 @@ def check_universal_eot(suite: str, ctx: Any) -> ClaimResult:
          "mean over transforms (min-max / avg)": f"{eot_avg['minmax']:.3f} / {eot_avg['average']:.3f}"},
     ]
     return _result("minmax/universal-eot-worst", suite, min(gaps.values()),
-                   "worst-domain success (min-max minus average; smaller of universal, EOT)", values, table, p1 + p2)
+                   "worst-domain success (min-max minus average; smaller of universal, EOT)", values, table, paths)
 
 
 def check_at(suite: str, ctx: Any) -> ClaimResult:
@@ -149,7 +159,7 @@ def _weight_gap(summary: dict) -> tuple[float, list[str], str]:
 
 def check_weights(suite: str, ctx: Any) -> ClaimResult:
     ens, p1 = _runs(suite, ctx, "attack/ensemble", "ensemble")
-    eot, p2 = _runs(suite, ctx, "attack/eot", "eot")
+    _, eot, p2 = _universal_and_eot(suite, ctx)
     gaps, table = [], []
     for name, runs in (("ensemble", ens), ("eot (information)", eot)):
         for s, summ in runs.items():
