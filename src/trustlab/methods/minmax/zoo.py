@@ -56,7 +56,8 @@ def load_data(cfg: DataConfig) -> ImageData:
         if cfg.max_per_domain:
             keep = np.random.default_rng(cfg.split_seed).permutation(len(y_tr))[: cfg.max_per_domain]
             x_tr, y_tr = x_tr[keep], y_tr[keep]
-        x_te, y_te = TensorImageDataset(s.x_test, s.y_test).tensors()
+        x_tr = np.array(x_tr)  # own, writable copies: the shared loaders hand out read-only arrays
+        x_te, y_te = TensorImageDataset(np.array(s.x_test), np.array(s.y_test)).tensors()
         return ImageData(cfg.name, TensorImageDataset(x_tr, y_tr), x_te, y_te, len(s.classes), 1, s.x_train.shape[1])
     if cfg.name == "digits-dg":
         from trustlab.tasks.classification import build_data
