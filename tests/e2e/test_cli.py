@@ -62,11 +62,15 @@ def test_run_report_runs(tmp_path: Path) -> None:
         (["report", "/nonexistent/run"], "neither a run record"),
     ],
 )
-def test_bad_input_is_one_line_exit_2(tmp_path: Path, args: list[str], words: str) -> None:
-    proc = cli(*args, runs=tmp_path / "runs")
-    assert proc.returncode == 2, proc.stderr
-    lines = [ln for ln in proc.stderr.strip().splitlines() if ln]
-    assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], proc.stderr
+def test_bad_input_is_one_line_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, args: list[str], words: str
+) -> None:
+    from trustlab.cli import main
+
+    monkeypatch.setenv("TRUSTLAB_RUNS", str(tmp_path / "runs"))
+    assert main(args) == 2
+    lines = [ln for ln in capsys.readouterr().err.strip().splitlines() if ln]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], lines
 
 
 def test_malformed_yaml(tmp_path: Path) -> None:
