@@ -57,10 +57,10 @@ def test_attacks_lower_the_loss_and_targeted_hits_targets(xy) -> None:
     x, y = xy
     net = _net(2)
     pred = net(x).argmax(1)
-    res = PGD(net, eps=0.5, steps=20, step_size=0.05)(x, pred)
+    res = PGD(net, eps=0.5, steps=8, step_size=0.1)(x, pred)
     assert (net(res).argmax(1) != pred).float().mean() >= 0.8
     target = (pred + 1) % 10
-    adv = EnsembleAttack(net, eps=0.5, steps=20, targeted=True, loss="ce", seed=0)(x, target)
+    adv = EnsembleAttack(net, eps=0.5, steps=8, step_size=0.1, targeted=True, loss="ce", seed=0)(x, target)
     assert (net(adv).argmax(1) == target).float().mean() >= 0.8
 
 

@@ -23,7 +23,7 @@ Labels ``y``: true classes (untargeted) or targets (``targeted=True``), shape (B
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +33,7 @@ from torch import Tensor, nn
 
 from trustlab.errors import ConfigError, DataError
 from trustlab.methods.minmax.method import AttackConfig
-from trustlab.methods.minmax.solver import Variable, apgda, box_project
+from trustlab.methods.minmax.solver import SolverResult, Variable, apgda, box_project
 from trustlab.methods.minmax.transforms import DEFAULT_TRANSFORMS, Transform, parse_transforms
 from trustlab.registry import ATTACKS
 
@@ -106,7 +106,8 @@ class DomainAttack:
         """Predicted class per sample and domain, (B, K), for images x (clean or adversarial)."""
         raise NotImplementedError
 
-    def _solve(self, x: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, Any]:
+    def _solve(self, x: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, SolverResult]:
+        """Run APGDA on x with labels (rows, K): (x_adv, delta, solver result)."""
         raise NotImplementedError
 
     @property
@@ -155,7 +156,9 @@ class DomainAttack:
     def __call__(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         return self.run(x, y).x_adv
 
-    def _apgda(self, loss_fn: Any, var: Variable, final_losses: bool = True) -> Any:
+    def _apgda(
+        self, loss_fn: Callable[[list[Tensor]], Tensor], var: Variable, final_losses: bool = True
+    ) -> SolverResult:
         c = self.cfg
         return apgda(loss_fn, [var], self.num_domains, steps=c.steps, weighting=c.weighting, beta=c.beta,
                      gamma=c.gamma, final_losses=final_losses)
@@ -203,7 +206,7 @@ class EnsembleAttack(DomainAttack):
         with torch.no_grad():
             return torch.stack([o.argmax(1) for o in self._logits(x)], 1)
 
-    def _solve(self, x: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, Any]:
+    def _solve(self, x: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, SolverResult]:
         ball = self.cfg.ball()
         start = torch.clamp(x + ball.random(x, self.cfg.init, self.cfg.init_std, self._generator(x.device)), 0, 1)
         var = Variable(start, ball, lambda z: box_project(z, x, ball), 0.0, 1.0)
@@ -270,7 +273,7 @@ class UniversalAttack(DomainAttack):
         with torch.no_grad():
             return self.model(x).argmax(1).view(self._rows(x), self.num_domains)
 
-    def _solve(self, x: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, Any]:
+    def _solve(self, x: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, SolverResult]:
         ball = self.cfg.ball()
         g = self._groups(x).shape[0]
         start = ball.random(x[:g], self.cfg.init, self.cfg.init_std, self._generator(x.device))
@@ -318,7 +321,7 @@ class EOTAttack(DomainAttack):
         with torch.no_grad():
             return self._logits(x)[0].argmax(2).t()
 
-    def _solve(self, x: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, Any]:
+    def _solve(self, x: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, SolverResult]:
         ball = self.cfg.ball()
         start = torch.clamp(x + ball.random(x, self.cfg.init, self.cfg.init_std, self._generator(x.device)), 0, 1)
         var = Variable(start, ball, lambda z: box_project(z, x, ball), 0.0, 1.0)

@@ -12,6 +12,7 @@ the reference's MNIST settings (eps 0.2 ensemble/EOT, 0.3 universal with K=5 inp
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -122,7 +123,9 @@ def _check_eval(ev: EvalConfig, cfg: AttackConfig) -> None:
         raise ConfigError("eval.compare is empty; list weightings such as [minmax, average]")
 
 
-def run_weightings(make: Any, x: Tensor, y: Tensor | None, ev: EvalConfig, unit: int = 1) -> dict[str, dict]:
+def run_weightings(
+    make: Callable[[str], DomainAttack], x: Tensor, y: Tensor | None, ev: EvalConfig, unit: int = 1
+) -> dict[str, dict]:
     """Attack x with each weighting of ``ev.compare`` in batches; return per weighting the outcome."""
     out: dict[str, dict] = {}
     step = max(unit, ev.batch_size // unit * unit)
@@ -178,7 +181,11 @@ def write_figures(ctx: RunContext, outs: dict[str, dict], x: Tensor, ev: EvalCon
     captions: dict[str, list[str]] = {}
     for w, o in outs.items():
         rows[w] = o["x_adv"][:n]
-        captions[w] = [f"fooled {int(s.sum())}/{len(s)}" for s in o["success"][:n]] if len(o["success"]) >= n else []
+        success = o["success"]
+        if len(success) != len(o["x_adv"]):  # universal: rows are groups; caption each image on its own
+            captions[w] = ["fooled" if s else "not fooled" for s in success.reshape(-1)[:n].tolist()]
+        else:
+            captions[w] = [f"fooled {int(s.sum())}/{len(s)}" for s in success[:n]]
     rows["delta (" + ("minmax" if "minmax" in outs else next(iter(outs))) + ")"] = (hist["x_adv"][:n] - x[:n].cpu())
     figures.example_grid(rows, ctx.record.artifact("examples.png"), f"{title}: adversarial examples", captions)
     for t, row in enumerate(hist["w_history"].tolist()):

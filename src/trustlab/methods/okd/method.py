@@ -13,11 +13,12 @@ Source: Zhou, Zhang, Zang, Yang, Loy & Liu, "On-Device Domain Generalization", 2
       L = KD(x, y) + ood_weight * T^2 * KL(softmax(f_T(A(x))/T) || softmax(f_S(A(x))/T))
 
 Defaults from the paper notes: T = 4, ce_weight = 0.1, kd_weight = ood_weight = 0.9, KL with
-batchmean reduction. The teacher is frozen and always in eval mode (``train()`` keeps it there); it
-sees ``x`` and ``A(x)`` in one forward pass (exact, since eval-mode BatchNorm is per sample). The student
-sees the clean batch and ``A(x)`` in two forward passes, so its BatchNorm statistics are not mixed
-(``method.joint_forward=true`` concatenates them into one pass instead: faster, exact for the
-per-sample GroupNorm of ``small_cnn``). ``A(x)`` never modifies ``x`` (the reference's cutmix does).
+batchmean reduction. The teacher is frozen and always in eval mode (``train()`` keeps it there). Teacher
+and student see the clean batch and ``A(x)`` in two forward passes each, so the student's BatchNorm
+statistics are not mixed; ``method.joint_forward=true`` runs one pass over ``cat(x, A(x))`` instead
+(exact for the teacher in eval mode and for the per-sample GroupNorm of ``small_cnn``; usually faster on
+GPUs, slower on CPUs, where a doubled batch falls out of cache). ``A(x)`` never modifies ``x`` (the
+reference's cutmix does).
 
 Shapes: batch ``(x, y)`` with x (B, C, H, W) in [0, 1], y (B,) -> ``{"loss", "ce", "kl", "kl_ood", "acc"}``.
 
@@ -65,7 +66,7 @@ class OKDConfig:
     noise_std: float = 0.15  # ``noise``: Gaussian std on the [0, 1] pixel range
     adv_eps: float = 4 / 255  # ``adv``: FGSM step on the [0, 1] pixel range
     jigsaw_grid: int = 2  # ``jigsaw``: grid x grid patches
-    joint_forward: bool = False  # one student pass over cat(x, A(x)) instead of two
+    joint_forward: bool = False  # one teacher and one student pass over cat(x, A(x)) instead of two each
 
 
 def _check_weights(cfg: KDConfig | OKDConfig) -> None:
@@ -148,8 +149,9 @@ class OKD(KD):
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
         x, y = batch
         b = len(x)
+        joint = self.cfg.joint_forward and self.cfg.generator != "adv"  # FGSM needs teacher(x) first
         t_id = None
-        if self.cfg.generator == "adv":  # FGSM needs teacher(x) first
+        if not joint:
             with torch.no_grad():
                 t_id = self.teacher(x)
         x_ood = self.generator(x, self.generator_context(t_id)).detach()
