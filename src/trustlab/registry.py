@@ -21,7 +21,7 @@ from trustlab.errors import NotFoundError, TrustlabError, did_you_mean
 T = TypeVar("T")
 
 # Every registry `trustlab list KEY` shows, by KEY (filled as registries are created).
-ALL: dict[str, "Registry[Any]"] = {}
+ALL: dict[str, Registry[Any]] = {}
 
 
 class Registry(Generic[T]):
