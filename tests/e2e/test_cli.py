@@ -69,7 +69,8 @@ def test_bad_input_is_one_line_exit_2(
 
     monkeypatch.setenv("TRUSTLAB_RUNS", str(tmp_path / "runs"))
     assert main(args) == 2
-    lines = [ln for ln in capsys.readouterr().err.strip().splitlines() if ln]
+    # a first use may print a "trustlab: building ..." progress line before; the error itself is one line
+    lines = [ln for ln in capsys.readouterr().err.strip().splitlines() if ln and not ln.startswith("trustlab: ")]
     assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], lines
 
 
