@@ -98,6 +98,13 @@ def test_penultimate_layer_of_small_cnn_is_its_last_conv() -> None:
     assert penultimate_layer(net) is convs[-1]
 
 
+def test_penultimate_layer_of_the_reference_convnet_is_its_hidden_linear() -> None:
+    # baadd's ConvNet: no normalisation, Linear(., 192) -> ReLU -> Linear(192, K); layer -2 = the hidden Linear
+    net = build_model("small_cnn", 10, input_size=16, width=0.0625, in_chans=1, norm="none", hidden=24)
+    assert penultimate_layer(net) is net.mlp[0]
+    assert penultimate_layer(net).out_features == 24 and net.classifier().in_features == 24
+
+
 def test_optimise_trigger_changes_only_the_patch_and_raises_the_activation() -> None:
     torch.manual_seed(0)
     net = build_model("small_cnn", 10, input_size=16, width=0.0625, in_chans=1)

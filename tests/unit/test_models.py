@@ -138,6 +138,20 @@ def test_small_cnn_matches_the_dc_convnet_by_hand() -> None:
     assert build_model("small_cnn", 10, width=0.01).width == 8  # channel floor
 
 
+def test_small_cnn_hidden_layer_is_the_backdoor_reference_convnet() -> None:
+    # baadd's ConvNet (papers/04): no norm, flatten -> Linear(2048, 192) -> ReLU -> Linear(192, K)
+    model = build_model("small_cnn", 10, 32, norm="none", hidden=192)
+    convs = (3 * 9 + 1) * 128 + 2 * (128 * 9 + 1) * 128
+    assert count_parameters(model) == convs + (2048 * 192 + 192) + (192 * 10 + 10)
+    assert model.feature_dim == 192 and model.classifier().in_features == 192
+    x = torch.rand(2, 3, 32, 32)
+    logits, feats = model(x, return_features=True)
+    assert feats.shape == (2, 192) and (feats >= 0).all()  # after the ReLU
+    assert torch.allclose(model.classifier()(feats), logits)
+    with pytest.raises(ConfigError, match="hidden must be an integer >= 0"):
+        build_model("small_cnn", 10, 32, hidden=-1)
+
+
 def test_count_macs_toy_model_and_mode_restore() -> None:
     toy = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(4 * 8 * 8, 10))
     assert count_parameters(toy) == (3 * 9 * 4 + 4) + 8 + (256 * 10 + 10)

@@ -12,6 +12,9 @@ net_pooling='avgpooling'``): ``depth`` blocks of
 
 then flatten -> ``Linear(w * (H / 2**depth) * (W / 2**depth), num_classes)``. "instancenorm" is
 ``GroupNorm(w, w, affine=True)`` as in the DC code. ``w = max(8, round(128 * width))``.
+With ``hidden=n > 0`` the flattened map first goes through ``Linear(., n) -> ReLU`` (the features are
+then these n units) before the head: the ConvNet of the backdoor-distillation reference code (papers/04,
+``ConvNet`` in baadd's ``networks.py``: ``hidden=192``, ``norm="none"``).
 
 Shapes at the defaults: (B, 3, 32, 32) -> (B, 128, 4, 4) -> features (B, 2048) -> logits (B, K).
 Deviation: the DC code pads MNIST's first conv by 3 (28 -> 32 px); here odd sizes are floored
@@ -56,7 +59,10 @@ class ConvNet(Classifier):
         norm: str = "instancenorm",
         mean: Stats = 0.5,
         std: Stats = 0.5,
+        hidden: int = 0,
     ) -> None:
+        if int(hidden) != hidden or hidden < 0:
+            raise ConfigError(f"small_cnn hidden must be an integer >= 0 (0: no hidden layer), got {hidden}")
         if norm not in NORMS:
             raise ConfigError(f"small_cnn norm '{norm}' is not one of {', '.join(NORMS)}")
         if int(depth) != depth or depth < 1:
@@ -80,11 +86,14 @@ class ConvNet(Classifier):
             ]
             c_in = channels
             fh, fw = fh // 2, fw // 2
-        super().__init__(num_classes, channels * fh * fw, input_size, in_chans, mean, std)
+        conv_dim = channels * fh * fw
+        super().__init__(num_classes, int(hidden) or conv_dim, input_size, in_chans, mean, std)
         self.width = channels
         self.depth = depth
         self.norm = norm
+        self.hidden = int(hidden)
         self.body = nn.Sequential(*blocks)
+        self.mlp = nn.Sequential(nn.Linear(conv_dim, self.hidden), nn.ReLU()) if self.hidden else nn.Identity()
         self.head = nn.Linear(self.feature_dim, num_classes)
 
     def features(self, x: Tensor) -> Tensor:
@@ -94,7 +103,7 @@ class ConvNet(Classifier):
                 f"small_cnn was built for {self.input_size[0]}x{self.input_size[1]} inputs, got "
                 f"{x.shape[-2]}x{x.shape[-1]}; build it with input_size={tuple(x.shape[-2:])}"
             )
-        return self.body(x).flatten(1)
+        return self.mlp(self.body(x).flatten(1))
 
 
 @MODELS.register("small_cnn", help="3-block ConvNet of dataset distillation (DC/DSA/DM), width 128")
@@ -108,6 +117,7 @@ def small_cnn(
     norm: str = "instancenorm",
     mean: Stats = 0.5,
     std: Stats = 0.5,
+    hidden: int = 0,
 ) -> ConvNet:
     """Build the DC ConvNet: ``depth`` x [conv3x3 -> norm -> ReLU -> avgpool2] -> Linear."""
-    return ConvNet(num_classes, input_size, width, in_chans, depth, norm, mean, std)
+    return ConvNet(num_classes, input_size, width, in_chans, depth, norm, mean, std, hidden)

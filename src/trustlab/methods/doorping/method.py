@@ -11,6 +11,7 @@ Recipe config sections::
 
     data:    DataConfig   (name mnist5k | fashion-mnist, image_size 28, batch_size = eval batch, max_per_domain)
     model:   ModelConfig  (small_cnn, the DC ConvNet with instance norm; width 1.0 = 128 channels)
+    net:     NetConfig    (small_cnn's norm and hidden layer: the DC papers' net or baadd's)
     train:   TrainConfig  (how fresh models are trained on the distilled set: SGD 0.01, 300 epochs, step decay)
     distill: DistillConfig
     attack:  AttackConfig
@@ -142,11 +143,26 @@ class DefenseConfig:
 
 
 @dataclass
+class NetConfig:
+    """Options of ``small_cnn`` for distillation and evaluation (ignored by other models).
+
+    ``norm=instancenorm, hidden=0`` is the DC/DSA/DM papers' ConvNet; ``norm=none, hidden=192`` is the
+    ConvNet that the backdoor reference code (baadd) actually builds: its ``get_network("ConvNet")``
+    uses the class defaults (no normalisation) and a Linear(., 192) -> ReLU -> Linear head, so
+    DOORPING's "penultimate weight layer" is that 192-unit hidden layer.
+    """
+
+    norm: Literal["instancenorm", "batchnorm", "none"] = "instancenorm"
+    hidden: int = 0  # units of a hidden Linear+ReLU before the head (0: none)
+
+
+@dataclass
 class DoorpingRecipeConfig:
     """The config of every ``distill/*`` and ``backdoor/*`` recipe."""
 
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
+    net: NetConfig = field(default_factory=NetConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
     attack: AttackConfig = field(default_factory=AttackConfig)
