@@ -22,6 +22,7 @@ Labels ``y``: true classes (untargeted) or targets (``targeted=True``), shape (B
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -81,7 +82,7 @@ class AttackResult:
         return {d: float(v) for d, v in zip(self.domains, self.w.mean(0))}
 
 
-class DomainAttack:
+class DomainAttack(abc.ABC):
     """Base of the K-domain attacks: config, input checks, labels, the solver call."""
 
     name = "domain"
@@ -99,16 +100,17 @@ class DomainAttack:
     # subclasses define these three
     domains: list[str]
 
+    @abc.abstractmethod
     def modules(self) -> list[nn.Module]:
-        raise NotImplementedError
+        """The K domain models (or the one model), for device/eval-mode handling."""
 
+    @abc.abstractmethod
     def predict_domains(self, x: Tensor) -> Tensor:
         """Predicted class per sample and domain, (B, K), for images x (clean or adversarial)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _solve(self, x: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, SolverResult]:
         """Run APGDA on x with labels (rows, K): (x_adv, delta, solver result)."""
-        raise NotImplementedError
 
     @property
     def num_domains(self) -> int:

@@ -18,6 +18,7 @@ state is the (subsampled, raw) fit set: ``load_state_dict`` refits deterministic
 
 from __future__ import annotations
 
+import abc
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,7 @@ from trustlab.errors import ConfigError
 from trustlab.methods.ood.base import Outputs, Scorer, register, require
 
 
-class SklearnScorer(Scorer):
+class SklearnScorer(Scorer, abc.ABC):
     """Shared plumbing: standardise, subsample, fit a scikit-learn estimator, score with ``score_samples``."""
 
     needs_features = True
@@ -41,8 +42,9 @@ class SklearnScorer(Scorer):
         if int(self.params["max_fit"]) < 2:
             raise ConfigError(f"detector {self.name()}: max_fit must be >= 2, got {self.params['max_fit']}")
 
+    @abc.abstractmethod
     def estimator(self, n: int) -> Any:
-        raise NotImplementedError
+        """The unfitted scikit-learn estimator for ``n`` fit samples."""
 
     def _fit(self, train: Outputs, val: Outputs | None) -> None:
         x = require(train.features, "features", self.name()).float()

@@ -16,6 +16,7 @@ Shapes: real images (N, C, H, W) float in [0, 1]; synthetic images (K * ipc, C, 
 
 from __future__ import annotations
 
+import abc
 import copy
 import time
 from collections.abc import Callable
@@ -66,7 +67,7 @@ def check_ipc(ipc: int, labels: Tensor, num_classes: int) -> None:
         )
 
 
-class Distiller:
+class Distiller(abc.ABC):
     """Base class: holds the config, a network factory and the image optimizer."""
 
     name = "base"
@@ -83,8 +84,9 @@ class Distiller:
         """Create the optimizer of ``syn`` (a leaf tensor with requires_grad)."""
         self.optimizer = torch.optim.SGD([syn], lr=self.cfg.lr_img, momentum=self.cfg.momentum_img)
 
+    @abc.abstractmethod
     def step(self, it: int, syn: Tensor, real: RealData, on_network: NetHook | None) -> dict[str, float]:
-        raise NotImplementedError
+        """One outer iteration: update ``syn`` in place, call ``on_network`` on each updated net; metrics."""
 
     def extra_state(self) -> dict[str, Tensor]:
         """Learned tensors besides the images (DD's step sizes), saved with the distilled set."""
