@@ -164,6 +164,16 @@ CPU_DEFAULTS: dict[str, Any] = {
     "eval": {"num_models": 5},
 }
 
+# The backdoor reference's own setting (baadd, papers/04): its ConvNet has no normalisation and a
+# 192-unit hidden layer (DOORPING's "penultimate layer"), and neither the trigger nor the synthetic images
+# are bounded. Under instance norm the trigger objective is scale-invariant and no backdoor forms (README).
+# Fresh models of this net learn slowly with SGD 0.01 at small widths, so they are trained with Adam.
+REFERENCE_ATTACK_SETTING: dict[str, Any] = {
+    "net": {"norm": "none", "hidden": 192},
+    "train": {"epochs": 100, "optimizer": "adam", "lr": 0.001, "weight_decay": 0.0, "schedule": "step",
+              "step_size": 50, "gamma": 0.1},
+}
+
 _DESCRIPTIONS = {
     "dc": "DC gradient matching", "dsa": "DSA (DC + siamese augmentation)", "dm": "DM distribution matching",
     "dd": "DD unrolled meta-gradient",
@@ -173,9 +183,14 @@ _DESCRIPTIONS = {
 def _defaults(method: str, kind: str) -> dict[str, Any]:
     d = {key: dict(value) for key, value in CPU_DEFAULTS.items()}
     d["distill"]["method"] = method
-    d["attack"] = {"kind": kind}
+    d["attack"] = {"kind": kind, **({"trigger_clamp": False} if kind != "none" else {})}
+    if kind != "none":
+        d["distill"]["clamp"] = False
+        d["eval"]["augment"] = False
     if method == "dm":
         d["distill"]["batch_real"] = 128
+    if kind != "none":
+        d.update(REFERENCE_ATTACK_SETTING)
     if method == "none":
         d["train"] = {"epochs": 5, "lr": 0.01, "schedule": "cosine"}
         d["data"]["batch_size"] = 64
