@@ -129,3 +129,30 @@ def test_optimise_trigger_changes_only_the_patch_and_raises_the_activation() -> 
     assert all(p.grad is None for p in net.parameters())  # the network is not trained
     _, early = optimise_trigger(net, trig, steps=30, threshold=1e9)
     assert early["trigger/steps"] == 1  # stops as soon as the loss is below the threshold
+
+
+class _BrightCornerIsZero(nn.Module):
+    """Predicts class 0 when the bottom-right 2x2 patch is brighter than 1.5, else class 1."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dummy = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        bright = (x[:, 0, -3:-1, -3:-1].mean((1, 2)) > 1.5).float()
+        return torch.stack([bright, 1 - bright], 1) + self.dummy
+
+
+def test_backdoor_metrics_report_the_asr_of_clipped_images() -> None:
+    from trustlab.methods.doorping.evaluate import backdoor_metrics
+
+    x = torch.rand(20, 1, 8, 8) * 0.5
+    y = torch.tensor([0, 1] * 10)
+    mask = PatchTrigger.solid((1, 8, 8), 2, 0).mask
+    huge = PatchTrigger(mask, mask * 5.0, 0)  # an unbounded trigger, as the reference's DOORPING grows
+    m = backdoor_metrics(_BrightCornerIsZero(), x, y, huge)
+    assert m["asr"] == 1.0 and m["asr_nontarget"] == 1.0
+    assert m["asr_clipped"] == 0.0  # clipped to [0, 1] the patch is 1.0 < 1.5: no backdoor
+    assert m["cta"] == 0.5
+    white = PatchTrigger.solid((1, 8, 8), 2, 0)
+    assert backdoor_metrics(_BrightCornerIsZero(), x, y, white)["asr_clipped"] == 0.0

@@ -33,7 +33,7 @@ _SMOKE = ["threads=1", "data.max_per_domain=400", "eval.test_limit=200", "model.
 _REFERENCE_NET = ["net.norm=none", "net.hidden=192", "distill.clamp=false", "attack.trigger_clamp=false",
                   "train.optimizer=adam", "train.lr=0.001", "train.weight_decay=0.0", "eval.augment=false"]
 _QUICK = ["threads=1", "model.width=0.125", "eval.num_models=2", "train.epochs=100", "train.step_size=50",
-          "attack.trigger_steps=200", "distill.checkpoint_every=0", *_REFERENCE_NET]
+          "distill.checkpoint_every=0", *_REFERENCE_NET]
 _FULL = [*_REFERENCE_NET[:4], "model.width=1.0", "eval.num_models=5", "train.epochs=300", "train.step_size=150",
          "distill.iterations=1000", "distill.batch_real=256", "distill.outer_loop=null", "distill.inner_loop=null"]
 
@@ -47,7 +47,7 @@ SCALE: dict[str, dict[str, Any]] = {
                          "distill.inner_loop=1", "distill.init=real", "distill.lr_img=0.1"],
                   "dm": ["distill.iterations=100", "distill.batch_real=48", "distill.lr_img=2.0"],
               },
-              "full_data": ["threads=1", "train.epochs=3", "model.width=0.125", *_REFERENCE_NET[:2],
+              "full_data": ["threads=1", "train.epochs=10", "model.width=0.125", *_REFERENCE_NET[:2],
                             *_REFERENCE_NET[4:7]]},
     "full": {"seeds": [0, 1, 2], "methods": ["dc", "dsa", "dm"], "common": _FULL,
              "per_method": {"dm": ["distill.iterations=5000", "distill.lr_img=1.0"]},
@@ -85,10 +85,13 @@ def check_asr_high(suite: str, ctx: Any) -> ClaimResult:
         asr, cta, cta0 = _values(door, "asr"), _values(door, "cta"), _values(clean, "cta")
         values[f"{m}/asr"], values[f"{m}/cta"], values[f"{m}/clean_cta"] = asr, cta, cta0
         values[f"{m}/asr_nontarget"] = _values(door, "asr_nontarget")
+        clipped = [float(door[s].get("asr_clipped", float("nan"))) for s in sorted(door)]
+        values[f"{m}/asr_clipped"] = clipped
         drop = mean(cta0) - mean(cta)
         margins.append(min(mean(asr) - ASR_MIN, CTA_DROP_MAX - drop))
         table.append({"method": m, "DOORPING ASR": mean(asr), "ASR std": std(asr),
-                      "ASR (non-target)": mean(values[f"{m}/asr_nontarget"]), "DOORPING CTA": mean(cta),
+                      "ASR (non-target)": mean(values[f"{m}/asr_nontarget"]),
+                      "ASR, stamped images clipped to [0, 1]": mean(clipped), "DOORPING CTA": mean(cta),
                       "clean CTA": mean(cta0), "CTA drop": drop})
     margin = min(margins)
     return ClaimResult(

@@ -82,13 +82,18 @@ def accuracy(model: nn.Module, x: Tensor, y: Tensor) -> float:
 
 
 def backdoor_metrics(model: nn.Module, x_test: Tensor, y_test: Tensor, trigger: PatchTrigger) -> dict[str, float]:
-    """``cta``, ``asr`` (all stamped test images -> target) and ``asr_nontarget`` (true label != target)."""
+    """``cta``, ``asr`` (all stamped test images -> target), ``asr_nontarget`` (true label != target) and
+    ``asr_clipped``: the ASR when the stamped images are clipped to the valid [0, 1] pixel range, as any
+    8-bit image pipeline would store them (equal to ``asr`` for a trigger inside [0, 1]; the reference's
+    unbounded DOORPING trigger is not)."""
     clean = predict(model, x_test)
-    stamped = predict(model, trigger.stamp(x_test))
-    hit = stamped == trigger.target
+    x_stamped = trigger.stamp(x_test)
+    hit = predict(model, x_stamped) == trigger.target
+    hit_clipped = predict(model, x_stamped.clamp(0.0, 1.0)) == trigger.target
     keep = y_test.cpu() != trigger.target
     return {
         "cta": float((clean == y_test.cpu()).float().mean()),
         "asr": float(hit.float().mean()),
         "asr_nontarget": float(hit[keep].float().mean()) if keep.any() else float("nan"),
+        "asr_clipped": float(hit_clipped.float().mean()),
     }

@@ -137,7 +137,7 @@ def _run(cfg: DoorpingRecipeConfig, ctx: RunContext) -> dict[str, Any]:
     summary: dict[str, Any] = {"method": dcfg.method, "attack": cfg.attack.kind, "dataset": src.name,
                                "ipc": dcfg.ipc if dcfg.method != "none" else None,
                                "train_size": len(y), "synthetic_size": len(labels)}
-    for key in ("cta", "asr", "asr_nontarget"):
+    for key in ("cta", "asr", "asr_nontarget", "asr_clipped"):
         summary[key], summary[f"{key}_std"] = _mean_std([m[key] for m in per_model.values()])
     summary["per_model"] = per_model
     summary.update(distill_info)
@@ -145,6 +145,9 @@ def _run(cfg: DoorpingRecipeConfig, ctx: RunContext) -> dict[str, Any]:
     summary["total_seconds"] = time.perf_counter() - t0
     if attack:
         summary["attack_info"] = attack.info()
+        summary["trigger_range"] = [float(trigger.pattern[trigger.mask > 0].min()),
+                                    float(trigger.pattern[trigger.mask > 0].max())]
+        summary["synthetic_range"] = [float(images.min()), float(images.max())]
     if cfg.defense.names:
         summary["defenses"] = run_defenses(
             cfg.defense, model=models[0], syn_x=images, syn_y=labels, x_test=x_test, y_test=y_test,
