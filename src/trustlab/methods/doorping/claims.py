@@ -5,6 +5,9 @@
 2. ``doorping/beats-naive``: DOORPING's ASR >= NaiveAttack's ASR at the same poison budget.
 3. ``doorping/clean-cta``: a distilled set from clean data gives CTA well above chance (>= chance + 0.3),
    reported next to training on the whole training set.
+4. ``doorping/backdoor-in-data`` (a control added here, not a paper claim): DOORPING's ASR exceeds, by
+   >= 0.5, the ASR of the same final trigger on models trained on clean real data of the same size. The
+   reference's trigger is unbounded; grown large enough it fools any model, with or without poisoning.
 
 Scale per suite (overrides of the ``distill/*`` and ``backdoor/*`` recipes): ``smoke`` (seconds, 1 seed:
 the pipeline runs; the attack claims are not expected to hold there), ``quick`` (MNIST-5k, ipc 10, 3 seeds,
@@ -23,6 +26,7 @@ ASR_MIN = 0.9
 CTA_DROP_MAX = 0.03
 CHANCE = 0.1
 WELL_ABOVE = 0.3
+LIFT_MIN = 0.5  # not a paper claim: a control this package adds (an unbounded trigger can fool any model)
 
 _SMOKE = ["threads=1", "data.max_per_domain=400", "eval.test_limit=200", "model.width=0.125", "eval.num_models=1",
           "train.epochs=4", "train.step_size=2", "distill.iterations=2", "distill.batch_real=8",
@@ -86,12 +90,14 @@ def check_asr_high(suite: str, ctx: Any) -> ClaimResult:
         values[f"{m}/asr"], values[f"{m}/cta"], values[f"{m}/clean_cta"] = asr, cta, cta0
         values[f"{m}/asr_nontarget"] = _values(door, "asr_nontarget")
         clipped = [float(door[s].get("asr_clipped", float("nan"))) for s in sorted(door)]
-        values[f"{m}/asr_clipped"] = clipped
+        control = [float(door[s].get("asr_control", float("nan"))) for s in sorted(door)]
+        values[f"{m}/asr_clipped"], values[f"{m}/asr_control"] = clipped, control
         drop = mean(cta0) - mean(cta)
         margins.append(min(mean(asr) - ASR_MIN, CTA_DROP_MAX - drop))
         table.append({"method": m, "DOORPING ASR": mean(asr), "ASR std": std(asr),
                       "ASR (non-target)": mean(values[f"{m}/asr_nontarget"]),
-                      "ASR, stamped images clipped to [0, 1]": mean(clipped), "DOORPING CTA": mean(cta),
+                      "ASR, stamped images clipped to [0, 1]": mean(clipped),
+                      "ASR of the trigger on clean-data models": mean(control), "DOORPING CTA": mean(cta),
                       "clean CTA": mean(cta0), "CTA drop": drop})
     margin = min(margins)
     return ClaimResult(
@@ -122,6 +128,30 @@ def check_beats_naive(suite: str, ctx: Any) -> ClaimResult:
         table=table, runs=paths,
         notes="an exact tie counts as not shown (the bench's margin > 0 rule); both attacks use the same "
               "portion, trigger size, position and target",
+    )
+
+
+def check_backdoor_in_data(suite: str, ctx: Any) -> ClaimResult:
+    seeds = SCALE[suite]["seeds"]
+    values: dict[str, list[float]] = {}
+    table, margins, paths = [], [], []
+    for m in SCALE[suite]["methods"]:
+        door, p = summaries(suite, ctx, f"backdoor/doorping-{m}", m)
+        paths += p
+        asr = _values(door, "asr")
+        control = [float(door[s].get("asr_control", float("nan"))) for s in sorted(door)]
+        values[f"{m}/asr"], values[f"{m}/asr_control"] = asr, control
+        margins.append(mean(asr) - mean(control) - LIFT_MIN)
+        table.append({"method": m, "DOORPING ASR": mean(asr), "same trigger, models trained on clean data":
+                      mean(control), "lift": mean(asr) - mean(control)})
+    margin = min(margins)
+    return ClaimResult(
+        "doorping/backdoor-in-data", CLAIMS.get("doorping/backdoor-in-data").statement, suite,
+        passed=bool(margin > 0), margin=margin,
+        unit=f"ASR lift over the clean-data control minus {LIFT_MIN} (worst method)", values=values, seeds=seeds,
+        table=table, runs=paths,
+        notes="control: fresh models of the same net and training trained on ipc clean real images per class, "
+              "tested with the DOORPING run's final trigger (summary key asr_control)",
     )
 
 
@@ -156,6 +186,8 @@ for _id, _statement, _check in (
     ("doorping/asr-high", f"DOORPING reaches ASR >= {ASR_MIN} for DC and DM with CTA within "
      f"{int(CTA_DROP_MAX * 100)} points of clean distillation", check_asr_high),
     ("doorping/beats-naive", "DOORPING's ASR >= NaiveAttack's ASR at the same poison budget", check_beats_naive),
+    ("doorping/backdoor-in-data", f"DOORPING's ASR comes from the distilled data: it exceeds by >= {LIFT_MIN} the "
+     "ASR of the same trigger on models trained on clean real data of the same size", check_backdoor_in_data),
     ("doorping/clean-cta", f"Distilling clean data gives CTA well above chance (>= chance + {WELL_ABOVE}); "
      "reported against full-data training", check_clean_cta),
 ):

@@ -43,6 +43,12 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return float(statistics.fmean(vals)), float(statistics.stdev(vals)) if len(vals) > 1 else 0.0
 
 
+def clean_subset(x: torch.Tensor, y: torch.Tensor, ipc: int, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``ipc`` images of every class of the (unpoisoned) training set, class by class."""
+    idx = torch.cat([torch.nonzero(y == c).flatten()[:ipc] for c in range(num_classes)])
+    return x[idx], y[idx]
+
+
 def check_config(cfg: DoorpingRecipeConfig, num_classes: int, shape: tuple[int, int, int]) -> None:
     """The bad inputs of issue 6 as one-line ConfigErrors (ipc is checked against the data later)."""
     a, d = cfg.attack, cfg.distill
@@ -133,12 +139,25 @@ def _run(cfg: DoorpingRecipeConfig, ctx: RunContext) -> dict[str, Any]:
                             seed=seed * 1000 + i, augment=augment)
         per_model[f"model{i}"] = backdoor_metrics(model, x_test, y_test, trigger)
         models.append(model)
+    control: list[dict[str, float]] = []
+    if attack and dcfg.method != "none":
+        # control: the same trigger against models trained on clean real data of the synthetic set's size
+        # (ipc unpoisoned images per class). A high ASR here means the trigger alone fools any such model,
+        # so the distilled data carries no backdoor (papers/04's ASR is "relative to clean" data).
+        clean_x, clean_y = clean_subset(src.x_train, src.y_train, dcfg.ipc, k)
+        for i in range(cfg.eval.num_models):
+            model = train_fresh(clean_x, clean_y, make_net, cfg.train, batch_size=cfg.data.batch_size,
+                                seed=seed * 1000 + i, augment=augment)
+            control.append(backdoor_metrics(model, x_test, y_test, trigger))
     eval_seconds = time.perf_counter() - t1
     summary: dict[str, Any] = {"method": dcfg.method, "attack": cfg.attack.kind, "dataset": src.name,
                                "ipc": dcfg.ipc if dcfg.method != "none" else None,
                                "train_size": len(y), "synthetic_size": len(labels)}
     for key in ("cta", "asr", "asr_nontarget", "asr_clipped"):
         summary[key], summary[f"{key}_std"] = _mean_std([m[key] for m in per_model.values()])
+    if control:
+        summary["asr_control"], summary["asr_control_std"] = _mean_std([m["asr"] for m in control])
+        summary["asr_over_control"] = summary["asr"] - summary["asr_control"]
     summary["per_model"] = per_model
     summary.update(distill_info)
     summary["eval_seconds"] = eval_seconds
