@@ -159,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run a recipe and write a run record")
     p.add_argument("recipe", nargs="?", default="", help="recipe name (`trustlab list recipes`)")
-    p.add_argument("--config", help="YAML file with config overrides")
+    p.add_argument("--config", help="YAML file with config overrides (a run's config.yaml re-runs its recipe)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. train.epochs=5")
     p.add_argument("--runs-dir", default=None, help="where run records go (default $TRUSTLAB_RUNS or ./runs)")
     p.add_argument("--run-id", default=None)
@@ -210,8 +210,9 @@ def main(argv: list[str] | None = None) -> int:
         _load_plugins()
         parser = build_parser()
         args = parser.parse_args(argv)
-        if args.command == "run" and not args.recipe and not args.resume:
-            parser.error("run needs a RECIPE (or --resume RUN_DIR); `trustlab list recipes` shows them")
+        if args.command == "run" and not args.recipe and not args.resume and not args.config:
+            parser.error("run needs a RECIPE (or --resume RUN_DIR, or --config of a run record's config.yaml); "
+                         "`trustlab list recipes` shows them")
         return int(args.func(args) or 0)
     except TrustlabError as exc:
         if debug:

@@ -175,7 +175,9 @@ def build_config(
     """Defaults, then a YAML file, then ``--set`` overrides, checked into dataclass ``cls``."""
     data: dict[str, Any] = dict(defaults or {})
     if yaml_path is not None:
-        data = merge(data, load_yaml(yaml_path))
+        loaded = load_yaml(yaml_path)
+        loaded.pop("recipe", None)  # a run record's config.yaml names its recipe (checked by run_recipe)
+        data = merge(data, loaded)
     for text in overrides or []:
         data = merge(data, parse_override(text))
     return from_dict(cls, data)

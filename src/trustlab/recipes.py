@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trustlab.config import build_config, from_dict, to_dict
+from trustlab.config import build_config, from_dict, load_yaml, to_dict
 from trustlab.errors import ConfigError
 from trustlab.registry import RECIPES
 from trustlab.runs.store import RunRecord, environment
@@ -74,6 +74,7 @@ def run_recipe(
         saved.pop("recipe", None)
         cfg = from_dict(recipe.config_cls, saved)
     else:
+        name = _recipe_of_config(name, yaml_path)
         recipe = RECIPES.get(name)
         cfg = recipe.config(yaml_path, overrides)
         cfg_dict = to_dict(cfg)
@@ -85,6 +86,24 @@ def run_recipe(
     record.write_summary(summary)
     record.mark_done()
     return record
+
+
+def _recipe_of_config(name: str, yaml_path: str | Path | None) -> str:
+    """A run record's ``config.yaml`` names its recipe: re-running it needs no recipe argument, and a
+    different recipe is refused (its config would not fit). The key itself is dropped by the loader."""
+    if yaml_path is None:
+        return name
+    saved = load_yaml(yaml_path).get("recipe")
+    if saved is None:
+        if not name:
+            raise ConfigError(f"config file '{yaml_path}' names no recipe; give one: trustlab run RECIPE --config FILE")
+        return name
+    if name and name != saved:
+        raise ConfigError(
+            f"config file '{yaml_path}' is the config of recipe '{saved}', not '{name}'; "
+            f"run '{saved}' or delete its 'recipe:' line"
+        )
+    return str(saved)
 
 
 def _env_rank() -> int:

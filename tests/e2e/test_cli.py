@@ -49,6 +49,11 @@ def test_run_report_runs(tmp_path: Path) -> None:
     assert Path(html).is_file() and "usps" in Path(html).read_text()
     listing = cli("runs", runs=runs, check=True).stdout
     assert str(rd.name) in listing and "heldout_acc=" in listing
+    # a run's own config.yaml re-runs it (the recipe comes from the file) and gives the same result
+    again = run_dir(cli("run", "--config", str(rd / "config.yaml"), runs=runs, check=True).stdout)
+    assert again != rd and json.loads((again / "summary.json").read_text())["heldout_acc"] == summary["heldout_acc"]
+    wrong = cli("run", "ood/ad", "--config", str(rd / "config.yaml"), runs=runs)
+    assert wrong.returncode == 2 and "is the config of recipe 'erm/digits-dg', not 'ood/ad'" in wrong.stderr
 
 
 @pytest.mark.parametrize(
