@@ -28,14 +28,15 @@ CHANCE = 0.1
 WELL_ABOVE = 0.3
 LIFT_MIN = 0.5  # not a paper claim: a control this package adds (an unbounded trigger can fool any model)
 
-_SMOKE = ["threads=1", "data.max_per_domain=400", "eval.test_limit=200", "model.width=0.125", "eval.num_models=1",
-          "train.epochs=4", "train.step_size=2", "distill.iterations=2", "distill.batch_real=8",
-          "distill.outer_loop=2", "distill.inner_loop=1", "attack.trigger_steps=3", "distill.checkpoint_every=0"]
 # The reference's setting (papers/04 and baadd's code): its ConvNet has no normalisation and a 192-unit
 # hidden layer, and neither the trigger nor the synthetic images are bounded. Fresh models of that net
 # learn slowly with SGD 0.01 at width 0.125 (CTA 0.10 after 40 epochs), so they are trained with Adam.
 _REFERENCE_NET = ["net.norm=none", "net.hidden=192", "distill.clamp=false", "attack.trigger_clamp=false",
                   "train.optimizer=adam", "train.lr=0.001", "train.weight_decay=0.0", "eval.augment=false"]
+_SMOKE = ["threads=1", "data.max_per_domain=400", "eval.test_limit=200", "model.width=0.125", "eval.num_models=1",
+          "train.epochs=4", "train.step_size=2", "distill.iterations=2", "distill.batch_real=8",
+          "distill.outer_loop=2", "distill.inner_loop=1", "attack.trigger_steps=3", "distill.checkpoint_every=0",
+          *_REFERENCE_NET]
 _QUICK = ["threads=1", "model.width=0.125", "eval.num_models=2", "train.epochs=100", "train.step_size=50",
           "distill.checkpoint_every=0", *_REFERENCE_NET]
 _FULL = [*_REFERENCE_NET[:4], "model.width=1.0", "eval.num_models=5", "train.epochs=300", "train.step_size=150",
