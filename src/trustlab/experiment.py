@@ -30,6 +30,7 @@ class DataConfig:
     test_fraction: float = 0.2  # folder datasets: share of each domain kept as in-domain test
     max_per_domain: int | None = None  # subsample each domain's train split (quick runs)
     split_seed: int = 0  # seed of the train/val/test split (not of training)
+    augment: Literal["none", "crop", "crop_flip"] = "none"  # train images of the DG recipes (data/augment.py)
 
 
 @dataclass

@@ -119,3 +119,13 @@ def test_bench_smoke_erm_writes_report(tmp_path: Path) -> None:
         assert c["passed"] == (c["margin"] > 0)
     html = (out / "smoke" / "index.html").read_text()
     assert "erm/beats-chance" in html and ("PASS" in html or "FAIL" in html)
+
+
+def test_augmented_training_runs_and_is_recorded(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    proc = cli("run", "erm/digits-dg", "--set", "data.augment=crop", *TINY, runs=runs, check=True)
+    rd = run_dir(proc.stdout)
+    assert "augment: crop" in (rd / "config.yaml").read_text()
+    assert 0.0 <= json.loads((rd / "summary.json").read_text())["heldout_acc"] <= 1.0
+    bad = cli("run", "erm/digits-dg", "--set", "data.augment=rotate", *TINY, runs=runs)
+    assert bad.returncode == 2 and "data.augment" in bad.stderr

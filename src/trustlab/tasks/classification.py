@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
+from trustlab.data.augment import Augmented, train_transform
 from trustlab.data.base import DGData
 from trustlab.engine.fit import FitResult, fit
 from trustlab.engine.runtime import resolve_device, seed_everything
@@ -122,7 +123,10 @@ def run_dg(
     seed_everything(train_cfg.seed, train_cfg.deterministic)
     data = build_data(data_cfg)
     targets, sources = data.parse_targets(data_cfg.target)
-    train_set = ConcatDataset([data.get(d, "train") for d in sources])
+    train_set: Dataset = ConcatDataset([data.get(d, "train") for d in sources])
+    transform = train_transform(data_cfg.augment, data_cfg.image_size)
+    if transform is not None:
+        train_set = Augmented(train_set, transform)
     model = build_model_from(cfg.model, data.num_classes, data_cfg.image_size)
     method = make_method(model, data, cfg)
     device = resolve_device(train_cfg.device)
