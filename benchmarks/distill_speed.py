@@ -6,6 +6,11 @@ Data: MNIST-5k padded to 32 px, ipc 10, small_cnn. Machines are noisy (and share
 are the result, absolute seconds only describe this machine at this moment.
 
     .venv/bin/python benchmarks/distill_speed.py [--width 0.125] [--iterations 3] [--threads 2] [--full]
+        [--net dc|reference] [--trigger-steps 1000]
+
+``--net reference`` is the backdoor reference's ConvNet (no norm, 192-unit hidden layer, unbounded
+trigger), the default of the ``backdoor/*`` recipes; DOORPING runs up to ``--trigger-steps`` Adam steps
+per update (the reference's 1000; fewer when its early stop triggers).
 
 ``--full`` uses the reference's DC loops (outer 10 / inner 50) and batch_real 256 (slow on a CPU).
 """
@@ -27,8 +32,11 @@ from trustlab.methods.doorping.distill import RealData, build_distiller
 from trustlab.methods.doorping.method import AttackConfig, DistillConfig, resolved
 from trustlab.models import build_model
 
+NETS = {"dc": {"norm": "instancenorm", "hidden": 0}, "reference": {"norm": "none", "hidden": 192}}
 
-def time_method(method: str, width: float, iterations: int, full: bool, doorping: bool) -> float:
+
+def time_method(method: str, width: float, iterations: int, full: bool, doorping: bool, net: str = "dc",
+                trigger_steps: int = 1000) -> float:
     """Median seconds per iteration (after one warm-up iteration)."""
     src = load_source(DataConfig(name="mnist5k", image_size=32))
     torch.manual_seed(0)
@@ -38,14 +46,16 @@ def time_method(method: str, width: float, iterations: int, full: bool, doorping
     x, y = src.x_train, src.y_train
     hook = None
     if doorping:
-        attack = Doorping(AttackConfig(kind="doorping", trigger_steps=20), src.shape, 10, gen)
+        attack = Doorping(AttackConfig(kind="doorping", trigger_steps=trigger_steps,
+                                       trigger_clamp=net != "reference"), src.shape, 10, gen)
         x, y = attack.poison(x, y)
     real = RealData(x, y, 10, gen)
     if doorping:
         attack.bind(real)
         hook = attack.on_network
-    distiller = build_distiller(cfg, lambda: build_model("small_cnn", 10, input_size=32, width=width, in_chans=1),
-                                10, torch.device("cpu"))
+    distiller = build_distiller(
+        cfg, lambda: build_model("small_cnn", 10, input_size=32, width=width, in_chans=1, **NETS[net]),
+        10, torch.device("cpu"))
     images = torch.rand(100, 1, 32, 32, requires_grad=True)
     distiller.setup(images)
     times = []
@@ -63,15 +73,19 @@ def main() -> None:
     p.add_argument("--iterations", type=int, default=3)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: leave torch's default)")
     p.add_argument("--full", action="store_true")
+    p.add_argument("--net", choices=sorted(NETS), default="dc")
+    p.add_argument("--trigger-steps", type=int, default=1000)
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"machine: {platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads; small_cnn width {args.width}, ipc 10, MNIST-5k at 32 px, "
-          f"{'reference loops (10/50), batch_real 256' if args.full else 'outer 2 / inner 1, batch_real 64'}")
-    rows = {m: time_method(m, args.width, args.iterations, args.full, False) for m in ("dc", "dsa", "dm", "dd")}
-    rows["dc+doorping"] = time_method("dc", args.width, args.iterations, args.full, True)
-    rows["dm+doorping"] = time_method("dm", args.width, args.iterations, args.full, True)
+          f"{'reference loops (10/50), batch_real 256' if args.full else 'outer 2 / inner 1, batch_real 64'}; "
+          f"net {args.net}, DOORPING up to {args.trigger_steps} trigger steps per update")
+    kw = {"net": args.net, "trigger_steps": args.trigger_steps}
+    rows = {m: time_method(m, args.width, args.iterations, args.full, False, **kw) for m in ("dc", "dsa", "dm", "dd")}
+    rows["dc+doorping"] = time_method("dc", args.width, args.iterations, args.full, True, **kw)
+    rows["dm+doorping"] = time_method("dm", args.width, args.iterations, args.full, True, **kw)
     base = rows["dm"]
     print(f"{'method':<14} {'s/iteration':>12} {'x DM':>8}")
     for name, sec in rows.items():
