@@ -22,6 +22,7 @@ import os
 import platform
 import statistics
 import time
+from dataclasses import asdict
 
 import torch
 
@@ -29,10 +30,8 @@ from trustlab.experiment import DataConfig
 from trustlab.methods.doorping.attack import Doorping
 from trustlab.methods.doorping.data import load_source
 from trustlab.methods.doorping.distill import RealData, build_distiller
-from trustlab.methods.doorping.method import AttackConfig, DistillConfig, resolved
+from trustlab.methods.doorping.method import NETS, AttackConfig, DistillConfig, resolved
 from trustlab.models import build_model
-
-NETS = {"dc": {"norm": "instancenorm", "hidden": 0}, "reference": {"norm": "none", "hidden": 192}}
 
 
 def time_method(method: str, width: float, iterations: int, full: bool, doorping: bool, net: str = "dc",
@@ -54,7 +53,7 @@ def time_method(method: str, width: float, iterations: int, full: bool, doorping
         attack.bind(real)
         hook = attack.on_network
     distiller = build_distiller(
-        cfg, lambda: build_model("small_cnn", 10, input_size=32, width=width, in_chans=1, **NETS[net]),
+        cfg, lambda: build_model("small_cnn", 10, input_size=32, width=width, in_chans=1, **asdict(NETS[net])),
         10, torch.device("cpu"))
     images = torch.rand(100, 1, 32, 32, requires_grad=True)
     distiller.setup(images)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import asdict
 
 import torch
 
@@ -32,11 +33,9 @@ from trustlab.methods.doorping.data import load_source
 from trustlab.methods.doorping.distill import build_distiller
 from trustlab.methods.doorping.distill.base import RealData, init_synthetic
 from trustlab.methods.doorping.evaluate import backdoor_metrics, train_fresh
-from trustlab.methods.doorping.method import AttackConfig, DistillConfig, resolved
+from trustlab.methods.doorping.method import NETS, AttackConfig, DistillConfig, resolved
 from trustlab.methods.doorping.triggers import PatchTrigger
 from trustlab.models import build_model
-
-NETS = {"dc": {"norm": "instancenorm", "hidden": 0}, "reference": {"norm": "none", "hidden": 192}}
 
 
 def main() -> None:
@@ -59,7 +58,8 @@ def main() -> None:
     torch.manual_seed(args.seed)
 
     def make_net() -> torch.nn.Module:
-        return build_model("small_cnn", k, input_size=shape[1:], width=0.125, in_chans=shape[0], **NETS[args.net])
+        return build_model("small_cnn", k, input_size=shape[1:], width=0.125, in_chans=shape[0],
+                           **asdict(NETS[args.net]))
 
     acfg = AttackConfig(kind=args.attack, portion=args.portion, trigger_steps=args.trigger_steps,
                         trigger_clamp=not reference)

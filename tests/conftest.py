@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 # One shared, persistent data cache for the test session (building Digits-DG once is enough);
 # CI sets TRUSTLAB_DATA to a folder in the checkout.
@@ -17,3 +18,13 @@ def runs_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     d = tmp_path / "runs"
     monkeypatch.setenv("TRUSTLAB_RUNS", str(d))
     return d
+
+
+@pytest.fixture
+def one_thread():
+    """torch on one thread for the test (restored after): small kernels on a shared 2-core machine run
+    several times faster without OpenMP oversubscription. Use with ``pytest.mark.usefixtures("one_thread")``."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

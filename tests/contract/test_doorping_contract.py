@@ -25,13 +25,7 @@ TINY = ["threads=1", "data.max_per_domain=200", "data.image_size=16", "eval.test
 RECIPE_NAMES = [n for n in RECIPES.names() if n.startswith(("distill/", "backdoor/"))]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small kernels on a shared 2-core machine run several times faster on one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_every_method_and_attack_has_a_recipe() -> None:

@@ -11,14 +11,7 @@ from trustlab.methods.doorping.distill import RealData, build_distiller, check_i
 from trustlab.methods.doorping.method import DistillConfig, resolved
 from trustlab.models import build_model
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small kernels on a shared 2-core machine run several times faster on one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _real(n_per_class: int = 12, k: int = 3, size: int = 16, seed: int = 0) -> RealData:

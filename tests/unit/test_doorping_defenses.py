@@ -13,14 +13,7 @@ from trustlab.methods.doorping.defenses.neural_cleanse import anomaly_indices
 from trustlab.methods.doorping.defenses.strip import strip_entropy
 from trustlab.models import build_model
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small kernels on a shared 2-core machine run several times faster on one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_anomaly_index_by_hand() -> None:

@@ -19,14 +19,7 @@ from trustlab.methods.doorping.triggers import (
 )
 from trustlab.models import build_model
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small kernels on a shared 2-core machine run several times faster on one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_bottom_right_mask_has_one_pixel_margin() -> None:

@@ -17,29 +17,34 @@ GPU). Runs are shared between the claims through the bench context.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from trustlab.bench.claims import Claim, ClaimResult, mean, std
+from trustlab.methods.doorping.method import NETS
 from trustlab.registry import CLAIMS
 
 ASR_MIN = 0.9
 CTA_DROP_MAX = 0.03
 CHANCE = 0.1
 WELL_ABOVE = 0.3
+NAN = float("nan")
 LIFT_MIN = 0.5  # not a paper claim: a control this package adds (an unbounded trigger can fool any model)
 
 # The reference's setting (papers/04 and baadd's code): its ConvNet has no normalisation and a 192-unit
 # hidden layer, and neither the trigger nor the synthetic images are bounded. Fresh models of that net
 # learn slowly with SGD 0.01 at width 0.125 (CTA 0.10 after 40 epochs), so they are trained with Adam.
-_REFERENCE_NET = ["net.norm=none", "net.hidden=192", "distill.clamp=false", "attack.trigger_clamp=false",
-                  "train.optimizer=adam", "train.lr=0.001", "train.weight_decay=0.0", "eval.augment=false"]
+_NET = [f"net.{key}={value}" for key, value in asdict(NETS["reference"]).items()]
+_UNBOUNDED = ["distill.clamp=false", "attack.trigger_clamp=false"]
+_ADAM = ["train.optimizer=adam", "train.lr=0.001", "train.weight_decay=0.0"]
+_REFERENCE_NET = [*_NET, *_UNBOUNDED, *_ADAM, "eval.augment=false"]
 _SMOKE = ["threads=1", "data.max_per_domain=400", "eval.test_limit=200", "model.width=0.125", "eval.num_models=1",
           "train.epochs=4", "train.step_size=2", "distill.iterations=2", "distill.batch_real=8",
           "distill.outer_loop=2", "distill.inner_loop=1", "attack.trigger_steps=3", "distill.checkpoint_every=0",
           *_REFERENCE_NET]
 _QUICK = ["threads=1", "model.width=0.125", "eval.num_models=2", "train.epochs=100", "train.step_size=50",
           "distill.checkpoint_every=0", *_REFERENCE_NET]
-_FULL = [*_REFERENCE_NET[:4], "model.width=1.0", "eval.num_models=5", "train.epochs=300", "train.step_size=150",
+_FULL = [*_NET, *_UNBOUNDED, "model.width=1.0", "eval.num_models=5", "train.epochs=300", "train.step_size=150",
          "distill.iterations=1000", "distill.batch_real=256", "distill.outer_loop=null", "distill.inner_loop=null"]
 
 SCALE: dict[str, dict[str, Any]] = {
@@ -52,11 +57,10 @@ SCALE: dict[str, dict[str, Any]] = {
                          "distill.inner_loop=1", "distill.init=real", "distill.lr_img=0.1"],
                   "dm": ["distill.iterations=100", "distill.batch_real=48", "distill.lr_img=2.0"],
               },
-              "full_data": ["threads=1", "train.epochs=10", "model.width=0.125", *_REFERENCE_NET[:2],
-                            *_REFERENCE_NET[4:7]]},
+              "full_data": ["threads=1", "train.epochs=10", "model.width=0.125", *_NET, *_ADAM]},
     "full": {"seeds": [0, 1, 2], "methods": ["dc", "dsa", "dm"], "common": _FULL,
              "per_method": {"dm": ["distill.iterations=5000", "distill.lr_img=1.0"]},
-             "full_data": ["train.epochs=20", "model.width=1.0", *_REFERENCE_NET[:2]]},
+             "full_data": ["train.epochs=20", "model.width=1.0", *_NET]},
 }
 
 
@@ -75,8 +79,9 @@ def summaries(suite: str, ctx: Any, recipe: str, method: str) -> tuple[dict[int,
     return out, paths
 
 
-def _values(runs: dict[int, dict[str, Any]], key: str) -> list[float]:
-    return [float(runs[s][key]) for s in sorted(runs)]
+def _values(runs: dict[int, dict[str, Any]], key: str, missing: float | None = None) -> list[float]:
+    """``key`` of every seed's summary; ``missing`` stands in for runs recorded before the key existed."""
+    return [float(runs[s][key] if missing is None else runs[s].get(key, missing)) for s in sorted(runs)]
 
 
 def check_asr_high(suite: str, ctx: Any) -> ClaimResult:
@@ -90,8 +95,7 @@ def check_asr_high(suite: str, ctx: Any) -> ClaimResult:
         asr, cta, cta0 = _values(door, "asr"), _values(door, "cta"), _values(clean, "cta")
         values[f"{m}/asr"], values[f"{m}/cta"], values[f"{m}/clean_cta"] = asr, cta, cta0
         values[f"{m}/asr_nontarget"] = _values(door, "asr_nontarget")
-        clipped = [float(door[s].get("asr_clipped", float("nan"))) for s in sorted(door)]
-        control = [float(door[s].get("asr_control", float("nan"))) for s in sorted(door)]
+        clipped, control = _values(door, "asr_clipped", NAN), _values(door, "asr_control", NAN)
         values[f"{m}/asr_clipped"], values[f"{m}/asr_control"] = clipped, control
         drop = mean(cta0) - mean(cta)
         margins.append(min(mean(asr) - ASR_MIN, CTA_DROP_MAX - drop))
@@ -140,7 +144,7 @@ def check_backdoor_in_data(suite: str, ctx: Any) -> ClaimResult:
         door, p = summaries(suite, ctx, f"backdoor/doorping-{m}", m)
         paths += p
         asr = _values(door, "asr")
-        control = [float(door[s].get("asr_control", float("nan"))) for s in sorted(door)]
+        control = _values(door, "asr_control", NAN)
         values[f"{m}/asr"], values[f"{m}/asr_control"] = asr, control
         margins.append(mean(asr) - mean(control) - LIFT_MIN)
         table.append({"method": m, "DOORPING ASR": mean(asr), "same trigger, models trained on clean data":

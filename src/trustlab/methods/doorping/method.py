@@ -156,6 +156,10 @@ class NetConfig:
     hidden: int = 0  # units of a hidden Linear+ReLU before the head (0: none)
 
 
+# the two networks by name: the DC papers' ConvNet and the backdoor reference's (baadd)
+NETS: dict[str, NetConfig] = {"dc": NetConfig(), "reference": NetConfig(norm="none", hidden=192)}
+
+
 @dataclass
 class DoorpingRecipeConfig:
     """The config of every ``distill/*`` and ``backdoor/*`` recipe."""

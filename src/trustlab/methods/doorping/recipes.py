@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from dataclasses import asdict
 from typing import Any
 
 import torch
@@ -30,7 +31,7 @@ from trustlab.methods.doorping.data import grid_png, load_source, save_distilled
 from trustlab.methods.doorping.defenses import run_defenses
 from trustlab.methods.doorping.distill import RealData, build_distiller, check_ipc, run_distillation
 from trustlab.methods.doorping.evaluate import backdoor_metrics, train_fresh
-from trustlab.methods.doorping.method import DoorpingRecipeConfig, resolved
+from trustlab.methods.doorping.method import NETS, DoorpingRecipeConfig, resolved
 from trustlab.methods.doorping.triggers import PatchTrigger, check_portion, check_target
 from trustlab.models import build_model
 from trustlab.recipes import Recipe, RunContext, register_recipe
@@ -164,8 +165,8 @@ def _run(cfg: DoorpingRecipeConfig, ctx: RunContext) -> dict[str, Any]:
     summary["total_seconds"] = time.perf_counter() - t0
     if attack:
         summary["attack_info"] = attack.info()
-        summary["trigger_range"] = [float(trigger.pattern[trigger.mask > 0].min()),
-                                    float(trigger.pattern[trigger.mask > 0].max())]
+        pixels = trigger.pattern[trigger.mask > 0]
+        summary["trigger_range"] = [float(pixels.min()), float(pixels.max())]
         summary["synthetic_range"] = [float(images.min()), float(images.max())]
     if cfg.defense.names:
         summary["defenses"] = run_defenses(
@@ -191,7 +192,7 @@ CPU_DEFAULTS: dict[str, Any] = {
 # are bounded. Under instance norm the trigger objective is scale-invariant and no backdoor forms (README).
 # Fresh models of this net learn slowly with SGD 0.01 at small widths, so they are trained with Adam.
 REFERENCE_ATTACK_SETTING: dict[str, Any] = {
-    "net": {"norm": "none", "hidden": 192},
+    "net": asdict(NETS["reference"]),
     "train": {"epochs": 100, "optimizer": "adam", "lr": 0.001, "weight_decay": 0.0, "schedule": "step",
               "step_size": 50, "gamma": 0.1},
 }
@@ -205,14 +206,14 @@ _DESCRIPTIONS = {
 def _defaults(method: str, kind: str) -> dict[str, Any]:
     d = {key: dict(value) for key, value in CPU_DEFAULTS.items()}
     d["distill"]["method"] = method
-    d["attack"] = {"kind": kind, **({"trigger_clamp": False} if kind != "none" else {})}
-    if kind != "none":
-        d["distill"]["clamp"] = False
-        d["eval"]["augment"] = False
+    d["attack"] = {"kind": kind}
     if method == "dm":
         d["distill"]["batch_real"] = 128
-    if kind != "none":
+    if kind != "none":  # the reference's attack setting: its net, nothing bounded, no eval augmentation
         d.update(REFERENCE_ATTACK_SETTING)
+        d["attack"]["trigger_clamp"] = False
+        d["distill"]["clamp"] = False
+        d["eval"]["augment"] = False
     if method == "none":
         d["train"] = {"epochs": 5, "lr": 0.01, "schedule": "cosine"}
         d["data"]["batch_size"] = 64
