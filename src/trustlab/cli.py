@@ -121,7 +121,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from trustlab.bench.runner import run_bench
 
-    out = run_bench(args.suite, out_root=args.out, only=args.only, quiet=args.quiet, reuse=args.reuse)
+    out = run_bench(args.suite, out_root=args.out, only=args.only, quiet=args.quiet, reuse=args.reuse, jobs=args.jobs)
     print(out)
     return 0
 
@@ -181,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", action="append", default=None, metavar="CLAIM_PREFIX")
     p.add_argument("--out", default="reports")
     p.add_argument("--reuse", action="store_true", help="reuse finished runs with identical configs")
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="train up to N runs at once in worker processes (claims that ask for runs together)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_bench)
 

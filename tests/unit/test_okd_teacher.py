@@ -76,3 +76,24 @@ def test_preserved_rng_restores_the_random_stream() -> None:
         torch.manual_seed(123)
         torch.rand(10)
     torch.testing.assert_close(torch.rand(3), expected)
+
+
+def test_teacher_may_train_on_more_source_images_than_the_student(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from trustlab.methods.okd.teacher import teacher_overrides
+
+    assert "data.max_per_domain=32" in teacher_overrides(TINY_TEACHER, TINY_DATA, TINY_TRAIN)
+    more = replace(TINY_TEACHER, max_per_domain=64)
+    assert "data.max_per_domain=64" in teacher_overrides(more, TINY_DATA, TINY_TRAIN)
+    with pytest.raises(ConfigError, match="teacher.max_per_domain must be positive or null"):
+        teacher_overrides(replace(TINY_TEACHER, max_per_domain=0), TINY_DATA, TINY_TRAIN)
+    small = load_teacher(TINY_TEACHER, TINY_DATA, TINY_TRAIN, 10, CPU, _student_record(tmp_path))
+    big = load_teacher(more, TINY_DATA, TINY_TRAIN, 10, CPU, _student_record(tmp_path))
+    assert small.info["run"] != big.info["run"]  # another config, another cached teacher
+    assert RunRecord.open(Path(big.info["run"])).config()["data"]["max_per_domain"] == 64
+    assert RunRecord.open(Path(big.info["run"])).config()["data"]["target"] == "usps"  # never the held-out domain
+    # a teacher run on another split (for DOSCO: other unseen contexts) is refused
+    other_split = DataConfig(name="digits-dg", target="usps", max_per_domain=32, batch_size=32, split_seed=1)
+    with pytest.raises(ConfigError, match="used data.split_seed=0 but the student uses 1"):
+        load_teacher(TeacherConfig(run=big.info["run"]), other_split, TINY_TRAIN, 10, CPU)

@@ -2,14 +2,20 @@
 
 Claims ask the :class:`BenchContext` for runs; runs with the same recipe and overrides are made once
 per bench and shared between claims. With ``reuse=True`` a finished run of an earlier bench with the
-same resolved config is read back instead of trained again.
+same resolved config is read back instead of trained again. With ``jobs > 1`` the runs a claim asks for
+together (:meth:`BenchContext.run_many`) train in that many worker processes at once, each with
+``cpu_count // jobs`` threads (at least one). Every run is seeded on its own, so its numbers do not
+depend on ``jobs``, only on the threads a run gets (float reduction order).
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import sys
 import time
 import traceback
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -25,25 +31,61 @@ from trustlab.runs.store import RunRecord, environment
 class BenchContext:
     """Runs recipes for claims, once per (recipe, overrides)."""
 
-    def __init__(self, suite: str, out_dir: Path, quiet: bool = True, reuse: bool = False) -> None:
+    def __init__(
+        self, suite: str, out_dir: Path, quiet: bool = True, reuse: bool = False, jobs: int = 1,
+        threads: int | None = None,
+    ) -> None:
+        if jobs < 1:
+            raise ConfigError(f"--jobs must be at least 1, got {jobs}")
         self.suite = suite
         self.out_dir = out_dir
         self.runs_root = out_dir / "runs"
         self.quiet = quiet
         self.reuse = reuse
+        self.jobs = jobs
+        self.threads = threads or max(1, (os.cpu_count() or 1) // jobs)  # torch threads of each worker
         self._cache: dict[tuple[str, tuple[str, ...]], RunRecord] = {}
+        self._pool: ProcessPoolExecutor | None = None
 
     def run(self, recipe: str, overrides: list[str]) -> RunRecord:
-        key = (recipe, tuple(overrides))
-        if key in self._cache:
-            return self._cache[key]
-        record = self._find_finished(recipe, overrides) if self.reuse else None
-        if record is None:
+        return self.run_many([(recipe, overrides)])[0]
+
+    def run_many(self, items: list[tuple[str, list[str]]]) -> list[RunRecord]:
+        """The runs of ``items`` (recipe, overrides), in order; new ones train ``jobs`` at a time."""
+        keys = [(recipe, tuple(overrides)) for recipe, overrides in items]
+        todo = []
+        for key in dict.fromkeys(keys):  # once each, in order
+            if key in self._cache:
+                continue
+            found = self._find_finished(key[0], list(key[1])) if self.reuse else None
+            if found is not None:
+                self._cache[key] = found
+            else:
+                todo.append(key)
+        for key in todo:
             if not self.quiet:
-                print(f"  run {recipe} {' '.join(overrides)}", file=sys.stderr)
-            record = run_recipe(recipe, overrides=overrides, runs_root=self.runs_root, quiet=True)
-        self._cache[key] = record
-        return record
+                print(f"  run {key[0]} {' '.join(key[1])}", file=sys.stderr)
+        if self.jobs == 1 or len(todo) < 2:
+            for key in todo:
+                self._cache[key] = run_recipe(key[0], overrides=list(key[1]), runs_root=self.runs_root, quiet=True)
+        else:
+            futures = {key: self._workers().submit(_run_in_worker, key[0], list(key[1]), str(self.runs_root))
+                       for key in todo}
+            for key, fut in futures.items():  # the first failure is raised, as in the serial loop
+                self._cache[key] = RunRecord.open(fut.result())
+        return [self._cache[key] for key in keys]
+
+    def _workers(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_init_worker, initargs=(self.threads,))
+        return self._pool
+
+    def close(self) -> None:
+        """Stop the worker processes (if any were started)."""
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
 
     def _find_finished(self, recipe: str, overrides: list[str]) -> RunRecord | None:
         wanted = {"recipe": recipe, **to_dict(RECIPES.get(recipe).config(None, overrides))}
@@ -57,12 +99,25 @@ class BenchContext:
         return None
 
 
+def _init_worker(threads: int) -> None:
+    import torch
+
+    import trustlab.methods  # noqa: F401  (registers recipes)
+
+    torch.set_num_threads(threads)
+
+
+def _run_in_worker(recipe: str, overrides: list[str], runs_root: str) -> str:
+    return str(run_recipe(recipe, overrides=overrides, runs_root=Path(runs_root), quiet=True).path)
+
+
 def run_bench(
     suite: str,
     out_root: str | Path = "reports",
     only: list[str] | None = None,
     quiet: bool = False,
     reuse: bool = False,
+    jobs: int = 1,
 ) -> Path:
     """Run every claim registered for ``suite`` (or those whose id starts with one of ``only``)."""
     import trustlab.methods  # noqa: F401  (registers recipes and claims)
@@ -76,7 +131,18 @@ def run_bench(
         claims = [c for c in claims if any(c.id.startswith(p) for p in only)]
         if not claims:
             raise ConfigError(f"no claim id starts with {only}; `trustlab list claims` shows them")
-    ctx = BenchContext(suite, out_dir, quiet=quiet, reuse=reuse)
+    ctx = BenchContext(suite, out_dir, quiet=quiet, reuse=reuse, jobs=jobs)
+    try:
+        _check_all(claims, suite, ctx, out_dir, quiet)
+    finally:
+        ctx.close()
+    from trustlab.report import render_bench
+
+    return render_bench(out_dir)
+
+
+def _check_all(claims: list[Claim], suite: str, ctx: BenchContext, out_dir: Path, quiet: bool) -> None:
+    """Check each claim in turn, writing ``claims.json`` after each (partial results survive a crash)."""
     results: list[dict[str, Any]] = []
     t0 = time.perf_counter()
     for i, claim in enumerate(claims, 1):
@@ -97,9 +163,6 @@ def run_bench(
         results.append(res.to_dict())
         _write(out_dir, suite, results, time.perf_counter() - t0)  # partial results survive a crash
     _write(out_dir, suite, results, time.perf_counter() - t0)
-    from trustlab.report import render_bench
-
-    return render_bench(out_dir)
 
 
 def _write(out_dir: Path, suite: str, results: list[dict[str, Any]], seconds: float) -> None:

@@ -71,12 +71,9 @@ def _overrides(suite: str, method: str, seed: int) -> list[str]:
 
 def summaries(suite: str, ctx: Any, recipe: str, method: str) -> tuple[dict[int, dict[str, Any]], list[str]]:
     """``{seed: summary}`` of ``recipe`` at the suite's scale, and the run folders."""
-    out, paths = {}, []
-    for seed in SCALE[suite]["seeds"]:
-        rec = ctx.run(recipe, _overrides(suite, method, seed))
-        out[seed] = rec.summary()
-        paths.append(str(rec.path))
-    return out, paths
+    seeds = SCALE[suite]["seeds"]
+    recs = ctx.run_many([(recipe, _overrides(suite, method, seed)) for seed in seeds])
+    return {seed: rec.summary() for seed, rec in zip(seeds, recs)}, [str(rec.path) for rec in recs]
 
 
 def _values(runs: dict[int, dict[str, Any]], key: str, missing: float | None = None) -> list[float]:
@@ -164,11 +161,9 @@ def check_clean_cta(suite: str, ctx: Any) -> ClaimResult:
     seeds = SCALE[suite]["seeds"]
     values: dict[str, list[float]] = {}
     table, margins, paths = [], [], []
-    full: dict[int, dict[str, Any]] = {}
-    for seed in seeds:
-        rec = ctx.run("distill/full-data", [*SCALE[suite]["full_data"], f"train.seed={seed}"])
-        full[seed] = rec.summary()
-        paths.append(str(rec.path))
+    recs = ctx.run_many([("distill/full-data", [*SCALE[suite]["full_data"], f"train.seed={seed}"]) for seed in seeds])
+    full: dict[int, dict[str, Any]] = {seed: rec.summary() for seed, rec in zip(seeds, recs)}
+    paths += [str(rec.path) for rec in recs]
     values["full_data/cta"] = _values(full, "cta")
     for m in SCALE[suite]["methods"]:
         clean, p = summaries(suite, ctx, f"distill/{m}", m)

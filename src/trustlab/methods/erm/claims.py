@@ -22,14 +22,12 @@ SCALE: dict[str, dict[str, Any]] = {
 def lodo_summaries(suite: str, ctx: Any, recipe: str = "erm/digits-dg") -> tuple[dict[str, dict[int, dict]], list[str]]:
     """Run (or reuse) one run per held-out domain and seed: ``{target: {seed: summary}}``."""
     scale = SCALE[suite]
+    keys = [(target, seed) for target in DOMAINS for seed in scale["seeds"]]
+    recs = ctx.run_many([(recipe, [f"data.target={t}", f"train.seed={s}", *scale["overrides"]]) for t, s in keys])
     out: dict[str, dict[int, dict]] = {}
-    paths = []
-    for target in DOMAINS:
-        for seed in scale["seeds"]:
-            rec = ctx.run(recipe, [f"data.target={target}", f"train.seed={seed}", *scale["overrides"]])
-            out.setdefault(target, {})[seed] = rec.summary()
-            paths.append(str(rec.path))
-    return out, paths
+    for (target, seed), rec in zip(keys, recs):
+        out.setdefault(target, {})[seed] = rec.summary()
+    return out, [str(rec.path) for rec in recs]
 
 
 def check_heldout_below_indomain(suite: str, ctx: Any) -> ClaimResult:

@@ -59,12 +59,10 @@ def _runs(
     suite: str, ctx: Any, recipe: str, key: str, extra: dict[int, list[str]] | None = None
 ) -> tuple[dict[int, dict], list[str]]:
     """One run of ``recipe`` per seed (cached by the bench): ``{seed: summary}`` and the run folders."""
-    out, paths = {}, []
-    for seed in SCALE[suite]["seeds"]:
-        rec = ctx.run(recipe, [f"train.seed={seed}", *SCALE[suite][key], *(extra or {}).get(seed, [])])
-        out[seed] = rec.summary()
-        paths.append(str(rec.path))
-    return out, paths
+    seeds = SCALE[suite]["seeds"]
+    recs = ctx.run_many([(recipe, [f"train.seed={seed}", *SCALE[suite][key], *(extra or {}).get(seed, [])])
+                         for seed in seeds])
+    return {seed: rec.summary() for seed, rec in zip(seeds, recs)}, [str(rec.path) for rec in recs]
 
 
 def _universal_and_eot(suite: str, ctx: Any) -> tuple[dict[int, dict], dict[int, dict], list[str]]:

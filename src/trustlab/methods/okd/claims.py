@@ -55,22 +55,20 @@ DISTILLED = ("kd/digits-dg", "okd/digits-dg")
 def lodo(suite: str, ctx: Any, recipe: str) -> tuple[dict[tuple[str, int], dict[str, Any]], list[str]]:
     """``{(target, seed): summary}`` of ``recipe`` over the suite's held-out domains and seeds."""
     s = SCALE[suite]
-    out, paths = {}, []
-    for target in s["targets"]:
-        for seed in s["seeds"]:
-            extra = s["teacher"] if recipe in DISTILLED else []
-            rec = ctx.run(recipe, [f"data.target={target}", f"train.seed={seed}", *s["student"], *extra])
-            out[(target, seed)] = rec.summary()
-            paths.append(str(rec.path))
-    return out, paths
+    extra = s["teacher"] if recipe in DISTILLED else []
+    keys = [(target, seed) for target in s["targets"] for seed in s["seeds"]]
+    recs = ctx.run_many([(recipe, [f"data.target={t}", f"train.seed={seed}", *s["student"], *extra])
+                         for t, seed in keys])
+    return {key: rec.summary() for key, rec in zip(keys, recs)}, [str(rec.path) for rec in recs]
 
 
 def dosco(suite: str, ctx: Any) -> tuple[dict[int, dict[str, dict[str, Any]]], list[str]]:
     """``{seed: leaderboard}`` of ``okd/dosco-digits`` (teacher / erm / kd / okd rows), one split per seed."""
     s = SCALE[suite]
+    recs = ctx.run_many([("okd/dosco-digits", [f"train.seed={seed}", f"data.split_seed={seed}", *s["dosco"],
+                                               *s["teacher"]]) for seed in s["seeds"]])
     out, paths = {}, []
-    for seed in s["seeds"]:
-        rec = ctx.run("okd/dosco-digits", [f"train.seed={seed}", f"data.split_seed={seed}", *s["dosco"], *s["teacher"]])
+    for seed, rec in zip(s["seeds"], recs):
         out[seed] = rec.summary()["leaderboard"]
         paths += [str(rec.path)] + [row["run"] for row in out[seed].values() if row.get("run")]
     return out, sorted(set(paths))

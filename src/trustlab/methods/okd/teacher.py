@@ -55,6 +55,9 @@ class TeacherConfig:
     batch_size: int = 64
     eval_every: int = 1
     seed: int = 0  # fixed by default: one teacher serves students of every seed
+    # training images per source domain for the teacher; None: the student's data.max_per_domain. A teacher
+    # may know more than its student (the paper's is ImageNet-pretrained); it never sees a held-out domain.
+    max_per_domain: int | None = None
 
 
 @dataclass
@@ -97,9 +100,29 @@ def cached_run(recipe: str, overrides: list[str], root: Path, quiet: bool = True
     path = Path(root) / recipe / f"cache-{digest}"
     if (path / "done").is_file():
         return RunRecord.open(path)
-    if (path / "checkpoints" / "last.pt").is_file():
-        return run_recipe(recipe, resume_dir=path, quiet=quiet)
-    return run_recipe(recipe, overrides=overrides, runs_root=root, run_id=path.name, quiet=quiet)
+    with _exclusive(path.with_name(path.name + ".lock")):  # parallel bench workers: one trains, the rest wait
+        if (path / "done").is_file():
+            return RunRecord.open(path)
+        if (path / "checkpoints" / "last.pt").is_file():
+            return run_recipe(recipe, resume_dir=path, quiet=quiet)
+        return run_recipe(recipe, overrides=overrides, runs_root=root, run_id=path.name, quiet=quiet)
+
+
+@contextlib.contextmanager
+def _exclusive(lock: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``lock`` across processes (POSIX ``flock``; no lock where it is missing)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover  (not POSIX)
+        yield
+        return
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def section_overrides(prefix: str, values: dict[str, Any]) -> list[str]:
@@ -111,8 +134,14 @@ def teacher_overrides(tcfg: TeacherConfig, data: DataConfig, train: TrainConfig)
     """Overrides of recipe ``kd/teacher``: the student's data, the teacher's model and optimisation."""
     t = to_dict(TrainConfig(epochs=tcfg.epochs, lr=tcfg.lr, seed=tcfg.seed, eval_every=tcfg.eval_every))
     t.update({k: getattr(train, k) for k in ("device", "deterministic", "amp", "max_steps_per_epoch")})
+    d = {**to_dict(data), "batch_size": tcfg.batch_size}
+    if tcfg.max_per_domain is not None:
+        if tcfg.max_per_domain <= 0:
+            raise ConfigError(
+                f"teacher.max_per_domain must be positive or null (the student's), got {tcfg.max_per_domain}")
+        d["max_per_domain"] = tcfg.max_per_domain
     return [
-        *section_overrides("data", {**to_dict(data), "batch_size": tcfg.batch_size}),
+        *section_overrides("data", d),
         *section_overrides("model", to_dict(tcfg.model)),
         *section_overrides("train", t),
     ]
@@ -190,11 +219,11 @@ def load_teacher(
         with preserved_rng():
             teacher_rec = cached_run(TEACHER_RECIPE, teacher_overrides(tcfg, data, train), runs_root_of(record), quiet)
     spec, tdata = _run_model_spec(teacher_rec)
-    for key in ("name", "target", "image_size"):
+    for key in ("name", "root", "target", "image_size", "split_seed"):  # split_seed: which contexts are unseen
         if key in tdata and tdata[key] != getattr(data, key):
             raise ConfigError(
                 f"teacher run '{teacher_rec.path}' used data.{key}={tdata[key]!r} but the student uses "
-                f"{getattr(data, key)!r}; train the teacher on the student's source domains"
+                f"{getattr(data, key)!r}; train the teacher on the student's source domains and split"
             )
     ckpt = teacher_rec.checkpoint_path("best.pt")
     if not ckpt.is_file():

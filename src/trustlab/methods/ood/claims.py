@@ -54,7 +54,7 @@ SCALE: dict[str, dict[str, Any]] = {
 
 def _ood_runs(suite: str, ctx: Any) -> tuple[list[dict[str, Any]], list[str]]:
     scale = SCALE[suite]
-    recs = [ctx.run("ood/ood", [f"train.seed={s}", *scale["ood"]]) for s in scale["seeds"]]
+    recs = ctx.run_many([("ood/ood", [f"train.seed={s}", *scale["ood"]]) for s in scale["seeds"]])
     return [r.summary() for r in recs], [str(r.path) for r in recs]
 
 

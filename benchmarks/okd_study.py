@@ -1,0 +1,90 @@
+"""Run the OKD claims at the quick scale with extra overrides (a study, not a suite).
+
+The quick suite's settings (``okd.claims.SCALE["quick"]``) are copied into a named study, the given
+overrides are appended, and the chosen claim checks run on ``--out/runs`` (finished runs are reused, so a
+study can be resumed or extended with more seeds). Prints per claim the margin and per-seed values, plus
+the mean source-domain validation accuracy of every student and teacher, which is what settings may be
+chosen by (held-out numbers are the claim, never a selection criterion).
+
+    OMP_NUM_THREADS=1 python benchmarks/okd_study.py --out /tmp/okd-strong \\
+        --teacher teacher.max_per_domain=2000 --seeds 0 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import trustlab.methods  # noqa: F401  (registers recipes and claims)
+from trustlab.bench.runner import BenchContext
+from trustlab.methods.okd import claims as okd_claims
+
+CHECKS = {
+    "kd-beats-erm": okd_claims.check_kd_beats_erm,
+    "okd-beats-kd": okd_claims.check_okd_beats_kd,
+    "gap-larger-ood": okd_claims.check_gap_larger_ood,
+    "dosco-drop": okd_claims.check_dosco_drop,
+}
+
+
+def _mean(xs: list[float]) -> float:
+    return statistics.fmean(xs) if xs else float("nan")
+
+
+def source_val(ctx: BenchContext, study: str) -> dict[str, float]:
+    """Mean source validation accuracy per (recipe, role), over every run the study made."""
+    out: dict[str, list[float]] = {}
+    for key, rec in ctx._cache.items():  # noqa: SLF001  (the runs this study made or reused)
+        summ = rec.summary()
+        boards = summ.get("leaderboard")
+        rows = boards.items() if boards else [(key[0], summ)]
+        for name, row in rows:
+            if "val_acc" in row:
+                out.setdefault(f"{name} student", []).append(row["val_acc"])
+            t = row.get("teacher") or {}
+            if "val_acc" in t:
+                out.setdefault(f"{name} teacher", []).append(t["val_acc"])
+    return {k: round(_mean(v), 4) for k, v in sorted(out.items())}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, required=True, help="study folder (runs go to OUT/runs)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--targets", nargs="+", default=list(okd_claims.DOMAINS))
+    ap.add_argument("--student", nargs="*", default=[], help="extra overrides of the Digits-DG students")
+    ap.add_argument("--teacher", nargs="*", default=[], help="extra overrides of every teacher (teacher.*)")
+    ap.add_argument("--dosco", nargs="*", default=[], help="extra overrides of the DOSCO runs")
+    ap.add_argument("--claims", nargs="+", default=["okd-beats-kd"], choices=sorted(CHECKS))
+    args = ap.parse_args(argv)
+
+    study = f"study-{args.out.name}"
+    scale = copy.deepcopy(okd_claims.SCALE["quick"])
+    scale.update(seeds=args.seeds, targets=args.targets)
+    scale["student"] += args.student
+    scale["teacher"] += args.teacher
+    scale["dosco"] += args.dosco
+    okd_claims.SCALE[study] = scale
+    ctx = BenchContext(study, args.out, quiet=False, reuse=True)
+    t0 = time.time()
+    report: dict = {"scale": scale, "claims": {}}
+    for name in args.claims:
+        res = CHECKS[name](study, ctx)
+        report["claims"][name] = {"passed": res.passed, "margin": round(res.margin, 4), "notes": res.notes,
+                                  "values": {k: [round(v, 4) for v in vs] for k, vs in res.values.items()}}
+        print(f"{name}: {'PASS' if res.passed else 'FAIL'} {res.margin:+.4f} {res.notes}", file=sys.stderr)
+    report["source_val"] = source_val(ctx, study)
+    report["wall_s"] = round(time.time() - t0, 1)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "study.json").write_text(json.dumps(report, indent=1))
+    print(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

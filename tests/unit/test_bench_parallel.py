@@ -1,0 +1,50 @@
+"""BenchContext.run_many: runs are made once each, and ``jobs=2`` gives the same runs as ``jobs=1``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import trustlab.methods  # noqa: F401  (registers the recipes)
+from trustlab.bench.runner import BenchContext
+from trustlab.errors import ConfigError
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+TINY = ["data.max_per_domain=32", "data.batch_size=16", "train.epochs=1", "train.max_steps_per_epoch=2",
+        "model.width=0.125"]
+TEACHER = ["teacher.model.name=small_cnn", "teacher.model.width=0.125", "teacher.epochs=1"]
+
+
+def _items(recipe: str, extra: list[str]) -> list[tuple[str, list[str]]]:
+    return [(recipe, [f"train.seed={seed}", *TINY, *extra]) for seed in (0, 1)]
+
+
+def test_run_many_serial_makes_each_run_once(tmp_path: Path) -> None:
+    ctx = BenchContext("t", tmp_path)
+    items = _items("student-erm/digits-dg", [])
+    recs = ctx.run_many([*items, items[0]])
+    assert len(recs) == 3 and recs[0].path == recs[2].path and recs[0].path != recs[1].path
+    assert len(list((tmp_path / "runs" / "student-erm" / "digits-dg").iterdir())) == 2
+    assert ctx.run(*items[1]).path == recs[1].path  # cached, not trained again
+    with pytest.raises(ConfigError, match="--jobs must be at least 1"):
+        BenchContext("t", tmp_path, jobs=0)
+
+
+def test_two_workers_give_the_serial_results_and_share_one_teacher(tmp_path: Path) -> None:
+    items = _items("kd/digits-dg", TEACHER)
+    serial = BenchContext("t", tmp_path / "serial").run_many(items)
+    ctx = BenchContext("t", tmp_path / "parallel", jobs=2, threads=1)
+    try:
+        parallel = ctx.run_many(items)
+    finally:
+        ctx.close()
+    for a, b in zip(serial, parallel):
+        sa, sb = a.summary(), b.summary()
+        assert a.done and b.done and a.path != b.path
+        assert sb["heldout_acc"] == sa["heldout_acc"] and sb["indomain_acc"] == sa["indomain_acc"]
+    # both students asked for the same teacher at once: the lock lets one train it, the other reuses it
+    teachers = [p for p in (tmp_path / "parallel" / "runs" / "kd" / "teacher").iterdir() if p.is_dir()]
+    assert len(teachers) == 1 and (teachers[0] / "done").is_file()
+    assert {r.summary()["teacher"]["run"] for r in parallel} == {str(teachers[0])}
