@@ -48,3 +48,20 @@ def test_two_workers_give_the_serial_results_and_share_one_teacher(tmp_path: Pat
     teachers = [p for p in (tmp_path / "parallel" / "runs" / "kd" / "teacher").iterdir() if p.is_dir()]
     assert len(teachers) == 1 and (teachers[0] / "done").is_file()
     assert {r.summary()["teacher"]["run"] for r in parallel} == {str(teachers[0])}
+
+
+def test_okd_study_runs_a_claim_with_extra_overrides(tmp_path: Path) -> None:
+    import json
+
+    from trustlab.methods.okd import study
+
+    out = tmp_path / "s"
+    assert study.main(["--out", str(out), "--scale", "smoke", "--seeds", "0", "--targets", "mnistm",
+                       "--teacher", "teacher.max_per_domain=all", "--claims", "kd-beats-erm"]) == 0
+    report = json.loads((out / "study.json").read_text())
+    assert report["scale"]["teacher"][-1] == "teacher.max_per_domain=all"
+    assert set(report["claims"]) == {"kd-beats-erm"} and report["claims"]["kd-beats-erm"]["values"]["kd"]
+    roles = {"kd/digits-dg student", "kd/digits-dg teacher", "student-erm/digits-dg student"}
+    assert roles <= set(report["source_val"])
+    teacher = next(p for p in (out / "runs" / "kd" / "teacher").iterdir() if p.is_dir())
+    assert "max_per_domain: null" in (teacher / "config.yaml").read_text()  # every source image

@@ -34,7 +34,7 @@ def test_teacher_is_trained_once_then_reused(tmp_path: Path) -> None:
     stamp = (run / "done").stat().st_mtime_ns
     second = load_teacher(TINY_TEACHER, TINY_DATA, TINY_TRAIN, 10, CPU, _student_record(tmp_path))
     assert second.info["run"] == str(run) and (run / "done").stat().st_mtime_ns == stamp
-    assert len(list((tmp_path / "kd" / "teacher").iterdir())) == 1
+    assert [p.name for p in (tmp_path / "kd" / "teacher").iterdir() if not p.name.startswith(".")] == [run.name]
     # another held-out domain is another teacher (it must not have seen the student's test domain)
     other = DataConfig(name="digits-dg", target="mnist", max_per_domain=32, batch_size=32)
     by_run = TeacherConfig(run=str(run))
@@ -86,7 +86,9 @@ def test_teacher_may_train_on_more_source_images_than_the_student(tmp_path: Path
     assert "data.max_per_domain=32" in teacher_overrides(TINY_TEACHER, TINY_DATA, TINY_TRAIN)
     more = replace(TINY_TEACHER, max_per_domain=64)
     assert "data.max_per_domain=64" in teacher_overrides(more, TINY_DATA, TINY_TRAIN)
-    with pytest.raises(ConfigError, match="teacher.max_per_domain must be positive or null"):
+    assert "data.max_per_domain=null" in teacher_overrides(replace(TINY_TEACHER, max_per_domain="all"), TINY_DATA,
+                                                           TINY_TRAIN)  # null: every source training image
+    with pytest.raises(ConfigError, match="teacher.max_per_domain must be positive, 'all' or null"):
         teacher_overrides(replace(TINY_TEACHER, max_per_domain=0), TINY_DATA, TINY_TRAIN)
     small = load_teacher(TINY_TEACHER, TINY_DATA, TINY_TRAIN, 10, CPU, _student_record(tmp_path))
     big = load_teacher(more, TINY_DATA, TINY_TRAIN, 10, CPU, _student_record(tmp_path))

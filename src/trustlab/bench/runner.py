@@ -2,10 +2,11 @@
 
 Claims ask the :class:`BenchContext` for runs; runs with the same recipe and overrides are made once
 per bench and shared between claims. With ``reuse=True`` a finished run of an earlier bench with the
-same resolved config is read back instead of trained again. With ``jobs > 1`` the runs a claim asks for
-together (:meth:`BenchContext.run_many`) train in that many worker processes at once, each with
-``cpu_count // jobs`` threads (at least one). Every run is seeded on its own, so its numbers do not
-depend on ``jobs``, only on the threads a run gets (float reduction order).
+same resolved config is read back instead of trained again. With ``jobs > 1`` every new run trains in
+one of ``jobs`` worker processes, each with ``cpu_count // jobs`` torch threads (at least one), and the
+runs a claim asks for together (:meth:`BenchContext.run_many`) train at the same time. Every run is
+seeded on its own, so its numbers do not depend on ``jobs`` or on the order, only on the threads a
+run gets (float reduction order): ``--jobs 2`` on 2 cores gives the numbers of a one-thread serial bench.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ class BenchContext:
         for key in todo:
             if not self.quiet:
                 print(f"  run {key[0]} {' '.join(key[1])}", file=sys.stderr)
-        if self.jobs == 1 or len(todo) < 2:
+        if self.jobs == 1 or not todo:  # with jobs > 1 every run trains in a worker, so all get `threads`
             for key in todo:
                 self._cache[key] = run_recipe(key[0], overrides=list(key[1]), runs_root=self.runs_root, quiet=True)
         else:

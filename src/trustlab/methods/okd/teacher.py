@@ -29,7 +29,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -55,9 +55,10 @@ class TeacherConfig:
     batch_size: int = 64
     eval_every: int = 1
     seed: int = 0  # fixed by default: one teacher serves students of every seed
-    # training images per source domain for the teacher; None: the student's data.max_per_domain. A teacher
-    # may know more than its student (the paper's is ImageNet-pretrained); it never sees a held-out domain.
-    max_per_domain: int | None = None
+    # training images per source domain for the teacher: None, the student's data.max_per_domain; "all",
+    # every source training image; or a number. A teacher may know more than its student (the paper's is
+    # ImageNet-pretrained); it never sees a held-out domain or the student's validation and test images.
+    max_per_domain: int | Literal["all"] | None = None
 
 
 @dataclass
@@ -100,7 +101,7 @@ def cached_run(recipe: str, overrides: list[str], root: Path, quiet: bool = True
     path = Path(root) / recipe / f"cache-{digest}"
     if (path / "done").is_file():
         return RunRecord.open(path)
-    with _exclusive(path.with_name(path.name + ".lock")):  # parallel bench workers: one trains, the rest wait
+    with _exclusive(path.with_name(f".{path.name}.lock")):  # parallel bench workers: one trains, the rest wait
         if (path / "done").is_file():
             return RunRecord.open(path)
         if (path / "checkpoints" / "last.pt").is_file():
@@ -135,10 +136,12 @@ def teacher_overrides(tcfg: TeacherConfig, data: DataConfig, train: TrainConfig)
     t = to_dict(TrainConfig(epochs=tcfg.epochs, lr=tcfg.lr, seed=tcfg.seed, eval_every=tcfg.eval_every))
     t.update({k: getattr(train, k) for k in ("device", "deterministic", "amp", "max_steps_per_epoch")})
     d = {**to_dict(data), "batch_size": tcfg.batch_size}
-    if tcfg.max_per_domain is not None:
+    if tcfg.max_per_domain == "all":
+        d["max_per_domain"] = None
+    elif tcfg.max_per_domain is not None:
         if tcfg.max_per_domain <= 0:
-            raise ConfigError(
-                f"teacher.max_per_domain must be positive or null (the student's), got {tcfg.max_per_domain}")
+            raise ConfigError(f"teacher.max_per_domain must be positive, 'all' or null (the student's), "
+                              f"got {tcfg.max_per_domain}")
         d["max_per_domain"] = tcfg.max_per_domain
     return [
         *section_overrides("data", d),

@@ -1,13 +1,13 @@
 """Run the OKD claims at the quick scale with extra overrides (a study, not a suite).
 
-The quick suite's settings (``okd.claims.SCALE["quick"]``) are copied into a named study, the given
+A suite's settings (``okd.claims.SCALE[--scale]``, default quick) are copied into a named study, the given
 overrides are appended, and the chosen claim checks run on ``--out/runs`` (finished runs are reused, so a
 study can be resumed or extended with more seeds). Prints per claim the margin and per-seed values, plus
 the mean source-domain validation accuracy of every student and teacher, which is what settings may be
 chosen by (held-out numbers are the claim, never a selection criterion).
 
-    OMP_NUM_THREADS=1 python benchmarks/okd_study.py --out /tmp/okd-strong \\
-        --teacher teacher.max_per_domain=2000 --seeds 0 1 2
+    OMP_NUM_THREADS=1 python -m trustlab.methods.okd.study --out /tmp/okd-strong \\
+        --teacher teacher.max_per_domain=all --seeds 0 1 2
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def _mean(xs: list[float]) -> float:
     return statistics.fmean(xs) if xs else float("nan")
 
 
-def source_val(ctx: BenchContext, study: str) -> dict[str, float]:
+def source_val(ctx: BenchContext) -> dict[str, float]:
     """Mean source validation accuracy per (recipe, role), over every run the study made."""
     out: dict[str, list[float]] = {}
     for key, rec in ctx._cache.items():  # noqa: SLF001  (the runs this study made or reused)
@@ -61,24 +61,29 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--teacher", nargs="*", default=[], help="extra overrides of every teacher (teacher.*)")
     ap.add_argument("--dosco", nargs="*", default=[], help="extra overrides of the DOSCO runs")
     ap.add_argument("--claims", nargs="+", default=["okd-beats-kd"], choices=sorted(CHECKS))
+    ap.add_argument("--scale", default="quick", choices=sorted(okd_claims.SCALE), help="suite settings to start from")
+    ap.add_argument("--jobs", type=int, default=1, help="runs trained at once (worker processes)")
     args = ap.parse_args(argv)
 
     study = f"study-{args.out.name}"
-    scale = copy.deepcopy(okd_claims.SCALE["quick"])
+    scale = copy.deepcopy(okd_claims.SCALE[args.scale])
     scale.update(seeds=args.seeds, targets=args.targets)
     scale["student"] += args.student
     scale["teacher"] += args.teacher
     scale["dosco"] += args.dosco
     okd_claims.SCALE[study] = scale
-    ctx = BenchContext(study, args.out, quiet=False, reuse=True)
+    ctx = BenchContext(study, args.out, quiet=False, reuse=True, jobs=args.jobs)
     t0 = time.time()
     report: dict = {"scale": scale, "claims": {}}
-    for name in args.claims:
-        res = CHECKS[name](study, ctx)
-        report["claims"][name] = {"passed": res.passed, "margin": round(res.margin, 4), "notes": res.notes,
-                                  "values": {k: [round(v, 4) for v in vs] for k, vs in res.values.items()}}
-        print(f"{name}: {'PASS' if res.passed else 'FAIL'} {res.margin:+.4f} {res.notes}", file=sys.stderr)
-    report["source_val"] = source_val(ctx, study)
+    try:
+        for name in args.claims:
+            res = CHECKS[name](study, ctx)
+            report["claims"][name] = {"passed": res.passed, "margin": round(res.margin, 4), "notes": res.notes,
+                                      "values": {k: [round(v, 4) for v in vs] for k, vs in res.values.items()}}
+            print(f"{name}: {'PASS' if res.passed else 'FAIL'} {res.margin:+.4f} {res.notes}", file=sys.stderr)
+    finally:
+        ctx.close()
+    report["source_val"] = source_val(ctx)
     report["wall_s"] = round(time.time() - t0, 1)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "study.json").write_text(json.dumps(report, indent=1))
