@@ -18,7 +18,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/trustlab data build digits-dg
-	$(VENV)/bin/trustlab bench --suite quick --reuse
+	$(VENV)/bin/trustlab bench --suite quick --reuse --jobs 2
 	@echo "report: $(CURDIR)/reports/quick/index.html"
 
 test: $(STAMP)

@@ -23,6 +23,7 @@ from pathlib import Path
 import trustlab.methods  # noqa: F401  (registers recipes and claims)
 from trustlab.bench.runner import BenchContext
 from trustlab.methods.okd import claims as okd_claims
+from trustlab.runs.store import RunRecord
 
 CHECKS = {
     "kd-beats-erm": okd_claims.check_kd_beats_erm,
@@ -44,6 +45,8 @@ def source_val(ctx: BenchContext) -> dict[str, float]:
         boards = summ.get("leaderboard")
         rows = boards.items() if boards else [(key[0], summ)]
         for name, row in rows:
+            if "val_acc" not in row and row.get("run"):  # a leaderboard row: its linked run has the numbers
+                row = RunRecord.open(row["run"], writer=False).summary()
             if "val_acc" in row:
                 out.setdefault(f"{name} student", []).append(row["val_acc"])
             t = row.get("teacher") or {}
