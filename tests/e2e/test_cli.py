@@ -129,3 +129,9 @@ def test_augmented_training_runs_and_is_recorded(tmp_path: Path) -> None:
     assert 0.0 <= json.loads((rd / "summary.json").read_text())["heldout_acc"] <= 1.0
     bad = cli("run", "erm/digits-dg", "--set", "data.augment=rotate", *TINY, runs=runs)
     assert bad.returncode == 2 and "data.augment" in bad.stderr
+
+
+def test_bench_rejects_zero_jobs_before_writing_anything(tmp_path: Path) -> None:
+    proc = cli("bench", "--suite", "smoke", "--jobs", "0", "--out", str(tmp_path / "reports"), runs=tmp_path / "runs")
+    assert proc.returncode == 2 and proc.stderr.strip() == "error: --jobs must be at least 1, got 0"
+    assert not (tmp_path / "reports").exists()

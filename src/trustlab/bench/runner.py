@@ -125,6 +125,8 @@ def run_bench(
 
     if suite not in SUITES:
         raise ConfigError(f"unknown suite '{suite}'; use one of {', '.join(SUITES)}")
+    if jobs < 1:
+        raise ConfigError(f"--jobs must be at least 1, got {jobs}")
     out_dir = Path(out_root) / suite
     out_dir.mkdir(parents=True, exist_ok=True)
     claims: list[Claim] = [c for _, c in CLAIMS.items() if suite in c.suites]
