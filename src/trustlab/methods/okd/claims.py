@@ -59,7 +59,8 @@ def lodo(suite: str, ctx: Any, recipe: str) -> tuple[dict[tuple[str, int], dict[
     """``{(target, seed): summary}`` of ``recipe`` over the suite's held-out domains and seeds."""
     s = SCALE[suite]
     extra = s["teacher"] if recipe in DISTILLED else []
-    keys = [(target, seed) for target in s["targets"] for seed in s["seeds"]]
+    # seed-major, so that parallel workers start on different held-out domains (different teachers)
+    keys = [(target, seed) for seed in s["seeds"] for target in s["targets"]]
     recs = ctx.run_many([(recipe, [f"data.target={t}", f"train.seed={seed}", *s["student"], *extra])
                          for t, seed in keys])
     return {key: rec.summary() for key, rec in zip(keys, recs)}, [str(rec.path) for rec in recs]
