@@ -30,6 +30,7 @@ CHECKS = {
     "okd-beats-kd": okd_claims.check_okd_beats_kd,
     "gap-larger-ood": okd_claims.check_gap_larger_ood,
     "dosco-drop": okd_claims.check_dosco_drop,
+    "kd-beats-dg-baselines": okd_claims.check_kd_beats_baselines,
 }
 
 
