@@ -40,6 +40,9 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
                 return _coerce(value, arg, key)
             except ConfigError as exc:
                 errors.append(str(exc))
+        if len(errors) > 1:  # e.g. int | Literal["all"]: say every form the key accepts
+            raise ConfigError(f"config key '{key}': {value!r} fits none of its forms: "
+                              + "; ".join(e.split(": ", 1)[-1] for e in errors))
         raise ConfigError(errors[0] if errors else f"config key '{key}': bad value {value!r}")
     if origin is typing.Literal:
         if value not in get_args(tp):

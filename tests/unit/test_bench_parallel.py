@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import multiprocessing
 from pathlib import Path
 
 import pytest
@@ -40,19 +42,48 @@ def test_two_workers_give_the_serial_results_and_share_one_teacher(tmp_path: Pat
         parallel = ctx.run_many(items)
     finally:
         ctx.close()
-    for a, b in zip(serial, parallel):
+    for seed, a, b in zip((0, 1), serial, parallel):
         sa, sb = a.summary(), b.summary()
         assert a.done and b.done and a.path != b.path
+        assert a.config()["train"]["seed"] == b.config()["train"]["seed"] == seed  # results in item order
         assert sb["heldout_acc"] == sa["heldout_acc"] and sb["indomain_acc"] == sa["indomain_acc"]
     # both students asked for the same teacher at once: the lock lets one train it, the other reuses it
     teachers = [p for p in (tmp_path / "parallel" / "runs" / "kd" / "teacher").iterdir() if p.is_dir()]
     assert len(teachers) == 1 and (teachers[0] / "done").is_file()
+    epochs = [r for r in map(json.loads, (teachers[0] / "metrics.jsonl").read_text().splitlines()) if "val/acc" in r]
+    assert len(epochs) == 1  # trained once: without the lock both workers would have written an epoch
     assert {r.summary()["teacher"]["run"] for r in parallel} == {str(teachers[0])}
 
 
-def test_okd_study_runs_a_claim_with_extra_overrides(tmp_path: Path) -> None:
-    import json
+def _try_lock(lock: str, queue: multiprocessing.Queue) -> None:
+    import fcntl
 
+    with open(lock, "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            queue.put("got it")
+        except BlockingIOError:
+            queue.put("blocked")
+
+
+def test_teacher_lock_excludes_another_process(tmp_path: Path) -> None:
+    from trustlab.methods.okd.teacher import _exclusive
+
+    lock = tmp_path / ".cache-x.lock"
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    with _exclusive(lock):
+        p = ctx.Process(target=_try_lock, args=(str(lock), queue))
+        p.start()
+        p.join(60)
+        assert queue.get(timeout=5) == "blocked"
+    p = ctx.Process(target=_try_lock, args=(str(lock), queue))
+    p.start()
+    p.join(60)
+    assert queue.get(timeout=5) == "got it"
+
+
+def test_okd_study_runs_a_claim_with_extra_overrides(tmp_path: Path) -> None:
     from trustlab.methods.okd import study
 
     out = tmp_path / "s"
@@ -65,3 +96,13 @@ def test_okd_study_runs_a_claim_with_extra_overrides(tmp_path: Path) -> None:
     assert roles <= set(report["source_val"])
     teacher = next(p for p in (out / "runs" / "kd" / "teacher").iterdir() if p.is_dir())
     assert "max_per_domain: null" in (teacher / "config.yaml").read_text()  # every source image
+
+
+def test_generated_run_ids_never_share_a_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from trustlab.runs import store
+
+    ids = iter(["same", "same", "other"])
+    monkeypatch.setattr(store, "new_run_id", lambda seed=None: next(ids))
+    first = store.RunRecord.create("erm/digits-dg", {"train": {"seed": 0}}, root=tmp_path)
+    second = store.RunRecord.create("erm/digits-dg", {"train": {"seed": 0}}, root=tmp_path)
+    assert (first.path.name, second.path.name) == ("same", "other")  # a clash draws a new id

@@ -99,3 +99,13 @@ def test_teacher_may_train_on_more_source_images_than_the_student(tmp_path: Path
     other_split = DataConfig(name="digits-dg", target="usps", max_per_domain=32, batch_size=32, split_seed=1)
     with pytest.raises(ConfigError, match="used data.split_seed=0 but the student uses 1"):
         load_teacher(TeacherConfig(run=big.info["run"]), other_split, TINY_TRAIN, 10, CPU)
+
+
+def test_teacher_max_per_domain_typos_and_misuse_are_one_line_errors(tmp_path: Path) -> None:
+    from trustlab.registry import RECIPES
+
+    with pytest.raises(ConfigError, match=r"'al' fits none of its forms: expected an integer.*not one of \['all'\]"):
+        RECIPES.get("kd/digits-dg").config(None, ["teacher.max_per_domain=al"])
+    with pytest.raises(ConfigError, match="teacher.max_per_domain is for a teacher trained here"):
+        load_teacher(TeacherConfig(checkpoint=str(tmp_path / "t.pt"), max_per_domain="all"), TINY_DATA, TINY_TRAIN,
+                     10, CPU)

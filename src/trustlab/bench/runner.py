@@ -3,7 +3,7 @@
 Claims ask the :class:`BenchContext` for runs; runs with the same recipe and overrides are made once
 per bench and shared between claims. With ``reuse=True`` a finished run of an earlier bench with the
 same resolved config is read back instead of trained again. With ``jobs > 1`` every new run trains in
-one of ``jobs`` worker processes, each with ``cpu_count // jobs`` torch threads (at least one), and the
+one of ``jobs`` worker processes, each with ``cpus // jobs`` torch threads (at least one), and the
 runs a claim asks for together (:meth:`BenchContext.run_many`) train at the same time. Every run is
 seeded on its own, so its numbers do not depend on ``jobs`` or on the order, only on the threads a
 run gets (float reduction order): ``--jobs 2`` on 2 cores gives the numbers of a one-thread serial bench.
@@ -16,7 +16,8 @@ import os
 import sys
 import time
 import traceback
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,7 @@ class BenchContext:
         self.quiet = quiet
         self.reuse = reuse
         self.jobs = jobs
-        self.threads = threads or max(1, (os.cpu_count() or 1) // jobs)  # torch threads of each worker
+        self.threads = threads or max(1, _cpus() // jobs)  # torch threads of each worker
         self._cache: dict[tuple[str, tuple[str, ...]], RunRecord] = {}
         self._pool: ProcessPoolExecutor | None = None
 
@@ -70,11 +71,28 @@ class BenchContext:
             for key in todo:
                 self._cache[key] = run_recipe(key[0], overrides=list(key[1]), runs_root=self.runs_root, quiet=True)
         else:
-            futures = {key: self._workers().submit(_run_in_worker, key[0], list(key[1]), str(self.runs_root))
-                       for key in todo}
-            for key, fut in futures.items():  # the first failure is raised, as in the serial loop
-                self._cache[key] = RunRecord.open(fut.result())
+            self._run_in_workers(todo)
         return [self._cache[key] for key in keys]
+
+    def _run_in_workers(self, todo: list[tuple[str, tuple[str, ...]]]) -> None:
+        """Train ``todo`` in the workers; every run that finishes is cached, then the first failure (in
+        ``todo`` order, as the serial loop would meet it) is raised."""
+        pool = self._workers()
+        futures = {pool.submit(_run_in_worker, key[0], list(key[1]), str(self.runs_root)): key for key in todo}
+        failed: dict[tuple[str, tuple[str, ...]], BaseException] = {}
+        for n, fut in enumerate(as_completed(futures), 1):
+            key = futures[fut]
+            exc = fut.exception()
+            if exc is not None:
+                failed[key] = exc
+                continue
+            self._cache[key] = RunRecord.open(fut.result())
+            if not self.quiet:
+                print(f"  done {n}/{len(todo)}: {self._cache[key].path}", file=sys.stderr)
+        if any(isinstance(e, BrokenProcessPool) for e in failed.values()):  # a worker died (e.g. out of memory)
+            self.close()  # the next claim gets fresh workers
+        if failed:
+            raise next(failed[key] for key in todo if key in failed)
 
     def _workers(self) -> ProcessPoolExecutor:
         if self._pool is None:
@@ -98,6 +116,14 @@ class BenchContext:
             if rec.done and (path / "config.yaml").is_file() and rec.config() == wanted:
                 return rec
         return None
+
+
+def _cpus() -> int:
+    """CPUs this process may use (affinity / container limits where the OS tells them)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover  (not Linux)
+        return os.cpu_count() or 1
 
 
 def _init_worker(threads: int) -> None:

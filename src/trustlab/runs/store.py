@@ -98,6 +98,13 @@ class RunRecord:
         rid = run_id or new_run_id(seed)
         path = runs_root(root) / recipe / rid
         if writer:
+            while run_id is None:  # a generated id: claim a fresh folder (parallel bench workers start together)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    path.mkdir()
+                    break
+                except FileExistsError:
+                    path = path.parent / new_run_id(seed)
             if (path / "done").exists():
                 raise TrustlabError(f"run '{path}' already finished; pick another --run-id")
             (path / "checkpoints").mkdir(parents=True, exist_ok=True)

@@ -87,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: {'PASS' if res.passed else 'FAIL'} {res.margin:+.4f} {res.notes}", file=sys.stderr)
     finally:
         ctx.close()
+        okd_claims.SCALE.pop(study, None)
     report["source_val"] = source_val(ctx)
     report["wall_s"] = round(time.time() - t0, 1)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -93,6 +93,7 @@ def cached_run(recipe: str, overrides: list[str], root: Path, quiet: bool = True
 
     The run id is ``cache-<sha1 of the resolved config>``, so equal configs share one run.
     """
+    from trustlab.engine.runtime import launched_by_torchrun
     from trustlab.recipes import run_recipe
     from trustlab.registry import RECIPES
 
@@ -101,7 +102,9 @@ def cached_run(recipe: str, overrides: list[str], root: Path, quiet: bool = True
     path = Path(root) / recipe / f"cache-{digest}"
     if (path / "done").is_file():
         return RunRecord.open(path)
-    with _exclusive(path.with_name(f".{path.name}.lock")):  # parallel bench workers: one trains, the rest wait
+    # parallel bench workers: one trains, the rest wait. Not under torchrun: there every rank trains it together.
+    lock = contextlib.nullcontext() if launched_by_torchrun() else _exclusive(path.with_name(f".{path.name}.lock"))
+    with lock:
         if (path / "done").is_file():
             return RunRecord.open(path)
         if (path / "checkpoints" / "last.pt").is_file():
@@ -209,6 +212,8 @@ def load_teacher(
     """Resolve ``tcfg`` to a frozen teacher (training and caching it when needed); see the module doc."""
     if tcfg.run and tcfg.checkpoint:
         raise ConfigError("give teacher.run or teacher.checkpoint, not both")
+    if tcfg.max_per_domain is not None and (tcfg.run or tcfg.checkpoint):
+        raise ConfigError("teacher.max_per_domain is for a teacher trained here; drop it with teacher.run/checkpoint")
     if tcfg.checkpoint:
         path = Path(tcfg.checkpoint).expanduser()
         model = build_frozen(tcfg.model, path, num_classes, data.image_size, device)
