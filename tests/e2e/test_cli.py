@@ -110,6 +110,8 @@ def test_bench_smoke_erm_writes_report(tmp_path: Path) -> None:
         timeout=600,
     )
     assert Path(proc.stdout.strip()).is_file()
+    record = json.loads((out / "smoke" / "claims.json").read_text())
+    assert record["jobs"] == 1 and record["threads_per_run"] >= 1
     claims = json.loads((out / "smoke" / "claims.json").read_text())
     ids = {c["id"] for c in claims["claims"]}
     assert ids == {"erm/heldout-below-indomain", "erm/beats-chance"}

@@ -138,7 +138,8 @@ def claim(cid: str, passed: bool, values: dict, runs: list[str], **kw: object) -
 def write_claims(suite_dir: Path, claims: list[dict]) -> None:
     suite_dir.mkdir(parents=True, exist_ok=True)
     env = {"machine": "x86_64", "torch": "2.9.0", "cpu_count": 2, "git_sha": "deadbeef"}
-    doc = {"suite": "smoke", "created": "2025-01-01T00:00:00", "env": env, "seconds": 75.0, "claims": claims}
+    doc = {"suite": "smoke", "created": "2025-01-01T00:00:00", "env": env, "jobs": 2, "threads_per_run": 1,
+           "seconds": 75.0, "claims": claims}
     (suite_dir / "claims.json").write_text(json.dumps(doc))  # json writes NaN as NaN, as bench does
 
 
@@ -174,6 +175,7 @@ def test_render_bench_overview_sections_and_runs(tmp_path: Path) -> None:
     assert "nan" in text and "error: ValueError: boom" in text
     assert "<script>" not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
     assert "deadbeef" in text and "2.9.0" in text and "1 min 15 s" in text
+    assert "threads_per_run" in text and "jobs" in text  # thread count moves float results: shown
     assert "target_acc" in text and "0.71" in text
     assert "1 run folder(s) not found: runs/missing/x" in text
     sources = assert_images_exist(page)

@@ -190,17 +190,22 @@ def _check_all(claims: list[Claim], suite: str, ctx: BenchContext, out_dir: Path
             verdict = "PASS" if res.passed else "FAIL"
             print(f"      {verdict} margin {res.margin:+.4f} {res.unit} ({res.seconds:.0f}s)", file=sys.stderr)
         results.append(res.to_dict())
-        _write(out_dir, suite, results, time.perf_counter() - t0)  # partial results survive a crash
-    _write(out_dir, suite, results, time.perf_counter() - t0)
+        _write(out_dir, suite, results, time.perf_counter() - t0, ctx)  # partial results survive a crash
+    _write(out_dir, suite, results, time.perf_counter() - t0, ctx)
 
 
-def _write(out_dir: Path, suite: str, results: list[dict[str, Any]], seconds: float) -> None:
+def _write(out_dir: Path, suite: str, results: list[dict[str, Any]], seconds: float, ctx: BenchContext) -> None:
+    import torch
+
     io.write_json(
         out_dir / "claims.json",
         {
             "suite": suite,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "env": environment(),
+            # the torch threads a run trained with change float reduction order, so they are recorded
+            "jobs": ctx.jobs,
+            "threads_per_run": ctx.threads if ctx.jobs > 1 else torch.get_num_threads(),
             "seconds": seconds,
             "claims": results,
         },

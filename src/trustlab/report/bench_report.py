@@ -2,7 +2,7 @@
 
 ``claims.json`` is what ``trustlab bench`` writes (see :mod:`trustlab.bench.claims`)::
 
-    {"suite": str, "created": str, "env": {...}, "seconds": float,
+    {"suite": str, "created": str, "env": {...}, "jobs": int, "threads_per_run": int, "seconds": float,
      "claims": [ClaimResult.to_dict(), ...]}
 
 The page shows the environment and total time, an overview (one row per claim: PASS / FAIL /
@@ -246,7 +246,8 @@ def render_bench(suite_dir: str | Path) -> Path:
             f"{h.esc(format_seconds(seconds if isinstance(seconds, (int, float)) else None))}"
             f" &middot; created {h.esc(data.get('created') or 'unknown')}</p>"
         ),
-        h.kv_table({k: env[k] for k in ENV_KEYS if k in env} or {"env": "not recorded"}),
+        h.kv_table({**{k: env[k] for k in ENV_KEYS if k in env},
+                    **{k: data[k] for k in ("jobs", "threads_per_run") if k in data}} or {"env": "not recorded"}),
         h.heading("Claims"),
     ]
     if not claims:
