@@ -34,6 +34,7 @@ from trustlab.methods.doorping.distill import build_distiller
 from trustlab.methods.doorping.distill.base import RealData, init_synthetic
 from trustlab.methods.doorping.evaluate import backdoor_metrics, train_fresh
 from trustlab.methods.doorping.method import NETS, AttackConfig, DistillConfig, resolved
+from trustlab.methods.doorping.recipes import clean_subset
 from trustlab.methods.doorping.triggers import PatchTrigger
 from trustlab.models import build_model
 
@@ -77,7 +78,7 @@ def main() -> None:
     images, labels = init_synthetic(dcfg, real, shape)  # type: ignore[arg-type]
     poisoned_in_start = int(sum((images[i] == x[j]).all() for i in range(len(images)) for j in attack.indices))
     # control: ipc clean real images per class (never poisoned), the same size as the synthetic set
-    clean = torch.cat([src.x_train[torch.nonzero(src.y_train == c).flatten()[: dcfg.ipc]] for c in range(k)])
+    clean, _ = clean_subset(src.x_train, src.y_train, dcfg.ipc, k)
     syn = images.requires_grad_(True)
     distiller.setup(syn)
     tcfg = (TrainConfig(epochs=100, optimizer="adam", lr=1e-3, weight_decay=0.0, schedule="step", step_size=50,

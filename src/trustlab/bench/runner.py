@@ -45,9 +45,22 @@ class BenchContext:
         self.quiet = quiet
         self.reuse = reuse
         self.jobs = jobs
-        self.threads = threads or max(1, _cpus() // jobs)  # torch threads of each worker
+        self._worker_threads = threads
         self._cache: dict[tuple[str, tuple[str, ...]], RunRecord] = {}
         self._pool: ProcessPoolExecutor | None = None
+
+    @property
+    def threads_per_run(self) -> int:
+        """Torch threads a new run trains with: each worker's share of the CPUs, or this process's own."""
+        if self.jobs == 1:
+            import torch
+
+            return torch.get_num_threads()
+        return self._worker_threads or max(1, _cpus() // self.jobs)
+
+    def records(self) -> list[RunRecord]:
+        """Every run this context made or reused, in the order first asked for."""
+        return list(self._cache.values())
 
     def run(self, recipe: str, overrides: list[str]) -> RunRecord:
         return self.run_many([(recipe, overrides)])[0]
@@ -97,7 +110,7 @@ class BenchContext:
     def _workers(self) -> ProcessPoolExecutor:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_init_worker, initargs=(self.threads,))
+                                             initializer=_init_worker, initargs=(self.threads_per_run,))
         return self._pool
 
     def close(self) -> None:
@@ -151,16 +164,14 @@ def run_bench(
 
     if suite not in SUITES:
         raise ConfigError(f"unknown suite '{suite}'; use one of {', '.join(SUITES)}")
-    if jobs < 1:
-        raise ConfigError(f"--jobs must be at least 1, got {jobs}")
     out_dir = Path(out_root) / suite
+    ctx = BenchContext(suite, out_dir, quiet=quiet, reuse=reuse, jobs=jobs)  # checks jobs before any write
     out_dir.mkdir(parents=True, exist_ok=True)
     claims: list[Claim] = [c for _, c in CLAIMS.items() if suite in c.suites]
     if only:
         claims = [c for c in claims if any(c.id.startswith(p) for p in only)]
         if not claims:
             raise ConfigError(f"no claim id starts with {only}; `trustlab list claims` shows them")
-    ctx = BenchContext(suite, out_dir, quiet=quiet, reuse=reuse, jobs=jobs)
     try:
         _check_all(claims, suite, ctx, out_dir, quiet)
     finally:
@@ -195,8 +206,6 @@ def _check_all(claims: list[Claim], suite: str, ctx: BenchContext, out_dir: Path
 
 
 def _write(out_dir: Path, suite: str, results: list[dict[str, Any]], seconds: float, ctx: BenchContext) -> None:
-    import torch
-
     io.write_json(
         out_dir / "claims.json",
         {
@@ -205,7 +214,7 @@ def _write(out_dir: Path, suite: str, results: list[dict[str, Any]], seconds: fl
             "env": environment(),
             # the torch threads a run trained with change float reduction order, so they are recorded
             "jobs": ctx.jobs,
-            "threads_per_run": ctx.threads if ctx.jobs > 1 else torch.get_num_threads(),
+            "threads_per_run": ctx.threads_per_run,
             "seconds": seconds,
             "claims": results,
         },

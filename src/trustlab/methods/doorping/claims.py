@@ -81,8 +81,15 @@ def _values(runs: dict[int, dict[str, Any]], key: str, missing: float | None = N
     return [float(runs[s][key] if missing is None else runs[s].get(key, missing)) for s in sorted(runs)]
 
 
+def _result(cid: str, suite: str, margins: list[float], unit: str, values: dict[str, list[float]],
+            table: list[dict[str, Any]], paths: list[str], notes: str = "") -> ClaimResult:
+    """The claim's result: its margin is the worst method's (the smallest of ``margins``)."""
+    margin = min(margins)
+    return ClaimResult(cid, CLAIMS.get(cid).statement, suite, passed=bool(margin > 0), margin=margin, unit=unit,
+                       values=values, seeds=SCALE[suite]["seeds"], table=table, runs=paths, notes=notes)
+
+
 def check_asr_high(suite: str, ctx: Any) -> ClaimResult:
-    seeds = SCALE[suite]["seeds"]
     values: dict[str, list[float]] = {}
     table, margins, paths = [], [], []
     for m in SCALE[suite]["methods"]:
@@ -101,12 +108,8 @@ def check_asr_high(suite: str, ctx: Any) -> ClaimResult:
                       "ASR, stamped images clipped to [0, 1]": mean(clipped),
                       "ASR of the trigger on clean-data models": mean(control), "DOORPING CTA": mean(cta),
                       "clean CTA": mean(cta0), "CTA drop": drop})
-    margin = min(margins)
-    return ClaimResult(
-        "doorping/asr-high", CLAIMS.get("doorping/asr-high").statement, suite, passed=margin > 0, margin=margin,
-        unit=f"min over methods of min(ASR - {ASR_MIN}, {CTA_DROP_MAX} - CTA drop)", values=values, seeds=seeds,
-        table=table, runs=paths,
-    )
+    return _result("doorping/asr-high", suite, margins,
+                   f"min over methods of min(ASR - {ASR_MIN}, {CTA_DROP_MAX} - CTA drop)", values, table, paths)
 
 
 def check_beats_naive(suite: str, ctx: Any) -> ClaimResult:
@@ -122,19 +125,13 @@ def check_beats_naive(suite: str, ctx: Any) -> ClaimResult:
         margins.append(mean(a_d) - mean(a_n))
         table.append({"method": m, "DOORPING ASR": mean(a_d), "NaiveAttack ASR": mean(a_n),
                       "DOORPING CTA": mean(_values(door, "cta")), "NaiveAttack CTA": mean(_values(naive, "cta")),
-                      "poisoned images": door[seeds[0]].get("attack_info", {}).get("poisoned", float("nan"))})
-    margin = min(margins)
-    return ClaimResult(
-        "doorping/beats-naive", CLAIMS.get("doorping/beats-naive").statement, suite, passed=margin > 0,
-        margin=margin, unit="ASR (DOORPING minus NaiveAttack, worst method)", values=values, seeds=seeds,
-        table=table, runs=paths,
-        notes="an exact tie counts as not shown (the bench's margin > 0 rule); both attacks use the same "
-              "portion, trigger size, position and target",
-    )
+                      "poisoned images": door[seeds[0]].get("attack_info", {}).get("poisoned", NAN)})
+    return _result("doorping/beats-naive", suite, margins, "ASR (DOORPING minus NaiveAttack, worst method)", values,
+                   table, paths, notes="an exact tie counts as not shown (the bench's margin > 0 rule); both attacks "
+                   "use the same portion, trigger size, position and target")
 
 
 def check_backdoor_in_data(suite: str, ctx: Any) -> ClaimResult:
-    seeds = SCALE[suite]["seeds"]
     values: dict[str, list[float]] = {}
     table, margins, paths = [], [], []
     for m in SCALE[suite]["methods"]:
@@ -146,15 +143,10 @@ def check_backdoor_in_data(suite: str, ctx: Any) -> ClaimResult:
         margins.append(mean(asr) - mean(control) - LIFT_MIN)
         table.append({"method": m, "DOORPING ASR": mean(asr), "same trigger, models trained on clean data":
                       mean(control), "lift": mean(asr) - mean(control)})
-    margin = min(margins)
-    return ClaimResult(
-        "doorping/backdoor-in-data", CLAIMS.get("doorping/backdoor-in-data").statement, suite,
-        passed=bool(margin > 0), margin=margin,
-        unit=f"ASR lift over the clean-data control minus {LIFT_MIN} (worst method)", values=values, seeds=seeds,
-        table=table, runs=paths,
-        notes="control: fresh models of the same net and training trained on ipc clean real images per class, "
-              "tested with the DOORPING run's final trigger (summary key asr_control)",
-    )
+    return _result("doorping/backdoor-in-data", suite, margins,
+                   f"ASR lift over the clean-data control minus {LIFT_MIN} (worst method)", values, table, paths,
+                   notes="control: fresh models of the same net and training trained on ipc clean real images per "
+                   "class, tested with the DOORPING run's final trigger (summary key asr_control)")
 
 
 def check_clean_cta(suite: str, ctx: Any) -> ClaimResult:
@@ -175,11 +167,8 @@ def check_clean_cta(suite: str, ctx: Any) -> ClaimResult:
                       "full-data CTA": mean(values["full_data/cta"]), "chance": CHANCE,
                       "distilled / full": mean(cta) / max(mean(values["full_data/cta"]), 1e-9),
                       "images": clean[seeds[0]].get("synthetic_size"), "full images": full[seeds[0]].get("train_size")})
-    margin = min(margins)
-    return ClaimResult(
-        "doorping/clean-cta", CLAIMS.get("doorping/clean-cta").statement, suite, passed=margin > 0, margin=margin,
-        unit=f"CTA above chance + {WELL_ABOVE} (worst method)", values=values, seeds=seeds, table=table, runs=paths,
-    )
+    return _result("doorping/clean-cta", suite, margins, f"CTA above chance + {WELL_ABOVE} (worst method)", values,
+                   table, paths)
 
 
 for _id, _statement, _check in (

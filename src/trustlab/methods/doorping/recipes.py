@@ -91,7 +91,7 @@ def _run(cfg: DoorpingRecipeConfig, ctx: RunContext) -> dict[str, Any]:
     gen = torch.Generator().manual_seed(seed)
 
     def make_net() -> torch.nn.Module:
-        opts = {"norm": cfg.net.norm, "hidden": cfg.net.hidden} if cfg.model.name == "small_cnn" else {}
+        opts = asdict(cfg.net) if cfg.model.name == "small_cnn" else {}
         return build_model(cfg.model.name, k, input_size=shape[1:], width=cfg.model.width, in_chans=shape[0],
                            weights=cfg.model.weights, **opts)
 

@@ -15,12 +15,12 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
 
 import trustlab.methods  # noqa: F401  (registers recipes and claims)
+from trustlab.bench.claims import mean
 from trustlab.bench.runner import BenchContext
 from trustlab.methods.okd import claims as okd_claims
 from trustlab.runs.store import RunRecord
@@ -34,17 +34,13 @@ CHECKS = {
 }
 
 
-def _mean(xs: list[float]) -> float:
-    return statistics.fmean(xs) if xs else float("nan")
-
-
 def source_val(ctx: BenchContext) -> dict[str, float]:
     """Mean source validation accuracy per (recipe, role), over every run the study made."""
     out: dict[str, list[float]] = {}
-    for key, rec in ctx._cache.items():  # noqa: SLF001  (the runs this study made or reused)
+    for rec in ctx.records():  # the runs this study made or reused
         summ = rec.summary()
         boards = summ.get("leaderboard")
-        rows = boards.items() if boards else [(key[0], summ)]
+        rows = boards.items() if boards else [(rec.recipe, summ)]
         for name, row in rows:
             if "val_acc" not in row and row.get("run"):  # a leaderboard row: its linked run has the numbers
                 row = RunRecord.open(row["run"], writer=False).summary()
@@ -53,7 +49,7 @@ def source_val(ctx: BenchContext) -> dict[str, float]:
             t = row.get("teacher") or {}
             if "val_acc" in t:
                 out.setdefault(f"{name} teacher", []).append(t["val_acc"])
-    return {k: round(_mean(v), 4) for k, v in sorted(out.items())}
+    return {k: round(mean(v), 4) for k, v in sorted(out.items())}
 
 
 def main(argv: list[str] | None = None) -> int:
