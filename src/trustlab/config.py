@@ -150,6 +150,39 @@ def parse_override(text: str) -> dict[str, Any]:
     return out
 
 
+Overrides = list[str] | dict[str, Any]
+"""Overrides in Python: a dict of dotted keys (``{"train.epochs": 5}``) or nested sections; the CLI's
+``--set`` strings (``["train.epochs=5"]``) are accepted too."""
+
+
+def override_strings(overrides: Overrides | None) -> list[str]:
+    """``overrides`` as ``key=value`` strings (the CLI form), in a stable order for dicts."""
+    if overrides is None:
+        return []
+    if isinstance(overrides, dict):
+        out = []
+        for key, value in sorted(_flatten(overrides).items()):
+            text = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
+            if text.endswith("\n..."):
+                text = text[: -len("\n...")]
+            out.append(f"{key}={text.removesuffix('...').strip()}")
+        return out
+    if isinstance(overrides, str):
+        raise ConfigError(f"overrides must be a list of key=value strings or a dict, not the string '{overrides}'")
+    return [str(o) for o in overrides]
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in d.items():
+        full = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out.update(_flatten(value, full + "."))
+        else:
+            out[full] = value
+    return out
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping; a missing file or malformed YAML is one ConfigError line."""
     p = Path(path)
@@ -173,14 +206,24 @@ def build_config(
     cls: type[C],
     defaults: dict[str, Any] | None = None,
     yaml_path: str | Path | None = None,
-    overrides: list[str] | None = None,
+    overrides: Overrides | None = None,
 ) -> C:
-    """Defaults, then a YAML file, then ``--set`` overrides, checked into dataclass ``cls``."""
+    """Defaults, then a YAML file, then overrides (``--set`` strings or a dict), checked into ``cls``."""
     data: dict[str, Any] = dict(defaults or {})
     if yaml_path is not None:
         loaded = load_yaml(yaml_path)
         loaded.pop("recipe", None)  # a run record's config.yaml names its recipe (checked by run_recipe)
         data = merge(data, loaded)
-    for text in overrides or []:
-        data = merge(data, parse_override(text))
+    if isinstance(overrides, dict):
+        for key, value in _flatten(overrides).items():
+            nested: dict[str, Any] = {}
+            cur = nested
+            parts = key.split(".")
+            for part in parts[:-1]:
+                cur = cur.setdefault(part, {})
+            cur[parts[-1]] = value
+            data = merge(data, nested)
+    else:
+        for text in override_strings(overrides):
+            data = merge(data, parse_override(text))
     return from_dict(cls, data)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trustlab.config import build_config, from_dict, load_yaml, to_dict
+from trustlab.config import Overrides, build_config, from_dict, load_yaml, to_dict
 from trustlab.errors import ConfigError
 from trustlab.registry import RECIPES
 from trustlab.runs.store import RunRecord, environment
@@ -35,12 +35,15 @@ class Recipe:
     config_cls: type
     run: Callable[[Any, RunContext], dict[str, Any]]
     defaults: dict[str, Any] = field(default_factory=dict)
+    # Overrides that make a run of this recipe take seconds on 2 cores: the generated contract test
+    # (tests/contract/test_registries.py) runs every registered recipe end to end with them.
+    tiny: dict[str, Any] = field(default_factory=dict)
 
     @property
     def __doc__(self) -> str:  # type: ignore[override]  # registry help line
         return self.description
 
-    def config(self, yaml_path: str | Path | None = None, overrides: list[str] | None = None) -> Any:
+    def config(self, yaml_path: str | Path | None = None, overrides: Overrides | None = None) -> Any:
         return build_config(self.config_cls, self.defaults, yaml_path, overrides)
 
 
@@ -53,7 +56,7 @@ def run_recipe(
     name: str,
     *,
     yaml_path: str | Path | None = None,
-    overrides: list[str] | None = None,
+    overrides: Overrides | None = None,
     runs_root: str | Path | None = None,
     run_id: str | None = None,
     resume_dir: str | Path | None = None,

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from trustlab.bench.claims import SUITES, Claim, ClaimResult
-from trustlab.config import to_dict
+from trustlab.config import Overrides, override_strings, to_dict
 from trustlab.errors import ConfigError, TrustlabError
 from trustlab.recipes import run_recipe
 from trustlab.registry import CLAIMS, RECIPES
@@ -62,12 +62,13 @@ class BenchContext:
         """Every run this context made or reused, in the order first asked for."""
         return list(self._cache.values())
 
-    def run(self, recipe: str, overrides: list[str]) -> RunRecord:
+    def run(self, recipe: str, overrides: Overrides | None = None) -> RunRecord:
         return self.run_many([(recipe, overrides)])[0]
 
-    def run_many(self, items: list[tuple[str, list[str]]]) -> list[RunRecord]:
-        """The runs of ``items`` (recipe, overrides), in order; new ones train ``jobs`` at a time."""
-        keys = [(recipe, tuple(overrides)) for recipe, overrides in items]
+    def run_many(self, items: list[tuple[str, Overrides | None]]) -> list[RunRecord]:
+        """The runs of ``items`` (recipe, overrides as a dict or ``key=value`` strings), in order; new
+        ones train ``jobs`` at a time."""
+        keys = [(recipe, tuple(override_strings(overrides))) for recipe, overrides in items]
         todo = []
         for key in dict.fromkeys(keys):  # once each, in order
             if key in self._cache:

@@ -56,6 +56,79 @@ def accuracy(
     return correct / max(total, 1)
 
 
+class Classify(nn.Module):
+    """The ERM step every method trains classifiers with: cross-entropy on (optionally augmented) inputs.
+
+    A :class:`~trustlab.engine.protocols.Trainable` for :func:`~trustlab.engine.fit.fit`; ``augment`` maps a
+    batch of images to an augmented batch (training only); ``model`` is what gets evaluated and exported.
+    """
+
+    def __init__(self, model: nn.Module, augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 label_smoothing: float = 0.0) -> None:
+        super().__init__()
+        self.model = model
+        self.augment = augment
+        self.label_smoothing = label_smoothing
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
+        x, y = batch
+        if self.augment is not None:
+            x = self.augment(x)
+        logits = self.model(x)
+        loss = nn.functional.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
+        return {"loss": loss, "acc": (logits.detach().argmax(1) == y).float().mean()}
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def configure_optimizers(self, cfg: TrainConfig) -> torch.optim.Optimizer:
+        from trustlab.engine.optim import build_optimizer
+
+        return build_optimizer(self.model.parameters(), cfg)
+
+
+def train_classifier(
+    model: nn.Module,
+    train_set: Dataset,
+    train_cfg: TrainConfig,
+    *,
+    batch_size: int,
+    seed: int | None = None,
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    evaluator: Any = None,
+    record: RunRecord | None = None,
+    resume: bool = False,
+    quiet: bool = True,
+    num_workers: int = 0,
+) -> FitResult:
+    """Train ``model`` in place with ERM (:class:`Classify`) through ``fit``; leaves it in eval mode.
+
+    ``seed`` (default ``train_cfg.seed``) seeds everything before training, so the result depends only on
+    the arguments. Returns the :class:`~trustlab.engine.fit.FitResult`.
+    """
+    from dataclasses import replace
+
+    cfg = train_cfg if seed is None else replace(train_cfg, seed=seed)
+    seed_everything(cfg.seed, cfg.deterministic)
+    result = fit(Classify(model, augment), train_set, cfg, batch_size=batch_size, evaluator=evaluator,
+                 record=record, resume=resume, quiet=quiet, num_workers=num_workers)
+    model.eval()
+    return result
+
+
+@torch.no_grad()
+def predict_labels(model: nn.Module, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """Predicted labels (on the CPU) of images ``x`` (N, C, H, W), computed in batches on the model's device."""
+    device = next(model.parameters()).device
+    model.eval()
+    return torch.cat([model(x[i : i + batch_size].to(device)).argmax(1).cpu() for i in range(0, len(x), batch_size)])
+
+
+def tensor_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 500) -> float:
+    """Top-1 accuracy of ``model`` on tensors ``x``, ``y`` (nan when empty)."""
+    return float((predict_labels(model, x, batch_size) == y.cpu()).float().mean()) if len(y) else float("nan")
+
+
 @dataclass
 class DGEvaluator:
     """Source-domain val accuracy (for selection) and per-domain test accuracy, every evaluation."""

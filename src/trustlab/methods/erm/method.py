@@ -13,13 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import torch
-import torch.nn.functional as F
 from torch import nn
 
-from trustlab.engine.optim import build_optimizer
 from trustlab.experiment import DataConfig, ModelConfig, TrainConfig
 from trustlab.registry import METHODS
+from trustlab.tasks.classification import Classify
 
 
 @dataclass
@@ -28,25 +26,13 @@ class ERMConfig:
 
 
 @METHODS.register("erm")
-class ERM(nn.Module):
+class ERM(Classify):
     """Cross-entropy on pooled source domains (the ``model`` is what gets evaluated and exported)."""
 
     def __init__(self, model: nn.Module, cfg: ERMConfig | None = None) -> None:
-        super().__init__()
-        self.model = model
-        self.cfg = cfg or ERMConfig()
-
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
-        x, y = batch
-        logits = self.model(x)
-        loss = F.cross_entropy(logits, y, label_smoothing=self.cfg.label_smoothing)
-        return {"loss": loss, "acc": (logits.detach().argmax(1) == y).float().mean()}
-
-    def predict(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
-
-    def configure_optimizers(self, cfg: TrainConfig) -> torch.optim.Optimizer:
-        return build_optimizer(self.model.parameters(), cfg)
+        cfg = cfg or ERMConfig()
+        super().__init__(model, label_smoothing=cfg.label_smoothing)
+        self.cfg = cfg
 
 
 @dataclass
