@@ -177,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("bench", help="run the claims of a suite and write reports/<suite>/index.html")
-    p.add_argument("--suite", default="quick", choices=["smoke", "quick", "full"])
+    p.add_argument("--suite", default="quick", choices=["smoke", "demo", "quick", "full"])
     p.add_argument("--only", action="append", default=None, metavar="CLAIM_PREFIX")
     p.add_argument("--out", default="reports")
     p.add_argument("--reuse", action="store_true", help="reuse finished runs with identical configs")

@@ -1,8 +1,9 @@
 """``trustlab bench --suite smoke|quick|full``: run the registered claims and write the report.
 
 Claims ask the :class:`BenchContext` for runs; runs with the same recipe and overrides are made once
-per bench and shared between claims. With ``reuse=True`` a finished run of an earlier bench with the
-same resolved config is read back instead of trained again. With ``jobs > 1`` every new run trains in
+per bench and shared between claims. With ``reuse=True`` every run goes through the run cache
+(:mod:`trustlab.runs.cache`): a finished run of an earlier bench with the same resolved config is read
+back instead of trained again. With ``jobs > 1`` every new run trains in
 one of ``jobs`` worker processes, each with ``cpus // jobs`` torch threads (at least one), and the
 runs a claim asks for together (:meth:`BenchContext.run_many`) train at the same time. Every run is
 seeded on its own, so its numbers do not depend on ``jobs`` or on the order, only on the threads a
@@ -22,11 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from trustlab.bench.claims import SUITES, Claim, ClaimResult
-from trustlab.config import Overrides, override_strings, to_dict
+from trustlab.config import Overrides, override_strings
 from trustlab.errors import ConfigError, TrustlabError
 from trustlab.recipes import run_recipe
-from trustlab.registry import CLAIMS, RECIPES
+from trustlab.registry import CLAIMS
 from trustlab.runs import io
+from trustlab.runs.cache import cache_path, cached_run
 from trustlab.runs.store import RunRecord, environment
 
 
@@ -73,9 +75,9 @@ class BenchContext:
         for key in dict.fromkeys(keys):  # once each, in order
             if key in self._cache:
                 continue
-            found = self._find_finished(key[0], list(key[1])) if self.reuse else None
-            if found is not None:
-                self._cache[key] = found
+            done = cache_path(key[0], list(key[1]), self.runs_root) / "done" if self.reuse else None
+            if done is not None and done.is_file():
+                self._cache[key] = RunRecord.open(done.parent)
             else:
                 todo.append(key)
         for key in todo:
@@ -83,7 +85,7 @@ class BenchContext:
                 print(f"  run {key[0]} {' '.join(key[1])}", file=sys.stderr)
         if self.jobs == 1 or not todo:  # with jobs > 1 every run trains in a worker, so all get `threads`
             for key in todo:
-                self._cache[key] = run_recipe(key[0], overrides=list(key[1]), runs_root=self.runs_root, quiet=True)
+                self._cache[key] = RunRecord.open(_run(key[0], list(key[1]), str(self.runs_root), self.reuse))
         else:
             self._run_in_workers(todo)
         return [self._cache[key] for key in keys]
@@ -92,7 +94,7 @@ class BenchContext:
         """Train ``todo`` in the workers; every run that finishes is cached, then the first failure (in
         ``todo`` order, as the serial loop would meet it) is raised."""
         pool = self._workers()
-        futures = {pool.submit(_run_in_worker, key[0], list(key[1]), str(self.runs_root)): key for key in todo}
+        futures = {pool.submit(_run, key[0], list(key[1]), str(self.runs_root), self.reuse): key for key in todo}
         failed: dict[tuple[str, tuple[str, ...]], BaseException] = {}
         for n, fut in enumerate(as_completed(futures), 1):
             key = futures[fut]
@@ -120,18 +122,6 @@ class BenchContext:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
 
-    def _find_finished(self, recipe: str, overrides: list[str]) -> RunRecord | None:
-        wanted = {"recipe": recipe, **to_dict(RECIPES.get(recipe).config(None, overrides))}
-        folder = self.runs_root / recipe
-        if not folder.is_dir():
-            return None
-        for path in sorted(folder.iterdir()):
-            rec = RunRecord(path=path, recipe=recipe)
-            if rec.done and (path / "config.yaml").is_file() and rec.config() == wanted:
-                return rec
-        return None
-
-
 def _cpus() -> int:
     """CPUs this process may use (affinity / container limits where the OS tells them)."""
     try:
@@ -148,7 +138,11 @@ def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _run_in_worker(recipe: str, overrides: list[str], runs_root: str) -> str:
+def _run(recipe: str, overrides: list[str], runs_root: str, reuse: bool) -> str:
+    """Train one run (in this process or a worker) and return its folder. With ``reuse`` it goes through
+    the run cache (:func:`trustlab.runs.cache.cached_run`: one folder per resolved config, locked)."""
+    if reuse:
+        return str(cached_run(recipe, overrides, Path(runs_root), quiet=True).path)
     return str(run_recipe(recipe, overrides=overrides, runs_root=Path(runs_root), quiet=True).path)
 
 
