@@ -130,10 +130,19 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
+    import trustlab.data  # noqa: F401  (registers the built-in datasets)
+    import trustlab.methods  # noqa: F401  (and the methods' own)
+    from trustlab.data.base import DatasetEntry
     from trustlab.experiment import DataConfig
+    from trustlab.registry import DATASETS
     from trustlab.tasks.classification import build_data
 
     cfg = DataConfig(name=args.dataset, root=args.root, image_size=args.image_size, target="")
+    entry = DATASETS.get(args.dataset)
+    if isinstance(entry, DatasetEntry):
+        lines = entry.build(cfg) if args.action == "build" else [str(p) for p in entry.show(cfg, Path(args.out))]
+        print("\n".join(lines))
+        return 0
     data = build_data(cfg)
     if args.action == "build":
         for d in data.domains:

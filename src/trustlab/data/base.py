@@ -89,3 +89,24 @@ class DGData:
         if not sources:
             raise DataError("data.target holds out every domain; leave at least one for training")
         return targets, sources
+
+
+@dataclass
+class DatasetEntry:
+    """A registered dataset that is not a domain-split classification set (IQA scores, scene graphs,
+    captioned images, ...): what ``trustlab data build NAME`` and ``trustlab data show NAME`` do with it.
+
+    Register it as ``DATASETS.add("name", DatasetEntry(build, show, "one-line description"))``.
+    ``build(cfg)`` builds or reads the cached data and returns the lines to print (split sizes);
+    ``show(cfg, out_dir)`` writes PNGs of samples and returns their paths. ``cfg`` is a
+    :class:`trustlab.experiment.DataConfig` (``root`` for a user's copy, ``image_size``).
+    Classification sets (DGData) are registered as a plain function ``(DataConfig) -> DGData`` instead.
+    """
+
+    build: Callable[..., list[str]]
+    show: Callable[..., list]
+    description: str = ""
+
+    @property
+    def __doc__(self) -> str:  # type: ignore[override]  # registry help line
+        return self.description
