@@ -17,6 +17,11 @@ from trustlab.registry import RECIPES
 from trustlab.runs.store import RunRecord, environment
 
 
+# In a recipe's ``tiny`` overrides, this value stands for a small generated DomainBed-layout folder
+# (domains d0, d1, d2; classes c0..c2) that the generated contract test makes (tests/contract/conftest.py).
+TINY_FOLDER = "@tiny-folder"
+
+
 @dataclass
 class RunContext:
     """What a recipe's run function gets besides its config."""

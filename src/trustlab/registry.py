@@ -28,11 +28,17 @@ class Registry(Generic[T]):
     """A named map from string keys to objects, filled with the ``register`` decorator.
 
     ``key`` is the name ``trustlab list KEY`` shows it under (default: ``kind`` + "s"); pass
-    ``listed=False`` for internal registries.
+    ``listed=False`` for internal registries. ``contract(name, obj)`` runs one item on tiny data (the
+    generated contract tests call it for every item); a listed registry without one needs a test module
+    that parametrizes over it.
     """
 
-    def __init__(self, kind: str, key: str | None = None, listed: bool = True) -> None:
+    def __init__(self, kind: str, key: str | None = None, listed: bool = True,
+                 contract: Callable[[str, T], None] | None = None) -> None:
         self.kind = kind
+        # contract(name, obj) exercises one registered item on tiny data and raises if it misbehaves; the
+        # generated test (tests/contract/test_registries.py) calls it for every item of every listed registry.
+        self.contract = contract
         self.key = key or (kind.replace(" ", "-") + "s")
         self._items: dict[str, T] = {}
         self._help: dict[str, str] = {}

@@ -5,8 +5,9 @@
     {"suite": str, "created": str, "env": {...}, "jobs": int, "threads_per_run": int, "seconds": float,
      "claims": [ClaimResult.to_dict(), ...]}
 
-The page shows the environment and total time, an overview (one row per claim: PASS / FAIL /
-ERROR badge, margin with unit, mean ± std of each measured value over seeds, seconds), then one
+The page shows the environment and total time, a forest plot of every claim's margin and 90%
+interval against zero, an overview (one row per claim: PASS / FAIL / INCONCLUSIVE / ERROR badge,
+margin with unit and interval, mean ± std of each measured value over seeds, seconds), then one
 section per claim: statement, per-seed values, the claim's own table rows, a bar chart of mean ±
 std, and for each run folder it read that still exists a small training-curve figure and a link to
 that run's own report (rendered with :func:`trustlab.report.render_run`). A claim that fails or
@@ -64,9 +65,44 @@ def is_error(claim: Mapping[str, Any]) -> bool:
     return str(claim.get("notes") or "").lstrip().lower().startswith("error:")
 
 
+def verdict(claim: Mapping[str, Any]) -> str:
+    """PASS / FAIL / INCONCLUSIVE, or ERROR for a claim whose check raised (older files: from ``passed``)."""
+    if is_error(claim):
+        return "ERROR"
+    v = str(claim.get("verdict") or "")
+    return v if v in ("PASS", "FAIL", "INCONCLUSIVE") else ("PASS" if claim.get("passed") else "FAIL")
+
+
+_WORDS = {"PASS": "passed", "FAIL": "failed", "INCONCLUSIVE": "inconclusive", "ERROR": "errored"}
+
+
 def claim_badge(claim: Mapping[str, Any]) -> h.Markup:
-    """PASS / FAIL / ERROR badge for one claim result."""
-    return h.badge(None if is_error(claim) else bool(claim.get("passed")))
+    """PASS / FAIL / INCONCLUSIVE / ERROR badge for one claim result."""
+    return h.verdict_badge(verdict(claim))
+
+
+def _interval(claim: Mapping[str, Any]) -> tuple[float, float]:
+    iv = _floats(claim.get("interval") or [])
+    return (iv[0], iv[1]) if len(iv) == 2 else (float("nan"), float("nan"))
+
+
+def _interval_text(claim: Mapping[str, Any]) -> str:
+    lo, hi = _interval(claim)
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return "n/a (fewer than 2 seeds)"
+    return f"[{h.fmt(lo)}, {h.fmt(hi)}]"
+
+
+def _forest(claims: list[dict[str, Any]], suite_dir: Path, suite: str) -> list[Any]:
+    rows = []
+    for c in claims:
+        m = _floats(c.get("margin"))[0] if c.get("margin") is not None else float("nan")
+        lo, hi = _interval(c)
+        rows.append((str(c.get("id", "?")), m, lo, hi, verdict(c)))
+    png = figures.forest_plot(rows, suite_dir / "forest.png", title=f"{suite}: margins and 90% intervals")
+    if png is None:
+        return []
+    return [h.image(png.name, alt="every claim's margin and interval against zero (forest plot)")]
 
 
 def _margin(claim: Mapping[str, Any]) -> str:
@@ -120,6 +156,7 @@ def _overview(claims: list[dict[str, Any]]) -> h.Markup:
                 "statement": c.get("statement", ""),
                 "result": claim_badge(c),
                 "margin": _margin(c),
+                "90% interval": _interval_text(c),
                 "measured (mean ± std over seeds)": _measured(c.get("values") or {}),
                 "seconds": c.get("seconds"),
             }
@@ -192,6 +229,8 @@ def _claim_section(claim: dict[str, Any], suite_dir: Path, used: set[str]) -> li
             {
                 "result": claim_badge(claim),
                 "margin": _margin(claim),
+                "90% interval of the margin": _interval_text(claim),
+                "per-seed margins": ", ".join(h.fmt(d) for d in _floats(claim.get("diffs") or [])) or "n/a",
                 "suite": claim.get("suite"),
                 "seeds": ", ".join(map(str, seeds)) or "none",
                 "seconds": claim.get("seconds"),
@@ -232,17 +271,15 @@ def render_bench(suite_dir: str | Path) -> Path:
     claims = [c for c in (data.get("claims") or []) if isinstance(c, dict)]
     env = data.get("env") if isinstance(data.get("env"), dict) else {}
     suite = str(data.get("suite") or suite_dir.name)
-    n_err = sum(is_error(c) for c in claims)
-    n_pass = sum(bool(c.get("passed")) and not is_error(c) for c in claims)
-    n_fail = len(claims) - n_pass - n_err
+    counts = {v: sum(verdict(c) == v for c in claims) for v in ("PASS", "FAIL", "INCONCLUSIVE", "ERROR")}
     seconds = data.get("seconds")
 
     body: list[Any] = [
         h.heading(f"trustlab bench: {suite}", level=1),
         h.Markup(
-            f"<p>{h.badge(True, f'{n_pass} passed')} {h.badge(False, f'{n_fail} failed')} "
-            + (f"{h.badge(None, f'{n_err} errored')} " if n_err else "")
-            + f"of {len(claims)} claim(s) &middot; total time "
+            "<p>" + " ".join(h.verdict_badge(v).replace(f">{v}<", f">{n} {_WORDS[v]}<")
+                             for v, n in counts.items() if n or v in ("PASS", "FAIL"))
+            + f" of {len(claims)} claim(s) &middot; total time "
             f"{h.esc(format_seconds(seconds if isinstance(seconds, (int, float)) else None))}"
             f" &middot; created {h.esc(data.get('created') or 'unknown')}</p>"
         ),
@@ -253,6 +290,7 @@ def render_bench(suite_dir: str | Path) -> Path:
     if not claims:
         body.append(h.paragraph("This suite has no claims.", muted=True))
     else:
+        body += _forest(claims, suite_dir, suite)
         body.append(_overview(claims))
     used: set[str] = set()
     for claim in claims:

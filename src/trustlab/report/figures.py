@@ -334,3 +334,41 @@ def roc_curve(
     ax.legend(fontsize=8, frameon=False, loc="lower right")
     _style(ax)
     return save_png(fig, out)
+
+
+VERDICT_COLOURS = {"PASS": "#1f883d", "FAIL": "#cf222e", "INCONCLUSIVE": "#8250df", "ERROR": "#9a6700"}
+
+
+def forest_plot(rows: Sequence[tuple[str, float, float, float, str]], out: str | Path, title: str) -> Path | None:
+    """Every claim's margin (dot) and interval (line) against zero, coloured by verdict.
+
+    ``rows``: (label, margin, low, high, verdict). Claims measure in different units, so each row is
+    scaled by the largest absolute value among its margin and interval ends (the x axis is "margin /
+    scale"; the label carries the raw margin). Non-finite margins are drawn as a grey cross at 0.
+    """
+    if not rows:
+        return None
+    fig = _new_figure(7.5, 0.38 * len(rows) + 1.2)
+    ax = fig.add_subplot()
+    for i, (label, m, lo, hi, verdict) in enumerate(rows):
+        y = len(rows) - 1 - i
+        finite = [abs(v) for v in (m, lo, hi) if math.isfinite(v)]
+        scale = max(finite) if finite and max(finite) > 0 else 1.0
+        colour = VERDICT_COLOURS.get(verdict, "0.5")
+        if math.isfinite(lo) and math.isfinite(hi):
+            ax.plot([lo / scale, hi / scale], [y, y], color=colour, linewidth=2.2, solid_capstyle="butt")
+        if math.isfinite(m):
+            ax.plot([m / scale], [y], "o", color=colour, markersize=6)
+        else:
+            ax.plot([0], [y], "x", color="0.5", markersize=7)
+    ax.axvline(0, color="0.2", linewidth=1)
+    ax.set_xlim(-1.1, 1.1)
+    ax.set_ylim(-0.7, len(rows) - 0.3)
+    ax.set_yticks(range(len(rows))[::-1], [f"{r[0]}  {_label(r[1])}" for r in rows], fontsize=8)
+    ax.set_xlabel("margin / scale (dot: mean over seeds; line: 90% interval; right of 0 = claim holds)")
+    ax.set_title(title)
+    for verdict, colour in VERDICT_COLOURS.items():
+        ax.plot([], [], "o-", color=colour, label=verdict)
+    ax.legend(fontsize=7, frameon=False, loc="lower right")
+    _style(ax)
+    return save_png(fig, out)

@@ -35,7 +35,7 @@ th{background:#f3f5f8;font-weight:600}tr:nth-child(even) td{background:#fafbfc}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .badge{display:inline-block;padding:.08em .55em;border-radius:.8em;font-size:.8em;font-weight:700;
 letter-spacing:.03em;color:#fff}.pass{background:#1f883d}.fail{background:#cf222e}.error{background:#9a6700}
-.unfinished{background:#6e7781}.done{background:#1f883d}
+.unfinished{background:#6e7781}.inconclusive{background:#8250df}.done{background:#1f883d}
 img{max-width:100%;border:1px solid #eef0f3;margin:.3em 0}figure{margin:.6em 0}
 figcaption{font-size:.85em;color:#57606a}.grid{display:flex;flex-wrap:wrap;gap:.8em}
 .grid figure{flex:0 1 auto;max-width:100%}
@@ -122,6 +122,12 @@ def badge(passed: bool | None, text: str | None = None) -> Markup:
     cls = "error" if passed is None else ("pass" if passed else "fail")
     label = text or ("ERROR" if passed is None else ("PASS" if passed else "FAIL"))
     return Markup(f'<span class="badge {cls}">{esc(label)}</span>')
+
+
+def verdict_badge(verdict: str) -> Markup:
+    """PASS (green), FAIL (red), INCONCLUSIVE (purple) or ERROR (amber) for a claim's verdict."""
+    cls = {"PASS": "pass", "FAIL": "fail", "INCONCLUSIVE": "inconclusive"}.get(verdict, "error")
+    return Markup(f'<span class="badge {cls}">{esc(verdict)}</span>')
 
 
 def status_badge(done: bool) -> Markup:

@@ -6,7 +6,7 @@ from typing import Any
 
 from trustlab.errors import ConfigError
 from trustlab.methods.erm.method import ERM, ERMRecipeConfig
-from trustlab.recipes import Recipe, RunContext, register_recipe
+from trustlab.recipes import TINY_FOLDER, Recipe, RunContext, register_recipe
 from trustlab.tasks.classification import run_dg
 
 
@@ -24,6 +24,9 @@ DIGITS_DG_DEFAULTS: dict[str, Any] = {
     "train": {"epochs": 8, "lr": 0.02, "schedule": "cosine"},
 }
 
+# Overrides of a seconds-long run (the generated contract test runs every recipe with its ``tiny``).
+TINY: dict[str, Any] = {"train.epochs": 1, "train.max_steps_per_epoch": 2, "data.max_per_domain": 32}
+
 register_recipe(
     Recipe(
         name="erm/digits-dg",
@@ -31,6 +34,7 @@ register_recipe(
         config_cls=ERMRecipeConfig,
         run=run_erm,
         defaults=DIGITS_DG_DEFAULTS,
+        tiny=TINY,
     )
 )
 
@@ -45,5 +49,7 @@ register_recipe(
             "model": {"name": "resnet18", "width": 0.5},
             "train": {"epochs": 10, "lr": 0.01},
         },
+        tiny={**TINY, "data.root": TINY_FOLDER, "data.target": "d0", "model.name": "small_cnn", "model.width": 0.25,
+              "data.image_size": 32},
     )
 )

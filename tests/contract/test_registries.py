@@ -1,0 +1,123 @@
+"""Contract tests generated from the registries: registering a thing is what gets it tested.
+
+- every recipe in ``RECIPES`` runs end to end with its ``tiny`` overrides and leaves a finished record;
+- every claim in ``CLAIMS`` runs its check in the ``smoke`` suite (runs shared within this module) and
+  returns a well-formed result (its verdict may be anything: one seed cannot decide);
+- every listed registry is exercised: by a ``contract`` function on the registry, or by a test module
+  that parametrizes over it (``COVERED`` names the module and the expression it parametrizes over).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import trustlab.data  # noqa: F401  (registers datasets)
+import trustlab.methods  # noqa: F401  (registers everything else)
+import trustlab.models  # noqa: F401
+from trustlab.bench.claims import VERDICTS, ClaimResult
+from trustlab.bench.runner import BenchContext
+from trustlab.recipes import TINY_FOLDER, run_recipe
+from trustlab.registry import ALL, CLAIMS, RECIPES
+
+TESTS = Path(__file__).resolve().parents[1]
+
+# Registries tested by a module of their own, parametrized over every name: key -> (module, expression).
+COVERED: dict[str, tuple[str, str]] = {
+    "recipes": ("contract/test_registries.py", "RECIPES.names()"),
+    "claims": ("contract/test_registries.py", "CLAIMS.names()"),
+    "models": ("contract/test_model_contract.py", "NAMES"),
+    "scorers": ("contract/test_ood_scorers.py", "SCORERS.names()"),
+    "backdoors": ("contract/test_doorping_contract.py", "BACKDOORS.names()"),
+}
+
+
+def _make_folder(root: Path, domains: int = 3, classes: int = 3, per_class: int = 8) -> Path:
+    """A DomainBed layout root/d<i>/c<j>/<k>.png: each class a colour, each domain a brightness."""
+    rng = np.random.default_rng(0)
+    for d in range(domains):
+        for c in range(classes):
+            folder = root / f"d{d}" / f"c{c}"
+            folder.mkdir(parents=True, exist_ok=True)
+            for k in range(per_class):
+                img = np.zeros((32, 32, 3), np.float64)
+                img[..., c % 3] = 0.5 + 0.15 * d
+                img += rng.normal(0, 0.08, img.shape)
+                Image.fromarray((img.clip(0, 1) * 255).astype(np.uint8)).save(folder / f"{k}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def tiny_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _make_folder(tmp_path_factory.mktemp("tiny-folder"))
+
+
+def _substitute(overrides: dict[str, Any], folder: Path) -> dict[str, Any]:
+    return {k: (str(folder) if v == TINY_FOLDER else v) for k, v in overrides.items()}
+
+
+@pytest.mark.usefixtures("one_thread")
+@pytest.mark.parametrize("name", RECIPES.names())
+def test_every_recipe_runs_tiny(name: str, tiny_folder: Path, tmp_path: Path) -> None:
+    recipe = RECIPES.get(name)
+    assert recipe.tiny, f"recipe {name} has no `tiny` overrides: set Recipe(tiny={{...}}) so it can be tested"
+    rec = run_recipe(name, overrides=_substitute(recipe.tiny, tiny_folder), runs_root=tmp_path, quiet=True)
+    assert rec.done
+    summary = rec.summary()
+    assert isinstance(summary, dict) and summary, f"recipe {name} returned an empty summary"
+    assert rec.config()["recipe"] == name
+
+
+@pytest.fixture(scope="module")
+def smoke_ctx(tmp_path_factory: pytest.TempPathFactory):
+    ctx = BenchContext("smoke", tmp_path_factory.mktemp("smoke-bench"), quiet=True, jobs=1)
+    yield ctx
+    ctx.close()
+
+
+@pytest.mark.usefixtures("one_thread")
+@pytest.mark.parametrize("claim_id", CLAIMS.names())
+def test_every_claim_checks_in_smoke(claim_id: str, smoke_ctx: BenchContext) -> None:
+    claim = CLAIMS.get(claim_id)
+    assert claim.id == claim_id and claim.statement
+    assert "smoke" in claim.suites, f"claim {claim_id} has no smoke scale: every claim's check must run in smoke"
+    res = claim.check("smoke", smoke_ctx)
+    assert isinstance(res, ClaimResult) and res.id == claim_id and res.suite == "smoke"
+    assert res.verdict in VERDICTS and res.passed == (res.verdict == "PASS")
+    assert res.values, f"claim {claim_id} measured nothing"
+    assert math.isfinite(res.margin) or res.verdict == "INCONCLUSIVE", f"claim {claim_id}: margin {res.margin}"
+    if res.diffs:  # decided by the paired rule: the margin is the mean of the per-seed margins
+        assert res.margin == pytest.approx(float(np.mean(res.diffs)))
+
+
+def _parametrized_over(module: Path, expression: str) -> bool:
+    text = module.read_text()
+    return re.search(r"parametrize\([^)]*" + re.escape(expression), text, re.S) is not None
+
+
+@pytest.mark.parametrize("key", sorted(ALL))
+def test_every_registry_is_exercised(key: str) -> None:
+    registry = ALL[key]
+    if getattr(registry, "contract", None) is not None:
+        return  # checked item by item in test_registry_contracts
+    assert key in COVERED, (f"registry '{key}' has neither a contract function (Registry(..., contract=fn)) "
+                            f"nor a test module that parametrizes over it (COVERED in {Path(__file__).name})")
+    module, expression = COVERED[key]
+    assert _parametrized_over(TESTS / module, expression), f"{module} does not parametrize over {expression}"
+
+
+CONTRACT_ITEMS = [(key, name) for key in sorted(ALL) if getattr(ALL[key], "contract", None) is not None
+                  for name in ALL[key].names()]
+
+
+@pytest.mark.usefixtures("one_thread")
+@pytest.mark.parametrize("key, name", CONTRACT_ITEMS)
+def test_registry_contracts(key: str, name: str) -> None:
+    registry = ALL[key]
+    registry.contract(name, registry.get(name))
