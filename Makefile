@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all bench smoke lint clean
+.PHONY: demo quick catalog test test-all bench smoke lint clean install
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -12,16 +12,24 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
 	$(PY) -m pip install -q -e ".[dev]"
 	$(PY) -m pip install -q --no-deps torchattacks==3.5.1
+	$(PY) -m trustlab.catalog
 	touch $(STAMP)
 
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/trustlab data build digits-dg
+	$(VENV)/bin/trustlab bench --suite demo --reuse --jobs 2
+	@echo "report: $(CURDIR)/reports/demo/index.html"
+
+quick: $(STAMP)
 	$(VENV)/bin/trustlab bench --suite quick --reuse --jobs 2
 	@echo "report: $(CURDIR)/reports/quick/index.html"
 
+catalog: $(STAMP)
+	$(PY) -m trustlab.catalog
+
 test: $(STAMP)
+	$(PY) -m trustlab.catalog
 	$(PY) -m pytest tests
 
 test-all: $(STAMP)

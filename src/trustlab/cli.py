@@ -6,6 +6,7 @@
     trustlab report RUN_DIR | REPORT_DIR
     trustlab bench --suite smoke|quick|full [--only ID] [--reuse]
     trustlab data build|show DATASET
+    trustlab export RUN_DIR --format onnx [--quantize int8] [--threads N] [--latency-runs N]
 
 Expected failures print one line (``error: ...``) and exit 2; ``--debug`` shows the traceback.
 """
@@ -19,7 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from trustlab.errors import TrustlabError
-from trustlab.registry import ALL, COMMANDS, DATA_COMMANDS
+
+# Commands that need only the catalog (names and help lines), not the registries themselves: they
+# start without importing torch or any method package (see trustlab.catalog).
+LIGHT_COMMANDS = ("list",)
 
 
 def _load_plugins() -> None:
@@ -32,19 +36,23 @@ def _load_plugins() -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    kinds = [args.kind] if args.kind else list(ALL)
+    from trustlab.catalog import load
+
+    registries = load()["registries"]
+    kinds = [args.kind] if args.kind else list(registries)
     for kind in kinds:
-        reg = ALL[kind]
-        print(f"{kind} ({len(reg)}):")
+        entries = registries[kind]
+        print(f"{kind} ({len(entries)}):")
         if kind == "models":
             _list_models(args.input_size)
             continue
-        for name in reg.names():
-            print(f"  {name:<34} {reg.help(name)}")
+        for name, text in sorted(entries.items()):
+            print(f"  {name:<34} {text}")
     return 0
 
 
 def _list_models(input_size: int) -> None:
+    import trustlab.models  # noqa: F401  (MACs need the models themselves)
     from trustlab.models.complexity import model_table
     from trustlab.registry import MODELS
 
@@ -62,6 +70,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from trustlab.recipes import run_recipe
 
     overrides = [*args.set, *(["data.skip_corrupt=true"] if args.skip_corrupt else [])]
+    if args.print_config:
+        return _print_config(args, overrides)
     record = run_recipe(
         args.recipe,
         yaml_path=args.config,
@@ -77,6 +87,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         for key in keys[:12]:
             print(f"{key:>20}: {_fmt(summary[key])}")
         print(f"run record: {record.path}")
+    return 0
+
+
+def _print_config(args: argparse.Namespace, overrides: list[str]) -> int:
+    """``trustlab run RECIPE --print-config``: the resolved config, every key with its type; runs nothing."""
+    from trustlab.config import describe
+    from trustlab.recipes import _recipe_of_config
+    from trustlab.registry import RECIPES
+
+    name = _recipe_of_config(args.recipe, args.config)
+    cfg = RECIPES.get(name).config(args.config, overrides)
+    print(f"# recipe {name}: {RECIPES.help(name)}\nrecipe: {name}\n{describe(cfg)}")
     return 0
 
 
@@ -126,6 +148,41 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- export (on-device deployment of any run's model) --------------------------------------------
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from trustlab.export import FP32_TOLERANCE, export_run
+    from trustlab.report import render_run
+
+    rows = export_run(args.run_dir, args.format, args.quantize, opset=args.opset,
+                      latency_runs=args.latency_runs, threads=args.threads)
+    keys = ("file_kb", "params", "macs", "max_abs_diff", "latency_ms_b1", "heldout_acc", "top1_agreement")
+    for fmt, row in rows.items():
+        print(f"{fmt}: " + "  ".join(f"{k}={_fmt4(row[k])}" for k in keys if k in row) + f"  ({row['file']})")
+    print(f"report: {render_run(args.run_dir)}")
+    fp32 = rows["onnx-fp32"]
+    if not fp32["within_tol"]:
+        print(f"check failed: fp32 max abs diff {fp32['max_abs_diff']:.3g} > {FP32_TOLERANCE}")
+        return 1
+    return 0
+
+
+def _add_export(sub: Any) -> None:
+    p = sub.add_parser("export", help="export a run's model for devices (ONNX, optional int8) and check it")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--format", default="onnx", help="onnx (the only format for now)")
+    p.add_argument("--quantize", default=None, help="int8: also write a statically quantized model")
+    p.add_argument("--opset", type=int, default=18)
+    p.add_argument("--threads", type=int, default=1, help="intra-op threads for the latency measurement")
+    p.add_argument("--latency-runs", type=int, default=50)
+    p.set_defaults(func=cmd_export)
+
+
+def _fmt4(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
 # --- data --------------------------------------------------------------------------------------------
 
 
@@ -156,13 +213,24 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(catalog: dict[str, Any] | None = None) -> argparse.ArgumentParser:
+    """The full parser. With ``catalog`` (the fast path), plugin commands are stubs that carry their help
+    line; without it, the plugins must be imported and add their real parsers."""
+    from trustlab.registry import COMMANDS, DATA_COMMANDS
+
+    if catalog is None:
+        from trustlab.catalog import load
+
+        catalog = load()
+        light = False
+    else:
+        light = True
     parser = argparse.ArgumentParser(prog="trustlab", description="Trustworthy-ML toolkit")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for expected errors")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("list", help="list registered datasets, models, methods, recipes, claims ...")
-    p.add_argument("kind", nargs="?", choices=sorted(ALL))
+    p.add_argument("kind", nargs="?", choices=sorted(catalog["registries"]))
     p.add_argument("--input-size", type=int, default=32, help="input size for the models' MACs")
     p.set_defaults(func=cmd_list)
 
@@ -175,6 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue an unfinished run from its checkpoint")
     p.add_argument("--skip-corrupt", action="store_true", help="skip unreadable images (counted) instead of failing")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the resolved config (every key, value and type) as YAML and exit")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("runs", help="list run records with their key metrics")
@@ -195,6 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_bench)
 
+    _add_export(sub)
+
     p = sub.add_parser("data", help="build datasets, show samples, and dataset tools")
     dsub = p.add_subparsers(dest="action", required=True)
     for action, text in (
@@ -207,6 +279,12 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--image-size", type=int, default=32)
         q.add_argument("--out", default="reports/data")
         q.set_defaults(func=cmd_data)
+    if light:
+        for name, text in catalog["data_commands"].items():
+            dsub.add_parser(name, help=text)
+        for name, text in catalog["commands"].items():
+            sub.add_parser(name, help=text)
+        return parser
     for _, add in DATA_COMMANDS.items():
         add(dsub)
     for _, add in COMMANDS.items():
@@ -214,12 +292,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _command_of(argv: list[str]) -> str | None:
+    """The first word of ``argv`` that is not an option (the subcommand), if any."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv
     try:
-        _load_plugins()
-        parser = build_parser()
+        command = _command_of(argv)
+        if command is None or command in LIGHT_COMMANDS:  # `trustlab`, `--help`, `list`: no torch import
+            from trustlab.catalog import load
+
+            parser = build_parser(load())
+        else:
+            _load_plugins()
+            parser = build_parser()
         args = parser.parse_args(argv)
         if args.command == "run" and not args.recipe and not args.resume and not args.config:
             parser.error("run needs a RECIPE (or --resume RUN_DIR, or --config of a run record's config.yaml); "

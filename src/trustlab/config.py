@@ -118,6 +118,37 @@ def to_dict(cfg: Any) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
 
 
+def _type_name(tp: Any) -> str:
+    if isinstance(tp, type):
+        return tp.__name__
+    return str(tp).replace("typing.", "").replace("NoneType", "None")
+
+
+def describe(cfg: Any, indent: int = 0) -> str:
+    """YAML of a dataclass config with every key, its value and its type as a comment::
+
+        train:
+          epochs: 8  # int
+          optimizer: sgd  # Literal['sgd', 'adam', 'adamw']
+
+    The YAML part loads back as a config file (``--config``); the comments say what each key accepts.
+    """
+    hints = get_type_hints(type(cfg))
+    lines = []
+    pad = "  " * indent
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            lines.append(f"{pad}{f.name}:")
+            lines.append(describe(value, indent + 1))
+            continue
+        text = yaml.safe_dump(dataclasses.asdict(cfg)[f.name] if dataclasses.is_dataclass(value) else value,
+                              default_flow_style=True, width=10_000).strip()
+        text = text.removesuffix("...").strip()
+        lines.append(f"{pad}{f.name}: {text}  # {_type_name(hints[f.name])}")
+    return "\n".join(lines)
+
+
 def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     """Deep-merge ``update`` into a copy of ``base``."""
     out = dict(base)

@@ -27,7 +27,6 @@ Usage::
 from __future__ import annotations
 
 import functools
-import glob
 import os
 
 import numpy as np
@@ -36,6 +35,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from trustlab.data.base import SPLITS, DGData, TensorImageDataset
 from trustlab.data.cache import dataset_dir, load_or_build
 from trustlab.data.folder import balanced_subset, stratified_split
+from trustlab.data.fonts import digit_fonts
 from trustlab.errors import DataError
 from trustlab.experiment import DataConfig
 from trustlab.registry import DATASETS
@@ -50,7 +50,6 @@ SIZE = 32
 NUM_SYN = 2500
 
 # Fonts whose digits are ordinary glyphs (the rest of matplotlib's TTFs are symbols or placeholders).
-_FONT_PREFIXES = ("DejaVuSans", "DejaVuSerif", "STIXGeneral", "cmr10", "cmb10", "cmss10", "cmti10", "cmtt10")
 
 
 # ---------------------------------------------------------------- sources (read-only, loaded once per process)
@@ -84,35 +83,6 @@ def _textures() -> tuple[np.ndarray, ...]:
     import skimage.data as skd
 
     return tuple(np.asarray(getattr(skd, n)()) for n in ("brick", "grass", "gravel", "camera", "moon", "coins"))
-
-
-@functools.cache
-def _fonts() -> tuple[str, ...]:
-    """matplotlib's bundled TTFs that render ten distinct, non-empty digits."""
-    import matplotlib
-
-    paths = sorted(glob.glob(os.path.join(matplotlib.get_data_path(), "fonts", "ttf", "*.ttf")))
-    good = []
-    for p in paths:
-        base = os.path.basename(p)
-        if not base.startswith(_FONT_PREFIXES) or "Display" in base:
-            continue
-        try:
-            font = ImageFont.truetype(p, 24)
-        except OSError:
-            continue
-        glyphs = set()
-        for d in CLASSES:
-            im = Image.new("L", (40, 40))
-            ImageDraw.Draw(im).text((20, 20), d, fill=255, font=font, anchor="mm")
-            if np.asarray(im).sum() == 0:
-                break
-            glyphs.add(im.tobytes())
-        if len(glyphs) == 10:
-            good.append(p)
-    if not good:
-        raise DataError("no usable TTF font found in matplotlib's mpl-data/fonts; reinstall matplotlib")
-    return tuple(good)
 
 
 @functools.cache
@@ -226,7 +196,7 @@ def _contrasting(rng: np.random.Generator, bg_luma: float, min_diff: float = 100
 
 
 def _make_syn(rng: np.random.Generator, n: int = NUM_SYN) -> tuple[np.ndarray, np.ndarray]:
-    fonts = _fonts()
+    fonts = digit_fonts()
     labels = np.repeat(np.arange(10), n // 10)
     labels = rng.permutation(np.concatenate([labels, rng.integers(0, 10, n - len(labels))]))
     out = np.empty((n, SIZE, SIZE, 3), dtype=np.uint8)

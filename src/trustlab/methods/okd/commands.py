@@ -1,6 +1,5 @@
 """CLI commands of the on-device DG package (thin: they parse, then call the Python API).
 
-    trustlab export RUN_DIR --format onnx [--quantize int8] [--threads N] [--latency-runs N]
     trustlab data dosco --source DATASET --context-encoder stats|MODEL [--encoder-weights PATH]
                         --clusters K --seed S [--test-fraction F] [--val-fraction F] [--out DIR]
 """
@@ -11,39 +10,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from trustlab.registry import COMMANDS, DATA_COMMANDS
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    from trustlab.export import FP32_TOLERANCE, export_run
-    from trustlab.report import render_run
-
-    rows = export_run(args.run_dir, args.format, args.quantize, opset=args.opset,
-                      latency_runs=args.latency_runs, threads=args.threads)
-    keys = ("file_kb", "params", "macs", "max_abs_diff", "latency_ms_b1", "heldout_acc", "top1_agreement")
-    for fmt, row in rows.items():
-        print(f"{fmt}: " + "  ".join(f"{k}={_fmt(row[k])}" for k in keys if k in row) + f"  ({row['file']})")
-    print(f"report: {render_run(args.run_dir)}")
-    fp32 = rows["onnx-fp32"]
-    if not fp32["within_tol"]:
-        print(f"check failed: fp32 max abs diff {fp32['max_abs_diff']:.3g} > {FP32_TOLERANCE}")
-        return 1
-    return 0
-
-
-def _fmt(v: Any) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
-
-
-def add_export(sub: Any) -> None:
-    p = sub.add_parser("export", help="export a run's model for devices (ONNX, optional int8) and check it")
-    p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("--format", default="onnx", help="onnx (the only format for now)")
-    p.add_argument("--quantize", default=None, help="int8: also write a statically quantized model")
-    p.add_argument("--opset", type=int, default=18)
-    p.add_argument("--threads", type=int, default=1, help="intra-op threads for the latency measurement")
-    p.add_argument("--latency-runs", type=int, default=50)
-    p.set_defaults(func=cmd_export)
+from trustlab.registry import DATA_COMMANDS
 
 
 def cmd_dosco(args: argparse.Namespace) -> int:
@@ -87,5 +54,4 @@ def add_dosco(sub: Any) -> None:
     p.set_defaults(func=cmd_dosco)
 
 
-COMMANDS.add("export", add_export, "export a run's model (ONNX, int8) and check it with onnxruntime")
 DATA_COMMANDS.add("dosco", add_dosco, "build a DOSCO split by clustering image contexts")
