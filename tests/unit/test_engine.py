@@ -135,8 +135,24 @@ def test_grad_clip_and_schedules() -> None:
     assert lr_factor(29, total, spe, step) == pytest.approx(1.0)
     assert lr_factor(30, total, spe, step) == pytest.approx(0.1)
     assert lr_factor(60, total, spe, step) == pytest.approx(0.01)
-    res = fit(Toy(), toy_data(), replace(CFG, grad_clip=0.01, epochs=1), batch_size=16, quiet=True)
-    assert math.isfinite(res.history[0]["train/loss"])
+
+
+
+@pytest.mark.parametrize("clip", [None, 0.01])
+def test_grad_clip_bounds_the_step(clip: float | None) -> None:
+    """One plain SGD step moves the parameters by lr * ||g||: at most lr * clip when clipping."""
+    cfg = TrainConfig(epochs=1, lr=0.5, momentum=0.0, weight_decay=0.0, schedule="constant", warmup_epochs=0,
+                      device="cpu", max_steps_per_epoch=1, grad_clip=clip, eval_every=0)
+    torch.manual_seed(0)
+    method = Toy()
+    method.model[2].p = 0.0  # no dropout: the step is deterministic
+    before = torch.cat([q.detach().flatten().clone() for q in method.parameters()])
+    fit(method, toy_data(), cfg, batch_size=96, quiet=True)
+    step = float((torch.cat([q.detach().flatten() for q in method.parameters()]) - before).norm())
+    if clip is None:
+        assert step > 0.5 * 0.05  # the unclipped gradient is far above the clip
+    else:
+        assert step == pytest.approx(0.5 * clip, rel=1e-3)
 
 
 def test_sampler_global_batches_split_over_ranks() -> None:
@@ -148,9 +164,16 @@ def test_sampler_global_batches_split_over_ranks() -> None:
         EpochBatchSampler(40, 7, seed=0, dist_ctx=DistContext(0, 2))
 
 
-def test_device_choice() -> None:
+def test_device_choice(monkeypatch: pytest.MonkeyPatch) -> None:
     assert resolve_device("cpu").type == "cpu"
-    assert resolve_device("auto").type in ("cpu", "cuda", "mps")
+    with monkeypatch.context() as m:  # auto prefers CUDA, then MPS, then the CPU
+        m.setattr(torch.cuda, "is_available", lambda: True)
+        assert resolve_device("auto") == torch.device("cuda", 0)
+        m.setattr(torch.cuda, "is_available", lambda: False)
+        m.setattr(torch.backends.mps, "is_available", lambda: True)
+        assert resolve_device("auto").type == "mps"
+        m.setattr(torch.backends.mps, "is_available", lambda: False)
+        assert resolve_device("auto").type == "cpu"
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="no CUDA GPU"):
             resolve_device("cuda")

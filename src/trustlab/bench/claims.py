@@ -149,3 +149,15 @@ def mean(values: Sequence[float]) -> float:
 
 def std(values: Sequence[float]) -> float:
     return float(statistics.stdev(values)) if len(values) > 1 else 0.0
+
+
+def lodo_runs(ctx: Any, recipe: str, targets: Sequence[str], seeds: Sequence[int],
+              overrides: dict[str, Any] | None = None) -> tuple[dict[tuple[str, int], dict[str, Any]], list[str]]:
+    """Leave-one-domain-out runs of ``recipe`` for every held-out ``target`` and seed, asked for together.
+
+    Returns ``({(target, seed): summary}, run folders)``. Runs are ordered seed-major, so parallel workers
+    start on different held-out domains (methods with a per-domain teacher train different teachers).
+    """
+    keys = [(t, seed) for seed in seeds for t in targets]
+    recs = ctx.run_many([(recipe, {"data.target": t, "train.seed": seed, **(overrides or {})}) for t, seed in keys])
+    return {key: rec.summary() for key, rec in zip(keys, recs)}, [str(rec.path) for rec in recs]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from trustlab.bench.claims import ClaimResult, mean, paired_result, register_claim, std
+from trustlab.bench.claims import ClaimResult, lodo_runs, mean, paired_result, register_claim, std
 
 DOMAINS = ("mnist", "usps", "syn", "mnistm")
 CHANCE = 0.1
@@ -21,12 +21,11 @@ SCALE: dict[str, dict[str, Any]] = {
 def lodo_summaries(suite: str, ctx: Any, recipe: str = "erm/digits-dg") -> tuple[dict[str, dict[int, dict]], list[str]]:
     """Run (or reuse) one run per held-out domain and seed: ``{target: {seed: summary}}``."""
     scale = SCALE[suite]
-    keys = [(target, seed) for target in DOMAINS for seed in scale["seeds"]]
-    recs = ctx.run_many([(recipe, {"data.target": t, "train.seed": s, **scale["overrides"]}) for t, s in keys])
+    runs, paths = lodo_runs(ctx, recipe, DOMAINS, scale["seeds"], scale["overrides"])
     out: dict[str, dict[int, dict]] = {}
-    for (target, seed), rec in zip(keys, recs):
-        out.setdefault(target, {})[seed] = rec.summary()
-    return out, [str(rec.path) for rec in recs]
+    for (target, seed), summary in runs.items():
+        out.setdefault(target, {})[seed] = summary
+    return out, paths
 
 
 def check_heldout_below_indomain(suite: str, ctx: Any) -> ClaimResult:
