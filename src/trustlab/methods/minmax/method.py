@@ -29,6 +29,7 @@ from trustlab.errors import ConfigError, did_you_mean
 from trustlab.experiment import TrainConfig
 from trustlab.methods.minmax.solver import WEIGHTINGS, Ball, Variable, apgda, box_project, check_norm
 from trustlab.registry import METHODS
+from trustlab.tasks.classification import Classify
 
 AT_MODES = ("minmax", "average", "max", "standard")
 LOSSES = ("cw", "ce")
@@ -45,6 +46,7 @@ class AttackConfig:
     eps: float = 0.2
     steps: int = 20
     step_size: float | None = None
+    alpha: float | None = None  # set: the reference's raw-gradient step z - (1/alpha) grad (step_size unused)
     loss: str = "cw"  # cw (margin, kappa) | ce
     kappa: float = 50.0
     weighting: str = "minmax"  # minmax | average | max
@@ -63,6 +65,9 @@ class AttackConfig:
             raise ConfigError(f"attack eps must be > 0, got {self.eps!r}")
         if not isinstance(self.steps, int) or self.steps < 1:
             raise ConfigError(f"attack steps must be an integer >= 1, got {self.steps!r}")
+        if self.alpha is not None and not (isinstance(self.alpha, (int, float)) and self.alpha > 0):
+            raise ConfigError(f"attack alpha (inverse step size of the raw-gradient rule) must be > 0 or null, "
+                              f"got {self.alpha!r}")
         if self.step_size is not None and not self.step_size > 0:
             raise ConfigError(f"attack step_size must be > 0 (or null for 2.5*eps/steps), got {self.step_size!r}")
         for name, value, options in (("loss", self.loss, LOSSES), ("weighting", self.weighting, WEIGHTINGS),
@@ -75,6 +80,8 @@ class AttackConfig:
         return self
 
     def ball(self) -> Ball:
+        if self.alpha is not None:
+            return Ball(self.norm, float(self.eps), 1.0 / float(self.alpha), self.l1_sparsity, raw=True)
         step = self.step_size if self.step_size is not None else 2.5 * self.eps / self.steps
         return Ball(self.norm, float(self.eps), float(step), self.l1_sparsity)
 
@@ -168,8 +175,7 @@ class MinMaxAT(nn.Module):
     def training_step(self, batch: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
         x, y = batch
         if self.cfg.mode == "standard":
-            logits = self.model(x)
-            return {"loss": F.cross_entropy(logits, y), "acc": (logits.detach().argmax(1) == y).float().mean()}
+            return Classify(self.model).training_step(batch)  # the shared ERM step
         was_training = self.model.training
         self.model.eval()  # attack the model as it predicts (no batch-norm statistics update)
         advs, w, _ = multi_type_attack(

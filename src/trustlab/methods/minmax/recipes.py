@@ -26,9 +26,10 @@ from trustlab.methods.minmax import figures
 from trustlab.methods.minmax.attacks import DomainAttack, EnsembleAttack, EOTAttack, UniversalAttack
 from trustlab.methods.minmax.method import AttackConfig
 from trustlab.methods.minmax.transforms import DEFAULT_TRANSFORMS, parse_transforms
-from trustlab.methods.minmax.zoo import ImageData, load_data, pick, predict, train_victim
+from trustlab.methods.minmax.zoo import ImageData, load_data, pick, train_victim
 from trustlab.metrics import robustness as rb
 from trustlab.recipes import Recipe, RunContext, register_recipe
+from trustlab.tasks.classification import predict_labels
 
 DEFAULT_ENSEMBLE = ["small_cnn:width=0.125:depth=1:norm=none", "small_cnn:width=0.125:depth=2:norm=none",
                     "small_cnn:width=0.125:depth=3"]
@@ -214,7 +215,7 @@ def run_ensemble(cfg: EnsembleRecipeConfig, ctx: RunContext) -> dict[str, Any]:
               for i, (s, w) in enumerate(zip(cfg.ensemble.models, weights))]
     names = [f"m{i}:{s.split(':')[0]}" for i, s in enumerate(cfg.ensemble.models)]
     dev = _device(models[0])
-    clean = torch.stack([predict(m, data.x_test.to(dev)).cpu() for m in models], 1)
+    clean = torch.stack([predict_labels(m, data.x_test.to(dev)) for m in models], 1)
     idx = pick((clean == data.y_test[:, None]).all(1), cfg.eval.samples, seed,
                "test inputs that every ensemble model classifies correctly")
     x, y = data.x_test[idx].to(dev), data.y_test[idx].to(dev)
@@ -225,9 +226,26 @@ def run_ensemble(cfg: EnsembleRecipeConfig, ctx: RunContext) -> dict[str, Any]:
                "clean_acc": dict(zip(names, rb.per_domain_accuracy(clean, data.y_test)))}
     summary.update(common_summary(outs, names))
     summary["adv_acc"] = {w: dict(zip(names, rb.per_domain_accuracy(o["pred"], o["labels"]))) for w, o in outs.items()}
+    summary["control_random_asr_all"] = _random_control(models, x, y, atk)
     write_figures(ctx, outs, x, cfg.eval, "ensemble")
     summary["seconds"] = time.perf_counter() - t0
     return summary
+
+
+@torch.no_grad()
+def _random_control(models: list[nn.Module], x: Tensor, y: Tensor, cfg: AttackConfig) -> float:
+    """ASR_all of random noise of the same budget (l_inf: a random +-eps sign pattern; l_2 / l_1: a random
+    direction scaled to eps), clipped to [0, 1]: what the attack's numbers would be without optimisation."""
+    g = torch.Generator(device=x.device).manual_seed(int(cfg.seed or 0) + 7)
+    noise = torch.empty_like(x).uniform_(-1, 1, generator=g)
+    if cfg.norm == "linf":
+        delta = cfg.eps * noise.sign()
+    else:
+        p = 2 if cfg.norm == "l2" else 1
+        delta = noise * cfg.eps / noise.flatten(1).norm(p=p, dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
+    xr = torch.clamp(x + delta, 0, 1)
+    pred = torch.stack([predict_labels(m, xr) for m in models], 1)
+    return rb.asr_all(torch.as_tensor(rb.success_matrix(pred, y.cpu()[:, None].expand_as(pred), False)))
 
 
 # --- attack/universal ------------------------------------------------------------------------
@@ -244,7 +262,7 @@ def run_universal(cfg: UniversalRecipeConfig, ctx: RunContext) -> dict[str, Any]
     data = load_data(cfg.data)
     model = victim(model_spec(cfg.model), cfg.model.weights, data, cfg, ctx, "model", seed)
     dev = _device(model)
-    correct = predict(model, data.x_test.to(dev)).cpu() == data.y_test
+    correct = predict_labels(model, data.x_test.to(dev)) == data.y_test
     groups = max(1, cfg.eval.samples // k)
     idx = pick(correct, groups * k + cfg.eval.heldout, seed)
     att, held = idx[: groups * k], idx[groups * k :]
@@ -274,8 +292,8 @@ def _heldout_rate(model: nn.Module, deltas: Tensor, xh: Tensor, yh: Tensor) -> f
     """Mean over groups of the share of held-out inputs whose prediction the group's delta changes."""
     if not len(xh):
         return float("nan")
-    clean = predict(model, xh).cpu()
-    rates = [rb.fooling_rate(clean, predict(model, torch.clamp(xh + d, 0, 1)).cpu()) for d in deltas]
+    clean = predict_labels(model, xh)
+    rates = [rb.fooling_rate(clean, predict_labels(model, torch.clamp(xh + d, 0, 1))) for d in deltas]
     return float(sum(rates) / len(rates))
 
 
@@ -331,19 +349,30 @@ DATA = {"name": "mnist5k", "image_size": 28, "batch_size": 64}
 TRAIN = {"epochs": 2, "lr": 0.05, "schedule": "cosine"}
 MODEL = {"name": "small_cnn:depth=3", "width": 0.125}
 
+# tiny: a few seconds on 2 cores (the generated contract test runs every recipe with these)
+_TINY_COMMON = {"data": {"max_per_domain": 200}, "train": {"epochs": 1}, "eval": {"samples": 10, "batch_size": 10,
+                                                                                   "compare": ["minmax", "average"],
+                                                                                   "grid": 4}}
+_TINY_MODEL = {"name": "small_cnn:depth=1:norm=none", "width": 0.0625}
+
 register_recipe(Recipe(
     "attack/ensemble", "Min-max ensemble attack (APGDA) vs average/max weighting over K trained models",
     EnsembleRecipeConfig, run_ensemble, {"data": DATA, "train": TRAIN, "attack": {"eps": 0.2, "steps": 20}},
+    tiny={**_TINY_COMMON, "attack": {"steps": 3},
+          "ensemble": {"models": ["small_cnn:width=0.0625:depth=1:norm=none", "small_cnn:width=0.0625:depth=2"]}},
 ))
 register_recipe(Recipe(
     "attack/universal", "Min-max universal perturbation over K inputs vs average/max weighting",
     UniversalRecipeConfig, run_universal,
     {"data": DATA, "train": TRAIN, "model": MODEL,
      "attack": {"eps": 0.3, "steps": 20, "beta": 100.0, "gamma": 10.0, "init": "zero"}},
+    tiny={**_TINY_COMMON, "model": _TINY_MODEL, "attack": {"steps": 3}, "universal": {"k": 3},
+          "eval": {**_TINY_COMMON["eval"], "samples": 9, "heldout": 6}},
 ))
 register_recipe(Recipe(
     "attack/eot", "Min-max attack robust to K data transformations (EOT) vs average/max weighting",
     EOTRecipeConfig, run_eot,
     {"data": DATA, "train": TRAIN, "model": MODEL,
-     "attack": {"eps": 0.2, "steps": 20, "beta": 40.0, "gamma": 3.0}, "eval": {"samples": 150, "batch_size": 150}},
+     "attack": {"eps": 0.2, "steps": 20, "beta": 50.0, "gamma": 3.0}, "eval": {"samples": 150, "batch_size": 150}},
+    tiny={**_TINY_COMMON, "model": _TINY_MODEL, "attack": {"steps": 3}},
 ))

@@ -27,10 +27,11 @@ from trustlab.methods.minmax import figures
 from trustlab.methods.minmax.attacks import EnsembleAttack
 from trustlab.methods.minmax.method import AttackConfig, MinMaxAT, MinMaxATConfig, parse_types, type_names
 from trustlab.methods.minmax.recipes import DATA, model_spec
-from trustlab.methods.minmax.zoo import build_victim, load_data, pick, predict
+from trustlab.methods.minmax.zoo import build_victim, load_data, pick
 from trustlab.metrics import robustness as rb
 from trustlab.models.registry import load_weights
 from trustlab.recipes import Recipe, RunContext, register_recipe
+from trustlab.tasks.classification import predict_labels
 
 
 @dataclass
@@ -56,14 +57,14 @@ def robust_accuracy(
 ) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
     """Clean accuracy, accuracy under each type's attack, and under their union; plus adversarial inputs."""
     names = type_names(types)
-    correct = {"clean": predict(model, x).cpu() == y.cpu()}
+    correct = {"clean": predict_labels(model, x) == y.cpu()}
     advs: dict[str, torch.Tensor] = {}
     for name, (norm, eps) in zip(names, types):
         atk = EnsembleAttack(model, AttackConfig(norm=norm, eps=eps, steps=steps, loss="ce", init="uniform",
                                                  weighting="average", seed=seed))
         adv = torch.cat([atk(x[i : i + batch], y[i : i + batch]) for i in range(0, len(x), batch)])
         advs[name] = adv.cpu()
-        correct[name] = predict(model, adv).cpu() == y.cpu()
+        correct[name] = predict_labels(model, adv) == y.cpu()
     acc = {k: float(v.float().mean()) for k, v in correct.items()}
     acc["union"] = rb.union_accuracy(torch.stack([correct[n] for n in names], 1))
     return acc, advs
@@ -113,4 +114,6 @@ register_recipe(Recipe(
     {"data": DATA, "model": {"name": "small_cnn:depth=2:norm=none", "width": 0.125},
      "train": {"epochs": 3, "lr": 0.05, "schedule": "cosine"},
      "at": {"types": ["linf:0.15", "l2:1.0", "l1:5.0"], "steps": 5}},
+    tiny={"data": {"max_per_domain": 64}, "train": {"epochs": 1}, "model": {"width": 0.0625},
+          "at": {"steps": 1}, "eval": {"samples": 8, "steps": 1, "grid": 4}},
 ))

@@ -16,9 +16,11 @@ top-k sign direction for l_1, Tramer & Boneh 2019). w starts at 1/K and is one r
 ``w`` has shape (B, K). ``weighting="average"`` keeps w = 1/K (the usual ensemble / EOT average) and
 ``weighting="max"`` puts all weight on the domain with the largest loss (the worst case).
 
-Deviation from the reference code: there ``alpha`` multiplies a raw gradient (step 1/alpha); here the
-step follows a normalised direction with ``step_size`` in input units (alpha = 1/step_size), so one
-setting works for CW and CE losses of any scale.
+The reference code (wangjksjtu/minmax-adv, ``attacks/minmax.py``) steps ``z - (1/alpha) * grad`` along the
+raw gradient by default (``normalize=False``); here the default step follows the norm's normalised
+direction with ``step_size`` in input units, so one setting works for CW and CE losses of any scale, and
+``Ball(raw=True, step_size=1/alpha)`` is the reference's rule (``attack.alpha`` in :class:`AttackConfig`;
+``tests/parity/test_minmax_parity.py`` checks it against a transcription of the reference loop).
 
 Example::
 
@@ -95,12 +97,15 @@ class Ball:
     """An l_p ball of radius ``eps`` (norm ``linf``, ``l2`` or ``l1``) and the step taken in it.
 
     ``l1_sparsity``: share q of coordinates moved per l_1 step (the top-q |gradient| entries).
+    ``raw``: step along the raw gradient (the reference code's rule with ``normalize=False``:
+    ``z - (1/alpha) grad``, so ``step_size`` = 1/alpha) instead of the norm's steepest unit direction.
     """
 
     norm: str
     eps: float
     step_size: float
     l1_sparsity: float = 0.05
+    raw: bool = False
 
     def __post_init__(self) -> None:
         check_norm(self.norm)
@@ -125,7 +130,10 @@ class Ball:
 
         ``blocked``: bool mask of coordinates that cannot move that way (at the box edge); only the
         sparse l_1 step uses it, so its k coordinates are ones that can move.
+        With ``raw`` the gradient itself is returned (the reference's un-normalised step).
         """
+        if self.raw:
+            return g
         if self.norm == "linf":
             return g.sign()
         if self.norm == "l2":

@@ -30,7 +30,9 @@ from torch import Tensor
 
 from trustlab.errors import ConfigError, did_you_mean
 
-DEFAULT_TRANSFORMS = ["identity", "hflip", "vflip", "brightness:0.15", "gamma:1.5", "crop:0.8"]
+# the reference trans_attack.py list (K=6): identity, fliplr, flipud, adjust_brightness(delta=0.1),
+# adjust_gamma(gamma=1.3), crop_and_resize(box 0.1..0.9, i.e. the central 80%)
+DEFAULT_TRANSFORMS = ["identity", "hflip", "vflip", "brightness:0.1", "gamma:1.3", "crop:0.8"]
 _KINDS = ("identity", "hflip", "vflip", "brightness", "gamma", "crop")
 _NEEDS_VALUE = ("brightness", "gamma", "crop")
 

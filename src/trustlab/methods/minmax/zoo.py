@@ -4,13 +4,13 @@ Datasets (``data.name``): ``mnist5k`` (always available), ``fashion-mnist`` (Deb
 installed) and ``digits-dg`` (the domains listed in ``data.target`` pooled). Models are named by
 specs ``<registry name>[:key=value...]``, e.g. ``small_cnn:width=0.125:depth=2:norm=none``; ``width``
 is the channel multiplier and other keys are the model's options (``trustlab list models``).
-Victims are trained with the engine's ``fit`` (ERM, cross-entropy) and saved in the run record.
+Victims are trained with ``trustlab.tasks.classification.train_classifier`` (ERM) and saved in the run record.
 """
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,7 +20,6 @@ from torch import Tensor, nn
 from torch.utils.data import ConcatDataset, Dataset
 
 from trustlab.data.base import TensorImageDataset
-from trustlab.engine.fit import fit
 from trustlab.errors import ConfigError, DataError
 from trustlab.experiment import DataConfig, TrainConfig
 from trustlab.runs.store import RunRecord
@@ -111,46 +110,20 @@ def build_victim(spec: str, data: ImageData) -> nn.Module:
     return build_model(name, data.num_classes, input_size=data.size, width=width, in_chans=data.in_chans, **kwargs)
 
 
-class _Classify(nn.Module):
-    """Cross-entropy training of a classifier (the ERM step) for :func:`fit`."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def training_step(self, batch: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
-        x, y = batch
-        logits = self.model(x)
-        return {"loss": nn.functional.cross_entropy(logits, y), "acc": (logits.detach().argmax(1) == y).float().mean()}
-
-    def predict(self, x: Tensor) -> Tensor:
-        return self.model(x)
-
-    def configure_optimizers(self, cfg: TrainConfig) -> torch.optim.Optimizer:
-        from trustlab.engine.optim import build_optimizer
-
-        return build_optimizer(self.model.parameters(), cfg)
-
-
 def train_victim(
     spec: str, data: ImageData, train: TrainConfig, batch_size: int, seed: int, record: RunRecord | None, tag: str
 ) -> nn.Module:
-    """Build ``spec``, train it with ERM (``fit``, seed ``seed``), save ``checkpoints/<tag>.pt``."""
+    """Build ``spec``, train it with ERM (the shared task layer's ``train_classifier``, seed ``seed``) and
+    save ``checkpoints/<tag>.pt``; returns the model in eval mode."""
     from trustlab.engine.runtime import seed_everything
+    from trustlab.tasks.classification import train_classifier
 
-    seed_everything(seed, train.deterministic)
+    seed_everything(seed, train.deterministic)  # the model's initial weights depend on the seed too
     model = build_victim(spec, data)
-    fit(_Classify(model), data.train, replace(train, seed=seed), batch_size=batch_size, quiet=True)
-    model.eval()
+    train_classifier(model, data.train, train, batch_size=batch_size, seed=seed)
     if record is not None:
         record.save_checkpoint({"model": model.state_dict(), "spec": spec}, f"{tag}.pt")
     return model
-
-
-@torch.no_grad()
-def predict(model: nn.Module, x: Tensor, batch_size: int = 500) -> Tensor:
-    model.eval()
-    return torch.cat([model(x[i : i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
 
 
 def pick(mask: Tensor, n: int, seed: int, what: str = "correctly classified test inputs") -> Tensor:
