@@ -1,0 +1,230 @@
+"""PeerPL claims (paper: Wang et al., NeurIPS 2021), each decided by the bench's paired rule over seeds.
+
+1. ``peerpl/peer-reward-beats-noisy``: under binary reward noise e+ in {0.1, 0.2, 0.3}, peer-reward DQN has a
+   higher true-return AUC than DQN on the noisy rewards (per-seed difference averaged over the rates).
+   ``peerpl/peer-reward-vs-surrogate``: and reaches at least 90% of the AUC of the surrogate correction, which
+   knows e (per seed: AUC_peer - 0.9 AUC_surrogate). Control beside them: DQN on the clean reward.
+2. ``peerpl/peer-bc-beats-bc``: peer BC's true return beats plain BC from the same weak demonstrations;
+   ``peerpl/peer-bc-vs-demonstrator``: and reaches the demonstrator's own return (plain BC's gap beside it).
+3. ``peerpl/peer-cotrain-beats-individual``: peer co-training's AUC (mean of the two agents) beats
+   independent training of the same two agents. Control beside it: co-training without the peer term.
+
+Scales live in ``SCALE``; ``quick`` is sized for a 2-core CPU (see the README for measured times).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from trustlab.bench.claims import ClaimResult, mean, paired_result, register_claim, std
+
+NONINFERIOR = 0.9  # "competitive": peer AUC >= 90% of the surrogate's
+
+# DQN at the quick scale: 8 vectorised envs, 2 updates per vectorised step (1 per 4 transitions), hard target
+# updates; the reference's one update per transition (``full``) is ~4x the compute.
+_QUICK_DQN = {"env.n_envs": 8, "dqn.gradient_steps": 2, "dqn.batch_size": 64, "dqn.net_arch": [64, 64],
+              "dqn.learning_starts": 500, "dqn.exploration_fraction": 0.2, "dqn.tau": 1.0,
+              "dqn.target_update_interval": 256}
+_TINY = {"train.curve_points": 4, "train.eval_episodes": 2, "env.max_episode_steps": 100}
+_QUICK_PPO = {"ppo.n_steps": 128, "ppo.batch_size": 256}
+# the demonstrator PPO learns faster than the reference's co-training PPO (lr 1e-3, 10 epochs, clip 0.2): after
+# 6k / 12k steps it returns about 80 / 200 on CartPole-v1 (of 500), a weak demonstrator at either checkpoint
+_DEMO_PPO = {"ppo.learning_rate": 0.001, "ppo.n_epochs": 10, "ppo.clip_range": 0.2}
+
+SCALE: dict[str, dict[str, Any]] = {
+    "smoke": {
+        "seeds": [0], "rates": [0.2],
+        "noisy": {**_TINY, "train.steps": 400, "dqn.learning_starts": 50},
+        "demos": {**_TINY, "demo.checkpoints": [256, 512], "demo.episodes": 2, "demo.n_envs": 2, "ppo.n_steps": 64,
+                  "ppo.batch_size": 64},
+        "bc": {**_TINY, "bc.epochs": 2},
+        "cotrain": {**_TINY, "train.steps": 256, "env.n_envs": 2, "ppo.n_steps": 64, "ppo.batch_size": 64},
+    },
+    "demo": {
+        "seeds": [0, 1, 2], "rates": [0.2],
+        "noisy": {**_QUICK_DQN, "train.steps": 3000, "train.eval_episodes": 5},
+    },
+    "quick": {
+        "seeds": [0, 1, 2, 3, 4], "rates": [0.1, 0.2, 0.3],
+        "noisy": {**_QUICK_DQN, "train.steps": 10_000},
+        "demos": {**_QUICK_PPO, **_DEMO_PPO, "demo.checkpoints": [6144, 12288], "demo.episodes": 20},
+        "bc": {"bc.epochs": 50, "train.eval_episodes": 20, "train.curve_points": 5},
+        "cotrain": {**_QUICK_PPO, "train.steps": 16_384},
+    },
+    "full": {
+        "seeds": list(range(10)), "rates": [0.1, 0.2, 0.3],
+        "noisy": {"train.steps": 10_000},  # the reference's DQN: one update per environment step
+        "demos": {**_DEMO_PPO, "demo.checkpoints": [6144, 12288, 24576], "demo.episodes": 50},
+        "bc": {"bc.epochs": 50, "train.eval_episodes": 50},
+        "cotrain": {"train.steps": 100_000},
+    },
+}
+XI = 0.2  # peer weight in every claim (the reference sweeps 0.1-0.5; 0.2 is its poster's BC value)
+DEMO_QUALITY = 1  # which checkpoint of SCALE[suite]["demos"]["demo.checkpoints"] demonstrates
+
+
+def _save_bands(ctx: Any, name: str, grid: list[float], curves: dict[str, list[list[float]]], title: str) -> str:
+    from trustlab.methods.peerpl.plots import save_bands
+
+    out = getattr(ctx, "out_dir", None)
+    if out is None:
+        return ""
+    png = save_bands(grid, curves, Path(out) / f"peerpl-{name}.png", title)
+    return f" Seed-band figure: {png}." if png else ""
+
+
+def _curve(rec: Any) -> dict[str, Any]:
+    import json
+
+    return json.loads((rec.path / "artifacts" / "curve.json").read_text())
+
+
+# --- 1. noisy rewards ---------------------------------------------------------------------------------------
+
+def _noisy_runs(suite: str, ctx: Any) -> dict[tuple[str, float, int], Any]:
+    sc = SCALE[suite]
+    keys = [(r, e, s) for e in sc["rates"] for s in sc["seeds"] for r in ("noisy", "peer", "surrogate")]
+    keys += [("clean", 0.0, s) for s in sc["seeds"]]
+    items = [("peerpl/noisy-reward", {**sc["noisy"], "method.reward": r, "method.xi": XI, "noise.e_plus": e,
+                                      "train.seed": s}) for r, e, s in keys]
+    return dict(zip(keys, ctx.run_many(items)))
+
+
+def _noisy_result(claim_id: str, suite: str, ctx: Any, other: str) -> ClaimResult:
+    sc = SCALE[suite]
+    runs = _noisy_runs(suite, ctx)
+    seeds, rates = sc["seeds"], sc["rates"]
+    auc = {k: v.summary()["true_auc"] for k, v in runs.items()}
+    if other == "noisy":
+        per_rate = {e: [auc[("peer", e, s)] - auc[("noisy", e, s)] for s in seeds] for e in rates}
+        unit = "true-return AUC, peer minus noisy (mean over noise rates)"
+    else:
+        per_rate = {e: [auc[("peer", e, s)] - NONINFERIOR * auc[("surrogate", e, s)] for s in seeds] for e in rates}
+        unit = f"true-return AUC, peer minus {NONINFERIOR} x surrogate (mean over noise rates)"
+    diffs = [mean([per_rate[e][i] for e in rates]) for i in range(len(seeds))]
+    values: dict[str, list[float]] = {"clean": [auc[("clean", 0.0, s)] for s in seeds]}
+    table = [{"e+": 0.0, "reward": "clean (control)", "AUC mean": mean(values["clean"]), "AUC std": std(values["clean"])}]
+    curves: dict[str, list[list[float]]] = {"clean": [_curve(runs[("clean", 0.0, s)])["curve"] for s in seeds]}
+    for e in rates:
+        for r in ("noisy", "surrogate", "peer"):
+            vs = [auc[(r, e, s)] for s in seeds]
+            values[f"{r}@{e}"] = vs
+            evals = [runs[(r, e, s)].summary()["eval_return"] for s in seeds]
+            table.append({"e+": e, "reward": r, "AUC mean": mean(vs), "AUC std": std(vs),
+                          "greedy return": mean(evals)})
+        table.append({"e+": e, "reward": "per-seed diff", "diffs": ", ".join(f"{d:+.1f}" for d in per_rate[e]),
+                      "AUC mean": mean(per_rate[e]), "AUC std": std(per_rate[e])})
+    mid = rates[len(rates) // 2]
+    for r in ("noisy", "surrogate", "peer"):
+        curves[f"{r} e+={mid}"] = [_curve(runs[(r, mid, s)])["curve"] for s in seeds]
+    grid = _curve(runs[("clean", 0.0, seeds[0])])["grid"]
+    fig = _save_bands(ctx, claim_id.split("/")[1], grid, curves, f"CartPole DQN, true return (e+={mid}, xi={XI})")
+    secs = sum(v.summary()["train_seconds"] for v in runs.values())
+    return paired_result(claim_id, suite, diffs, unit=unit, values=values, seeds=seeds, table=table,
+                         runs=[str(v.path) for v in runs.values()],
+                         notes=f"{len(runs)} runs, {secs:.0f} s of training in all.{fig}")
+
+
+def check_peer_beats_noisy(suite: str, ctx: Any) -> ClaimResult:
+    return _noisy_result("peerpl/peer-reward-beats-noisy", suite, ctx, "noisy")
+
+
+def check_peer_vs_surrogate(suite: str, ctx: Any) -> ClaimResult:
+    return _noisy_result("peerpl/peer-reward-vs-surrogate", suite, ctx, "surrogate")
+
+
+# --- 2. peer behaviour cloning ------------------------------------------------------------------------------
+
+def _bc_runs(suite: str, ctx: Any) -> tuple[dict[tuple[str, int], Any], list[Any]]:
+    sc = SCALE[suite]
+    seeds = sc["seeds"]
+    demo_recs = ctx.run_many([("peerpl/demos", {**sc["demos"], "train.seed": s}) for s in seeds])
+    steps = sc["demos"]["demo.checkpoints"][DEMO_QUALITY]
+    items, keys = [], []
+    for s, drec in zip(seeds, demo_recs):
+        path = str(drec.path / "artifacts" / f"demos_{steps}.npz")
+        for name, xi in (("bc", 0.0), ("peer_bc", XI)):
+            keys.append((name, s))
+            items.append(("peerpl/bc", {**sc["bc"], "demo.path": path, "bc.xi": xi, "train.seed": s}))
+    return dict(zip(keys, ctx.run_many(items))), demo_recs
+
+
+def _bc_result(claim_id: str, suite: str, ctx: Any, against: str) -> ClaimResult:
+    seeds = SCALE[suite]["seeds"]
+    runs, demo_recs = _bc_runs(suite, ctx)
+    ret = {k: v.summary()["eval_return"] for k, v in runs.items()}
+    demo = [runs[("bc", s)].summary()["demonstrator_return"] for s in seeds]
+    values = {"peer_bc": [ret[("peer_bc", s)] for s in seeds], "bc": [ret[("bc", s)] for s in seeds],
+              "demonstrator": demo}
+    if against == "bc":
+        diffs = [ret[("peer_bc", s)] - ret[("bc", s)] for s in seeds]
+        unit = "true return, peer BC minus BC"
+    else:
+        diffs = [ret[("peer_bc", s)] - d for s, d in zip(seeds, demo)]
+        unit = "true return, peer BC minus demonstrator"
+    bc_gap = [ret[("bc", s)] - d for s, d in zip(seeds, demo)]
+    table = [{"learner": k, "return mean": mean(v), "return std": std(v)} for k, v in values.items()]
+    table.append({"learner": "per-seed diff (claim)", "return mean": mean(diffs), "return std": std(diffs),
+                  "diffs": ", ".join(f"{d:+.1f}" for d in diffs)})
+    table.append({"learner": "BC minus demonstrator (control)", "return mean": mean(bc_gap), "return std": std(bc_gap),
+                  "diffs": ", ".join(f"{d:+.1f}" for d in bc_gap)})
+    curves = {k: [_curve(runs[(k, s)])["curve"] for s in seeds] for k in ("bc", "peer_bc")}
+    grid = [float(e) for e in _curve(runs[("bc", seeds[0])])["epochs"]]
+    fig = _save_bands(ctx, claim_id.split("/")[1], grid, curves, f"(peer) BC from weak demonstrations, xi={XI}")
+    return paired_result(claim_id, suite, diffs, unit=unit, values=values, seeds=seeds, table=table,
+                         runs=[str(r.path) for r in [*demo_recs, *runs.values()]],
+                         notes=f"evaluation: stochastic policy, as the reference.{fig}")
+
+
+def check_peer_bc_beats_bc(suite: str, ctx: Any) -> ClaimResult:
+    return _bc_result("peerpl/peer-bc-beats-bc", suite, ctx, "bc")
+
+
+def check_peer_bc_vs_demonstrator(suite: str, ctx: Any) -> ClaimResult:
+    return _bc_result("peerpl/peer-bc-vs-demonstrator", suite, ctx, "demonstrator")
+
+
+# --- 3. co-training ------------------------------------------------------------------------------------------
+
+def check_peer_cotrain(suite: str, ctx: Any) -> ClaimResult:
+    claim_id = "peerpl/peer-cotrain-beats-individual"
+    sc = SCALE[suite]
+    seeds = sc["seeds"]
+    modes = {"individual": {"cotrain.mode": "individual"}, "copy (xi=0, control)": {"cotrain.xi": 0.0},
+             "peer cotrain": {"cotrain.xi": XI}}
+    keys = [(m, s) for m in modes for s in seeds]
+    recs = dict(zip(keys, ctx.run_many([("peerpl/cotrain", {**sc["cotrain"], **modes[m], "train.seed": s})
+                                        for m, s in keys])))
+    auc = {k: r.summary()["true_auc"] for k, r in recs.items()}
+    diffs = [auc[("peer cotrain", s)] - auc[("individual", s)] for s in seeds]
+    values = {m: [auc[(m, s)] for s in seeds] for m in modes}
+    table = [{"training": m, "AUC mean (2 agents)": mean(v), "AUC std": std(v),
+              "greedy return": mean([recs[(m, s)].summary()["eval_return"] for s in seeds])} for m, v in values.items()]
+    table.append({"training": "per-seed diff (peer - individual)", "AUC mean (2 agents)": mean(diffs),
+                  "AUC std": std(diffs), "diffs": ", ".join(f"{d:+.1f}" for d in diffs)})
+    curves = {m: [c for s in seeds for c in (_curve(recs[(m, s)])["A"], _curve(recs[(m, s)])["B"])] for m in modes}
+    fig = _save_bands(ctx, "peer-cotrain", _curve(recs[("individual", seeds[0])])["grid"], curves,
+                      f"co-training, both agents (xi={XI})")
+    return paired_result(claim_id, suite, diffs, unit="true-return AUC (mean of the 2 agents), peer minus individual",
+                         values=values, seeds=seeds, table=table, runs=[str(r.path) for r in recs.values()],
+                         notes=fig.strip())
+
+
+_NO_DEMO = ("smoke", "quick", "full")
+register_claim("peerpl/peer-reward-beats-noisy",
+               "Under binary reward noise (e+ in {0.1, 0.2, 0.3}) peer-reward DQN reaches a higher true-return AUC "
+               "than DQN trained on the noisy rewards", check_peer_beats_noisy, group="peerpl")
+register_claim("peerpl/peer-reward-vs-surrogate",
+               f"Peer-reward DQN, not knowing the noise rates, reaches at least {NONINFERIOR:.0%} of the true-return AUC "
+               "of the surrogate-reward correction that knows them", check_peer_vs_surrogate, group="peerpl",
+               suites=_NO_DEMO)
+register_claim("peerpl/peer-bc-beats-bc",
+               "Peer BC from weak demonstrations reaches a higher true return than plain BC from the same demonstrations",
+               check_peer_bc_beats_bc, group="peerpl", suites=_NO_DEMO)
+register_claim("peerpl/peer-bc-vs-demonstrator",
+               "Peer BC reaches (or beats) the return of the weak demonstrator it learns from",
+               check_peer_bc_vs_demonstrator, group="peerpl", suites=_NO_DEMO)
+register_claim("peerpl/peer-cotrain-beats-individual",
+               "Co-training two agents with different state views and the peer term beats training them independently "
+               "(true-return AUC)", check_peer_cotrain, group="peerpl", suites=_NO_DEMO)
