@@ -100,17 +100,20 @@ def test_mahalanobis_matches_sklearn_empirical_covariance(net):
     np.testing.assert_allclose(got, ref, rtol=1e-5)
 
 
-def test_knn_matches_sklearn_nearest_neighbors_in_chunks(net):
+def test_knn_matches_sklearn_nearest_neighbors(net):
+    """The faiss search (KNN) and the chunked torch search (its reference) against scikit-learn."""
     from sklearn.neighbors import NearestNeighbors
 
-    from trustlab.methods.ood.feature_scorers import KNN, l2_normalise
+    from trustlab.methods.ood.feature_scorers import KNN, kth_neighbour_distance, l2_normalise
 
     train, test = _outputs(net, 400, 0), _outputs(net, 37, 1)
-    bank = l2_normalise(train.features).numpy()
-    dist, _ = NearestNeighbors(n_neighbors=7).fit(bank).kneighbors(l2_normalise(test.features).numpy())
+    bank, q = l2_normalise(train.features), l2_normalise(test.features)
+    dist, _ = NearestNeighbors(n_neighbors=7).fit(bank.numpy()).kneighbors(q.numpy())
+    got = KNN(k=7).fit(train).score_outputs(test).numpy()
+    np.testing.assert_allclose(got, -dist[:, -1], rtol=1e-4, atol=1e-5)
     for chunk in (401, 2**24):  # 401 elements: one query row per chunk
-        got = KNN(k=7, chunk_elems=chunk).fit(train).score_outputs(test).numpy()
-        np.testing.assert_allclose(got, -dist[:, -1], rtol=1e-4, atol=1e-5)
+        ref = kth_neighbour_distance(q, bank, 7, chunk_elems=chunk).numpy()
+        np.testing.assert_allclose(ref, dist[:, -1], rtol=1e-4, atol=1e-5)
 
 
 def test_gradnorm_closed_form_matches_autograd(net):

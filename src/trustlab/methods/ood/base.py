@@ -21,7 +21,7 @@ Example::
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -136,7 +136,11 @@ class Scorer:
 
     Flags: ``needs_features`` (penultimate features), ``needs_head`` (the last layer's W, b),
     ``needs_logits`` (logits), ``needs_input`` (scores images: ODIN, Deep SVDD), ``needs_labels``
-    (class labels of the fit set: Mahalanobis). ``grid``: APS search space (papers/02).
+    (class labels of the fit set: Mahalanobis). ``grid``: the APS search space, the reference's sweep
+    (OpenOOD ``configs/postprocessors/<name>.yml``, ``postprocessor_sweep``) where it has one;
+    ``wide_grid``: a wider search selected with ``use_grid("wide")`` (``detectors.grid=wide``);
+    ``grid_refits``: False when no grid key changes what ``fit`` learns, so APS fits once and scores the
+    whole grid with :meth:`score_grid` (ODIN, KNN share work across grid points there).
     ``state`` names the fitted tensors that ``state_dict()`` saves.
     """
 
@@ -149,7 +153,10 @@ class Scorer:
     pixels_ok: ClassVar[bool] = False  # works on flattened pixels when model is None
     defaults: ClassVar[dict[str, Any]] = {}
     grid: ClassVar[dict[str, list[Any]]] = {}
+    wide_grid: ClassVar[dict[str, list[Any]]] = {}  # {} = the same as ``grid``
+    grid_refits: ClassVar[bool] = True
     state: ClassVar[tuple[str, ...]] = ()
+    GRIDS: ClassVar[tuple[str, ...]] = ("reference", "wide")
 
     def __init__(self, **params: Any) -> None:
         unknown = sorted(set(params) - set(self.defaults))
@@ -161,6 +168,8 @@ class Scorer:
         self.model: nn.Module | None = None
         self.head: tuple[Tensor, Tensor] | None = None
         self.fitted = False
+        self.grid_name = "reference"
+        self.search: dict[str, list[Any]] = {k: list(v) for k, v in self.grid.items()}
 
     @classmethod
     def name(cls) -> str:
@@ -177,9 +186,42 @@ class Scorer:
         self.check_params()
         return self
 
+    def use_grid(self, which: str = "reference", override: Mapping[str, Sequence[Any]] | None = None) -> Scorer:
+        """Choose the APS search space: ``reference`` (``grid``) or ``wide`` (``wide_grid``), then replace the
+        lists of the keys in ``override`` (e.g. ``{"temperature": [1, 10]}``); each key must be a parameter."""
+        if which not in self.GRIDS:
+            raise ConfigError(f"detectors.grid must be one of {', '.join(self.GRIDS)}, got {which!r}")
+        base = (self.wide_grid or self.grid) if which == "wide" else self.grid
+        override = dict(override or {})
+        unknown = sorted(set(override) - set(self.defaults))
+        if unknown:
+            raise ConfigError(f"detectors.grids.{self.name()} has no parameter {', '.join(unknown)}; "
+                              f"its parameters: {', '.join(self.defaults) or '(none)'}")
+        for k, v in override.items():
+            if not isinstance(v, (list, tuple)) or not v:
+                raise ConfigError(f"detectors.grids.{self.name()}.{k} must be a non-empty list, got {v!r}")
+        self.grid_name = which
+        self.search = {**{k: list(v) for k, v in base.items()}, **{k: list(v) for k, v in override.items()}}
+        return self
+
     def param_grid(self, train: Outputs) -> dict[str, list[Any]]:
         """APS search space for this fit set (subclasses clip it to the data, e.g. K <= bank size)."""
-        return {k: list(v) for k, v in self.grid.items()}
+        return {k: list(v) for k, v in self.search.items()}
+
+    def score_grid(self, combos: Sequence[Mapping[str, Any]], out: Outputs | None = None,
+                   x: Tensor | None = None) -> list[Tensor]:
+        """Scores of one set (``out``, or images ``x`` for ``needs_input``) under each parameter combo, the
+        fitted state kept (only meaningful when ``grid_refits`` is False). Default: one combo at a time;
+        detectors that can share work across combos override it. Leaves the params as they were."""
+        saved = dict(self.params)
+        try:
+            res = []
+            for combo in combos:
+                self.set_params(**combo)
+                res.append(self.score(x) if self.needs_input else self.score_outputs(out))  # type: ignore[arg-type]
+            return res
+        finally:
+            self.params = saved
 
     # ---------------------------------------------------------------- model checks and fitting
     def check_model(self, model: nn.Module | None) -> None:

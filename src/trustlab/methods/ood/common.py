@@ -1,7 +1,7 @@
 """Pieces shared by the OOD recipes: datasets, classifier training, detector lists, figures, tables.
 
-The classifier behind every post-hoc detector is trained with ERM through the engine's ``fit()``
-(SGD, cosine schedule, as ``erm/*``), unless ``model.weights`` points at a local checkpoint, in which
+The classifier behind every post-hoc detector is trained with ERM by the shared classification task
+(``trustlab.tasks.classification.train_classifier``: SGD, cosine schedule, as ``erm/*``), unless ``model.weights`` points at a local checkpoint, in which
 case training is skipped and those weights are scored.
 """
 
@@ -19,7 +19,6 @@ from torch.utils.data import Dataset
 
 from trustlab.data.base import TensorImageDataset
 from trustlab.data.folder import balanced_subset
-from trustlab.engine.fit import fit
 from trustlab.engine.runtime import resolve_device, seed_everything
 from trustlab.errors import ConfigError, DataError
 from trustlab.experiment import DataConfig, ModelConfig, TrainConfig
@@ -53,12 +52,20 @@ def check_detectors(cfg: DetectorsConfig) -> list[str]:
         raise ConfigError("detectors.names is empty; name at least one of `trustlab list scorers`")
     for n in cfg.names:
         SCORERS.get(n)
-    for n, p in cfg.params.items():
-        if n not in cfg.names:
-            raise ConfigError(f"detectors.params has '{n}', which is not in detectors.names {cfg.names}")
-        if not isinstance(p, dict):
-            raise ConfigError(f"detectors.params.{n} must be a mapping of parameters, got {p!r}")
+    for key, table in (("params", cfg.params), ("grids", cfg.grids)):
+        for n, p in table.items():
+            if n not in cfg.names:
+                raise ConfigError(f"detectors.{key} has '{n}', which is not in detectors.names {cfg.names}")
+            if not isinstance(p, dict):
+                raise ConfigError(f"detectors.{key}.{n} must be a mapping of parameters, got {p!r}")
+    for n in cfg.names:  # bad grid names / keys fail here, before any training
+        SCORERS.get(n)(**cfg.params.get(n, {})).use_grid(cfg.grid, cfg.grids.get(n))
     return list(dict.fromkeys(cfg.names))
+
+
+def grids_of(cfg: DetectorsConfig) -> tuple[str, dict[str, Any]]:
+    """``(grid, grids)`` of ``detectors``: the arguments :func:`evaluate` and :func:`tunable` take."""
+    return cfg.grid, dict(cfg.grids)
 
 
 @dataclass
@@ -93,23 +100,22 @@ def train_classifier(
     ctx: RunContext | None = None,
     log: bool = True,
 ) -> tuple[nn.Module, dict[str, Any]]:
-    """Build ``model_cfg``'s model; train it with ERM unless ``model.weights`` is set. Returns (model, info)."""
-    from trustlab.methods.erm.method import ERM
-    from trustlab.models import build_model
+    """Build ``model_cfg``'s model; train it with ERM (``trustlab.tasks.classification``) unless
+    ``model.weights`` is set. Returns (model in eval mode, info)."""
+    from trustlab.tasks import classification as task
 
     if len(train_set) == 0:
         raise DataError("the ID training set is empty; raise data.max_per_domain or check the class split")
-    seed_everything(train_cfg.seed, train_cfg.deterministic)
-    model = build_model(model_cfg.name, num_classes, input_size=data_cfg.image_size, width=model_cfg.width,
-                        in_chans=in_chans, weights=model_cfg.weights)
+    seed_everything(train_cfg.seed, train_cfg.deterministic)  # the initial weights depend on the seed
+    model = task.build_model_from(model_cfg, num_classes, data_cfg.image_size, in_chans)
     device = resolve_device(train_cfg.device)
     if model_cfg.weights:
         return model.to(device).eval(), {"trained": False, "weights": model_cfg.weights}
     record = ctx.record if (ctx is not None and log) else None
     evaluator = AccEvaluator(val_set, device) if val_set is not None and len(val_set) else None
-    result = fit(ERM(model), train_set, train_cfg, batch_size=data_cfg.batch_size, evaluator=evaluator,
-                 record=record, resume=bool(ctx and ctx.resume and log), quiet=bool(ctx is None or ctx.quiet),
-                 num_workers=data_cfg.num_workers)
+    result = task.train_classifier(model, train_set, train_cfg, batch_size=data_cfg.batch_size, evaluator=evaluator,
+                                   record=record, resume=bool(ctx and ctx.resume and log),
+                                   quiet=bool(ctx is None or ctx.quiet), num_workers=data_cfg.num_workers)
     if record is not None:
         record.save_checkpoint({"model": model.state_dict()}, "model.pt")
     return model.eval(), {"trained": True, "train_seconds": result.seconds, "epochs": result.epochs,

@@ -71,36 +71,50 @@ def images_tensor(data: Dataset | torch.Tensor) -> torch.Tensor:
 
 def score_set(det: Scorer, s: EvalSet, batch_size: int = 256) -> np.ndarray:
     """(N,) float64 scores of one set; non-finite scores are a one-line DataError naming detector and set."""
+    return score_set_grid(det, s, [{}], batch_size)[0]
+
+
+def score_set_grid(det: Scorer, s: EvalSet, combos: Sequence[Mapping[str, Any]],
+                   batch_size: int = 256) -> list[np.ndarray]:
+    """Scores of one set under each parameter combo (``{}`` = the current params), one array per combo."""
     if det.needs_input:
         if s.images is None:
             raise ConfigError(f"detector {det.name()} scores images, but set '{s.name}' has none")
         x = images_tensor(s.images)
-        scores = torch.cat([det.score(x[i : i + batch_size]).detach().cpu() for i in range(0, len(x), batch_size)])
+        parts = [det.score_grid(combos, x=x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+        scores = [torch.cat([p[j].detach().cpu() for p in parts]) for j in range(len(combos))]
     else:
-        scores = det.score_outputs(s.outputs)
-    return check_scores(scores, f"scores of detector {det.name()} on '{s.name}'")
+        scores = det.score_grid(combos, out=s.outputs)
+    return [check_scores(sc, f"scores of detector {det.name()} on '{s.name}'") for sc in scores]
 
 
 def aps_search(det: Scorer, model: nn.Module | None, train: Outputs, val_id: EvalSet, val_ood: EvalSet,
                fit_images: Any = None) -> dict[str, Any]:
-    """Pick the grid point with the best ID-val vs OOD-val AUROC; leaves ``det`` fitted with it."""
+    """Pick the grid point with the best ID-val vs OOD-val AUROC; leaves ``det`` fitted with it.
+
+    Detectors whose fit does not depend on the grid (``grid_refits=False``: ODIN, KNN) are fit once and
+    score the whole grid in one pass (:meth:`Scorer.score_grid`); the others are refit per grid point.
+    """
     grid = det.param_grid(train)
     if not grid:
         fit_detector(det, model, train, val_id.outputs, fit_images)
         return {"searched": 0}
     keys = list(grid)
-    best: tuple[float, dict[str, Any]] | None = None
-    for values in itertools.product(*(grid[k] for k in keys)):
-        combo = dict(zip(keys, values))
-        det.set_params(**combo)
+    combos = [dict(zip(keys, values)) for values in itertools.product(*(grid[k] for k in keys))]
+    if not det.grid_refits:
         fit_detector(det, model, train, val_id.outputs, fit_images)
-        a = auroc(score_set(det, val_id), score_set(det, val_ood))
-        if best is None or a > best[0]:
-            best = (a, combo)
-    assert best is not None
-    det.set_params(**best[1])
-    fit_detector(det, model, train, val_id.outputs, fit_images)
-    return {"searched": int(np.prod([len(v) for v in grid.values()])), "val_auroc": best[0], **best[1]}
+        aurocs = [auroc(a, b) for a, b in zip(score_set_grid(det, val_id, combos), score_set_grid(det, val_ood, combos))]
+    else:
+        aurocs = []
+        for combo in combos:
+            det.set_params(**combo)
+            fit_detector(det, model, train, val_id.outputs, fit_images)
+            aurocs.append(auroc(score_set(det, val_id), score_set(det, val_ood)))
+    best = int(np.argmax(aurocs))  # the first in grid order on ties
+    det.set_params(**combos[best])
+    if det.grid_refits and best != len(combos) - 1:
+        fit_detector(det, model, train, val_id.outputs, fit_images)
+    return {"searched": len(combos), "val_auroc": aurocs[best], **combos[best]}
 
 
 def fit_detector(det: Scorer, model: nn.Module | None, train: Outputs, val: Outputs | None, fit_images: Any) -> None:
@@ -123,15 +137,19 @@ class DetectorResult:
     seconds: float = 0.0
 
 
-def make_detector(name: str, params: Mapping[str, Mapping[str, Any]] | None = None) -> Scorer:
+def make_detector(name: str, params: Mapping[str, Mapping[str, Any]] | None = None, grid: str = "reference",
+                  grids: Mapping[str, Mapping[str, Sequence[Any]]] | None = None) -> Scorer:
+    """A detector with ``params[name]`` fixed and its APS grid chosen (``grid``: reference | wide; ``grids[name]``
+    replaces the lists of some keys)."""
     import trustlab.methods.ood  # noqa: F401  (registers the detectors)
 
-    return SCORERS.get(name)(**dict((params or {}).get(name, {})))
+    return SCORERS.get(name)(**dict((params or {}).get(name, {}))).use_grid(grid, (grids or {}).get(name))
 
 
-def tunable(detectors: Sequence[str], params: Mapping[str, Mapping[str, Any]] | None, train: Outputs) -> bool:
+def tunable(detectors: Sequence[str], params: Mapping[str, Mapping[str, Any]] | None, train: Outputs,
+            grid: str = "reference", grids: Mapping[str, Mapping[str, Sequence[Any]]] | None = None) -> bool:
     """True when at least one detector has an APS grid (so an ID-val / OOD-val pair is worth building)."""
-    return any(make_detector(d, params).param_grid(train) for d in detectors)
+    return any(make_detector(d, params, grid, grids).param_grid(train) for d in detectors)
 
 
 def evaluate(
@@ -144,12 +162,16 @@ def evaluate(
     val: tuple[EvalSet, EvalSet] | None = None,
     params: Mapping[str, Mapping[str, Any]] | None = None,
     fit_images: Any = None,
+    grid: str = "reference",
+    grids: Mapping[str, Mapping[str, Sequence[Any]]] | None = None,
 ) -> dict[str, DetectorResult]:
     """Fit (with APS when ``val`` is given), score and measure every detector.
 
     ``ood`` maps a group name ("near", "far") to its sets; metrics compare ``id_test`` with each OOD set
     and each covariate set (covariate sets as the "OOD" side, to show how much they are rejected);
-    ``groups`` holds the mean over each group's sets.
+    ``groups`` holds the mean over each group's sets. With ``val``, every detector's ID-val vs OOD-val AUROC
+    at its final parameters is in ``aps["val_auroc"]`` (also for detectors without a grid), so a choice
+    between detectors can be made on validation data too.
     """
     if not detectors:
         raise ConfigError("no detectors to evaluate; set detectors.names to at least one of `trustlab list scorers`")
@@ -159,14 +181,16 @@ def evaluate(
     results: dict[str, DetectorResult] = {}
     for name in detectors:
         t0 = time.perf_counter()
-        det = make_detector(name, params)
+        det = make_detector(name, params, grid, grids)
         det.check_model(model)
         aps: dict[str, Any] = {}
         if val is not None and det.param_grid(train):
             aps = aps_search(det, model, train, val[0], val[1], fit_images)
         else:
             fit_detector(det, model, train, val[0].outputs if val is not None else None, fit_images)
-        res = DetectorResult(name, {k: v for k, v in det.params.items() if k != "chunk_elems"}, aps=aps)
+            if val is not None:
+                aps = {"searched": 0, "val_auroc": auroc(score_set(det, val[0]), score_set(det, val[1]))}
+        res = DetectorResult(name, dict(det.params), aps=aps)
         res.scores[id_test.name] = s_id = score_set(det, id_test)
         for group, sets in ood.items():
             for s in sets:

@@ -9,12 +9,14 @@ All scores: higher = more in-distribution. Shapes: features (N, D), logits (N, K
             ``max_c -(MD_c(f) - MD_0(f))`` with MD_0 the distance to the global mean under the global covariance.
 * ``knn``   Sun et al., ICML 2022 (https://arxiv.org/abs/2204.06507): L2-normalised features; minus the
             Euclidean distance to the K-th nearest train feature, K=50 (grid 50..1000, clipped to the bank).
-            Queries are processed in chunks so memory stays ``chunk_elems`` floats (default 2**24 = 64 MB)
-            whatever the bank size: 60k x 60k is never built.
+            Exact search on a faiss ``IndexFlatL2`` (as OpenOOD), blocked inside faiss, so 60k x 60k is never
+            built; APS searches once at the largest K of the grid.
 * ``vim``   Wang et al., CVPR 2022 (https://arxiv.org/abs/2203.10807): origin ``u = -pinv(W) b``; principal
             subspace (top ``dim`` eigenvectors of the uncentred covariance of ``f - u``); residual norm outside it;
             ``alpha = mean(max train logit) / mean(train residual)``; score ``logsumexp(logits) - alpha * residual``.
             ``dim=0`` means ``min(256, D // 2)`` (the paper uses 256..1000 for D >= 768; small nets need less).
+            Grid: OpenOOD's ``vim.yml`` sweep [256, 1000], keeping the values below D (none left: ``dim=0``'s
+            value); ``wide_grid``: D/8, D/4, D/2, 3D/4.
 * ``react`` Sun, Guo & Li, NeurIPS 2021 (https://arxiv.org/abs/2111.12797): clip features at the p-th percentile
             of the ID-val activations (the fit set when no val), then energy of the head; p=90 (grid 85..99).
 * ``ash``   ASH-B, Djurisic et al., ICLR 2023 (https://arxiv.org/abs/2209.09858): keep the top
@@ -23,6 +25,9 @@ All scores: higher = more in-distribution. Shapes: features (N, D), logits (N, K
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -93,7 +98,8 @@ def l2_normalise(f: Tensor) -> Tensor:
 def kth_neighbour_distance(
     queries: Tensor, bank: Tensor, k: int, chunk_elems: int = 2**24, skip_self: bool = False
 ) -> Tensor:
-    """Euclidean distance from each row of ``queries`` (Q, D) to its k-th nearest row of ``bank`` (N, D).
+    """Exact Euclidean distance from each row of ``queries`` (Q, D) to its k-th nearest row of ``bank`` (N, D),
+    in plain torch (the reference the faiss search is tested against; see ``benchmarks/ood_throughput.py``).
 
     Works in query chunks of ``max(1, chunk_elems // N)`` rows, so memory is O(chunk_elems + Q k), never Q x N
     at once. ``skip_self``: the query set *is* the bank (transductive), so the nearest hit (itself) is skipped.
@@ -113,15 +119,52 @@ def kth_neighbour_distance(
     return out.clamp_min(0).sqrt()
 
 
+def flat_index(bank: Tensor) -> Any:
+    """An exact faiss index (``IndexFlatL2``, as OpenOOD's KNN) over the rows of ``bank`` (N, D), float32.
+
+    faiss runs on as many OpenMP threads as torch has (``torch.get_num_threads()``), so a one-thread worker
+    stays on one thread.
+    """
+    import faiss
+
+    faiss.omp_set_num_threads(max(1, torch.get_num_threads()))
+    b = np.ascontiguousarray(bank.detach().float().cpu().numpy())
+    index = faiss.IndexFlatL2(b.shape[1])
+    index.add(b)
+    return index
+
+
+def knn_distances(index: Any, queries: Tensor, k: int, skip_self: bool = False) -> Tensor:
+    """(Q, k) Euclidean distances, ascending, from each query row to its k nearest rows of ``index``;
+    ``skip_self`` drops the first hit (the query set is the bank). Exact (a flat index), float32."""
+    import faiss
+
+    n = index.ntotal
+    kk = k + int(skip_self)
+    if not 1 <= kk <= n:
+        raise ConfigError(f"knn: k={k} needs at least {kk} fit samples, the bank has {n}; lower k")
+    faiss.omp_set_num_threads(max(1, torch.get_num_threads()))
+    q = np.ascontiguousarray(queries.detach().float().cpu().numpy())
+    d2, _ = index.search(q, kk)  # squared L2 distances, ascending
+    d2[~np.isfinite(q).all(1)] = np.nan  # faiss would rank a NaN query anyway; keep it visible to check_scores
+    d = torch.from_numpy(np.sqrt(np.maximum(d2, 0.0)))
+    return d[:, 1:] if skip_self else d
+
+
 @register("knn")
 class KNN(Scorer):
-    """Minus the distance to the K-th nearest normalised train feature (Sun et al. 2022); higher = more ID."""
+    """Minus the distance to the K-th nearest normalised train feature (Sun et al. 2022); higher = more ID.
+
+    The search is exact, on a faiss ``IndexFlatL2`` of the L2-normalised bank (OpenOOD's KNN postprocessor).
+    OpenOOD returns minus the *squared* distance; this returns minus the distance (same ranking, same AUROC).
+    """
 
     needs_features = True
     needs_logits = False
     pixels_ok = True
-    defaults = {"k": 50, "chunk_elems": 2**24}
-    grid = {"k": [50, 100, 200, 500, 1000]}
+    grid_refits = False  # the bank does not depend on k: APS searches once at the largest k
+    defaults = {"k": 50}
+    grid = {"k": [50, 100, 200, 500, 1000]}  # OpenOOD knn.yml
     state = ("bank",)
 
     def check_params(self) -> None:
@@ -130,20 +173,37 @@ class KNN(Scorer):
 
     def param_grid(self, train: Outputs) -> dict[str, list]:
         n = len(train)
-        ks = [k for k in self.grid["k"] if k <= n] or [max(1, n // 2)]
+        ks = [k for k in super().param_grid(train).get("k", []) if k <= n] or [max(1, n // 2)]
         return {"k": ks}
 
     def _fit(self, train: Outputs, val: Outputs | None) -> None:
         self.bank = l2_normalise(require(train.features, "features", self.name()).float())
+        self._index = None
+
+    @property
+    def index(self) -> Any:
+        if getattr(self, "_index", None) is None:  # built on first use (also after load_state_dict)
+            self._index = flat_index(self.bank)
+        return self._index
+
+    def load_state_dict(self, state: dict[str, Any], model: Any = None) -> Scorer:
+        self._index = None
+        return super().load_state_dict(state, model)
 
     def score_outputs(self, out: Outputs) -> Tensor:
-        q = l2_normalise(require(out.features, "features", self.name()).float())
-        return -kth_neighbour_distance(q, self.bank, int(self.params["k"]), int(self.params["chunk_elems"]))
+        return self.score_grid([{}], out)[0]
+
+    def score_grid(self, combos: Sequence[Mapping[str, Any]], out: Outputs | None = None,
+                   x: Tensor | None = None) -> list[Tensor]:
+        """One search at the largest k of ``combos``; each combo's score is its k-th column."""
+        ks = [int(c.get("k", self.params["k"])) for c in combos]
+        q = l2_normalise(require(out.features if out is not None else None, "features", self.name()).float())
+        d = knn_distances(self.index, q, max(ks))
+        return [-d[:, k - 1].contiguous() for k in ks]
 
     def fit_score(self, out: Outputs) -> Tensor:
         self.fit(out, None, self.model)
-        q = self.bank
-        return -kth_neighbour_distance(q, self.bank, int(self.params["k"]), int(self.params["chunk_elems"]), True)
+        return -knn_distances(self.index, self.bank, int(self.params["k"]), skip_self=True)[:, -1].contiguous()
 
 
 def _energy(logits: Tensor) -> Tensor:
@@ -157,6 +217,8 @@ class ViM(Scorer):
     needs_features = True
     needs_head = True
     defaults = {"dim": 0}
+    grid = {"dim": [256, 1000]}  # OpenOOD vim.yml (values >= D are dropped for this model)
+    WIDE_FRACTIONS = (0.125, 0.25, 0.5, 0.75)  # wide grid: these fractions of D
     state = ("u", "null_space", "alpha")
 
     def check_params(self) -> None:
@@ -165,7 +227,12 @@ class ViM(Scorer):
 
     def param_grid(self, train: Outputs) -> dict[str, list]:
         d = train.features.shape[1] if train.features is not None else 0
-        return {"dim": sorted({max(1, int(d * f)) for f in (0.125, 0.25, 0.5, 0.75)})} if d > 1 else {}
+        if d <= 1:
+            return {}
+        if self.grid_name == "wide" and self.search.get("dim") == self.grid["dim"]:  # not overridden
+            return {"dim": sorted({max(1, int(d * f)) for f in self.WIDE_FRACTIONS})}
+        dims = [int(v) for v in self.search.get("dim", []) if 1 <= int(v) < d]
+        return {"dim": dims or [min(256, d // 2)]}
 
     def _fit(self, train: Outputs, val: Outputs | None) -> None:
         f = require(train.features, "features", self.name()).double()

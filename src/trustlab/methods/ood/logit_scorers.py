@@ -5,12 +5,14 @@ All scores: higher = more in-distribution. Shapes: logits (N, K), features (N, D
 * ``msp``      Hendrycks & Gimpel, ICLR 2017 (https://arxiv.org/abs/1610.02136): max softmax probability.
 * ``mls``      MaxLogit, Hendrycks et al., ICML 2022 (https://arxiv.org/abs/1911.11132): max logit.
 * ``energy``   Liu et al., NeurIPS 2020 (https://arxiv.org/abs/2010.03759): ``T * logsumexp(logits / T)``, T=1
-               (APS grid 1, 10, 100, 1000 as OpenOOD's EBO sweep).
+               (APS grid [1], OpenOOD's ``ebo.yml`` sweep; ``wide_grid`` 1, 10, 100, 1000).
 * ``gen``      Liu, Lochman & Zach, CVPR 2023 (https://arxiv.org/abs/2308.09620): generalized entropy
-               ``-sum_{top-M p} p^g (1 - p)^g``, gamma=0.1, M=100 (clipped to K).
+               ``-sum_{top-M p} p^g (1 - p)^g``, gamma=0.1, M=100 (clipped to K); grid = OpenOOD's ``gen.yml``
+               sweep (gamma 0.01..10, M 10..1000, M clipped to K so duplicates collapse).
 * ``odin``     Liang, Li & Srikant, ICLR 2018 (https://arxiv.org/abs/1706.02690): input perturbation
                ``x~ = x - eps * sign(grad_x CE(f(x)/T, argmax))`` then ``max softmax(f(x~)/T)``; T=1000,
-               eps=0.0014 (grid T in 1, 10, 100, 1000; eps in 0.0014, 0.0028). OpenOOD perturbs the
+               eps=0.0014 (grid T in 1, 10, 100, 1000; eps in 0.0014, 0.0028, OpenOOD's ``odin.yml``). The input
+               gradient is computed once per temperature and all eps of a search share it. OpenOOD perturbs the
                *normalised* input by ``eps * sign / std``, which is exactly ``eps * sign`` in trustlab's [0, 1]
                pixel space (normalisation is inside the model). A zero gradient counts as +1 (as OpenOOD).
 * ``gradnorm`` Huang, Geng & Li, NeurIPS 2021 (https://arxiv.org/abs/2110.00218): L1 norm of the gradient of
@@ -20,6 +22,9 @@ All scores: higher = more in-distribution. Shapes: logits (N, K), features (N, D
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -60,7 +65,8 @@ class Energy(Scorer):
 
     needs_fit = False
     defaults = {"temperature": 1.0}
-    grid = {"temperature": [1.0, 10.0, 100.0, 1000.0]}
+    grid = {"temperature": [1.0]}  # OpenOOD ebo.yml: temperature_list [1]
+    wide_grid = {"temperature": [1.0, 10.0, 100.0, 1000.0]}
 
     def check_params(self) -> None:
         _positive(self.params["temperature"], "temperature", self.name())
@@ -76,7 +82,7 @@ class GEN(Scorer):
 
     needs_fit = False
     defaults = {"gamma": 0.1, "m": 100}
-    grid = {"gamma": [0.01, 0.1, 0.5, 1.0], "m": [10, 100]}
+    grid = {"gamma": [0.01, 0.1, 0.5, 1.0, 2.0, 5.0, 10.0], "m": [10, 50, 100, 200, 500, 1000]}  # OpenOOD gen.yml
 
     def check_params(self) -> None:
         _positive(self.params["gamma"], "gamma", self.name())
@@ -84,8 +90,11 @@ class GEN(Scorer):
             raise ConfigError(f"detector gen: m must be >= 1, got {self.params['m']}")
 
     def param_grid(self, train: Outputs) -> dict[str, list]:
+        grid = super().param_grid(train)
         k = train.logits.shape[1] if train.logits is not None else 100
-        return {"gamma": list(self.grid["gamma"]), "m": sorted({min(int(m), k) for m in self.grid["m"]})}
+        if "m" in grid:  # M above K keeps every class: one grid point for all of them
+            grid["m"] = sorted({min(int(m), k) for m in grid["m"]})
+        return grid
 
     def score_outputs(self, out: Outputs) -> Tensor:
         p = F.softmax(require(out.logits, "logits", self.name()).double(), dim=1)
@@ -97,13 +106,20 @@ class GEN(Scorer):
 
 @register("odin")
 class ODIN(Scorer):
-    """Temperature scaling + input perturbation (Liang et al. 2018); scores images; higher = more ID."""
+    """Temperature scaling + input perturbation (Liang et al. 2018); scores images; higher = more ID.
+
+    Cost per image: one forward pass with its graph, one backward pass to the input per temperature, one
+    forward pass of the perturbed images per (temperature, eps) — all (T, eps) pairs of a search in one
+    batch (:meth:`score_grid`). Nothing is cached between calls, so a new model, a weight update or a new
+    ``fit`` can never see a stale perturbation; the model's train/eval mode is restored after scoring.
+    """
 
     needs_fit = False
     needs_input = True
-    MEMO_ELEMS = 2**23  # at most 32 MB of remembered inputs (and as many of step signs)
+    grid_refits = False  # nothing is fitted: a whole search is scored by score_grid in one pass
+    PASS_IMAGES = 2048  # perturbed images per forward pass (several (T, eps) combos of one batch together)
     defaults = {"temperature": 1000.0, "eps": 0.0014}
-    grid = {"temperature": [1.0, 10.0, 100.0, 1000.0], "eps": [0.0014, 0.0028]}
+    grid = {"temperature": [1.0, 10.0, 100.0, 1000.0], "eps": [0.0014, 0.0028]}  # OpenOOD odin.yml sweep
 
     def check_params(self) -> None:
         _positive(self.params["temperature"], "temperature", self.name())
@@ -111,38 +127,51 @@ class ODIN(Scorer):
             raise ConfigError(f"detector odin: eps must be >= 0, got {self.params['eps']!r}")
 
     def score(self, x: Tensor) -> Tensor:
+        return self.score_grid([{}], x=x)[0]
+
+    def score_grid(self, combos: Sequence[Mapping[str, Any]], out: Outputs | None = None,
+                   x: Tensor | None = None) -> list[Tensor]:
+        """Scores of images ``x`` under each ``{temperature, eps}`` combo (missing keys: current params).
+
+        The input gradient depends on the temperature, not on eps: it is computed once per temperature from
+        one forward pass (graph kept across temperatures), and every perturbed batch goes through the model
+        in one forward pass.
+        """
         if not self.fitted or self.model is None:
             raise ConfigError("detector odin is not set up; call setup(model, fit_loader) first")
+        if x is None:
+            raise ConfigError("detector odin scores images; pass x")
+        settings = [(float(c.get("temperature", self.params["temperature"])), float(c.get("eps", self.params["eps"])))
+                    for c in combos]
         model = self.model
+        was_training = model.training
         model.eval()
-        t, eps = float(self.params["temperature"]), float(self.params["eps"])
-        p = next(model.parameters(), None)
-        x = x.to(p.device if p is not None else "cpu").detach()
-        step = self._step(model, x, t)
-        with torch.no_grad():
-            logits = model(x - eps * step) / t
-            return F.softmax(logits.float(), dim=1).max(1).values.cpu()
-
-    def _step(self, model: torch.nn.Module, x: Tensor, t: float) -> Tensor:
-        """sign(grad_x CE(f(x)/T, argmax)) with 0 -> +1. Memoised for the last temperature: APS scores the
-        same val batches once per eps, and the direction depends only on (x, T)."""
-        memo = self.__dict__.setdefault("_memo", {"t": None, "items": [], "size": 0})
-        if memo["t"] == t:
-            for cx, step in memo["items"]:
-                if cx.shape == x.shape and torch.equal(cx, x):
-                    return step
-        else:
-            memo.update(t=t, items=[], size=0)
-        xg = x.clone().requires_grad_(True)
-        with torch.enable_grad():
-            logits = model(xg)
-            loss = F.cross_entropy(logits / t, logits.detach().argmax(1))
-            (grad,) = torch.autograd.grad(loss, xg)
-        step = torch.where(grad >= 0, 1.0, -1.0)
-        if memo["size"] + x.numel() <= self.MEMO_ELEMS:
-            memo["items"].append((x.clone(), step))
-            memo["size"] += x.numel()
-        return step
+        try:
+            p = next(model.parameters(), None)
+            xg = x.detach().to(p.device if p is not None else "cpu").requires_grad_(True)
+            with torch.enable_grad():
+                logits = model(xg)
+                labels = logits.detach().argmax(1)
+                temps = list(dict.fromkeys(t for t, _ in settings))
+                steps: dict[float, Tensor] = {}
+                for i, t in enumerate(temps):
+                    # sum, not mean: the sign is the same, and no batch-size-dependent underflow to 0 at large T
+                    loss = F.cross_entropy(logits / t, labels, reduction="sum")
+                    (grad,) = torch.autograd.grad(loss, xg, retain_graph=i + 1 < len(temps))
+                    steps[t] = torch.where(grad >= 0, 1.0, -1.0)  # a zero gradient counts as +1 (OpenOOD: ge 0)
+            del logits
+            with torch.no_grad():
+                x0, scores = xg.detach(), []
+                per_pass = max(1, self.PASS_IMAGES // len(x0))  # combos per forward pass
+                for i in range(0, len(settings), per_pass):
+                    group = settings[i : i + per_pass]
+                    batch = torch.cat([x0 - eps * steps[t] for t, eps in group])
+                    for lg, (t, _) in zip(model(batch).float().split(len(x0)), group):
+                        scores.append(F.softmax(lg / t, dim=1).max(1).values.cpu())
+                return scores
+        finally:
+            if was_training:
+                model.train()
 
 
 @register("gradnorm")

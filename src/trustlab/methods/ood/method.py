@@ -30,12 +30,17 @@ class DetectorsConfig:
     """Which detectors to run and how their hyperparameters are chosen.
 
     ``params`` fixes parameters per detector, e.g. ``{"knn": {"k": 100}}``; with ``aps=true`` the keys of a
-    detector's search grid are then chosen on ID-val vs OOD-val (never a test set).
+    detector's search grid are then chosen on ID-val vs OOD-val (never a test set). ``grid``: ``reference``
+    (the reference's sweep, OpenOOD ``postprocessor_sweep``) or ``wide`` (wider searches: energy T 1..1000,
+    ViM dim D/8..3D/4; the rest as reference); ``grids`` replaces lists of one detector's grid, e.g.
+    ``{"energy": {"temperature": [1, 10]}}``.
     """
 
     names: list[str] = field(default_factory=lambda: list(POSTHOC))
     aps: bool = True
     params: dict[str, Any] = field(default_factory=dict)
+    grid: str = "reference"
+    grids: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

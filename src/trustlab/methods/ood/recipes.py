@@ -45,6 +45,25 @@ FOLDER_DEFAULTS: dict[str, Any] = {
     "train": {"epochs": 10, "lr": 0.02},
 }
 
+# A few seconds each on 2 cores (the generated contract test runs every recipe with them). ood/folder also
+# needs data.root and an OOD folder (ood.far), which no embedded default can give: the test makes them.
+_TINY_TRAIN: dict[str, Any] = {"train.epochs": 1, "model.width": 0.1, "data.max_per_domain": 200}
+_TINY_CLASSICAL: dict[str, Any] = {"detectors.names": ["iforest", "lof", "ocsvm", "knn", "deep_svdd"],
+                                   "detectors.params": {"knn": {"k": 5}, "deep_svdd": {"epochs": 1}}}
+_TINY_SPLIT: dict[str, Any] = {**_TINY_TRAIN, "data.name": "mnist5k", "split.max_test": 60, "split.id_val": 30,
+                               "split.val_size": 20, "split.figures": False}
+TINY: dict[str, dict[str, Any]] = {
+    "ood/ad": {"data.name": "mnist5k", "ad.classes": [0, 1], "ad.max_normal": 40, "ad.max_test": 80,
+               "ad.figures": False, **_TINY_CLASSICAL},
+    "ood/nd": {**_TINY_SPLIT, "split.known_classes": [0, 1, 2], "detectors.names": ["msp", "mds", "energy"]},
+    "ood/osr": {**_TINY_SPLIT, "split.splits": 2, "split.known": 4, "detectors.names": ["msp", "mls"]},
+    "ood/ood": {**_TINY_TRAIN, "ood.max_test": 60, "ood.ood_size": 40, "ood.val_size": 20, "ood.id_val": 40,
+                "ood.figures": False, "detectors.names": ["msp", "odin", "knn", "vim"]},
+    "ood/od": {"data.name": "mnist5k", "od.size": 200, "od.rate": 0.1, "od.figures": False, **_TINY_CLASSICAL},
+    "ood/folder": {"train.epochs": 1, "model.width": 0.1, "ood.val_size": 20, "ood.figures": False,
+                   "detectors.names": ["msp", "knn", "vim"], "detectors.params": {"knn": {"k": 3}}},
+}
+
 for name, description, cls, run, defaults in (
     ("ood/ad", "Anomaly detection: each class normal in turn, one-vs-rest mean AUROC (classical + Deep SVDD)",
      ADRecipeConfig, run_ad, AD_DEFAULTS),
@@ -59,4 +78,5 @@ for name, description, cls, run, defaults in (
     ("ood/folder", "OOD leaderboard for your ImageFolder (data.root), OOD folders (ood.near/far), checkpoint",
      OODRecipeConfig, run_folder, FOLDER_DEFAULTS),
 ):
-    register_recipe(Recipe(name=name, description=description, config_cls=cls, run=run, defaults=defaults))
+    register_recipe(Recipe(name=name, description=description, config_cls=cls, run=run, defaults=defaults,
+                           tiny=TINY[name]))
