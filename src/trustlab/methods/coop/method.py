@@ -1,0 +1,208 @@
+"""CoOp (context optimisation) and its baselines on frozen CLIP features.
+
+Zhou, Yang, Loy, Liu, "Learning to Prompt for Vision-Language Models", IJCV 2022
+(https://arxiv.org/abs/2109.01134). Setting: few-shot classification with a frozen CLIP; only the
+prompt context is learned. Defaults follow the reference (``configs/trainers/CoOp/rn50*.yaml``): M = 16
+random N(0, 0.02) context vectors, unified context, class token at the end, SGD lr 0.002 (momentum
+0.9, weight decay 5e-4, Dassl's defaults), cosine schedule, one warm-up epoch at a constant 1e-5,
+batch 32, 50 epochs at 1 shot, 100 at 2 and 4, 200 at 8 and 16 (``coop.epoch_scale`` scales them down).
+
+Baselines: zero-shot CLIP with each hand-crafted prompt, prompt ensembling (mean of the normalised text
+embeddings of all prompts, ``ZeroshotCLIP2``), and a linear probe (L2-regularised logistic regression on
+the image features with C searched on a few-shot validation set, ``lpclip/linear_probe.py``).
+
+Usage::
+
+    model = CoOp(clip, classnames, CoOpConfig(n_ctx=16))
+    fit_coop(model, feats, labels, CoOpConfig(), shots=16, seed=0)
+    acc = coop_accuracy(model, test_feats, test_labels)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from trustlab.errors import ConfigError
+from trustlab.experiment import DataConfig, TrainConfig
+from trustlab.methods.coop.clip_model import TINY, Clip
+from trustlab.methods.coop.prompts import PromptLearner, encode_prompts
+
+REFERENCE_EPOCHS = {1: 50, 2: 100, 4: 100, 8: 200, 16: 200}  # scripts/coop/main.sh + configs rn50_ep50/ep100/rn50
+
+
+@dataclass
+class ClipConfig:
+    """Which CLIP: ``arch`` "tiny" (the embedded pretrained model when ``weights`` is empty) or any
+    open_clip architecture name with a local checkpoint in ``weights``."""
+
+    arch: str = TINY
+    weights: str | None = None
+    pretrained: bool = True  # arch tiny without weights: the embedded pretrained model (false: random init)
+
+
+@dataclass
+class CoOpConfig:
+    """CoOp's prompt and schedule (reference defaults)."""
+
+    n_ctx: int = 16  # M; ignored when init is a phrase (M = its token count)
+    csc: bool = False  # class-specific context
+    position: Literal["end", "middle", "front"] = "end"
+    init: str = ""  # "" = random N(0, init_std); else a phrase such as "a photo of a"
+    init_std: float = 0.02
+    lr: float = 0.002
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    batch_size: int = 32
+    epoch_scale: float = 1.0  # multiplies the reference epochs per shot count
+    epochs: int | None = None  # fixed epochs for every shot count (overrides the reference table)
+    warmup_epochs: int = 1
+    warmup_lr: float = 1e-5
+
+
+@dataclass
+class FewShotConfig:
+    """What is evaluated: tasks, shot counts, prompts."""
+
+    tasks: list[str] = field(default_factory=lambda: ["digit", "colour", "background", "style"])
+    shots: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 16])
+    classnames: list[str] = field(default_factory=list)  # folder data: one word per class folder
+    templates: list[str] = field(default_factory=list)  # folder data: hand-crafted prompts with "{}"
+    linear_probe: bool = True
+    nearest_k: int = 3
+    source: str = "handwritten"  # coop/dg on the embedded scenes: the style CoOp learns on
+
+
+@dataclass
+class CoOpRecipeConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    clip: ClipConfig = field(default_factory=ClipConfig)
+    coop: CoOpConfig = field(default_factory=CoOpConfig)
+    fewshot: FewShotConfig = field(default_factory=FewShotConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+class CoOp(nn.Module):
+    """Frozen CLIP + a :class:`PromptLearner`; logits = exp(logit_scale) * cos(image, text)."""
+
+    def __init__(self, clip: Clip, classnames: list[str], cfg: CoOpConfig) -> None:
+        super().__init__()
+        self.clip = clip
+        self.clip_model = clip.model
+        for p in self.clip_model.parameters():
+            p.requires_grad_(False)
+        self.prompt_learner = PromptLearner(clip, classnames, cfg.n_ctx, cfg.csc, cfg.position,
+                                            cfg.init or None, cfg.init_std)
+
+    def text_features(self) -> torch.Tensor:
+        t = encode_prompts(self.clip_model, self.prompt_learner(), self.prompt_learner.tokenized)
+        return F.normalize(t, dim=-1)
+
+    def logits_from_features(self, image_features: torch.Tensor) -> torch.Tensor:
+        return self.clip_model.logit_scale.exp() * image_features @ self.text_features().t()
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits for float images in [0, 1] (runs the frozen image encoder)."""
+        feats = F.normalize(self.clip_model.encode_image(self.clip.preprocess(images)), dim=-1)
+        return self.logits_from_features(feats)
+
+    def train(self, mode: bool = True) -> CoOp:  # the frozen CLIP stays in eval mode (no dropout / BN updates)
+        super().train(mode)
+        self.clip_model.eval()
+        return self
+
+
+def epochs_for(cfg: CoOpConfig, shots: int) -> int:
+    if cfg.epochs is not None:
+        return max(1, int(cfg.epochs))
+    base = REFERENCE_EPOCHS.get(shots, 200 if shots > 16 else 50)
+    return max(1, int(round(base * cfg.epoch_scale)))
+
+
+def fit_coop(model: CoOp, feats: torch.Tensor, labels: torch.Tensor, cfg: CoOpConfig, shots: int, seed: int,
+             images: torch.Tensor | None = None) -> list[float]:
+    """Train only the context on (precomputed image features, labels); returns the loss per epoch.
+
+    With ``images`` given, batches go through the frozen image encoder instead (same result, slower).
+    """
+    if cfg.lr <= 0 or cfg.batch_size < 1:
+        raise ConfigError("coop.lr must be > 0 and coop.batch_size >= 1")
+    epochs = epochs_for(cfg, shots)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    gen = torch.Generator().manual_seed(seed)
+    n = len(labels)
+    losses = []
+    model.train()
+    for epoch in range(epochs):
+        # Dassl: constant warm-up lr for the first epochs, then cosine over MAX_EPOCH stepped per epoch
+        lr = cfg.warmup_lr if epoch < cfg.warmup_epochs else 0.5 * cfg.lr * (1 + math.cos(math.pi * epoch / epochs))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        perm = torch.randperm(n, generator=gen)
+        total = 0.0
+        for i in range(0, n, cfg.batch_size):
+            idx = perm[i : i + cfg.batch_size]
+            logits = model(images[idx]) if images is not None else model.logits_from_features(feats[idx])
+            loss = F.cross_entropy(logits, labels[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+        losses.append(total / n)
+    model.eval()
+    return losses
+
+
+@torch.no_grad()
+def coop_accuracy(model: CoOp, feats: torch.Tensor, labels: torch.Tensor) -> float:
+    return float((model.logits_from_features(feats).argmax(1) == labels).float().mean())
+
+
+@torch.no_grad()
+def prompt_text_features(clip: Clip, template: str, classnames: list[str]) -> torch.Tensor:
+    if "{}" not in template:
+        raise ConfigError(f"hand-crafted prompt '{template}' has no '{{}}' for the class name")
+    return clip.encode_texts([template.format(c.replace("_", " ")) for c in classnames])
+
+
+@torch.no_grad()
+def zero_shot_accuracy(clip: Clip, text: torch.Tensor, feats: torch.Tensor, labels: torch.Tensor) -> float:
+    return float(((feats @ text.t()).argmax(1) == labels).float().mean())
+
+
+@torch.no_grad()
+def ensemble_text_features(clip: Clip, templates: list[str], classnames: list[str]) -> torch.Tensor:
+    """Prompt ensembling: mean of the normalised embeddings over templates, renormalised."""
+    mean = torch.stack([prompt_text_features(clip, t, classnames) for t in templates]).mean(0)
+    return F.normalize(mean, dim=-1)
+
+
+C_GRID = (1e6, 1e4, 1e2, 1.0, 1e-2, 1e-4, 1e-6)  # lpclip/linear_probe.py search_list
+
+
+def linear_probe_accuracy(train: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torch.Tensor],
+                          test: tuple[torch.Tensor, torch.Tensor]) -> tuple[float, float]:
+    """Logistic regression on image features, C picked on ``val`` from the reference grid; (test acc, C)."""
+    from sklearn.linear_model import LogisticRegression
+
+    xtr, ytr = train[0].numpy(), train[1].numpy()
+    best = (-1.0, 1.0)
+    for c in C_GRID:
+        clf = LogisticRegression(C=c, max_iter=1000).fit(xtr, ytr)
+        acc = float((clf.predict(val[0].numpy()) == val[1].numpy()).mean())
+        if acc > best[0]:
+            best = (acc, c)
+    clf = LogisticRegression(C=best[1], max_iter=1000).fit(xtr, ytr)
+    return float((clf.predict(test[0].numpy()) == test[1].numpy()).mean()), best[1]
+
+
+def set_seed(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % (2**32))
