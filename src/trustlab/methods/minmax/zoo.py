@@ -1,7 +1,8 @@
 """Data and victim models for the attack recipes: load a dataset, train small classifiers, pick inputs.
 
-Datasets (``data.name``): ``mnist5k`` (always available), ``fashion-mnist`` (Debian package, when
-installed) and ``digits-dg`` (the domains listed in ``data.target`` pooled). Models are named by
+Datasets (``data.name``): ``mnist5k`` (always available) and ``fashion-mnist`` (Debian package, when
+installed) as one-channel 28 px images; any other registered dataset (``digits-dg``, ``folder`` = your
+own DomainBed-layout folder under ``data.root``) with the domains listed in ``data.target`` pooled. Models are named by
 specs ``<registry name>[:key=value...]``, e.g. ``small_cnn:width=0.125:depth=2:norm=none``; ``width``
 is the channel multiplier and other keys are the model's options (``trustlab list models``).
 Victims are trained with ``trustlab.tasks.classification.train_classifier`` (ERM) and saved in the run record.
@@ -24,9 +25,6 @@ from trustlab.errors import ConfigError, DataError
 from trustlab.experiment import DataConfig, TrainConfig
 from trustlab.runs.store import RunRecord
 
-GREY = ("mnist5k", "fashion-mnist")
-
-
 @dataclass
 class ImageData:
     """A train set (torch Dataset of (x, y)) and the whole test split as tensors in [0, 1]."""
@@ -48,8 +46,17 @@ def _grey(name: str) -> Any:
 
 
 def load_data(cfg: DataConfig) -> ImageData:
-    """The dataset of ``cfg.name`` (see the module docstring); ``max_per_domain`` subsamples train."""
-    if cfg.name in GREY:
+    """The dataset of ``cfg.name`` (see the module docstring); ``max_per_domain`` subsamples train.
+
+    Grey sets (``trustlab.data.mnist.GREY``: mnist5k, fashion-mnist) stay one-channel at 28 px; every other
+    registered dataset (``digits-dg``, ``folder`` for a DomainBed-layout folder of your own, ...) is built
+    by the shared task layer and the domains named in ``data.target`` (all when empty) are pooled.
+    """
+    import trustlab.data  # noqa: F401  (registers the datasets)
+    from trustlab.data.mnist import GREY as GREY_SETS
+    from trustlab.registry import DATASETS
+
+    if cfg.name in GREY_SETS:
         s = _grey(cfg.name)
         x_tr, y_tr = s.x_train, s.y_train
         if cfg.max_per_domain:
@@ -58,20 +65,21 @@ def load_data(cfg: DataConfig) -> ImageData:
         x_tr = np.array(x_tr)  # own, writable copies: the shared loaders hand out read-only arrays
         x_te, y_te = TensorImageDataset(np.array(s.x_test), np.array(s.y_test)).tensors()
         return ImageData(cfg.name, TensorImageDataset(x_tr, y_tr), x_te, y_te, len(s.classes), 1, s.x_train.shape[1])
-    if cfg.name == "digits-dg":
-        from trustlab.tasks.classification import build_data
+    if cfg.name not in DATASETS:
+        raise ConfigError(f"data.name '{cfg.name}' is not supported by the attack recipes; use one of "
+                          f"{', '.join(sorted(set(GREY_SETS.names()) | set(DATASETS.names())))} "
+                          "(`trustlab list datasets`; data.name=folder with data.root for your own images)")
+    from trustlab.tasks.classification import build_data
 
-        data = build_data(cfg)
-        domains = [t.strip() for t in cfg.target.split(",") if t.strip()] or data.domains
-        for d in domains:
-            data.check_domain(d)
-        tests = [data.get(d, "test") for d in domains]
-        xs, ys = zip(*[t.tensors() for t in tests]) if all(hasattr(t, "tensors") for t in tests) else _gather(tests)
-        train = ConcatDataset([data.get(d, "train") for d in domains])
-        return ImageData("digits-dg:" + ",".join(domains), train, torch.cat(xs), torch.cat(ys), data.num_classes,
-                         3, cfg.image_size)
-    raise ConfigError(f"data.name '{cfg.name}' is not supported by the attack recipes; "
-                      "use mnist5k, fashion-mnist or digits-dg")
+    data = build_data(cfg)
+    domains = [t.strip() for t in (cfg.target or "").split(",") if t.strip()] or list(data.domains)
+    for d in domains:
+        data.check_domain(d)
+    tests = [data.get(d, "test") for d in domains]
+    xs, ys = zip(*[t.tensors() for t in tests]) if all(hasattr(t, "tensors") for t in tests) else _gather(tests)
+    train = ConcatDataset([data.get(d, "train") for d in domains])
+    return ImageData(f"{cfg.name}:" + ",".join(domains), train, torch.cat(xs), torch.cat(ys), data.num_classes,
+                     3, cfg.image_size)
 
 
 def _gather(datasets: list[Dataset]) -> tuple[list[Tensor], list[Tensor]]:
