@@ -68,6 +68,7 @@ def run_recipe(
     quiet: bool = False,
 ) -> RunRecord:
     """Run a recipe and return its finished record (raises on failure; no ``done`` then)."""
+    import trustlab.methods  # noqa: F401  (registers every recipe; a no-op after the first call)
     from trustlab.engine.runtime import is_main_process, launched_by_torchrun
 
     writer = is_main_process() if not launched_by_torchrun() else _env_rank() == 0

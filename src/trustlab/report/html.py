@@ -216,7 +216,7 @@ def page(title: str, body: Iterable[Any]) -> str:
     """A complete HTML document: ``<title>``, inline CSS, then the fragments in order."""
     content = "\n".join(esc(part) for part in body)
     return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{esc(title)}</title><style>{CSS}</style></head>\n<body>\n{content}\n</body></html>\n"
     )
