@@ -18,6 +18,7 @@ from trustlab.methods.okd.dosco import (
     build_dosco_file,
     build_split,
     load_source,
+    split_leakage,
     split_to_dgdata,
     write_split,
 )
@@ -74,7 +75,7 @@ def test_split_puts_whole_context_clusters_in_test() -> None:
     for c, parts in split.items():
         train, val, test = (set(parts[k]) for k in ("train", "val", "test"))
         assert train and val and test and not (train | val) & test and not train & val
-        assert len(train) + len(val) + len(test) == 40
+        assert len(train) + len(val) + len(test) + meta["guard"][c]["left_out"] == 40
         test_clusters = {cluster_of[i] for i in test}
         assert test_clusters.isdisjoint({cluster_of[i] for i in train | val})  # unseen contexts only
         share = len(test) / 40
@@ -83,6 +84,40 @@ def test_split_puts_whole_context_clusters_in_test() -> None:
     assert meta["context_ari"] > 0.8  # four clean colour contexts are recovered
     other, _ = build_split(DoscoConfig(clusters=4, seed=1), src)
     assert other != split
+
+
+def test_split_leakage_counts_test_images_whose_true_context_is_in_train() -> None:
+    src = synthetic_source(per_class=8, classes=1)  # contexts drawn at random per image
+    ids = src.ids
+    split = {"c0": {"train": ids[:4], "val": [], "test": ids[4:]}}
+    seen = set(src.context[:4].tolist())
+    expected = float(np.mean([c in seen for c in src.context[4:]]))
+    assert split_leakage(split, src) == {"c0": expected}
+    assert split_leakage(split, Source("f", ["c0"], ids, src.labels, src.images)) is None  # no true contexts
+
+
+def test_builder_reports_leakage_and_the_guard_keeps_test_neighbourhoods_unseen() -> None:
+    src = synthetic_source(per_class=60)
+    split, meta = build_split(DoscoConfig(clusters=4, seed=0), src)
+    assert set(meta["leakage"]) == set(src.classes) and meta["leakage_mean"] == pytest.approx(
+        float(np.mean(list(meta["leakage"].values()))))
+    assert meta["leakage_max"] < 0.1  # four clean colour contexts: whole contexts go to test
+    assert meta["left_out"] == sum(g["left_out"] for g in meta["guard"].values())
+    unguarded, meta2 = build_split(DoscoConfig(clusters=4, seed=0, guard=False), src)
+    assert meta2["left_out"] == 0
+    assert sum(len(v[k]) for v in unguarded.values() for k in v) == len(src.ids)
+    with pytest.raises(ConfigError, match="--clustering must be spectral or kmeans"):
+        build_split(DoscoConfig(clustering="dbscan"), src)
+
+
+def test_embedded_dosco_split_leaks_under_ten_percent_and_the_run_data_records_it() -> None:
+    from trustlab.tasks.classification import build_data
+
+    data = build_data(DataConfig(name="dosco-digits", target="unseen"))
+    info = data.info["dosco"]
+    assert set(info["leakage"]) == {str(d) for d in range(10)}
+    assert info["leakage_mean"] < 0.10, info["leakage"]
+    assert build_data(DataConfig(name="dosco", target="unseen")).info["dosco"]["leakage"] == info["leakage"]
 
 
 def test_fewer_images_per_class_than_clusters_is_a_data_error() -> None:

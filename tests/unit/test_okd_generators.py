@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from trustlab.errors import ConfigError
-from trustlab.methods.okd.generators import GENERATORS, GeneratorContext, cutmix_mask, kl_soft
+from trustlab.methods.okd.generators import GENERATORS, IMAGENET_STD, GeneratorContext, cutmix_box
 from trustlab.models import build_model
 
 ALL = ("fusion", "mixup", "cutmix", "jigsaw", "noise", "adv")
@@ -21,8 +21,7 @@ def _batch(b: int = 64, c: int = 3, s: int = 16) -> torch.Tensor:
 def _ctx() -> GeneratorContext:
     torch.manual_seed(1)
     student = build_model("small_cnn", 10, 16, width=0.125)
-    teacher = build_model("small_cnn", 10, 16, width=0.25).eval()
-    return GeneratorContext(student=student, teacher=teacher)
+    return GeneratorContext(student=student, labels=torch.randint(0, 10, (64,)))
 
 
 def test_registry_lists_every_generator() -> None:
@@ -35,7 +34,8 @@ def test_shape_range_and_clean_input(name: str) -> None:
     before = x.clone()
     out = GENERATORS.get(name)(x, _ctx())
     assert out.shape == x.shape and out.dtype == x.dtype
-    assert out.min() >= 0 and out.max() <= 1
+    if name != "noise":  # the reference does not clamp its noise
+        assert out.min() >= 0 and out.max() <= 1
     torch.testing.assert_close(x, before, rtol=0, atol=0)  # the ID branch stays clean
     assert not torch.equal(out, x)
 
@@ -54,19 +54,29 @@ def test_mixup_is_a_convex_blend_with_uniform_weights() -> None:
     assert abs(float(out.mean() - x.mean())) < 0.02
 
 
-def test_cutmix_pixels_come_from_self_or_partner_and_area_matches_beta11() -> None:
+def test_cutmix_box_area_matches_beta11() -> None:
     torch.manual_seed(0)
-    masks = cutmix_mask(4000, 32, 32, torch.device("cpu")).float()
-    area = masks.mean(dim=(1, 2, 3))
+    area = torch.tensor([float((y2 - y1) * (x2 - x1)) / 1024
+                         for y1, y2, x1, x2 in (cutmix_box(32, 32, torch.device("cpu")) for _ in range(3000))])
     # box side sqrt(1-lam)*32, lam ~ U(0,1): E[area] = E[1-lam] = 0.5 before border clipping, less after
     assert 0.25 < float(area.mean()) < 0.5
     assert float(area.max()) > 0.7 and float(area.min()) == 0.0
+
+
+def test_cutmix_pastes_one_box_per_batch_from_partners() -> None:
+    """The reference's cutmix draws one lam and one box for the whole batch (not one per sample)."""
+    torch.manual_seed(3)
     x = _batch(32, 3, 8)
-    out = GENERATORS.get("cutmix")(x, GeneratorContext())
-    for i in range(len(x)):
-        same = (out[i] == x[i]).all(0)
-        partner = [(out[i][:, ~same] == x[j][:, ~same]).all() for j in range(len(x))]
-        assert same.all() or any(partner)
+    for _ in range(5):
+        out = GENERATORS.get("cutmix")(x, GeneratorContext())
+        changed = (out != x).any(1)  # (B, H, W)
+        boxes = {tuple(torch.nonzero(c).min(0).values.tolist() + torch.nonzero(c).max(0).values.tolist())
+                 for c in changed if c.any()}
+        assert len(boxes) <= 1  # every changed image changed inside the same box
+        for i in range(len(x)):
+            same = (out[i] == x[i]).all(0)
+            partner = [(out[i][:, ~same] == x[j][:, ~same]).all() for j in range(len(x))]
+            assert same.all() or any(partner)
 
 
 def test_fusion_stays_within_the_batch_range_and_mean() -> None:
@@ -89,27 +99,32 @@ def test_jigsaw_permutes_quadrants_and_keeps_pixel_values() -> None:
         GENERATORS.get("jigsaw")(torch.rand(2, 3, 9, 9), GeneratorContext(jigsaw_grid=2))
 
 
-def test_noise_has_the_configured_std_away_from_the_clamp() -> None:
+def test_noise_is_the_references_std_on_imagenet_normalised_input() -> None:
+    """Reference: N(0, 0.15^2) added to ImageNet-normalised input = 0.15 * std_c on [0, 1] pixels, unclamped."""
     torch.manual_seed(0)
-    x = torch.full((64, 3, 16, 16), 0.5)
-    out = GENERATORS.get("noise")(x, GeneratorContext(noise_std=0.1))
-    delta = out - x
-    assert abs(float(delta.mean())) < 0.005 and abs(float(delta.std()) - 0.1) < 0.005
+    x = torch.full((256, 3, 16, 16), 0.99)
+    delta = GENERATORS.get("noise")(x, GeneratorContext()) - x
+    for c in range(3):
+        assert abs(float(delta[:, c].std()) - 0.15 * IMAGENET_STD[c]) < 0.001
+    assert abs(float(delta.mean())) < 0.001
+    assert float((x + delta).max()) > 1.0  # not clamped, as the reference
 
 
-def test_adv_is_an_fgsm_step_that_raises_the_distillation_loss() -> None:
+def test_adv_is_the_references_fgsm_step_on_the_labelled_ce() -> None:
+    import torch.nn.functional as F
+
     ctx = _ctx()
-    ctx.adv_eps = 8 / 255
-    x = _batch(32, 3, 16)
+    assert ctx.adv_eps == 0.001  # the reference's eps, in [0, 1] pixels
+    x = _batch(64, 3, 16)
     out = GENERATORS.get("adv")(x, ctx)
-    step = (out - x).abs()
-    inside = (x > ctx.adv_eps) & (x < 1 - ctx.adv_eps)
-    assert torch.allclose(step[inside], torch.full_like(step[inside], ctx.adv_eps), atol=1e-6)
-    assert float(step.max()) <= ctx.adv_eps + 1e-6
-    assert ctx.student is not None and ctx.teacher is not None
+    assert ctx.student is not None and ctx.labels is not None
+    xr = x.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(F.cross_entropy(ctx.student(xr), ctx.labels), xr)
+    torch.testing.assert_close(out, (x + 0.001 * grad.sign()).clamp(0, 1), rtol=0, atol=1e-7)
     assert all(p.grad is None for p in ctx.student.parameters())  # only the input gradient was taken
+    ctx.adv_eps = 8 / 255
+    big = GENERATORS.get("adv")(x, ctx)
     with torch.no_grad():
-        t = ctx.teacher
-        assert kl_soft(t(out), ctx.student(out), 4.0) > kl_soft(t(x), ctx.student(x), 4.0)
-    with pytest.raises(ConfigError, match="student and the teacher"):
+        assert F.cross_entropy(ctx.student(big), ctx.labels) > F.cross_entropy(ctx.student(x), ctx.labels)
+    with pytest.raises(ConfigError, match="student and the batch labels"):
         GENERATORS.get("adv")(x, GeneratorContext())

@@ -7,7 +7,16 @@ import torch
 import torch.nn.functional as F
 
 from trustlab.errors import ConfigError
-from trustlab.methods.okd.baselines import RSC, EFDMix, MixConfig, MixStyle, default_layers, efdmix, mixstyle
+from trustlab.methods.okd.baselines import (
+    RSC,
+    EFDMix,
+    MixConfig,
+    MixStyle,
+    RSCConfig,
+    default_layers,
+    efdmix,
+    mixstyle,
+)
 from trustlab.methods.okd.method import KD, OKD, KDConfig, OKDConfig
 from trustlab.models import build_model
 
@@ -111,6 +120,32 @@ def test_efdmix_with_lam_zero_takes_the_partners_sorted_values() -> None:
     torch.testing.assert_close(efdmix(f, torch.ones(4), perm), f)
 
 
+def test_efdmix_gradient_reaches_the_partner_as_in_dassl() -> None:
+    """Dassl: ``x + (sorted(x[perm])[rank] - x.detach()) * (1 - lam)``: only the own values are detached."""
+    torch.manual_seed(0)
+    f = torch.randn(4, 3, 4, 4, requires_grad=True)
+    perm, lam = torch.tensor([2, 3, 0, 1]), torch.tensor([0.2, 0.5, 0.7, 0.1])
+    w = torch.randn(4, 3, 4, 4)
+    (grad,) = torch.autograd.grad((efdmix(f, lam, perm) * w).sum(), f)
+    # the same formula written out: own values weight 1, partner's sorted values weight (1 - lam)
+    g = f.detach().clone().requires_grad_(True)
+    flat = g.view(4, 3, -1)
+    values, index = flat.sort(-1)
+    partner = values[perm].gather(-1, index.argsort(-1))
+    ref = (flat + (partner - flat.detach()) * (1 - lam.view(-1, 1, 1))).view_as(g)
+    (expected,) = torch.autograd.grad((ref * w).sum(), g)
+    torch.testing.assert_close(grad, expected)
+    # sample 0 only: its partner (2) receives a gradient
+    (g0,) = torch.autograd.grad(efdmix(f, lam, perm)[0].sum(), f)
+    assert g0[2].abs().sum() > 0 and g0[1].abs().sum() == 0
+
+
+def test_mobilenet_mixing_layers_are_the_references_blocks_1_and_2() -> None:
+    model = build_model("mobilenet_v3_small", 10, 32, width=0.35)
+    assert default_layers(model) == ["net.features.1", "net.features.2"]
+    assert all(name in dict(model.named_modules()) for name in default_layers(model))
+
+
 @pytest.mark.parametrize("cls", [MixStyle, EFDMix])
 def test_mixing_hooks_act_only_in_training(cls: type) -> None:
     model = build_model("small_cnn", 10, 16, width=0.125)
@@ -128,16 +163,28 @@ def test_mixing_hooks_act_only_in_training(cls: type) -> None:
         cls(build_model("small_cnn", 10, 16, width=0.125), MixConfig(layers=["nope"]))
 
 
-def test_rsc_mutes_a_third_of_the_features_of_a_third_of_the_batch() -> None:
+@pytest.mark.parametrize("drop", [0.1, 1 / 3])
+def test_rsc_mutes_the_top_features_of_the_challenged_share_of_the_batch(drop: float) -> None:
     torch.manual_seed(0)
     model = build_model("small_cnn", 10, 16, width=0.125)
-    rsc = RSC(model)
+    rsc = RSC(model, RSCConfig(feature_drop=drop, batch_drop=drop))
     x = torch.rand(30, 3, 16, 16)
     y = torch.randint(0, 10, (30,))
     _, feats = model(x, return_features=True)
     mask = rsc.challenge_mask(feats, y)
     muted_rows = (mask == 0).any(1)
-    assert int(muted_rows.sum()) == 10  # the third of the batch whose true-class probability drops most
+    assert int(muted_rows.sum()) == round(30 * drop)  # the share whose true-class probability drops most
     dropped = (mask[muted_rows] == 0).float().mean(1)
-    assert torch.allclose(dropped, torch.full_like(dropped, 1 / 3), atol=0.05)
+    assert torch.allclose(dropped, torch.full_like(dropped, drop), atol=0.05)
+
+
+def test_rsc_defaults_are_the_on_device_references() -> None:
+    assert (RSCConfig().feature_drop, RSCConfig().batch_drop) == (0.1, 0.1)  # trainers/dg/rsc.py
+
+
+def test_rsc_training_step() -> None:
+    torch.manual_seed(0)
+    model = build_model("small_cnn", 10, 16, width=0.125)
+    rsc = RSC(model)
+    x, y = torch.rand(30, 3, 16, 16), torch.randint(0, 10, (30,))
     assert torch.isfinite(rsc.training_step((x, y))["loss"])

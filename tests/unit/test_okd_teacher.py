@@ -68,6 +68,20 @@ def test_missing_and_mismatched_checkpoints(tmp_path: Path) -> None:
         load_teacher(TeacherConfig(run="a", checkpoint="b"), TINY_DATA, TINY_TRAIN, 10, CPU)
 
 
+def test_teacher_overrides_are_typed_and_use_the_one_run_cache(tmp_path: Path) -> None:
+    """The teacher asks trustlab.runs.cache for its run with a dict (no string round trip), so a bench
+    asking for the same teacher config finds the same cached run."""
+    from trustlab.methods.okd import teacher as teacher_mod
+    from trustlab.runs import cache
+
+    over = teacher_mod.teacher_overrides(TINY_TEACHER, TINY_DATA, TINY_TRAIN)
+    assert isinstance(over, dict) and over["model"] == {"name": "small_cnn", "width": 0.125, "weights": None}
+    assert over["train"]["seed"] == 0 and over["data"]["target"] == "usps"
+    assert teacher_mod.cached_run is cache.cached_run and not hasattr(teacher_mod, "section_overrides")
+    got = load_teacher(TINY_TEACHER, TINY_DATA, TINY_TRAIN, 10, CPU, _student_record(tmp_path))
+    assert Path(got.info["run"]) == cache.cache_path("kd/teacher", over, tmp_path)
+
+
 def test_preserved_rng_restores_the_random_stream() -> None:
     torch.manual_seed(0)
     expected = torch.rand(3)
@@ -83,11 +97,11 @@ def test_teacher_may_train_on_more_source_images_than_the_student(tmp_path: Path
 
     from trustlab.methods.okd.teacher import teacher_overrides
 
-    assert "data.max_per_domain=32" in teacher_overrides(TINY_TEACHER, TINY_DATA, TINY_TRAIN)
+    assert teacher_overrides(TINY_TEACHER, TINY_DATA, TINY_TRAIN)["data"]["max_per_domain"] == 32
     more = replace(TINY_TEACHER, max_per_domain=64)
-    assert "data.max_per_domain=64" in teacher_overrides(more, TINY_DATA, TINY_TRAIN)
-    assert "data.max_per_domain=null" in teacher_overrides(replace(TINY_TEACHER, max_per_domain="all"), TINY_DATA,
-                                                           TINY_TRAIN)  # null: every source training image
+    assert teacher_overrides(more, TINY_DATA, TINY_TRAIN)["data"]["max_per_domain"] == 64
+    every = teacher_overrides(replace(TINY_TEACHER, max_per_domain="all"), TINY_DATA, TINY_TRAIN)
+    assert every["data"]["max_per_domain"] is None  # None: every source training image
     with pytest.raises(ConfigError, match="teacher.max_per_domain must be positive, 'all' or null"):
         teacher_overrides(replace(TINY_TEACHER, max_per_domain=0), TINY_DATA, TINY_TRAIN)
     small = load_teacher(TINY_TEACHER, TINY_DATA, TINY_TRAIN, 10, CPU, _student_record(tmp_path))

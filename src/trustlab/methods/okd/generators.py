@@ -3,7 +3,8 @@
 Source: Zhou et al., "On-Device Domain Generalization" (arXiv 2209.07521), reference code
 github.com/kaiyangzhou/on-device-dg. OKD distils the teacher's soft targets on ``A(x)`` as well as on
 ``x``; no labels are used on ``A(x)``. Each generator maps a batch ``x`` of shape (B, C, H, W) with
-values in [0, 1] to a *new* tensor of the same shape and range; ``x`` itself is never modified, so the
+values in [0, 1] to a *new* tensor of the same shape (in [0, 1] except ``noise``, which the reference
+does not clamp); ``x`` itself is never modified, so the
 ID branch stays clean (the reference's cutmix edits its input in place and so also cutmixes the ID
 branch; that quirk is not reproduced).
 
@@ -11,15 +12,18 @@ Generators (``GENERATORS.get(name)(x, ctx)``):
 
 * ``mixup``: ``lam * x + (1 - lam) * x[perm]``, one random permutation of the batch, ``lam ~ Beta(1, 1)``
   drawn per sample.
-* ``cutmix``: paste a box of ``x[perm]`` into ``x``; ``lam ~ Beta(1, 1)`` per sample, box sides
-  ``sqrt(1 - lam) * (H, W)``, uniform centre, clipped at the border.
+* ``cutmix``: paste a box of ``x[perm]`` into ``x``; as in the reference, one ``lam ~ Beta(1, 1)`` and
+  one box per batch, box sides ``int(sqrt(1 - lam) * (H, W))``, uniform centre, clipped at the border.
 * ``fusion`` (default): per sample ``l * mixup(x) + (1 - l) * cutmix(x)``, ``l ~ Beta(1, 1)``.
 * ``jigsaw``: cut each image into ``grid x grid`` patches (default 2 x 2) and shuffle them with a random
   non-identity permutation per sample.
-* ``noise``: ``clamp(x + N(0, noise_std^2), 0, 1)``, ``noise_std = 0.15`` (on the [0, 1] pixel range).
-* ``adv``: FGSM, ``clamp(x + eps * sign(grad_x KL(teacher || student)), 0, 1)``, ``eps = adv_eps`` (default
-  4/255 on the [0, 1] pixel range, i.e. 8/255 on the model's normalised [-1, 1] range). Needs the
-  student and teacher in ``ctx``.
+* ``noise``: ``x + N(0, (noise_std * s_c)^2)`` per channel c, not clamped, as the reference, which adds
+  ``N(0, 0.15^2)`` to ImageNet-normalised input: ``noise_std`` (0.15) is in those units and ``s_c`` is the
+  ImageNet std (0.229, 0.224, 0.225), so the default is about 0.034 on the [0, 1] pixel range.
+* ``adv``: FGSM on the student's labelled cross-entropy, as the reference:
+  ``clamp(x + adv_eps * sign(grad_x CE(student(x), y)), 0, 1)``, ``adv_eps = 0.001`` on the [0, 1] pixel
+  range (the reference's 0.001 scaled by the normalised range of each channel, i.e. 0.001 in pixels).
+  Needs the student and the labels in ``ctx``.
 
 Randomness comes from torch's global generator (seeded by the run), so runs are reproducible.
 
@@ -45,19 +49,33 @@ from trustlab.registry import Registry
 
 @dataclass
 class GeneratorContext:
-    """What a generator may use besides the batch: strengths, and the two networks (``adv`` only)."""
+    """What a generator may use besides the batch: strengths, and the student and labels (``adv`` only)."""
 
-    noise_std: float = 0.15
-    adv_eps: float = 4 / 255
+    noise_std: float = 0.15  # in ImageNet-normalised units (the reference's)
+    adv_eps: float = 0.001  # on the [0, 1] pixel range (the reference's)
     jigsaw_grid: int = 2
     temperature: float = 4.0
     student: nn.Module | None = None
-    teacher: nn.Module | None = None
-    teacher_logits: Tensor | None = None  # teacher(x) when already computed (saves a forward for ``adv``)
+    labels: Tensor | None = None  # the batch's labels (``adv``: the reference's FGSM uses the labelled CE)
 
 
 GeneratorFn = Callable[[Tensor, GeneratorContext], Tensor]
-GENERATORS: Registry[GeneratorFn] = Registry("ood generator", key="generators")
+
+
+def _contract(name: str, fn: GeneratorFn) -> None:
+    """Generated contract test: a new tensor of the batch's shape, finite, ``x`` untouched, not ``x`` itself."""
+    from trustlab.models import build_model
+
+    torch.manual_seed(0)
+    x = torch.rand(8, 3, 16, 16)
+    before = x.clone()
+    ctx = GeneratorContext(student=build_model("small_cnn", 4, 16, width=0.125), labels=torch.arange(8) % 4)
+    out = fn(x, ctx)
+    if out.shape != x.shape or not torch.isfinite(out).all() or not torch.equal(x, before) or torch.equal(out, x):
+        raise AssertionError(f"generator '{name}' broke its contract (shape, finite, clean input, changed output)")
+
+
+GENERATORS: Registry[GeneratorFn] = Registry("ood generator", key="generators", contract=_contract)
 
 
 def _beta11(n: int, device: torch.device) -> Tensor:
@@ -76,27 +94,23 @@ def mixup(x: Tensor, ctx: GeneratorContext) -> Tensor:
     return lam * x + (1 - lam) * x[_perm(len(x), x.device)]
 
 
-def cutmix_mask(b: int, h: int, w: int, device: torch.device) -> Tensor:
-    """Boolean box masks (B, 1, H, W): side ``sqrt(1 - lam)`` of the image, lam ~ Beta(1, 1), clipped."""
-    cut = torch.sqrt(1.0 - _beta11(b, device))
-    ch, cw = (cut * h).long(), (cut * w).long()
-    cy = torch.randint(0, h, (b,), device=device)
-    cx = torch.randint(0, w, (b,), device=device)
-    y1, y2 = (cy - ch // 2).clamp(0, h), (cy + ch // 2).clamp(0, h)
-    x1, x2 = (cx - cw // 2).clamp(0, w), (cx + cw // 2).clamp(0, w)
-    ys = torch.arange(h, device=device).view(1, h)
-    xs = torch.arange(w, device=device).view(1, w)
-    rows = (ys >= y1.view(-1, 1)) & (ys < y2.view(-1, 1))
-    cols = (xs >= x1.view(-1, 1)) & (xs < x2.view(-1, 1))
-    return (rows[:, :, None] & cols[:, None, :]).unsqueeze(1)
+def cutmix_box(h: int, w: int, device: torch.device) -> tuple[int, int, int, int]:
+    """One box ``(y1, y2, x1, x2)`` for the batch: sides ``int(sqrt(1 - lam) * (H, W))``, lam ~ Beta(1, 1),
+    uniform centre, clipped at the border (the reference's ``rand_bbox``)."""
+    cut = float(torch.sqrt(1.0 - _beta11(1, device)))
+    ch, cw = int(h * cut), int(w * cut)
+    cy, cx = int(torch.randint(0, h, ())), int(torch.randint(0, w, ()))
+    return max(cy - ch // 2, 0), min(cy + ch // 2, h), max(cx - cw // 2, 0), min(cx + cw // 2, w)
 
 
 @GENERATORS.register("cutmix")
 def cutmix(x: Tensor, ctx: GeneratorContext) -> Tensor:
-    """Paste a random box of a permuted partner into each image (a new tensor; ``x`` is untouched)."""
+    """Paste one random box of a permuted partner into every image (a new tensor; ``x`` is untouched)."""
     b, _, h, w = x.shape
-    mask = cutmix_mask(b, h, w, x.device)
-    return torch.where(mask, x[_perm(b, x.device)], x)
+    y1, y2, x1, x2 = cutmix_box(h, w, x.device)
+    out = x.clone()
+    out[:, :, y1:y2, x1:x2] = x[_perm(b, x.device), :, y1:y2, x1:x2]
+    return out
 
 
 @GENERATORS.register("fusion")
@@ -129,12 +143,22 @@ def jigsaw(x: Tensor, ctx: GeneratorContext) -> Tensor:
     return shuffled.reshape(b, g, g, c, ph, pw).permute(0, 3, 1, 4, 2, 5).reshape(b, c, h, w)
 
 
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def pixel_noise_std(noise_std: float, channels: int) -> Tensor:
+    """(C,) pixel-range std of ``noise_std`` in ImageNet-normalised units (grey: the mean of the three)."""
+    s = torch.tensor(IMAGENET_STD) if channels == 3 else torch.full((channels,), sum(IMAGENET_STD) / 3)
+    return noise_std * s
+
+
 @GENERATORS.register("noise")
 def noise(x: Tensor, ctx: GeneratorContext) -> Tensor:
-    """Additive Gaussian noise, std ``ctx.noise_std`` (pixel range), clamped to [0, 1]."""
+    """Additive Gaussian noise of std ``ctx.noise_std`` in ImageNet-normalised units, not clamped (reference)."""
     if ctx.noise_std < 0:
         raise ConfigError(f"method.noise_std must be >= 0, got {ctx.noise_std}")
-    return (x + ctx.noise_std * torch.randn_like(x)).clamp(0.0, 1.0)
+    std = pixel_noise_std(ctx.noise_std, x.shape[1]).to(x.device, x.dtype).view(1, -1, 1, 1)
+    return x + std * torch.randn_like(x)
 
 
 def kl_soft(teacher_logits: Tensor, student_logits: Tensor, temperature: float) -> Tensor:
@@ -146,17 +170,13 @@ def kl_soft(teacher_logits: Tensor, student_logits: Tensor, temperature: float) 
 
 @GENERATORS.register("adv")
 def adv(x: Tensor, ctx: GeneratorContext) -> Tensor:
-    """One FGSM step that increases the student's KL to the teacher, size ``ctx.adv_eps`` (pixels)."""
-    if ctx.student is None or ctx.teacher is None:
-        raise ConfigError("the 'adv' generator needs the student and the teacher in its context")
+    """One FGSM step on the student's labelled cross-entropy, size ``ctx.adv_eps`` (pixels), as the reference."""
+    if ctx.student is None or ctx.labels is None:
+        raise ConfigError("the 'adv' generator needs the student and the batch labels in its context")
     if ctx.adv_eps < 0:
         raise ConfigError(f"method.adv_eps must be >= 0, got {ctx.adv_eps}")
-    t = ctx.teacher_logits
-    if t is None:
-        with torch.no_grad():
-            t = ctx.teacher(x)
     xr = x.detach().clone().requires_grad_(True)
     with torch.enable_grad():
-        loss = kl_soft(t.detach(), ctx.student(xr), ctx.temperature)
+        loss = F.cross_entropy(ctx.student(xr), ctx.labels)
         (grad,) = torch.autograd.grad(loss, xr)  # input gradient only: the student's .grad stays untouched
     return (x.detach() + ctx.adv_eps * grad.sign()).clamp(0.0, 1.0)

@@ -63,8 +63,8 @@ class OKDConfig:
     kd_weight: float = 0.9
     ood_weight: float = 0.9
     generator: str = "fusion"
-    noise_std: float = 0.15  # ``noise``: Gaussian std on the [0, 1] pixel range
-    adv_eps: float = 4 / 255  # ``adv``: FGSM step on the [0, 1] pixel range
+    noise_std: float = 0.15  # ``noise``: Gaussian std in ImageNet-normalised units (reference; ~0.034 in pixels)
+    adv_eps: float = 0.001  # ``adv``: FGSM step on the student's CE, [0, 1] pixel range (reference)
     jigsaw_grid: int = 2  # ``jigsaw``: grid x grid patches
     joint_forward: bool = False  # one teacher and one student pass over cat(x, A(x)) instead of two each
 
@@ -139,28 +139,23 @@ class OKD(KD):
         self.cfg: OKDConfig = cfg
         self.generator = GENERATORS.get(cfg.generator)
 
-    def generator_context(self, teacher_logits: torch.Tensor | None = None) -> GeneratorContext:
+    def generator_context(self, labels: torch.Tensor | None = None) -> GeneratorContext:
         c = self.cfg
         return GeneratorContext(
             noise_std=c.noise_std, adv_eps=c.adv_eps, jigsaw_grid=c.jigsaw_grid, temperature=c.temperature,
-            student=self.model, teacher=self.teacher, teacher_logits=teacher_logits,
+            student=self.model, labels=labels,
         )
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
         x, y = batch
         b = len(x)
-        joint = self.cfg.joint_forward and self.cfg.generator != "adv"  # FGSM needs teacher(x) first
-        t_id = None
-        if not joint:
-            with torch.no_grad():
-                t_id = self.teacher(x)
-        x_ood = self.generator(x, self.generator_context(t_id)).detach()
+        x_ood = self.generator(x, self.generator_context(y)).detach()
         with torch.no_grad():
-            if t_id is None:
+            if self.cfg.joint_forward:
                 t_all = self.teacher(torch.cat([x, x_ood]))
                 t_id, t_ood = t_all[:b], t_all[b:]
             else:
-                t_ood = self.teacher(x_ood)
+                t_id, t_ood = self.teacher(x), self.teacher(x_ood)
         if self.cfg.joint_forward:
             s_all = self.model(torch.cat([x, x_ood]))
             logits, s_ood = s_all[:b], s_all[b:]

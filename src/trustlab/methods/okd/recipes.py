@@ -1,20 +1,24 @@
 """Recipes of the on-device DG study: the teacher, the tiny student with ERM / KD / OKD, and DG baselines.
 
-Digits-DG (leave ``data.target`` out; student ``small_cnn`` at width 0.125, 7.8k parameters; teacher
-``resnet18`` at width 0.25, 0.7M parameters, trained once per held-out domain and cached):
+Each method has a recipe per dataset kind, recorded under its own name:
 
-* ``kd/teacher``             ERM for the teacher (what KD/OKD train on demand; any dataset)
-* ``student-erm/digits-dg``  ERM for the student
-* ``kd/digits-dg``           KD (T=4, 0.1 CE + 0.9 T^2 KL)
-* ``okd/digits-dg``          OKD (KD + T^2 KL on fusion OOD data)
-* ``mixstyle/digits-dg``, ``efdmix/digits-dg``, ``rsc/digits-dg``   DG baselines for the student
+* Digits-DG (embedded; leave ``data.target`` out): ``student-erm/digits-dg``, ``kd/digits-dg``,
+  ``okd/digits-dg``, ``mixstyle/digits-dg``, ``efdmix/digits-dg``, ``rsc/digits-dg``;
+* your own DomainBed/Dassl folder ``root/<domain>/<class>/<image>`` (``data.root``, ``data.target``):
+  ``student-erm/folder``, ``kd/folder``, ``okd/folder``, ``mixstyle/folder``, ``efdmix/folder``,
+  ``rsc/folder`` (the KD/OKD teacher trains on the same folder and held-out domain);
+* DOSCO (test contexts unseen in training, ``data.target=unseen``): ``student-erm/dosco-digits``,
+  ``kd/dosco-digits``, ``okd/dosco-digits`` (embedded split; OKD also trains ERM and KD of the same
+  student as linked runs and writes a ``leaderboard``), and ``okd/dosco`` (a split JSON from
+  ``trustlab data dosco`` or the reference, ``data.root``; without it the embedded split);
+* ``kd/teacher``: ERM of the teacher (what KD/OKD train on demand and cache; any dataset).
 
-DOSCO (embedded ``dosco-digits`` split: test contexts unseen in training, ``data.target=unseen``):
-
-* ``student-erm/dosco-digits``, ``kd/dosco-digits``
-* ``okd/dosco-digits``  OKD, plus ERM and KD of the same student as linked runs (``compare``); its summary
-  has a ``leaderboard`` of teacher / erm / kd / okd on in-context (``indomain_acc``) and unseen-context
-  (``heldout_acc``) test images.
+Student: ``small_cnn`` width 0.125 (7.8k parameters) at 32 px; teacher: ``resnet18`` width 0.25 (0.7M).
+Student optimisation (every student recipe, so methods compare at equal settings): SGD, cosine, lr 0.05,
+batch 32, 8 epochs, chosen by mean source-domain validation accuracy over the four leave-one-domain-out
+splits of Digits-DG (seed 0) from lr {0.02, 0.05, 0.1} x batch {32, 64}: best for ERM and KD, within
+0.004 of the best for OKD. Held-out domains played no part. The folder recipes use the same settings
+(see the README for how they compare with ``erm/folder`` on a folder, by source validation).
 """
 
 from __future__ import annotations
@@ -34,20 +38,24 @@ from trustlab.experiment import DataConfig, ModelConfig, TrainConfig
 from trustlab.methods.erm.method import ERM, ERMRecipeConfig
 from trustlab.methods.okd.baselines import RSC, EFDMix, MixRecipeConfig, MixStyle, RSCRecipeConfig
 from trustlab.methods.okd.method import KD, OKD, KDRecipeConfig, OKDConfig, student_model
-from trustlab.methods.okd.teacher import TeacherConfig, cached_run, load_teacher, runs_root_of, section_overrides
-from trustlab.recipes import Recipe, RunContext, register_recipe
+from trustlab.methods.okd.teacher import TEACHER_RECIPE, TeacherConfig, load_teacher, runs_root_of
+from trustlab.recipes import TINY_FOLDER, Recipe, RunContext, register_recipe
 from trustlab.registry import RECIPES
+from trustlab.runs.cache import cached_run
 from trustlab.tasks.classification import run_dg
 
-# Student optimisation (every student recipe, so methods compare at equal settings): SGD, cosine, lr 0.05,
-# batch 32, chosen by mean source-domain validation accuracy over the four leave-one-domain-out splits
-# (seed 0, quick scale) from lr {0.02, 0.05, 0.1} x batch {32, 64}: best for ERM and KD, within 0.004 of
-# the best for OKD. Held-out domains played no part.
 DIGITS_DATA: dict[str, Any] = {"name": "digits-dg", "target": "mnistm", "image_size": 32, "batch_size": 32}
 DOSCO_DATA: dict[str, Any] = {"name": "dosco-digits", "target": "unseen", "image_size": 32, "batch_size": 32}
+FOLDER_DATA: dict[str, Any] = {"name": "folder", "target": "", "image_size": 32, "batch_size": 32}
 STUDENT: dict[str, Any] = {"name": "small_cnn", "width": 0.125}
 TRAIN: dict[str, Any] = {"epochs": 8, "lr": 0.05, "schedule": "cosine"}
 TEACHER: dict[str, Any] = {"model": {"name": "resnet18", "width": 0.25}, "epochs": 8, "lr": 0.02}
+
+# A seconds-long run (the generated contract test runs every recipe with its ``tiny`` overrides).
+TINY: dict[str, Any] = {"data.max_per_domain": 32, "train.epochs": 1, "train.max_steps_per_epoch": 2}
+TINY_TEACHER: dict[str, Any] = {"teacher.model.name": "small_cnn", "teacher.model.width": 0.125,
+                                "teacher.epochs": 1}
+TINY_ON_FOLDER: dict[str, Any] = {"data.root": TINY_FOLDER, "data.target": "d0"}
 
 
 @dataclass
@@ -72,53 +80,53 @@ class OKDStudyConfig:
 # ---------------------------------------------------------------- run functions
 
 
-def _teacher_summary(method: nn.Module) -> dict[str, Any]:
+def _check_data(cfg: Any) -> None:
+    if cfg.data.name == "folder" and not cfg.data.root:
+        raise ConfigError("this recipe needs data.root: --set data.root=/path/to/dataset "
+                          "(root/<domain>/<class>/<image>) and data.target=<held-out domain>")
+
+
+def _extra(method: nn.Module, data: DGData, result: FitResult) -> dict[str, Any]:
+    """Summary extras: the teacher (KD/OKD) and the DOSCO split's provenance and leakage (DOSCO data)."""
+    out: dict[str, Any] = {}
     info = dict(getattr(method, "teacher_info", {}))
-    return {"teacher": info} if info else {}
+    if info:
+        out["teacher"] = info
+    if "dosco" in data.info:
+        out["dosco"] = data.info["dosco"]
+    return out
 
 
-def _distill_run(cfg: Any, ctx: RunContext, make: Any) -> dict[str, Any]:
-    """run_dg with a frozen teacher resolved (trained/cached if needed) before the student is trained."""
+def dg(make: Any) -> Any:
+    """A recipe run function: ``run_dg`` with ``make(model, cfg)`` as the method."""
 
-    def make_method(model: nn.Module, data: DGData, c: Any) -> nn.Module:
-        teacher = load_teacher(
-            c.teacher, c.data, c.train, data.num_classes, resolve_device(c.train.device), ctx.record, ctx.quiet
-        )
-        method = make(model, teacher.model, c.method)
-        method.teacher_info = teacher.info
-        return method
+    def run(cfg: Any, ctx: RunContext) -> dict[str, Any]:
+        _check_data(cfg)
+        return run_dg(cfg, ctx, lambda model, data, c: make(model, c), _extra)
 
-    def extra(method: nn.Module, data: DGData, result: FitResult) -> dict[str, Any]:
-        return _teacher_summary(method)
-
-    return run_dg(cfg, ctx, make_method, extra)
+    return run
 
 
-def run_kd(cfg: Any, ctx: RunContext) -> dict[str, Any]:
-    return _distill_run(cfg, ctx, lambda m, t, c: KD(m, t, c))
+def distill(kind: type[KD]) -> Any:
+    """A recipe run function: KD or OKD, with the frozen teacher resolved (trained/cached if needed) first."""
 
+    def run(cfg: Any, ctx: RunContext) -> dict[str, Any]:
+        _check_data(cfg)
 
-def run_okd(cfg: OKDStudyConfig, ctx: RunContext) -> dict[str, Any]:
-    summary = _distill_run(cfg, ctx, lambda m, t, c: OKD(m, t, c))
-    if cfg.compare:
-        summary["leaderboard"] = compare_runs(cfg, ctx, summary)
-    return summary
+        def make_method(model: nn.Module, data: DGData, c: Any) -> nn.Module:
+            teacher = load_teacher(
+                c.teacher, c.data, c.train, data.num_classes, resolve_device(c.train.device), ctx.record, ctx.quiet
+            )
+            method = kind(model, teacher.model, c.method)
+            method.teacher_info = teacher.info
+            return method
 
+        summary = run_dg(cfg, ctx, make_method, _extra)
+        if getattr(cfg, "compare", None):
+            summary["leaderboard"] = compare_runs(cfg, ctx, summary)
+        return summary
 
-def run_student_erm(cfg: Any, ctx: RunContext) -> dict[str, Any]:
-    return run_dg(cfg, ctx, lambda model, data, c: ERM(model))
-
-
-def run_teacher(cfg: ERMRecipeConfig, ctx: RunContext) -> dict[str, Any]:
-    return run_dg(cfg, ctx, lambda model, data, c: ERM(model, c.method))
-
-
-def run_mix(kind: type[nn.Module]) -> Any:
-    return lambda cfg, ctx: run_dg(cfg, ctx, lambda model, data, c: kind(model, c.method))
-
-
-def run_rsc(cfg: RSCRecipeConfig, ctx: RunContext) -> dict[str, Any]:
-    return run_dg(cfg, ctx, lambda model, data, c: RSC(model, c.method))
+    return run
 
 
 # ---------------------------------------------------------------- linked comparison runs
@@ -129,27 +137,17 @@ def _board_row(summary: dict[str, Any], run: str | None) -> dict[str, Any]:
     return {**row, "run": run} if run else row
 
 
-def sub_run_overrides(cfg: Any, recipe: str) -> list[str]:
+def sub_run_overrides(cfg: Any, recipe: str) -> dict[str, Any]:
     """Overrides giving ``recipe`` this run's data/model/train/teacher and the method keys both have."""
     target = RECIPES.get(recipe).config_cls
     names = {f.name: f for f in dataclasses.fields(target)}
-    out: list[str] = []
+    out: dict[str, Any] = {}
     for section in ("data", "model", "train", "teacher"):
         if section in names and hasattr(cfg, section):
-            out += section_overrides(section, _flat(to_dict(getattr(cfg, section))))
+            out[section] = to_dict(getattr(cfg, section))
     if "method" in names and hasattr(cfg, "method"):
         wanted = {f.name for f in dataclasses.fields(names["method"].default_factory())}  # type: ignore[misc]
-        out += section_overrides("method", {k: v for k, v in to_dict(cfg.method).items() if k in wanted})
-    return out
-
-
-def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
+        out["method"] = {k: v for k, v in to_dict(cfg.method).items() if k in wanted}
     return out
 
 
@@ -181,29 +179,45 @@ def _defaults(data: dict[str, Any], teacher: bool = False, **extra: Any) -> dict
     return merge(out, extra)
 
 
-def _register(name: str, description: str, config_cls: type, run: Any, defaults: dict[str, Any]) -> None:
-    register_recipe(Recipe(name=name, description=description, config_cls=config_cls, run=run, defaults=defaults))
+def _register(name: str, description: str, config_cls: type, run: Any, defaults: dict[str, Any],
+              tiny: dict[str, Any]) -> None:
+    register_recipe(Recipe(name=name, description=description, config_cls=config_cls, run=run, defaults=defaults,
+                           tiny=tiny))
 
 
 _register(
-    "kd/teacher", "ERM teacher for KD/OKD (resnet18 w0.25 by default); trained once per data config, cached",
-    ERMRecipeConfig, run_teacher,
+    TEACHER_RECIPE, "ERM teacher for KD/OKD (resnet18 w0.25 by default); trained once per data config, cached",
+    ERMRecipeConfig, dg(lambda model, c: ERM(model, c.method)),
     {"data": {**DIGITS_DATA, "batch_size": 64}, "model": dict(TEACHER["model"]),
      "train": {**TRAIN, "lr": TEACHER["lr"]}},
+    {**TINY, "model.name": "small_cnn", "model.width": 0.125},
 )
-for _data_name, _data in (("digits-dg", DIGITS_DATA), ("dosco-digits", DOSCO_DATA)):
-    _register(f"student-erm/{_data_name}", f"ERM of the tiny student (small_cnn w0.125) on {_data_name}",
-              StudentERMConfig, run_student_erm, _defaults(_data))
-    _register(f"kd/{_data_name}", f"KD (T=4, 0.1 CE + 0.9 T^2 KL) into the tiny student on {_data_name}",
-              KDRecipeConfig, run_kd, _defaults(_data, teacher=True))
-_register("okd/digits-dg", "OKD (KD + KL on fusion OOD data) into the tiny student on Digits-DG (data.target)",
-          OKDStudyConfig, run_okd, _defaults(DIGITS_DATA, teacher=True))
-_register("okd/dosco-digits", "OKD on the DOSCO digits split, with student ERM and KD as linked runs (leaderboard)",
-          OKDStudyConfig, run_okd,
-          _defaults(DOSCO_DATA, teacher=True, compare=["student-erm/dosco-digits", "kd/dosco-digits"]))
-_register("mixstyle/digits-dg", "MixStyle (p=0.5, alpha=0.1) for the tiny student on Digits-DG",
-          MixRecipeConfig, run_mix(MixStyle), _defaults(DIGITS_DATA))
-_register("efdmix/digits-dg", "EFDMix (p=0.5, alpha=0.1) for the tiny student on Digits-DG",
-          MixRecipeConfig, run_mix(EFDMix), _defaults(DIGITS_DATA))
-_register("rsc/digits-dg", "RSC (drop 1/3 features, 1/3 batch) for the tiny student on Digits-DG",
-          RSCRecipeConfig, run_rsc, _defaults(DIGITS_DATA))
+
+# (name, description, config, run function, teacher?) of each method; one recipe per dataset kind below
+_METHODS: list[tuple[str, str, type, Any, bool]] = [
+    ("student-erm", "ERM of the tiny student (small_cnn w0.125)", StudentERMConfig, dg(lambda m, c: ERM(m)), False),
+    ("kd", "KD (T=4, 0.1 CE + 0.9 T^2 KL) into the tiny student", KDRecipeConfig, distill(KD), True),
+    ("okd", "OKD (KD + T^2 KL on fusion OOD data) into the tiny student", OKDStudyConfig, distill(OKD), True),
+    ("mixstyle", "MixStyle (p=0.5, alpha=0.1) for the tiny student", MixRecipeConfig,
+     dg(lambda m, c: MixStyle(m, c.method)), False),
+    ("efdmix", "EFDMix (p=0.5, alpha=0.1) for the tiny student", MixRecipeConfig,
+     dg(lambda m, c: EFDMix(m, c.method)), False),
+    ("rsc", "RSC (drop the top 10% features of 10% of the batch) for the tiny student", RSCRecipeConfig,
+     dg(lambda m, c: RSC(m, c.method)), False),
+]
+for _method, _text, _cfg, _run, _teacher in _METHODS:
+    _tiny = {**TINY, **(TINY_TEACHER if _teacher else {})}
+    _register(f"{_method}/digits-dg", f"{_text} on Digits-DG (held out: data.target)", _cfg, _run,
+              _defaults(DIGITS_DATA, teacher=_teacher), _tiny)
+    _register(f"{_method}/folder", f"{_text} on your DomainBed folder (data.root, data.target)", _cfg, _run,
+              _defaults(FOLDER_DATA, teacher=_teacher), {**_tiny, **TINY_ON_FOLDER})
+    if _method in ("student-erm", "kd"):
+        _register(f"{_method}/dosco-digits", f"{_text} on the embedded DOSCO split (unseen contexts)", _cfg, _run,
+                  _defaults(DOSCO_DATA, teacher=_teacher), _tiny)
+_register("okd/dosco-digits", "OKD on the embedded DOSCO split, with student ERM and KD as linked runs (leaderboard)",
+          OKDStudyConfig, distill(OKD),
+          _defaults(DOSCO_DATA, teacher=True, compare=["student-erm/dosco-digits", "kd/dosco-digits"]),
+          {**TINY, **TINY_TEACHER})
+_register("okd/dosco", "OKD on a DOSCO split JSON (data.root; none: the embedded split), target 'unseen'",
+          OKDStudyConfig, distill(OKD), _defaults({**DOSCO_DATA, "name": "dosco"}, teacher=True),
+          {**TINY, **TINY_TEACHER})

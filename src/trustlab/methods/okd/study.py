@@ -7,7 +7,7 @@ the mean source-domain validation accuracy of every student and teacher, which i
 chosen by (held-out numbers are the claim, never a selection criterion).
 
     OMP_NUM_THREADS=1 python -m trustlab.methods.okd.study --out /tmp/okd-strong \\
-        --teacher teacher.max_per_domain=all --seeds 0 1 2
+        --teacher teacher.epochs=5 --seeds 0 1 2
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from trustlab.runs.store import RunRecord
 CHECKS = {
     "kd-beats-erm": okd_claims.check_kd_beats_erm,
     "okd-beats-kd": okd_claims.check_okd_beats_kd,
+    "okd-beats-kd-dosco": okd_claims.check_okd_beats_kd_dosco,
     "gap-larger-ood": okd_claims.check_gap_larger_ood,
     "dosco-drop": okd_claims.check_dosco_drop,
     "kd-beats-dg-baselines": okd_claims.check_kd_beats_baselines,
@@ -52,14 +53,27 @@ def source_val(ctx: BenchContext) -> dict[str, float]:
     return {k: round(mean(v), 4) for k, v in sorted(out.items())}
 
 
+def _parse(items: list[str]) -> dict[str, object]:
+    """``["train.epochs=5"]`` -> ``{"train.epochs": 5}`` (values parsed as YAML)."""
+    import yaml
+
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"error: override '{item}' is not KEY=VALUE")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True, help="study folder (runs go to OUT/runs)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--targets", nargs="+", default=list(okd_claims.DOMAINS))
-    ap.add_argument("--student", nargs="*", default=[], help="extra overrides of the Digits-DG students")
-    ap.add_argument("--teacher", nargs="*", default=[], help="extra overrides of every teacher (teacher.*)")
-    ap.add_argument("--dosco", nargs="*", default=[], help="extra overrides of the DOSCO runs")
+    ap.add_argument("--student", nargs="*", default=[], help="extra KEY=VALUE overrides of the Digits-DG students")
+    ap.add_argument("--teacher", nargs="*", default=[], help="extra KEY=VALUE overrides of every teacher (teacher.*)")
+    ap.add_argument("--dosco", nargs="*", default=[], help="extra KEY=VALUE overrides of the DOSCO runs")
     ap.add_argument("--claims", nargs="+", default=["okd-beats-kd"], choices=sorted(CHECKS))
     ap.add_argument("--scale", default="quick", choices=sorted(okd_claims.SCALE), help="suite settings to start from")
     ap.add_argument("--jobs", type=int, default=1, help="runs trained at once (worker processes)")
@@ -68,9 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     study = f"study-{args.out.name}"
     scale = copy.deepcopy(okd_claims.SCALE[args.scale])
     scale.update(seeds=args.seeds, targets=args.targets)
-    scale["student"] += args.student
-    scale["teacher"] += args.teacher
-    scale["dosco"] += args.dosco
+    for key in ("student", "teacher", "dosco"):
+        scale[key].update(_parse(getattr(args, key)))
     okd_claims.SCALE[study] = scale
     ctx = BenchContext(study, args.out, quiet=False, reuse=True, jobs=args.jobs)
     t0 = time.time()
@@ -78,9 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for name in args.claims:
             res = CHECKS[name](study, ctx)
-            report["claims"][name] = {"passed": res.passed, "margin": round(res.margin, 4), "notes": res.notes,
+            report["claims"][name] = {"verdict": res.verdict, "margin": round(res.margin, 4),
+                                      "interval": [round(v, 4) for v in res.interval], "notes": res.notes,
                                       "values": {k: [round(v, 4) for v in vs] for k, vs in res.values.items()}}
-            print(f"{name}: {'PASS' if res.passed else 'FAIL'} {res.margin:+.4f} {res.notes}", file=sys.stderr)
+            print(f"{name}: {res.verdict} {res.margin:+.4f} {res.interval} {res.notes}", file=sys.stderr)
     finally:
         ctx.close()
         okd_claims.SCALE.pop(study, None)

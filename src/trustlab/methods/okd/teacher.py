@@ -8,9 +8,10 @@ Zhou et al., "On-Device Domain Generalization" (arXiv 2209.07521): the teacher i
 * neither (default): train ``teacher.model`` with ERM (recipe ``kd/teacher``) on the student's ``data``
   section (same dataset, held-out domains and subsampling) with the teacher's own optimisation
   (``teacher.epochs`` / ``lr`` / ``batch_size`` / ``eval_every`` / ``seed``; device, determinism and
-  ``max_steps_per_epoch`` follow the student), under the same runs root, with a run id derived from the
-  resolved config. The next KD or OKD run that names the same teacher finds
-  that finished run and reuses it; an interrupted teacher run is resumed.
+  ``max_steps_per_epoch`` follow the student), under the same runs root, through the run cache
+  (``trustlab.runs.cache.cached_run``: the run id is the sha1 of the resolved config). The next KD or
+  OKD run that names the same teacher finds that finished run and reuses it (students of every seed
+  share it: ``teacher.seed`` is fixed); an interrupted teacher run is resumed.
 
 Every student records the teacher's run folder and accuracies in ``summary.json["teacher"]`` and in
 ``env.json["teacher_run"]`` (the link teacher -> student).
@@ -23,8 +24,6 @@ have held out the same domains as the student (ConfigError: otherwise it saw the
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ from torch import nn
 from trustlab.config import to_dict
 from trustlab.errors import ConfigError, NotFoundError, TrustlabError
 from trustlab.experiment import DataConfig, ModelConfig, TrainConfig
+from trustlab.runs.cache import cached_run
 from trustlab.runs.store import RunRecord
 
 TEACHER_RECIPE = "kd/teacher"
@@ -88,53 +88,7 @@ def runs_root_of(record: RunRecord) -> Path:
     return record.path.parents[len(PurePosixPath(record.recipe).parts)]
 
 
-def cached_run(recipe: str, overrides: list[str], root: Path, quiet: bool = True) -> RunRecord:
-    """A finished run of ``recipe`` with ``overrides`` under ``root``: reused, resumed or trained.
-
-    The run id is ``cache-<sha1 of the resolved config>``, so equal configs share one run.
-    """
-    from trustlab.engine.runtime import launched_by_torchrun
-    from trustlab.recipes import run_recipe
-    from trustlab.registry import RECIPES
-
-    cfg = {"recipe": recipe, **to_dict(RECIPES.get(recipe).config(None, overrides))}
-    digest = hashlib.sha1(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:12]
-    path = Path(root) / recipe / f"cache-{digest}"
-    if (path / "done").is_file():
-        return RunRecord.open(path)
-    # parallel bench workers: one trains, the rest wait. Not under torchrun: there every rank trains it together.
-    lock = contextlib.nullcontext() if launched_by_torchrun() else _exclusive(path.with_name(f".{path.name}.lock"))
-    with lock:
-        if (path / "done").is_file():
-            return RunRecord.open(path)
-        if (path / "checkpoints" / "last.pt").is_file():
-            return run_recipe(recipe, resume_dir=path, quiet=quiet)
-        return run_recipe(recipe, overrides=overrides, runs_root=root, run_id=path.name, quiet=quiet)
-
-
-@contextlib.contextmanager
-def _exclusive(lock: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``lock`` across processes (POSIX ``flock``; no lock where it is missing)."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover  (not POSIX)
-        yield
-        return
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def section_overrides(prefix: str, values: dict[str, Any]) -> list[str]:
-    """``{"target": "usps"}`` -> ``["data.target=\"usps\""]`` (JSON values parse as YAML)."""
-    return [f"{prefix}.{k}={json.dumps(v)}" for k, v in values.items()]
-
-
-def teacher_overrides(tcfg: TeacherConfig, data: DataConfig, train: TrainConfig) -> list[str]:
+def teacher_overrides(tcfg: TeacherConfig, data: DataConfig, train: TrainConfig) -> dict[str, Any]:
     """Overrides of recipe ``kd/teacher``: the student's data, the teacher's model and optimisation."""
     t = to_dict(TrainConfig(epochs=tcfg.epochs, lr=tcfg.lr, seed=tcfg.seed, eval_every=tcfg.eval_every))
     t.update({k: getattr(train, k) for k in ("device", "deterministic", "amp", "max_steps_per_epoch")})
@@ -146,11 +100,7 @@ def teacher_overrides(tcfg: TeacherConfig, data: DataConfig, train: TrainConfig)
             raise ConfigError(f"teacher.max_per_domain must be positive, 'all' or null (the student's), "
                               f"got {tcfg.max_per_domain}")
         d["max_per_domain"] = tcfg.max_per_domain
-    return [
-        *section_overrides("data", d),
-        *section_overrides("model", to_dict(tcfg.model)),
-        *section_overrides("train", t),
-    ]
+    return {"data": d, "model": to_dict(tcfg.model), "train": t}
 
 
 def _classifier_key(model: nn.Module) -> str | None:
