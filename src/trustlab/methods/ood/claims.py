@@ -38,7 +38,7 @@ SCALE: dict[str, dict[str, Any]] = {
     },
     "demo": {
         "seeds": [0, 1, 2],
-        "ood": {**_SMALL, "data.max_per_domain": 1500, "train.epochs": 2, "ood.max_test": 300, "ood.ood_size": 150,
+        "ood": {**_SMALL, "data.max_per_domain": 1000, "train.epochs": 2, "ood.max_test": 300, "ood.ood_size": 150,
                 "ood.val_size": 75, "ood.id_val": 150, "detectors.names": _POSTHOC_FAST},
     },
     "quick": {

@@ -30,11 +30,12 @@ import glob
 import hashlib
 import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from trustlab.data.cache import load_or_build
+from trustlab.data.cache import dataset_dir, load_npz, load_or_build, save_npz_atomic
 from trustlab.data.mnist import ImageSplits, has_fashion_mnist, load_fashion_mnist, load_mnist5k
 from trustlab.errors import ConfigError, DataError
 
@@ -227,17 +228,49 @@ def load_source(name: str, n: int | None = None, seed: int = 0) -> np.ndarray:
 
 
 def corrupt(images: np.ndarray, severity: int = 2, seed: int = 0,
-            names: tuple[str, ...] = COVARIATE) -> tuple[np.ndarray, list[str]]:
-    """Covariate-shifted copies of grey uint8 (N, 32, 32) images: corruption ``names[i % len]`` on image i."""
-    from imagecorruptions import corrupt as _corrupt
+            names: tuple[str, ...] = COVARIATE, cache: bool = True) -> tuple[np.ndarray, list[str]]:
+    """Covariate-shifted copies of grey uint8 (N, 32, 32) images: corruption ``names[i % len]`` on image i.
 
+    Deterministic in (images, severity, seed, names); with ``cache`` the result is kept in the data cache
+    (``ood-grey/v1/covariate/<sha1>.npz``, atomic), so the seeds of a bench corrupt the test set once.
+    """
     if not 1 <= int(severity) <= 5:
         raise ConfigError(f"ood.covariate_severity must be in 1..5, got {severity}")
     if images.shape[1] < 32 or images.shape[2] < 32:
         raise DataError(f"corruptions need images of at least 32x32 px, got {images.shape[1]}x{images.shape[2]}")
+    kinds = [names[i % len(names)] for i in range(len(images))]
+    path = _covariate_path(images, int(severity), seed, names) if cache else None
+    if path is not None and path.is_file():  # the same images, severity and seed were corrupted before
+        try:
+            cached = load_npz(path)["images"]
+            if cached.shape == images.shape and cached.dtype == images.dtype:
+                return cached, kinds
+        except (OSError, KeyError, ValueError):
+            pass  # unreadable: rebuild below (written atomically, so this is rare)
+    out = _corrupt_all(images, int(severity), seed, names)
+    if path is not None:
+        save_npz_atomic(path, {"images": out})
+    return out, kinds
+
+
+def _covariate_path(images: np.ndarray, severity: int, seed: int, names: tuple[str, ...]) -> Path:
+    """Cache file of one corrupted set: a sha1 of the images, the settings and the library version."""
+    try:
+        from importlib.metadata import version
+
+        lib = version("imagecorruptions-imaug")
+    except Exception:  # noqa: BLE001  (another distribution name: the cache key just loses the version)
+        lib = "?"
+    h = hashlib.sha1(np.ascontiguousarray(images).tobytes())
+    h.update(repr((images.shape, str(images.dtype), severity, seed, tuple(names), lib, GENERATOR_VERSION)).encode())
+    return dataset_dir(NAME, VERSION) / "covariate" / f"{h.hexdigest()}.npz"
+
+
+def _corrupt_all(images: np.ndarray, severity: int, seed: int, names: tuple[str, ...]) -> np.ndarray:
+    from imagecorruptions import corrupt as _corrupt
+
     grey = images.ndim == 3
     out = np.empty_like(images)
-    kinds: list[str] = []
     state = np.random.get_state()  # imagecorruptions draws from numpy's global RNG (restored below)
     np.random.seed(seed)
     try:
@@ -252,10 +285,9 @@ def corrupt(images: np.ndarray, severity: int = 2, seed: int = 0,
                 if grey and res.ndim == 3:
                     res = res.mean(-1)
                 out[i] = np.clip(np.rint(res), 0, 255).astype(np.uint8)
-                kinds.append(kind)
     finally:
         np.random.set_state(state)
-    return out, kinds
+    return out
 
 
 def image_hashes(images: np.ndarray) -> set[str]:
