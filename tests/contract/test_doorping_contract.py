@@ -13,15 +13,12 @@ from trustlab.methods.doorping.attack import BACKDOORS
 from trustlab.methods.doorping.defenses import DEFENSES, run_defenses
 from trustlab.methods.doorping.evaluate import train_fresh
 from trustlab.methods.doorping.method import AttackConfig, DefenseConfig
+from trustlab.methods.doorping.recipes import TINY
 from trustlab.methods.doorping.triggers import PatchTrigger
 from trustlab.models import build_model
 from trustlab.recipes import run_recipe
 from trustlab.registry import DATASETS, RECIPES
 
-TINY = ["threads=1", "data.max_per_domain=200", "data.image_size=16", "eval.test_limit=60", "model.width=0.0625",
-        "eval.num_models=1", "train.epochs=2", "train.step_size=1", "distill.iterations=1", "distill.batch_real=4",
-        "distill.outer_loop=2", "distill.inner_loop=1", "distill.dd_steps=1", "attack.trigger_steps=2",
-        "attack.portion=0.05", "distill.checkpoint_every=1"]
 RECIPE_NAMES = [n for n in RECIPES.names() if n.startswith(("distill/", "backdoor/"))]
 
 
@@ -39,9 +36,10 @@ def test_every_method_and_attack_has_a_recipe() -> None:
 
 @pytest.mark.parametrize("name", RECIPE_NAMES)
 def test_recipe_runs_saves_and_reloads(name: str, tmp_path: Path) -> None:
+    assert RECIPES.get(name).tiny == TINY
     rec = run_recipe(name, overrides=TINY, runs_root=tmp_path, quiet=True)
     s = rec.summary()
-    assert rec.done and 0.0 <= s["cta"] <= 1.0 and 0.0 <= s["asr"] <= 1.0 and "asr_nontarget" in s
+    assert rec.done and 0.0 <= s["cta"] <= 1.0 and 0.0 <= s["asr"] <= 1.0 and "asr_reference" in s
     assert set(s["per_model"]) == {"model0"}
     if name == "distill/full-data":
         assert s["synthetic_size"] == s["train_size"] == 200
@@ -53,6 +51,9 @@ def test_recipe_runs_saves_and_reloads(name: str, tmp_path: Path) -> None:
     assert ("triggered" in data.domains) == name.startswith("backdoor/")
     if name.startswith("backdoor/"):
         assert (rec.path / "artifacts" / "trigger.png").is_file() and s["attack_info"]["poisoned"] == 10
+        assert "asr_clean_real" in s  # the default control
+        if name.startswith("backdoor/doorping"):
+            assert s["trigger_unit"] == pytest.approx(0.3081)  # MNIST's std: the reference's trigger units
 
 
 @pytest.mark.parametrize("kind", BACKDOORS.names())
@@ -87,10 +88,10 @@ def test_every_defense_runs_and_reports_detection_and_after_metrics() -> None:
     cfg.strip.test_images, cfg.strip.num_blends = 8, 2
     out = run_defenses(cfg, model=model, syn_x=syn_x, syn_y=syn_y, x_test=x_test, y_test=y_test, trigger=trigger,
                        make_net=make_net, train_cfg=train, batch_size=32, augment=None, seed=0,
-                       before={"cta": 1.0, "asr": 1.0, "asr_nontarget": 1.0})
+                       before={"cta": 1.0, "asr": 1.0})
     assert set(out) == set(DEFENSES.names())
     for name, row in out.items():
-        assert {"detected", "cta_after", "asr_after", "asr_nontarget_after", "cta_before", "seconds"} <= set(row), name
+        assert {"detected", "cta_after", "asr_after", "cta_before", "asr_before", "seconds"} <= set(row), name
         assert all(isinstance(v, float) for v in row.values())
 
 
@@ -99,3 +100,18 @@ def test_unknown_defense_name_is_a_config_error() -> None:
 
     with pytest.raises(ConfigError, match="defense.names has unknown"):
         run_defenses(DefenseConfig(names=["magic"]))
+
+
+def test_controls_and_a_saved_trigger(tmp_path: Path) -> None:
+    """eval.controls measure the final trigger three ways; trigger_from reuses it in a clean or naive run."""
+    door = run_recipe("backdoor/doorping-dc", overrides={**TINY, "eval.controls": ["clean-distilled", "full-data"],
+                                                        "eval.full_data_epochs": 1}, runs_root=tmp_path, quiet=True)
+    s = door.summary()
+    assert {"clean_cta", "asr_clean_distilled", "cta_full_data", "asr_full_data"} <= set(s)
+    assert "asr_clean_real" not in s
+    lo, hi = s["trigger_range"]
+    assert 0.0 <= lo <= hi <= 1.0  # bounded by default
+    for recipe, kind in (("distill/dc", "none"), ("distill/full-data", "naive")):
+        rec = run_recipe(recipe, overrides={**TINY, "attack.kind": kind, "attack.trigger_from": str(door.path)},
+                         runs_root=tmp_path, quiet=True)
+        assert rec.summary()["trigger_range"] == pytest.approx([lo, hi])

@@ -23,10 +23,9 @@ def test_backdoor_run_then_erm_trains_on_the_distilled_set(tmp_path: Path, monke
     summary = json.loads((rd / "summary.json").read_text())
     assert summary["attack"] == "doorping" and summary["method"] == "dm" and summary["ipc"] == 10
     assert len(summary["per_model"]) == 2 and summary["cta_std"] >= 0.0
-    assert {"cta", "asr", "asr_nontarget", "asr_clipped", "asr_control", "asr_over_control"} <= set(summary)
-    assert summary["asr_over_control"] == pytest.approx(summary["asr"] - summary["asr_control"])
+    assert {"cta", "asr", "asr_reference", "asr_unclipped", "asr_clean_real", "cpu_seconds"} <= set(summary)
     lo, hi = summary["trigger_range"]
-    assert lo <= hi and len(summary["synthetic_range"]) == 2
+    assert 0.0 <= lo <= hi <= 1.0 and len(summary["synthetic_range"]) == 2  # bounded by default
     assert (rd / "artifacts" / "distilled.pt").is_file() and (rd / "done").is_file()
     erm = cli("run", "erm/digits-dg", "--set", "data.name=distilled", "--set", f"data.root={rd}",
               "--set", "data.target=real,triggered", "--set", "data.image_size=32", "--set", "train.epochs=1",

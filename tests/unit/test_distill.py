@@ -135,3 +135,24 @@ def test_resume_from_a_checkpoint_matches_an_uninterrupted_run() -> None:
 def test_build_distiller_rejects_bad_settings() -> None:
     with pytest.raises(ConfigError, match="distill.batch_real"):
         build_distiller(resolved(DistillConfig(method="dm", batch_real=0)), _make_net(), 3, torch.device("cpu"))
+
+
+def test_dm_matches_the_conv_embedding_not_the_hidden_layer() -> None:
+    # DM's net.embed is the flattened conv map; on the reference net (hidden=24) the 24 hidden units are not it
+    from trustlab.methods.doorping.distill import DM
+
+    torch.manual_seed(0)
+    net = build_model("small_cnn", 3, input_size=16, width=0.0625, in_chans=1, norm="none", hidden=24)
+    x = torch.rand(5, 1, 16, 16)
+    seen = []
+    net.mlp.register_forward_hook(lambda *_: seen.append(1))
+    cfg = resolved(DistillConfig(method="dm", ipc=2, iterations=1, batch_real=4, checkpoint_every=0))
+    distiller = DM(cfg, lambda: net, 3, torch.device("cpu"))
+    syn = torch.rand(6, 1, 16, 16, requires_grad=True)
+    distiller.setup(syn)
+    distiller.step(0, syn, _real(), None)
+    assert not seen  # the hidden Linear+ReLU never ran: DM matched the conv features
+    from trustlab.methods.doorping.distill.dm import embed
+
+    assert embed(net, x).shape == (5, net.width * 2 * 2)
+    assert torch.allclose(embed(net, x), net.body(net.normalize(x)).flatten(1))

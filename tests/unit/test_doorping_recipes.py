@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import trustlab.methods  # noqa: F401
-from trustlab.errors import ConfigError
+from trustlab.errors import ConfigError, TrustlabError
 from trustlab.recipes import run_recipe
 
 
@@ -26,9 +26,28 @@ from trustlab.recipes import run_recipe
         ("distill/full-data", ["attack.kind=doorping"], r"attack.kind=doorping optimises its trigger during"),
         ("backdoor/doorping-dc", ["distill.outer_loop=1"], r"set distill.outer_loop >= 2"),
         ("distill/dm", ["distill.method=gm"], r"config key 'distill.method'"),
+        ("backdoor/doorping-dc", ["attack.trigger_from=/x"], r"attack.trigger_from fixes the trigger; DOORPING "
+         r"learns its own"),
+        ("backdoor/doorping-dc", ["attack.trigger_unit=0"], r"attack.trigger_unit must be > 0"),
+        ("backdoor/doorping-dc", ["eval.controls=[clean,full-data]"], r"eval.controls has unknown \['clean'\]"),
+        ("backdoor/doorping-dc", ["eval.full_data_epochs=0"], r"eval.full_data_epochs must be >= 1"),
+        ("distill/dc", ["attack.trigger_from=/nonexistent/run"], r"no distilled set at '/nonexistent/run'"),
     ],
 )
 def test_bad_input_is_one_config_error_line(recipe: str, overrides: list[str], message: str, tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=message) as err:
+    with pytest.raises(TrustlabError, match=message) as err:
         run_recipe(recipe, overrides=overrides, runs_root=tmp_path, quiet=True)
     assert "\n" not in str(err.value)
+
+
+def test_trigger_from_a_clean_run_or_other_images_is_one_data_error(tmp_path: Path) -> None:
+    from trustlab.errors import DataError
+    from trustlab.methods.doorping.recipes import TINY
+
+    clean = run_recipe("distill/dm", overrides=TINY, runs_root=tmp_path, quiet=True)
+    with pytest.raises(DataError, match="carries no trigger; point attack.trigger_from at a backdoor/"):
+        run_recipe("distill/dm", overrides={**TINY, "attack.trigger_from": str(clean.path)}, runs_root=tmp_path)
+    door = run_recipe("backdoor/doorping-dm", overrides=TINY, runs_root=tmp_path, quiet=True)
+    with pytest.raises(DataError, match=r"the trigger at .* is for images \(1, 16, 16\), these are \(1, 32, 32\)"):
+        run_recipe("distill/dm", overrides={**TINY, "data.image_size": 32, "attack.trigger_from": str(door.path)},
+                   runs_root=tmp_path)

@@ -136,7 +136,7 @@ class _BrightCornerIsZero(nn.Module):
         return torch.stack([bright, 1 - bright], 1) + self.dummy
 
 
-def test_backdoor_metrics_report_the_asr_of_clipped_images() -> None:
+def test_headline_asr_counts_non_target_images_stored_as_8_bit_files() -> None:
     from trustlab.methods.doorping.evaluate import backdoor_metrics
 
     x = torch.rand(20, 1, 8, 8) * 0.5
@@ -144,8 +144,122 @@ def test_backdoor_metrics_report_the_asr_of_clipped_images() -> None:
     mask = PatchTrigger.solid((1, 8, 8), 2, 0).mask
     huge = PatchTrigger(mask, mask * 5.0, 0)  # an unbounded trigger, as the reference's DOORPING grows
     m = backdoor_metrics(_BrightCornerIsZero(), x, y, huge)
-    assert m["asr"] == 1.0 and m["asr_nontarget"] == 1.0
-    assert m["asr_clipped"] == 0.0  # clipped to [0, 1] the patch is 1.0 < 1.5: no backdoor
+    assert m["asr_reference"] == 1.0 and m["asr_unclipped"] == 1.0
+    assert m["asr"] == 0.0  # clipped to [0, 1] the patch is 1.0 < 1.5: no backdoor
     assert m["cta"] == 0.5
-    white = PatchTrigger.solid((1, 8, 8), 2, 0)
-    assert backdoor_metrics(_BrightCornerIsZero(), x, y, white)["asr_clipped"] == 0.0
+
+
+class _Label(nn.Module):
+    """Predicts the true label smuggled into pixel (0, 0) (label / 10), whatever the trigger."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dummy = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        label = (x[:, 0, 0, 0] * 10).round().long()
+        return nn.functional.one_hot(label, 10).float() + self.dummy
+
+
+def test_headline_asr_leaves_out_target_class_images() -> None:
+    from trustlab.methods.doorping.evaluate import backdoor_metrics
+
+    y = torch.tensor([0, 1, 2, 3] * 5)
+    x = torch.zeros(20, 1, 8, 8)
+    x[:, 0, 0, 0] = y / 10
+    trig = PatchTrigger.solid((1, 8, 8), 2, 0)
+    m = backdoor_metrics(_Label(), x, y, trig)  # no backdoor: every image keeps its label
+    assert m["cta"] == 1.0 and m["asr"] == 0.0
+    assert m["asr_reference"] == pytest.approx(0.25)  # the reference's metric counts the class-0 images as hits
+
+
+class _ExactValue(nn.Module):
+    """Class 0 only when the patch holds exactly 0.5001 (a value no 8-bit image can carry)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dummy = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        hit = ((x[:, 0, -3:-1, -3:-1] - 0.5001).abs().amax((1, 2)) < 1e-5).float()
+        return torch.stack([hit, 1 - hit], 1) + self.dummy
+
+
+def test_headline_asr_quantises_the_stamped_image_to_8_bits() -> None:
+    from trustlab.methods.doorping.evaluate import backdoor_metrics
+
+    x, y = torch.zeros(6, 1, 8, 8), torch.ones(6, dtype=torch.long)
+    mask = PatchTrigger.solid((1, 8, 8), 2, 0).mask
+    m = backdoor_metrics(_ExactValue(), x, y, PatchTrigger(mask, mask * 0.5001, 0))
+    assert m["asr_unclipped"] == 1.0 and m["asr"] == 0.0
+
+
+def test_as_stored_clips_and_rounds_to_1_over_255() -> None:
+    from trustlab.methods.doorping.triggers import as_stored
+
+    out = as_stored(torch.tensor([-3.0, 0.5001, 0.7, 2.0]))
+    assert out.tolist() == pytest.approx([0.0, 128 / 255, 178 / 255, 1.0])
+
+
+def _reference_net() -> nn.Module:
+    torch.manual_seed(0)
+    return build_model("small_cnn", 10, input_size=16, width=0.0625, in_chans=1, norm="none", hidden=24)
+
+
+def test_doorping_reads_the_post_relu_activation_of_the_hidden_layer() -> None:
+    from trustlab.methods.doorping.triggers import activation_module
+
+    net = _reference_net()
+    assert activation_module(net, penultimate_layer(net)) is net.mlp[1]  # the ReLU after the hidden Linear
+    dc = build_model("small_cnn", 10, input_size=16, width=0.0625, in_chans=1)  # instance norm after the conv
+    assert activation_module(dc, penultimate_layer(dc)) is penultimate_layer(dc)
+    no_norm = build_model("small_cnn", 10, input_size=16, width=0.0625, in_chans=1, norm="none")
+    assert isinstance(activation_module(no_norm, penultimate_layer(no_norm)), nn.ReLU)  # Identity skipped
+
+
+def test_a_key_neuron_at_or_below_zero_stops_the_update_at_its_first_step() -> None:
+    # the reference's in-place ReLU: the stored activation is max(0, a); 0 -> loss 0 < threshold, stop
+    net = _reference_net()
+    layer = penultimate_layer(net)
+    key = int(select_neurons(layer, 1))
+    with torch.no_grad():
+        layer.bias[key] = -1e3  # the key neuron's pre-activation is very negative for any input
+    trig = PatchTrigger.random((1, 16, 16), 2, 0, generator=torch.Generator().manual_seed(0))
+    new, info = optimise_trigger(net, trig, steps=50, clamp=False)
+    assert info["trigger/steps"] == 1 and info["trigger/loss"] == 0.0
+    assert torch.equal(new.pattern, trig.pattern)
+
+
+def test_trigger_learning_rate_acts_in_the_given_units() -> None:
+    # Adam's first step moves every coordinate by lr in the optimised variable: lr * unit pixels
+    net = _reference_net()
+    layer = penultimate_layer(net)
+    key = int(select_neurons(layer, 1))
+    with torch.no_grad():
+        layer.bias[key] = 5.0  # a positive activation, so the update runs
+    trig = PatchTrigger(patch_mask((1, 16, 16), 2), patch_mask((1, 16, 16), 2) * 0.5, 0)
+    moved = {}
+    for unit in (1.0, 0.3081):
+        new, info = optimise_trigger(net, trig, steps=1, threshold=-1.0, lr=0.08, unit=unit, clamp=False)
+        assert info["trigger/steps"] == 1
+        moved[unit] = float((new.pattern - trig.pattern).abs().max())
+    assert moved[1.0] == pytest.approx(0.08, rel=1e-3)
+    assert moved[0.3081] == pytest.approx(0.08 * 0.3081, rel=1e-3)
+    with pytest.raises(ConfigError, match="trigger unit must be > 0"):
+        optimise_trigger(net, trig, unit=0.0)
+
+
+def test_a_pinned_bounded_trigger_stops_after_patience_steps() -> None:
+    net = _reference_net()
+    layer = penultimate_layer(net)
+    key = int(select_neurons(layer, 1))
+    with torch.no_grad():
+        layer.bias[key] = 5.0
+    mask = patch_mask((1, 16, 16), 2)
+    trig = PatchTrigger(mask, mask * 0.5, 0)
+    _, full = optimise_trigger(net, trig, steps=300, threshold=-1.0, patience=0)
+    new, early = optimise_trigger(net, trig, steps=300, threshold=-1.0, patience=10)
+    assert full["trigger/steps"] == 300
+    assert early["trigger/steps"] < 300  # the pattern reached the box's corner and stayed there
+    after, _ = optimise_trigger(net, new, steps=50, threshold=-1.0, patience=0)
+    assert torch.equal(after.pattern, new.pattern)  # more steps would not have moved it

@@ -5,6 +5,7 @@ Liu et al., "Backdoor Attacks Against Dataset Distillation", NDSS 2023 (https://
 - :class:`NaiveAttack`: before distillation, a random ``portion`` (default 0.01) of the raw training set
   gets a solid ``size`` x ``size`` square (white, bottom-right, 1-px margin) and the ``target`` label (0).
 - :class:`Doorping`: the same poisoned subset, but the trigger starts random and is re-optimised
+  (``attack.trigger_unit`` = pixels per optimised unit; the recipe fills in the dataset's std)
   after each network update of the distillation (``on_network``, see
   :func:`~trustlab.methods.doorping.triggers.optimise_trigger`); the poisoned images are re-stamped
   from their clean copies with the new trigger.
@@ -19,6 +20,7 @@ Both registered in ``BACKDOORS``. Usage::
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import torch
@@ -76,6 +78,8 @@ class Doorping(NaiveAttack):
         self.clean: Tensor | None = None
         self.real: RealData | None = None
         self.updates = 0
+        self.total_steps = 0.0
+        self.seconds = 0.0
         self.last: dict[str, float] = {}
 
     def poison(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
@@ -94,12 +98,15 @@ class Doorping(NaiveAttack):
     def on_network(self, net: nn.Module) -> None:  # type: ignore[override]
         c = self.cfg
         inputs = self.clean[: c.trigger_batch] if c.trigger_input == "poisoned" and self.clean is not None else None
+        t0 = time.perf_counter()
         self.trigger, self.last = optimise_trigger(
             net, self.trigger, alpha=c.alpha, lr=c.trigger_lr, steps=c.trigger_steps,
             threshold=c.trigger_threshold, topk=c.topk, clamp=c.trigger_clamp,
-            inputs=inputs,
+            unit=c.trigger_unit if c.trigger_unit is not None else 1.0, patience=c.trigger_patience, inputs=inputs,
         )
         self.updates += 1
+        self.total_steps += self.last["trigger/steps"]
+        self.seconds += time.perf_counter() - t0
         if self.real is not None and self.clean is not None:
             with torch.no_grad():
                 self.real.images[self.indices] = self.trigger.stamp(self.clean)
@@ -112,4 +119,5 @@ class Doorping(NaiveAttack):
                 self.real.images[self.indices] = self.trigger.stamp(self.clean)
 
     def info(self) -> dict[str, float]:
-        return {"poisoned": float(len(self.indices)), "trigger_updates": float(self.updates), **self.last}
+        return {"poisoned": float(len(self.indices)), "trigger_updates": float(self.updates),
+                "trigger_steps_total": self.total_steps, "trigger_seconds": self.seconds, **self.last}

@@ -1,18 +1,24 @@
-"""Claims of "Backdoor Attacks Against Dataset Distillation" (NDSS 2023) in miniature (issue 6).
+"""Claims of "Backdoor Attacks Against Dataset Distillation" (NDSS 2023) in miniature, and their controls.
 
-1. ``doorping/asr-high``: DOORPING reaches ASR >= 0.9 for DC and DM, with CTA within 3 points of clean
-   distillation of the same config (means over seeds).
-2. ``doorping/beats-naive``: DOORPING's ASR >= NaiveAttack's ASR at the same poison budget.
-3. ``doorping/clean-cta``: a distilled set from clean data gives CTA well above chance (>= chance + 0.3),
-   reported next to training on the whole training set.
-4. ``doorping/backdoor-in-data`` (a control added here, not a paper claim): DOORPING's ASR exceeds, by
-   >= 0.5, the ASR of the same final trigger on models trained on clean real data of the same size. The
-   reference's trigger is unbounded; grown large enough it fools any model, with or without poisoning.
+Every ASR here is the headline ASR of :func:`~trustlab.methods.doorping.evaluate.backdoor_metrics`: non-target
+test images stamped with the trigger, clipped to [0, 1] and quantised to 8 bits. The trigger and the
+synthetic images are bounded to [0, 1] (the reference leaves both unbounded; README). Each claim is
+decided by the bench's paired rule on per-seed margins (the worst method's margin of each seed).
 
-Scale per suite (overrides of the ``distill/*`` and ``backdoor/*`` recipes): ``smoke`` (seconds, 1 seed:
-the pipeline runs; the attack claims are not expected to hold there), ``quick`` (MNIST-5k, ipc 10, 3 seeds,
-a few minutes on 2 CPU cores), ``full`` (paper-like: width 1.0, the reference's loops and 1000 iterations;
-GPU). Runs are shared between the claims through the bench context.
+1. ``doorping/asr-high``: DOORPING reaches ASR >= 0.9 with CTA within 3 points of the clean distilled set
+   of the same config and seed (the run's ``clean-distilled`` control).
+2. ``doorping/backdoor-in-data`` (control): the ASR exceeds, by >= 0.5, the ASR of the same final trigger on
+   models trained on the clean distilled set: the backdoor is in the distilled data, not in the trigger.
+3. ``doorping/beats-naive``: DOORPING's ASR > NaiveAttack's at the same poison budget.
+4. ``doorping/positive-control`` (control): BadNets-style, models trained on the whole training set with the
+   same images poisoned by DOORPING's final trigger reach ASR >= 0.5: the trigger and budget can plant a
+   backdoor when the data is not distilled, so a low distilled ASR is the distillation's doing.
+5. ``doorping/clean-cta``: distilling clean data gives CTA well above chance (>= chance + 0.3), reported
+   next to training on the whole training set.
+
+Scales (:data:`SCALE`): ``smoke`` (seconds, 1 seed: the checks run), ``demo`` (DC only, 3 seeds, claims 1-2),
+``quick`` (DC and DM, 3 seeds, every claim), ``full`` (paper-like; GPU). The settings of ``demo`` and
+``quick`` were fixed before any test ASR of the bounded attack was seen (README, "How the scale was set").
 """
 
 from __future__ import annotations
@@ -20,164 +26,184 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from trustlab.bench.claims import Claim, ClaimResult, mean, std
+from trustlab.bench.claims import ClaimResult, mean, paired_result, register_claim, std
 from trustlab.methods.doorping.method import NETS
-from trustlab.registry import CLAIMS
 
 ASR_MIN = 0.9
 CTA_DROP_MAX = 0.03
 CHANCE = 0.1
 WELL_ABOVE = 0.3
+LIFT_MIN = 0.5
+BADNETS_MIN = 0.5
 NAN = float("nan")
-LIFT_MIN = 0.5  # not a paper claim: a control this package adds (an unbounded trigger can fool any model)
+CONTROLS = ["clean-real", "clean-distilled", "full-data"]
 
-# The reference's setting (papers/04 and baadd's code): its ConvNet has no normalisation and a 192-unit
-# hidden layer, and neither the trigger nor the synthetic images are bounded. Fresh models of that net
-# learn slowly with SGD 0.01 at width 0.125 (CTA 0.10 after 40 epochs), so they are trained with Adam.
-_NET = [f"net.{key}={value}" for key, value in asdict(NETS["reference"]).items()]
-_UNBOUNDED = ["distill.clamp=false", "attack.trigger_clamp=false"]
-_ADAM = ["train.optimizer=adam", "train.lr=0.001", "train.weight_decay=0.0"]
-_REFERENCE_NET = [*_NET, *_UNBOUNDED, *_ADAM, "eval.augment=false"]
-_SMOKE = ["threads=1", "data.max_per_domain=400", "eval.test_limit=200", "model.width=0.125", "eval.num_models=1",
-          "train.epochs=4", "train.step_size=2", "distill.iterations=2", "distill.batch_real=8",
-          "distill.outer_loop=2", "distill.inner_loop=1", "attack.trigger_steps=3", "distill.checkpoint_every=0",
-          *_REFERENCE_NET]
-_QUICK = ["threads=1", "model.width=0.125", "eval.num_models=2", "train.epochs=100", "train.step_size=50",
-          "distill.checkpoint_every=0", *_REFERENCE_NET]
-_FULL = [*_NET, *_UNBOUNDED, "model.width=1.0", "eval.num_models=5", "train.epochs=300", "train.step_size=150",
-         "distill.iterations=1000", "distill.batch_real=256", "distill.outer_loop=null", "distill.inner_loop=null"]
+# The reference's network (no normalisation, a 192-unit hidden layer) with Adam for the fresh models; the
+# backdoor/* recipes default to it, distill/full-data needs it spelled out.
+_NET = {f"net.{key}": value for key, value in asdict(NETS["reference"]).items()}
+_ADAM = {"train.optimizer": "adam", "train.lr": 0.001, "train.weight_decay": 0.0}
+_BOUNDED = {"attack.trigger_clamp": True, "distill.clamp": True}
+_SMOKE = {"threads": 1, "data.max_per_domain": 400, "eval.test_limit": 200, "model.width": 0.125,
+          "eval.num_models": 1, "train.epochs": 4, "train.step_size": 2, "distill.iterations": 2,
+          "distill.batch_real": 8, "distill.outer_loop": 2, "distill.inner_loop": 1, "attack.trigger_steps": 3,
+          "distill.checkpoint_every": 0, "eval.full_data_epochs": 1, "eval.controls": CONTROLS, **_BOUNDED}
+_QUICK = {"threads": 1, "model.width": 0.125, "eval.num_models": 2, "train.epochs": 60, "train.step_size": 30,
+          "distill.checkpoint_every": 0, "eval.augment": False, "eval.full_data_epochs": 3,
+          "eval.controls": CONTROLS, **_BOUNDED}
+_DC_QUICK = {"distill.iterations": 30, "distill.batch_real": 32, "distill.outer_loop": 2, "distill.inner_loop": 1,
+             "distill.init": "real", "distill.lr_img": 0.1}
+_DM_QUICK = {"distill.iterations": 50, "distill.batch_real": 32, "distill.lr_img": 2.0}
+_FULL = {"model.width": 1.0, "eval.num_models": 5, "train.epochs": 300, "train.step_size": 150,
+         "distill.iterations": 1000, "distill.batch_real": 256, "distill.outer_loop": None,
+         "distill.inner_loop": None, "eval.controls": CONTROLS, "eval.full_data_epochs": 20, **_BOUNDED}
 
 SCALE: dict[str, dict[str, Any]] = {
-    "smoke": {"seeds": [0], "methods": ["dc", "dm"], "common": _SMOKE, "per_method": {},
-              "full_data": ["threads=1", "train.epochs=1", "data.max_per_domain=400", "eval.test_limit=200",
-                            "model.width=0.125"]},
-    "quick": {"seeds": [0, 1, 2], "methods": ["dc", "dm"], "common": _QUICK,
-              "per_method": {
-                  "dc": ["distill.iterations=60", "distill.batch_real=32", "distill.outer_loop=2",
-                         "distill.inner_loop=1", "distill.init=real", "distill.lr_img=0.1"],
-                  "dm": ["distill.iterations=100", "distill.batch_real=48", "distill.lr_img=2.0"],
-              },
-              "full_data": ["threads=1", "train.epochs=10", "model.width=0.125", *_NET, *_ADAM]},
-    "full": {"seeds": [0, 1, 2], "methods": ["dc", "dsa", "dm"], "common": _FULL,
-             "per_method": {"dm": ["distill.iterations=5000", "distill.lr_img=1.0"]},
-             "full_data": ["train.epochs=20", "model.width=1.0", *_NET]},
+    "smoke": {"seeds": [0], "methods": ["dc", "dm"], "kinds": ["doorping", "naive"], "common": _SMOKE,
+              "per_method": {}, "full_data": {"threads": 1, "train.epochs": 1, "data.max_per_domain": 400,
+                                              "eval.test_limit": 200, "model.width": 0.125, **_NET, **_ADAM}},
+    "demo": {"seeds": [0, 1, 2], "methods": ["dc"], "kinds": ["doorping"],
+             "common": {**_QUICK, "eval.controls": ["clean-distilled"]},
+             "per_method": {"dc": {**_DC_QUICK, "distill.iterations": 20}}},
+    "quick": {"seeds": [0, 1, 2], "methods": ["dc", "dm"], "kinds": ["doorping", "naive"], "common": _QUICK,
+              "per_method": {"dc": _DC_QUICK, "dm": _DM_QUICK},
+              "full_data": {"threads": 1, "train.epochs": 10, "model.width": 0.125, **_NET, **_ADAM}},
+    "full": {"seeds": [0, 1, 2], "methods": ["dc", "dsa", "dm"], "kinds": ["doorping", "naive"], "common": _FULL,
+             "per_method": {"dm": {"distill.iterations": 5000, "distill.lr_img": 1.0}},
+             "full_data": {"train.epochs": 20, "model.width": 1.0, **_NET}},
 }
 
 
-def _overrides(suite: str, method: str, seed: int) -> list[str]:
+def overrides(suite: str, method: str, seed: int) -> dict[str, Any]:
+    """The overrides of a ``backdoor/<kind>-<method>`` run of ``suite`` and ``seed``."""
     s = SCALE[suite]
-    return [*s["common"], *s["per_method"].get(method, []), f"train.seed={seed}"]
+    return {**s["common"], **s["per_method"].get(method, {}), "train.seed": seed}
 
 
-def summaries(suite: str, ctx: Any, recipe: str, method: str) -> tuple[dict[int, dict[str, Any]], list[str]]:
-    """``{seed: summary}`` of ``recipe`` at the suite's scale, and the run folders."""
-    seeds = SCALE[suite]["seeds"]
-    recs = ctx.run_many([(recipe, _overrides(suite, method, seed)) for seed in seeds])
-    return {seed: rec.summary() for seed, rec in zip(seeds, recs)}, [str(rec.path) for rec in recs]
+def attack_runs(suite: str, ctx: Any) -> tuple[dict[str, dict[str, dict[int, dict[str, Any]]]], list[str]]:
+    """``{kind: {method: {seed: summary}}}`` of every attack run of the suite (run together), and the folders."""
+    s = SCALE[suite]
+    keys = [(kind, m, seed) for kind in s["kinds"] for m in s["methods"] for seed in s["seeds"]]
+    controls = {"eval.controls": []}  # NaiveAttack needs no controls
+    recs = ctx.run_many([(f"backdoor/{kind}-{m}", {**overrides(suite, m, seed), **(controls if kind == "naive" else {})})
+                         for kind, m, seed in keys])
+    out: dict[str, dict[str, dict[int, dict[str, Any]]]] = {}
+    for (kind, m, seed), rec in zip(keys, recs):
+        out.setdefault(kind, {}).setdefault(m, {})[seed] = rec.summary()
+    return out, [str(rec.path) for rec in recs]
 
 
-def _values(runs: dict[int, dict[str, Any]], key: str, missing: float | None = None) -> list[float]:
-    """``key`` of every seed's summary; ``missing`` stands in for runs recorded before the key existed."""
-    return [float(runs[s][key] if missing is None else runs[s].get(key, missing)) for s in sorted(runs)]
+def _per_seed(runs: dict[int, dict[str, Any]], key: str) -> list[float]:
+    return [float(runs[seed].get(key, NAN)) for seed in sorted(runs)]
 
 
-def _result(cid: str, suite: str, margins: list[float], unit: str, values: dict[str, list[float]],
-            table: list[dict[str, Any]], paths: list[str], notes: str = "") -> ClaimResult:
-    """The claim's result: its margin is the worst method's (the smallest of ``margins``)."""
-    margin = min(margins)
-    return ClaimResult(cid, CLAIMS.get(cid).statement, suite, passed=bool(margin > 0), margin=margin, unit=unit,
-                       values=values, seeds=SCALE[suite]["seeds"], table=table, runs=paths, notes=notes)
+def _worst(per_method: list[list[float]]) -> list[float]:
+    """Per seed, the smallest margin over methods (the claim must hold for every method)."""
+    return [min(col) for col in zip(*per_method)]
 
 
 def check_asr_high(suite: str, ctx: Any) -> ClaimResult:
+    runs, paths = attack_runs(suite, ctx)
     values: dict[str, list[float]] = {}
-    table, margins, paths = [], [], []
-    for m in SCALE[suite]["methods"]:
-        clean, p1 = summaries(suite, ctx, f"distill/{m}", m)
-        door, p2 = summaries(suite, ctx, f"backdoor/doorping-{m}", m)
-        paths += p1 + p2
-        asr, cta, cta0 = _values(door, "asr"), _values(door, "cta"), _values(clean, "cta")
-        values[f"{m}/asr"], values[f"{m}/cta"], values[f"{m}/clean_cta"] = asr, cta, cta0
-        values[f"{m}/asr_nontarget"] = _values(door, "asr_nontarget")
-        clipped, control = _values(door, "asr_clipped", NAN), _values(door, "asr_control", NAN)
-        values[f"{m}/asr_clipped"], values[f"{m}/asr_control"] = clipped, control
-        drop = mean(cta0) - mean(cta)
-        margins.append(min(mean(asr) - ASR_MIN, CTA_DROP_MAX - drop))
-        table.append({"method": m, "DOORPING ASR": mean(asr), "ASR std": std(asr),
-                      "ASR (non-target)": mean(values[f"{m}/asr_nontarget"]),
-                      "ASR, stamped images clipped to [0, 1]": mean(clipped),
-                      "ASR of the trigger on clean-data models": mean(control), "DOORPING CTA": mean(cta),
-                      "clean CTA": mean(cta0), "CTA drop": drop})
-    return _result("doorping/asr-high", suite, margins,
-                   f"min over methods of min(ASR - {ASR_MIN}, {CTA_DROP_MAX} - CTA drop)", values, table, paths)
-
-
-def check_beats_naive(suite: str, ctx: Any) -> ClaimResult:
-    seeds = SCALE[suite]["seeds"]
-    values: dict[str, list[float]] = {}
-    table, margins, paths = [], [], []
-    for m in SCALE[suite]["methods"]:
-        naive, p1 = summaries(suite, ctx, f"backdoor/naive-{m}", m)
-        door, p2 = summaries(suite, ctx, f"backdoor/doorping-{m}", m)
-        paths += p1 + p2
-        a_n, a_d = _values(naive, "asr"), _values(door, "asr")
-        values[f"{m}/naive_asr"], values[f"{m}/doorping_asr"] = a_n, a_d
-        margins.append(mean(a_d) - mean(a_n))
-        table.append({"method": m, "DOORPING ASR": mean(a_d), "NaiveAttack ASR": mean(a_n),
-                      "DOORPING CTA": mean(_values(door, "cta")), "NaiveAttack CTA": mean(_values(naive, "cta")),
-                      "poisoned images": door[seeds[0]].get("attack_info", {}).get("poisoned", NAN)})
-    return _result("doorping/beats-naive", suite, margins, "ASR (DOORPING minus NaiveAttack, worst method)", values,
-                   table, paths, notes="an exact tie counts as not shown (the bench's margin > 0 rule); both attacks "
-                   "use the same portion, trigger size, position and target")
+    table, margins = [], []
+    for m, door in runs["doorping"].items():
+        asr, cta, cta0 = _per_seed(door, "asr"), _per_seed(door, "cta"), _per_seed(door, "clean_cta")
+        values.update({f"{m}/asr": asr, f"{m}/cta": cta, f"{m}/clean_cta": cta0,
+                       f"{m}/asr_reference": _per_seed(door, "asr_reference"),
+                       f"{m}/asr_unclipped": _per_seed(door, "asr_unclipped")})
+        margins.append([min(a - ASR_MIN, CTA_DROP_MAX - (c0 - c)) for a, c, c0 in zip(asr, cta, cta0)])
+        table.append({"method": m, "ASR (non-target, stored image)": mean(asr), "ASR std": std(asr),
+                      "ASR, reference metric (all images, raw trigger)": mean(values[f"{m}/asr_reference"]),
+                      "ASR, non-target, raw trigger": mean(values[f"{m}/asr_unclipped"]),
+                      "DOORPING CTA": mean(cta), "clean distilled CTA": mean(cta0), "CTA drop": mean(cta0) - mean(cta)})
+    return paired_result("doorping/asr-high", suite, _worst(margins), values=values, seeds=SCALE[suite]["seeds"],
+                         unit=f"min over methods of min(ASR - {ASR_MIN}, {CTA_DROP_MAX} - CTA drop), per seed",
+                         table=table, runs=paths)
 
 
 def check_backdoor_in_data(suite: str, ctx: Any) -> ClaimResult:
+    runs, paths = attack_runs(suite, ctx)
     values: dict[str, list[float]] = {}
-    table, margins, paths = [], [], []
-    for m in SCALE[suite]["methods"]:
-        door, p = summaries(suite, ctx, f"backdoor/doorping-{m}", m)
-        paths += p
-        asr = _values(door, "asr")
-        control = _values(door, "asr_control", NAN)
-        values[f"{m}/asr"], values[f"{m}/asr_control"] = asr, control
-        margins.append(mean(asr) - mean(control) - LIFT_MIN)
-        table.append({"method": m, "DOORPING ASR": mean(asr), "same trigger, models trained on clean data":
-                      mean(control), "lift": mean(asr) - mean(control)})
-    return _result("doorping/backdoor-in-data", suite, margins,
-                   f"ASR lift over the clean-data control minus {LIFT_MIN} (worst method)", values, table, paths,
-                   notes="control: fresh models of the same net and training trained on ipc clean real images per "
-                   "class, tested with the DOORPING run's final trigger (summary key asr_control)")
+    table, margins = [], []
+    for m, door in runs["doorping"].items():
+        asr, control = _per_seed(door, "asr"), _per_seed(door, "asr_clean_distilled")
+        values[f"{m}/asr"], values[f"{m}/asr_clean_distilled"] = asr, control
+        margins.append([a - c - LIFT_MIN for a, c in zip(asr, control)])
+        table.append({"method": m, "DOORPING ASR": mean(asr), "same trigger, clean distilled set": mean(control),
+                      "same trigger, ipc clean real images": mean(_per_seed(door, "asr_clean_real")),
+                      "lift": mean(asr) - mean(control)})
+    return paired_result("doorping/backdoor-in-data", suite, _worst(margins), values=values,
+                         seeds=SCALE[suite]["seeds"], table=table, runs=paths,
+                         unit=f"ASR minus the clean-distilled-set ASR of the same trigger, minus {LIFT_MIN} "
+                         "(worst method, per seed)",
+                         notes="control: the clean training set distilled with the same settings and seed "
+                         "(eval.controls=clean-distilled), fresh models trained on it, tested with the DOORPING "
+                         "run's final trigger")
+
+
+def check_beats_naive(suite: str, ctx: Any) -> ClaimResult:
+    runs, paths = attack_runs(suite, ctx)
+    values: dict[str, list[float]] = {}
+    table, margins = [], []
+    for m, door in runs["doorping"].items():
+        naive = runs["naive"][m]
+        a_d, a_n = _per_seed(door, "asr"), _per_seed(naive, "asr")
+        values[f"{m}/doorping_asr"], values[f"{m}/naive_asr"] = a_d, a_n
+        margins.append([d - n for d, n in zip(a_d, a_n)])
+        first = door[min(door)]
+        table.append({"method": m, "DOORPING ASR": mean(a_d), "NaiveAttack ASR": mean(a_n),
+                      "DOORPING CTA": mean(_per_seed(door, "cta")), "NaiveAttack CTA": mean(_per_seed(naive, "cta")),
+                      "poisoned images": first.get("attack_info", {}).get("poisoned", NAN)})
+    return paired_result("doorping/beats-naive", suite, _worst(margins), values=values, seeds=SCALE[suite]["seeds"],
+                         unit="ASR, DOORPING minus NaiveAttack (worst method, per seed)", table=table, runs=paths,
+                         notes="both attacks poison the same portion with a trigger of the same size, position "
+                         "and target; both bounded to [0, 1]")
+
+
+def check_positive_control(suite: str, ctx: Any) -> ClaimResult:
+    runs, paths = attack_runs(suite, ctx)
+    values: dict[str, list[float]] = {}
+    table, margins = [], []
+    for m, door in runs["doorping"].items():
+        asr_full, cta_full = _per_seed(door, "asr_full_data"), _per_seed(door, "cta_full_data")
+        values[f"{m}/asr_full_data"], values[f"{m}/cta_full_data"] = asr_full, cta_full
+        margins.append([a - BADNETS_MIN for a in asr_full])
+        table.append({"method": m, "full poisoned data: ASR": mean(asr_full), "full poisoned data: CTA": mean(cta_full),
+                      "distilled (DOORPING) ASR": mean(_per_seed(door, "asr"))})
+    return paired_result("doorping/positive-control", suite, _worst(margins), values=values,
+                         seeds=SCALE[suite]["seeds"], table=table, runs=paths,
+                         unit=f"BadNets-style ASR minus {BADNETS_MIN} (worst method, per seed)",
+                         notes="models trained on the whole training set with the DOORPING run's poisoned images "
+                         "stamped with its final trigger (eval.controls=full-data, eval.full_data_epochs)")
 
 
 def check_clean_cta(suite: str, ctx: Any) -> ClaimResult:
     seeds = SCALE[suite]["seeds"]
-    values: dict[str, list[float]] = {}
-    table, margins, paths = [], [], []
-    recs = ctx.run_many([("distill/full-data", [*SCALE[suite]["full_data"], f"train.seed={seed}"]) for seed in seeds])
-    full: dict[int, dict[str, Any]] = {seed: rec.summary() for seed, rec in zip(seeds, recs)}
+    runs, paths = attack_runs(suite, ctx)
+    recs = ctx.run_many([("distill/full-data", {**SCALE[suite]["full_data"], "train.seed": seed}) for seed in seeds])
+    full = {seed: rec.summary() for seed, rec in zip(seeds, recs)}
     paths += [str(rec.path) for rec in recs]
-    values["full_data/cta"] = _values(full, "cta")
-    for m in SCALE[suite]["methods"]:
-        clean, p = summaries(suite, ctx, f"distill/{m}", m)
-        paths += p
-        cta = _values(clean, "cta")
-        values[f"{m}/cta"] = cta
-        margins.append(mean(cta) - (CHANCE + WELL_ABOVE))
+    values: dict[str, list[float]] = {"full_data/cta": _per_seed(full, "cta")}
+    table, margins = [], []
+    for m, door in runs["doorping"].items():
+        cta = _per_seed(door, "clean_cta")
+        values[f"{m}/clean_cta"] = cta
+        margins.append([c - (CHANCE + WELL_ABOVE) for c in cta])
         table.append({"method": m, "distilled CTA": mean(cta), "CTA std": std(cta),
                       "full-data CTA": mean(values["full_data/cta"]), "chance": CHANCE,
-                      "distilled / full": mean(cta) / max(mean(values["full_data/cta"]), 1e-9),
-                      "images": clean[seeds[0]].get("synthetic_size"), "full images": full[seeds[0]].get("train_size")})
-    return _result("doorping/clean-cta", suite, margins, f"CTA above chance + {WELL_ABOVE} (worst method)", values,
-                   table, paths)
+                      "images": door[seeds[0]].get("synthetic_size"), "full images": full[seeds[0]].get("train_size")})
+    return paired_result("doorping/clean-cta", suite, _worst(margins), values=values, seeds=seeds, table=table,
+                         runs=paths, unit=f"clean distilled CTA above chance + {WELL_ABOVE} (worst method, per seed)",
+                         notes="the clean distilled sets are the clean-distilled controls of the DOORPING runs")
 
 
-for _id, _statement, _check in (
-    ("doorping/asr-high", f"DOORPING reaches ASR >= {ASR_MIN} for DC and DM with CTA within "
-     f"{int(CTA_DROP_MAX * 100)} points of clean distillation", check_asr_high),
-    ("doorping/beats-naive", "DOORPING's ASR >= NaiveAttack's ASR at the same poison budget", check_beats_naive),
-    ("doorping/backdoor-in-data", f"DOORPING's ASR comes from the distilled data: it exceeds by >= {LIFT_MIN} the "
-     "ASR of the same trigger on models trained on clean real data of the same size", check_backdoor_in_data),
-    ("doorping/clean-cta", f"Distilling clean data gives CTA well above chance (>= chance + {WELL_ABOVE}); "
-     "reported against full-data training", check_clean_cta),
-):
-    CLAIMS.add(_id, Claim(_id, _statement, _check, group="doorping"))
+_NOT_DEMO = ("smoke", "quick", "full")
+register_claim("doorping/asr-high", f"DOORPING reaches ASR >= {ASR_MIN} (non-target, trigger in the valid pixel "
+               f"range) with CTA within {int(CTA_DROP_MAX * 100)} points of the clean distilled set", check_asr_high)
+register_claim("doorping/backdoor-in-data", f"DOORPING's ASR comes from the distilled data: it exceeds by >= {LIFT_MIN} "
+               "the ASR of the same trigger on models trained on a clean distilled set", check_backdoor_in_data)
+register_claim("doorping/beats-naive", "DOORPING's ASR > NaiveAttack's ASR at the same poison budget",
+               check_beats_naive, suites=_NOT_DEMO)
+register_claim("doorping/positive-control", f"BadNets-style control: the same trigger and poison budget on the whole "
+               f"training set give ASR >= {BADNETS_MIN}", check_positive_control, suites=_NOT_DEMO)
+register_claim("doorping/clean-cta", f"Distilling clean data gives CTA well above chance (>= chance + {WELL_ABOVE}); "
+               "reported against full-data training", check_clean_cta, suites=_NOT_DEMO)

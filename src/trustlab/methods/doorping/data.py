@@ -11,8 +11,8 @@
 - Dataset ``distilled`` in ``trustlab.registry.DATASETS``: any recipe can train on a distilled set with
   ``--set data.name=distilled --set data.root=RUN_DIR_OR_distilled.pt``. Domains: ``distilled`` (train and
   val = the synthetic images, test = the source's test set), ``real`` (the source dataset) and, for a
-  backdoored set, ``triggered`` (the source's non-target test images stamped and relabelled to the target:
-  its accuracy is the ASR). Images are repeated to 3 channels and resized to ``data.image_size`` so the
+  backdoored set, ``triggered`` (the source's non-target test images stamped, clipped to [0, 1] and
+  quantised to 8 bits, relabelled to the target: its accuracy is the headline ASR). Images are repeated to 3 channels and resized to ``data.image_size`` so the
   usual 3-channel models apply. Example (ERM trained on the distilled set, tested on real and triggered)::
 
       trustlab run erm/digits-dg --set data.name=distilled --set data.root=runs/backdoor/doorping-dm/<id> \\
@@ -42,6 +42,8 @@ from trustlab.runs import io
 
 SOURCES = ("mnist5k", "fashion-mnist")
 FILE = "distilled.pt"
+# the std the reference normalises each source with (baadd's get_dataset): its trigger lives in these units
+REFERENCE_STD = {"mnist5k": 0.3081, "fashion-mnist": 0.3530}
 
 
 @dataclass
@@ -160,6 +162,21 @@ def resolve_distilled_path(root: str | Path | None) -> Path:
     raise DataError(f"no distilled set at '{p}' (looked for {FILE} and artifacts/{FILE}); run a distill/* recipe")
 
 
+def load_trigger(root: str | Path | None, shape: tuple[int, int, int]) -> Any:
+    """The trigger saved with a backdoored distilled set (``attack.trigger_from``), checked against ``shape``."""
+    from trustlab.methods.doorping.triggers import PatchTrigger
+
+    state = load_distilled(root)
+    if not state.get("trigger"):
+        raise DataError(f"the distilled set at '{root}' carries no trigger; point attack.trigger_from at a "
+                        "backdoor/* run")
+    trig = PatchTrigger.from_state(state["trigger"])
+    if tuple(trig.mask.shape) != tuple(shape):
+        raise DataError(f"the trigger at '{root}' is for images {tuple(trig.mask.shape)}, these are {tuple(shape)}; "
+                        "use a run on the same data.name and data.image_size")
+    return trig
+
+
 def load_distilled(root: str | Path | None) -> dict[str, Any]:
     path = resolve_distilled_path(root)
     try:
@@ -210,7 +227,7 @@ def build_distilled(cfg: DataConfig) -> DGData:
     if state.get("trigger"):
         trig = PatchTrigger.from_state(state["trigger"])
         keep = src.y_test != trig.target
-        stamped = FloatImageDataset(view(trig.stamp(src.x_test[keep])), torch.full((int(keep.sum()),), trig.target))
+        stamped = FloatImageDataset(view(trig.stamp_stored(src.x_test[keep])), torch.full((int(keep.sum()),), trig.target))
         splits["triggered"] = {"train": stamped, "val": stamped, "test": stamped}
     info = {"method": state.get("method"), "ipc": state.get("ipc"), "source": state["source"]}
     return DGData("distilled", list(splits), list(state["classes"]), splits, info)

@@ -28,6 +28,7 @@ from trustlab.experiment import DataConfig, ModelConfig, TrainConfig
 
 DISTILL_METHODS = ("dc", "dsa", "dm", "dd", "none")
 ATTACKS = ("none", "naive", "doorping")
+CONTROLS = ("clean-real", "clean-distilled", "full-data")
 DSA_STRATEGY = "color_crop_cutout_scale_rotate"  # DSA's default minus 'flip' (digits/clothes are not symmetric)
 
 
@@ -79,12 +80,20 @@ class AttackConfig:
     target: int = 0  # target label (reference trigger_label 0)
     alpha: float = 10.0  # DOORPING activation amplification
     topk: int = 1  # neurons selected
-    trigger_lr: float = 0.08
+    trigger_lr: float = 0.08  # Adam lr in the reference's normalised units (pixels / trigger_unit)
+    # pixels per optimised unit of the trigger; None: the source dataset's std (MNIST 0.3081, Fashion-MNIST
+    # 0.3530), the reference's normalised units, so trigger_lr moves the pattern at the reference's speed
+    trigger_unit: float | None = None
     trigger_steps: int = 1000  # max Adam steps per update
     trigger_threshold: float = 0.5  # early stop when the MSE drops below it
     trigger_input: Literal["trigger", "poisoned"] = "trigger"  # what the net sees while the trigger is tuned
     trigger_batch: int = 64  # poisoned images used when trigger_input=poisoned
     trigger_clamp: bool = True  # keep the DOORPING pattern in [0, 1] (the reference leaves it unbounded)
+    # with trigger_clamp: stop an update once the clamped pattern has not moved for this many steps (0: never)
+    trigger_patience: int = 20
+    # a fixed trigger read from a saved run (its artifacts/distilled.pt or trigger.pt) instead of NaiveAttack's
+    # white square: the BadNets-style positive control and the clean-distilled-set control use DOORPING's
+    trigger_from: str | None = None
 
 
 @dataclass
@@ -94,6 +103,14 @@ class EvalConfig:
     num_models: int = 10
     augment: bool | None = None  # None: on for dsa/dm (as their papers), off for dc/dd/none
     test_limit: int | None = None  # evaluate on the first N test images (quick runs)
+    # controls of a backdoor run, measured with its final trigger (summary keys in brackets):
+    #   clean-real: models trained on ipc clean real images per class [asr_clean_real]
+    #   clean-distilled: the clean training set distilled with the same settings and seed, models trained
+    #     on it [clean_cta, asr_clean_distilled]: a high ASR there means the trigger fools any such model
+    #   full-data: BadNets-style positive control: models trained on the whole training set with the same
+    #     images poisoned by the final trigger, for full_data_epochs [cta_full_data, asr_full_data]
+    controls: list[str] = field(default_factory=lambda: ["clean-real"])
+    full_data_epochs: int = 5
 
 
 @dataclass

@@ -6,19 +6,24 @@ recipe only fixes ``distill.method`` and ``attack.kind`` (both can still be over
 1. load ``data.name`` (mnist5k | fashion-mnist) as float tensors; validate ipc / trigger / portion / target;
 2. poison the training set (NaiveAttack, DOORPING), distil it (DOORPING re-optimises its trigger on every
    network the distiller updates), save ``artifacts/distilled.pt`` + ``distilled.png`` (+ ``trigger.png``);
-3. train ``eval.num_models`` fresh models on the distilled set: CTA, ASR, ASR without the target class
-   (clean runs are measured with NaiveAttack's white patch, the baseline ASR), mean and std;
+3. train ``eval.num_models`` fresh models on the distilled set: ``cta``, ``asr`` (non-target test images,
+   stamped, clipped and 8-bit quantised), ``asr_reference`` and ``asr_unclipped`` (see ``evaluate.py``),
+   mean and std; clean runs are measured with NaiveAttack's white patch, or with the trigger of the run
+   named by ``attack.trigger_from`` (the trigger on a clean distilled set, the control of the claims);
+   backdoor runs also report ``asr_clean_real`` (the trigger on models trained on ipc clean real images
+   per class);
 4. run ``defense.names`` on the first model and the distilled set (``summary["defenses"]``).
 
 Defaults are sized for a laptop CPU (minutes): MNIST-5k, small_cnn at width 0.25, ipc 10, 200 iterations,
-5 evaluation models of 150 epochs; ``--set`` paper values for the real thing (README, "full").
+5 evaluation models of 150 epochs; ``--set`` paper values for the real thing (README, "full"). Every
+recipe's ``tiny`` overrides (:data:`TINY`) make a run take seconds.
 """
 
 from __future__ import annotations
 
 import statistics
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 import torch
@@ -27,11 +32,11 @@ from trustlab.engine.runtime import resolve_device, seed_everything
 from trustlab.errors import ConfigError
 from trustlab.methods.doorping.attack import BACKDOORS
 from trustlab.methods.doorping.augment import SiameseAugment
-from trustlab.methods.doorping.data import grid_png, load_source, save_distilled
+from trustlab.methods.doorping.data import REFERENCE_STD, grid_png, load_source, load_trigger, save_distilled
 from trustlab.methods.doorping.defenses import run_defenses
 from trustlab.methods.doorping.distill import RealData, build_distiller, check_ipc, run_distillation
-from trustlab.methods.doorping.evaluate import backdoor_metrics, train_fresh
-from trustlab.methods.doorping.method import NETS, DoorpingRecipeConfig, resolved
+from trustlab.methods.doorping.evaluate import METRICS, backdoor_metrics, train_fresh
+from trustlab.methods.doorping.method import CONTROLS, NETS, DoorpingRecipeConfig, resolved
 from trustlab.methods.doorping.triggers import PatchTrigger, check_portion, check_target
 from trustlab.models import build_model
 from trustlab.recipes import Recipe, RunContext, register_recipe
@@ -57,14 +62,70 @@ def check_config(cfg: DoorpingRecipeConfig, num_classes: int, shape: tuple[int, 
     PatchTrigger.solid(shape, a.size, a.target, a.position, a.color)  # size/position/colour
     if a.kind != "none":
         check_portion(a.portion)
+    if a.trigger_from and a.kind == "doorping":
+        raise ConfigError("attack.trigger_from fixes the trigger; DOORPING learns its own. Use attack.kind=naive "
+                          "(poison with it) or none (only measure it)")
+    if a.trigger_patience < 0:
+        raise ConfigError(f"attack.trigger_patience must be >= 0 (0: run every step), got {a.trigger_patience}")
+    if a.trigger_unit is not None and a.trigger_unit <= 0:
+        raise ConfigError(f"attack.trigger_unit must be > 0 (pixels per optimised unit), got {a.trigger_unit}")
     if a.kind == "doorping" and d.method == "none":
         raise ConfigError("attack.kind=doorping optimises its trigger during distillation; set distill.method "
                           "to dc, dsa, dm or dd")
     if a.kind == "doorping" and d.method in ("dc", "dsa") and (d.outer_loop or 2) < 2:
         raise ConfigError("DOORPING with dc/dsa updates the trigger between outer-loop rounds; "
                           "set distill.outer_loop >= 2")
+    unknown = [c for c in cfg.eval.controls if c not in CONTROLS]
+    if unknown:
+        raise ConfigError(f"eval.controls has unknown {unknown}; use any of {', '.join(CONTROLS)}")
+    if cfg.eval.full_data_epochs < 1:
+        raise ConfigError(f"eval.full_data_epochs must be >= 1, got {cfg.eval.full_data_epochs}")
     if cfg.eval.num_models < 1:
         raise ConfigError(f"eval.num_models must be >= 1, got {cfg.eval.num_models}")
+
+
+def _evaluate(images: torch.Tensor, labels: torch.Tensor, cfg: DoorpingRecipeConfig, make_net: Any, augment: Any,
+              x_test: torch.Tensor, y_test: torch.Tensor, trigger: PatchTrigger,
+              train_cfg: Any = None) -> list[dict[str, float]]:
+    """``backdoor_metrics`` of ``eval.num_models`` fresh models trained on (images, labels)."""
+    out = []
+    for i in range(cfg.eval.num_models):
+        model = train_fresh(images, labels, make_net, train_cfg or cfg.train, batch_size=cfg.data.batch_size,
+                            seed=cfg.train.seed * 1000 + i, augment=augment)
+        out.append(backdoor_metrics(model, x_test, y_test, trigger))
+    return out
+
+
+def _controls(cfg: DoorpingRecipeConfig, dcfg: Any, src: Any, attack: Any, trigger: PatchTrigger, make_net: Any,
+              augment: Any, x_test: torch.Tensor, y_test: torch.Tensor, device: torch.device) -> dict[str, float]:
+    """The ``eval.controls`` of a backdoor run, all measured with its final ``trigger`` (see EvalConfig)."""
+    out: dict[str, float] = {}
+    k = src.num_classes
+    if "clean-real" in cfg.eval.controls and dcfg.method != "none":
+        cx, cy = clean_subset(src.x_train, src.y_train, dcfg.ipc, k)
+        rows = _evaluate(cx, cy, cfg, make_net, augment, x_test, y_test, trigger)
+        out["asr_clean_real"], out["asr_clean_real_std"] = _mean_std([m["asr"] for m in rows])
+    if "clean-distilled" in cfg.eval.controls and dcfg.method != "none":
+        t0 = time.perf_counter()
+        seed_everything(cfg.train.seed, cfg.train.deterministic)
+        real = RealData(src.x_train.to(device), src.y_train.to(device), k, torch.Generator().manual_seed(cfg.train.seed))
+        result = run_distillation(build_distiller(dcfg, make_net, k, device), real)
+        rows = _evaluate(result.images.cpu(), result.labels.cpu(), cfg, make_net, augment, x_test, y_test, trigger)
+        out["clean_cta"], out["clean_cta_std"] = _mean_std([m["cta"] for m in rows])
+        out["asr_clean_distilled"], out["asr_clean_distilled_std"] = _mean_std([m["asr"] for m in rows])
+        out["clean_distilled_seconds"] = time.perf_counter() - t0
+    if "full-data" in cfg.eval.controls and dcfg.method != "none":
+        t0 = time.perf_counter()
+        x, y = src.x_train.clone(), src.y_train.clone()
+        idx = attack.indices.cpu()
+        x[idx], y[idx] = trigger.stamp(x[idx]), trigger.target
+        full = replace(cfg.train, epochs=cfg.eval.full_data_epochs,
+                       step_size=max(1, cfg.eval.full_data_epochs // 2))
+        rows = _evaluate(x, y, cfg, make_net, None, x_test, y_test, trigger, train_cfg=full)
+        out["cta_full_data"], _ = _mean_std([m["cta"] for m in rows])
+        out["asr_full_data"], out["asr_full_data_std"] = _mean_std([m["asr"] for m in rows])
+        out["full_data_seconds"] = time.perf_counter() - t0
+    return out
 
 
 def run_doorping(cfg: DoorpingRecipeConfig, ctx: RunContext) -> dict[str, Any]:
@@ -75,7 +136,10 @@ def run_doorping(cfg: DoorpingRecipeConfig, ctx: RunContext) -> dict[str, Any]:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     try:
-        return _run(cfg, ctx)
+        cpu0 = time.process_time()
+        summary = _run(cfg, ctx)
+        summary["cpu_seconds"] = time.process_time() - cpu0  # stable on a shared machine, unlike wall time
+        return summary
     finally:
         torch.set_num_threads(before)
 
@@ -89,13 +153,21 @@ def _run(cfg: DoorpingRecipeConfig, ctx: RunContext) -> dict[str, Any]:
     k, shape = src.num_classes, src.shape
     check_config(cfg, k, shape)
     gen = torch.Generator().manual_seed(seed)
+    acfg = cfg.attack
+    if acfg.trigger_unit is None:  # the reference's normalised units for this source
+        acfg = replace(acfg, trigger_unit=REFERENCE_STD.get(src.name, 1.0))
+    fixed = load_trigger(acfg.trigger_from, shape) if acfg.trigger_from else None
+    if fixed is not None:
+        fixed = PatchTrigger(fixed.mask, fixed.pattern, acfg.target)
 
     def make_net() -> torch.nn.Module:
         opts = asdict(cfg.net) if cfg.model.name == "small_cnn" else {}
         return build_model(cfg.model.name, k, input_size=shape[1:], width=cfg.model.width, in_chans=shape[0],
                            weights=cfg.model.weights, **opts)
 
-    attack = BACKDOORS.get(cfg.attack.kind)(cfg.attack, shape, k, gen) if cfg.attack.kind != "none" else None
+    attack = BACKDOORS.get(acfg.kind)(acfg, shape, k, gen) if acfg.kind != "none" else None
+    if attack is not None and fixed is not None:
+        attack.trigger = fixed  # NaiveAttack with a saved trigger (e.g. DOORPING's): the BadNets-style control
     x, y = (attack.poison(src.x_train, src.y_train) if attack else (src.x_train, src.y_train))
     if dcfg.method != "none":
         check_ipc(dcfg.ipc, y, k)
@@ -123,10 +195,12 @@ def _run(cfg: DoorpingRecipeConfig, ctx: RunContext) -> dict[str, Any]:
         if ctx.record.writer:
             save_distilled(art, images, labels, classes=src.classes, source=src.name, method=dcfg.method,
                            ipc=dcfg.ipc, trigger=attack.trigger.state_dict() if attack else None, extra=result.extra)
-    trigger = attack.trigger.to("cpu") if attack else PatchTrigger.solid(
-        shape, cfg.attack.size, cfg.attack.target, cfg.attack.position, cfg.attack.color)
+    # the trigger the ASR is measured with: the attack's; for clean runs trigger_from's, else the white patch
+    trigger = attack.trigger.to("cpu") if attack else fixed if fixed is not None else PatchTrigger.solid(
+        shape, acfg.size, acfg.target, acfg.position, acfg.color)
     if attack and ctx.record.writer:
-        grid_png(torch.stack([trigger.pattern, trigger.stamp(src.x_test[0])]), 2, art / "trigger.png", scale=6)
+        grid_png(torch.stack([trigger.pattern.clamp(0, 1), trigger.stamp_stored(src.x_test[0])]), 2,
+                 art / "trigger.png", scale=6)
 
     augment_on = cfg.eval.augment if cfg.eval.augment is not None else dcfg.method in ("dsa", "dm")
     augment = SiameseAugment(dcfg.dsa_strategy, siamese=False) if augment_on else None
@@ -140,33 +214,25 @@ def _run(cfg: DoorpingRecipeConfig, ctx: RunContext) -> dict[str, Any]:
                             seed=seed * 1000 + i, augment=augment)
         per_model[f"model{i}"] = backdoor_metrics(model, x_test, y_test, trigger)
         models.append(model)
-    control: list[dict[str, float]] = []
-    if attack and dcfg.method != "none":
-        # control: the same trigger against models trained on clean real data of the synthetic set's size
-        # (ipc unpoisoned images per class). A high ASR here means the trigger alone fools any such model,
-        # so the distilled data carries no backdoor (papers/04's ASR is "relative to clean" data).
-        clean_x, clean_y = clean_subset(src.x_train, src.y_train, dcfg.ipc, k)
-        for i in range(cfg.eval.num_models):
-            model = train_fresh(clean_x, clean_y, make_net, cfg.train, batch_size=cfg.data.batch_size,
-                                seed=seed * 1000 + i, augment=augment)
-            control.append(backdoor_metrics(model, x_test, y_test, trigger))
+    controls = _controls(cfg, dcfg, src, attack, trigger, make_net, augment, x_test, y_test, device) \
+        if attack else {}
     eval_seconds = time.perf_counter() - t1
-    summary: dict[str, Any] = {"method": dcfg.method, "attack": cfg.attack.kind, "dataset": src.name,
+    summary: dict[str, Any] = {"method": dcfg.method, "attack": acfg.kind, "dataset": src.name,
                                "ipc": dcfg.ipc if dcfg.method != "none" else None,
-                               "train_size": len(y), "synthetic_size": len(labels)}
-    for key in ("cta", "asr", "asr_nontarget", "asr_clipped"):
+                               "train_size": len(y), "synthetic_size": len(labels),
+                               "trigger_from": acfg.trigger_from}
+    for key in METRICS:
         summary[key], summary[f"{key}_std"] = _mean_std([m[key] for m in per_model.values()])
-    if control:
-        summary["asr_control"], summary["asr_control_std"] = _mean_std([m["asr"] for m in control])
-        summary["asr_over_control"] = summary["asr"] - summary["asr_control"]
+    summary.update(controls)
     summary["per_model"] = per_model
     summary.update(distill_info)
     summary["eval_seconds"] = eval_seconds
     summary["total_seconds"] = time.perf_counter() - t0
+    pixels = trigger.pattern[trigger.mask > 0]
+    summary["trigger_range"] = [float(pixels.min()), float(pixels.max())]
     if attack:
         summary["attack_info"] = attack.info()
-        pixels = trigger.pattern[trigger.mask > 0]
-        summary["trigger_range"] = [float(pixels.min()), float(pixels.max())]
+        summary["trigger_unit"] = acfg.trigger_unit
         summary["synthetic_range"] = [float(images.min()), float(images.max())]
     if cfg.defense.names:
         summary["defenses"] = run_defenses(
@@ -187,10 +253,18 @@ CPU_DEFAULTS: dict[str, Any] = {
     "eval": {"num_models": 5},
 }
 
-# The backdoor reference's own setting (baadd, papers/04): its ConvNet has no normalisation and a
-# 192-unit hidden layer (DOORPING's "penultimate layer"), and neither the trigger nor the synthetic images
-# are bounded. Under instance norm the trigger objective is scale-invariant and no backdoor forms (README).
-# Fresh models of this net learn slowly with SGD 0.01 at small widths, so they are trained with Adam.
+# What makes any recipe of this package take seconds (the generated contract test runs each with them).
+TINY: dict[str, Any] = {
+    "threads": 1, "data.max_per_domain": 200, "data.image_size": 16, "eval.test_limit": 60, "model.width": 0.0625,
+    "eval.num_models": 1, "train.epochs": 2, "train.step_size": 1, "distill.iterations": 1, "distill.batch_real": 4,
+    "distill.outer_loop": 2, "distill.inner_loop": 1, "distill.dd_steps": 1, "attack.trigger_steps": 2,
+    "attack.portion": 0.05, "distill.checkpoint_every": 1,
+}
+
+# The backdoor reference's network (baadd, papers/04): no normalisation and a 192-unit hidden layer
+# (DOORPING's "penultimate layer"). Fresh models of this net learn slowly with SGD 0.01 at small widths, so
+# they are trained with Adam. The trigger and the synthetic images stay in [0, 1] by default (the reference
+# leaves both unbounded: attack.trigger_clamp=false distill.clamp=false).
 REFERENCE_ATTACK_SETTING: dict[str, Any] = {
     "net": asdict(NETS["reference"]),
     "train": {"epochs": 100, "optimizer": "adam", "lr": 0.001, "weight_decay": 0.0, "schedule": "step",
@@ -209,10 +283,8 @@ def _defaults(method: str, kind: str) -> dict[str, Any]:
     d["attack"] = {"kind": kind}
     if method == "dm":
         d["distill"]["batch_real"] = 128
-    if kind != "none":  # the reference's attack setting: its net, nothing bounded, no eval augmentation
+    if kind != "none":  # the reference's attack setting: its net, no eval augmentation (bounded here)
         d.update(REFERENCE_ATTACK_SETTING)
-        d["attack"]["trigger_clamp"] = False
-        d["distill"]["clamp"] = False
         d["eval"]["augment"] = False
     if method == "none":
         d["train"] = {"epochs": 5, "lr": 0.01, "schedule": "cosine"}
@@ -223,10 +295,11 @@ def _defaults(method: str, kind: str) -> dict[str, Any]:
 
 for _m, _text in _DESCRIPTIONS.items():
     register_recipe(Recipe(f"distill/{_m}", f"{_text}: distil the training set to ipc images per class, "
-                           "evaluate fresh models (CTA)", DoorpingRecipeConfig, run_doorping, _defaults(_m, "none")))
+                           "evaluate fresh models (CTA)", DoorpingRecipeConfig, run_doorping, _defaults(_m, "none"),
+                           tiny=TINY))
     for _kind, _label in (("naive", "NaiveAttack"), ("doorping", "DOORPING")):
         register_recipe(Recipe(f"backdoor/{_kind}-{_m}", f"{_label} backdoor against {_text}: CTA and ASR",
-                               DoorpingRecipeConfig, run_doorping, _defaults(_m, _kind)))
+                               DoorpingRecipeConfig, run_doorping, _defaults(_m, _kind), tiny=TINY))
 register_recipe(Recipe("distill/full-data", "no distillation: train on the whole (optionally poisoned) training "
                        "set, the upper bound of distillation", DoorpingRecipeConfig, run_doorping,
-                       _defaults("none", "none")))
+                       _defaults("none", "none"), tiny=TINY))

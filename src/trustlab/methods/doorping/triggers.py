@@ -100,12 +100,21 @@ class PatchTrigger:
         m, p = self.mask.to(x.device, x.dtype), self.pattern.to(x.device, x.dtype)
         return x * (1 - m) + m * p
 
+    def stamp_stored(self, x: Tensor) -> Tensor:
+        """:meth:`stamp`, then stored as a real image would be: clipped to [0, 1], quantised to 8 bits."""
+        return as_stored(self.stamp(x))
+
     def state_dict(self) -> dict[str, Any]:
         return {"mask": self.mask.detach().cpu(), "pattern": self.pattern.detach().cpu(), "target": self.target}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> PatchTrigger:
         return cls(state["mask"].float(), state["pattern"].float(), int(state["target"]))
+
+
+def as_stored(x: Tensor) -> Tensor:
+    """Images as an 8-bit file stores them: clipped to [0, 1] and rounded to multiples of 1/255."""
+    return torch.round(x.clamp(0.0, 1.0) * 255.0) / 255.0
 
 
 def poison(x: Tensor, y: Tensor, portion: float, trigger: PatchTrigger,
@@ -125,12 +134,37 @@ def poison(x: Tensor, y: Tensor, portion: float, trigger: PatchTrigger,
 
 
 def penultimate_layer(model: nn.Module) -> nn.Module:
-    """The last Conv2d/Linear before the classifier head (for ``small_cnn``: the third conv)."""
+    """The last Conv2d/Linear before the classifier head (``small_cnn``: the third conv, or the hidden
+    Linear when ``hidden > 0``; the reference's ``layer=-2`` over the weight parameters)."""
     head = model.classifier() if hasattr(model, "classifier") else None
     layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear)) and m is not head]
     if not layers:
         raise ConfigError(f"{type(model).__name__} has no conv/linear layer before its head for DOORPING")
     return layers[-1]
+
+
+def activation_module(model: nn.Module, layer: nn.Module) -> nn.Module:
+    """The module whose output DOORPING reads for ``layer``: the ReLU right after it, if there is one.
+
+    In the reference (baadd's ConvNet) every ReLU is in place, so the tensor its forward hook stores on
+    the hooked layer is overwritten by the ReLU that follows: the activation it amplifies is the
+    post-ReLU value (a neuron at <= 0 gives loss 0 and the update stops at its first step). Here the
+    ReLU after ``layer`` (skipping ``nn.Identity``, e.g. ``norm=none``) is hooked instead, which gives the
+    same values without relying on in-place ops. A norm layer after ``layer`` is not in place, so
+    then ``layer``'s own output is read, as in the reference.
+    """
+    for parent in model.modules():
+        if not isinstance(parent, nn.Sequential):
+            continue
+        children = list(parent.children())
+        if not any(child is layer for child in children):
+            continue
+        i = next(j for j, child in enumerate(children) if child is layer)
+        following = [c for c in children[i + 1 :] if not isinstance(c, nn.Identity)]
+        if following and isinstance(following[0], nn.ReLU):
+            return following[0]
+        return layer
+    return layer
 
 
 def select_neurons(layer: nn.Module, topk: int = 1) -> Tensor:
@@ -140,31 +174,41 @@ def select_neurons(layer: nn.Module, topk: int = 1) -> Tensor:
 
 
 def optimise_trigger(model: nn.Module, trigger: PatchTrigger, *, alpha: float = 10.0, lr: float = 0.08,
-                     steps: int = 1000, threshold: float = 0.5, topk: int = 1,
-                     clamp: bool = True, inputs: Tensor | None = None) -> tuple[PatchTrigger, dict[str, float]]:
+                     steps: int = 1000, threshold: float = 0.5, topk: int = 1, clamp: bool = True,
+                     unit: float = 1.0, patience: int = 0,
+                     inputs: Tensor | None = None) -> tuple[PatchTrigger, dict[str, float]]:
     """One DOORPING trigger update on ``model`` (papers/04): returns the new trigger and {steps, loss}.
 
     The network sees the trigger image alone (the pattern under the mask on a black image), as the
-    reference does, or, when ``inputs`` (N, C, H, W) are given, those images stamped with the trigger
-    (the poisoned subset: under instance norm an isolated patch is scale-invariant); the activation
-    of the selected neurons of the penultimate weight layer (its output, before normalisation) is
-    pushed towards ``alpha`` times its value at the first step. Only the masked pixels change; with
-    ``clamp`` the pattern stays in [0, 1] (a deviation: the reference leaves it unbounded in normalised
-    units, which no real image can carry).
+    reference does, or, when ``inputs`` (N, C, H, W) are given, those images stamped with the trigger.
+    The activation of the selected neurons of the penultimate weight layer (after the ReLU that
+    follows it, see :func:`activation_module`) is pushed towards ``alpha`` times its value at the first
+    step by Adam(lr, betas 0.9/0.99); it stops when the MSE is below ``threshold``. The pattern is
+    optimised in units of ``unit`` pixels: the reference's trigger lives in normalised units (pixel /
+    std, MNIST std 0.3081), so ``unit=0.3081`` with ``lr=0.08`` moves it at the reference's speed
+    (Adam's step is about ``lr`` in the optimised variable). Only the masked pixels change; with
+    ``clamp`` the pattern stays in [0, 1] (the reference leaves it unbounded). With ``clamp`` and
+    ``patience`` > 0 the update also stops once the clamped pattern has not moved for ``patience``
+    consecutive steps (every pixel pinned at a bound by the gradient: the remaining steps would change
+    nothing unless the gradient's sign turned; not in the reference, which has no bounds).
     """
+    if unit <= 0:
+        raise ConfigError(f"trigger unit must be > 0 (pixels per optimised unit), got {unit}")
     layer = penultimate_layer(model)
     keys = select_neurons(layer, topk)
     store: dict[str, Tensor] = {}
-    handle = layer.register_forward_hook(lambda _m, _i, out: store.__setitem__("act", out))
+    handle = activation_module(model, layer).register_forward_hook(
+        lambda _m, _i, out: store.__setitem__("act", out))
     was_training = model.training
     model.eval()
     mask = trigger.mask.unsqueeze(0)
-    pattern = trigger.pattern.detach().clone().unsqueeze(0).requires_grad_(True)
-    opt = torch.optim.Adam([pattern], lr=lr, betas=(0.9, 0.99))
+    z = (trigger.pattern.detach().clone().unsqueeze(0) / unit).requires_grad_(True)
+    opt = torch.optim.Adam([z], lr=lr, betas=(0.9, 0.99))
     goal: Tensor | None = None
-    loss_value, done = float("nan"), 0
+    loss_value, done, still = float("nan"), 0, 0
     try:
         for step in range(int(steps)):
+            pattern = z * unit
             model(pattern * mask if inputs is None else inputs * (1 - mask) + mask * pattern)
             act = store["act"][:, keys]
             if goal is None:
@@ -173,14 +217,19 @@ def optimise_trigger(model: nn.Module, trigger: PatchTrigger, *, alpha: float = 
             loss_value, done = float(loss.detach()), step
             if loss_value < threshold:
                 break
-            (grad,) = torch.autograd.grad(loss, pattern)
-            pattern.grad = grad * mask
+            (grad,) = torch.autograd.grad(loss, z)
+            z.grad = grad * mask
+            before = z.detach().clone()
             opt.step()
             if clamp:
                 with torch.no_grad():
-                    pattern.clamp_(0.0, 1.0)
+                    z.clamp_(0.0, 1.0 / unit)
+                still = still + 1 if torch.equal(z.detach(), before) else 0
+                if patience and still >= patience:
+                    done = step
+                    break
     finally:
         handle.remove()
         model.train(was_training)
-    new = PatchTrigger(trigger.mask, (pattern.detach()[0] * trigger.mask), trigger.target)
+    new = PatchTrigger(trigger.mask, (z.detach()[0] * unit * trigger.mask), trigger.target)
     return new, {"trigger/steps": float(done + 1), "trigger/loss": loss_value}

@@ -29,8 +29,7 @@ def run_defenses(cfg: DefenseConfig, **context: Any) -> dict[str, dict[str, floa
         defense = DEFENSES.get(name)
         t0 = time.perf_counter()
         result = defense.run(ctx, getattr(cfg, defense.config))
-        row = {"cta_before": ctx.before.get("cta", float("nan")), "asr_before": ctx.before.get("asr", float("nan")),
-               "asr_nontarget_before": ctx.before.get("asr_nontarget", float("nan"))}
+        row = {"cta_before": ctx.before.get("cta", float("nan")), "asr_before": ctx.before.get("asr", float("nan"))}
         row.update({k: float(v) for k, v in result.items()})
         row["seconds"] = time.perf_counter() - t0
         out[name] = row

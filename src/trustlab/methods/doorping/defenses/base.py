@@ -6,7 +6,8 @@ used only to *measure* it (detection quality, CTA/ASR after the defense), never 
 except that STRIP screens test-time inputs by design.
 
 A defense is ``run(ctx: DefenseContext, cfg) -> dict[str, float]`` with at least ``detected`` (1.0 / 0.0,
-NaN for removal-only defenses), ``cta_after``, ``asr_after`` and ``asr_nontarget_after``.
+NaN for removal-only defenses), ``cta_after`` and ``asr_after`` (the headline ASR of
+:func:`~trustlab.methods.doorping.evaluate.backdoor_metrics`; other keys of it with ``_after``).
 """
 
 from __future__ import annotations
@@ -82,14 +83,14 @@ class DefenseContext:
         return self.measure(model)
 
     def finetune(self, model: nn.Module, x: Tensor, y: Tensor, epochs: int) -> nn.Module:
-        """Fine-tune ``model`` in place on (x, y) for ``epochs`` full-batch-ish epochs (train_cfg's optimizer)."""
-        from trustlab.engine.fit import fit
+        """Fine-tune ``model`` in place on (x, y) for ``epochs`` epochs (train_cfg's optimizer, constant lr)."""
         from trustlab.methods.doorping.data import FloatImageDataset
-        from trustlab.methods.doorping.evaluate import SynsetTrainer
+        from trustlab.methods.doorping.evaluate import per_image
+        from trustlab.tasks.classification import train_classifier
 
-        cfg = replace(self.train_cfg, epochs=max(int(epochs), 1), schedule="constant", seed=self.seed)
-        fit(SynsetTrainer(model, self.augment), FloatImageDataset(x, y), cfg, batch_size=self.batch_size, quiet=True)
-        model.eval()
+        cfg = replace(self.train_cfg, epochs=max(int(epochs), 1), schedule="constant")
+        train_classifier(model, FloatImageDataset(x, y), cfg, batch_size=self.batch_size, seed=self.seed,
+                         augment=per_image(self.augment))
         return model
 
 

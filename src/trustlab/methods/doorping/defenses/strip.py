@@ -47,7 +47,7 @@ def strip(ctx: DefenseContext, cfg: StripConfig) -> dict[str, float]:
     calib, x_eval, y_eval = ctx.x_test[:n], ctx.x_test[n : 2 * n], ctx.y_test[n : 2 * n]
     pool = ctx.syn_x.cpu()
     threshold = float(torch.quantile(strip_entropy(ctx.model, calib, pool, cfg.num_blends, gen), cfg.frr))
-    stamped = ctx.trigger.stamp(x_eval)
+    stamped = ctx.trigger.stamp_stored(x_eval)  # as an image file would carry it (clipped, 8-bit)
     h_clean = strip_entropy(ctx.model, x_eval, pool, cfg.num_blends, gen)
     h_trig = strip_entropy(ctx.model, stamped, pool, cfg.num_blends, gen)
     nontarget = y_eval != ctx.trigger.target
@@ -55,22 +55,21 @@ def strip(ctx: DefenseContext, cfg: StripConfig) -> dict[str, float]:
     truth = [0] * len(h_clean) + [1] * int(nontarget.sum())
     auroc = float(roc_auc_score(truth, scores))
     acc_clean, acc_trig = h_clean > threshold, h_trig > threshold
-    from trustlab.methods.doorping.evaluate import predict
+    from trustlab.tasks.classification import predict_labels
 
-    pred_clean, pred_trig = predict(ctx.model, x_eval), predict(ctx.model, stamped)
+    pred_clean, pred_trig = predict_labels(ctx.model, x_eval), predict_labels(ctx.model, stamped)
     hit = acc_trig & (pred_trig == ctx.trigger.target)
     hit_before = pred_trig == ctx.trigger.target
     return {
-        # STRIP is scored on its evaluation half, so "before" is re-measured on the same images
+        # STRIP is scored on its evaluation half, so "before" is re-measured on the same images; the ASR
+        # counts non-target images only (the package's headline ASR)
         "cta_before": float((pred_clean == y_eval).float().mean()),
-        "asr_before": float(hit_before.float().mean()),
-        "asr_nontarget_before": float(hit_before[nontarget].float().mean()),
+        "asr_before": float(hit_before[nontarget].float().mean()),
         "detected": float(auroc >= DETECTED_AUROC),
         "auroc": auroc,
         "threshold": threshold,
         "frr": float((~acc_clean).float().mean()),
         "far": float(acc_trig[nontarget].float().mean()),
         "cta_after": float((acc_clean & (pred_clean == y_eval)).float().mean()),
-        "asr_after": float(hit.float().mean()),
-        "asr_nontarget_after": float(hit[nontarget].float().mean()),
+        "asr_after": float(hit[nontarget].float().mean()),
     }

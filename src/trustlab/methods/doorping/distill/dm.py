@@ -2,7 +2,9 @@
 (https://arxiv.org/abs/2110.04181).
 
 One iteration: a freshly initialised network (never trained) embeds ``batch_real`` real images and the
-``ipc`` synthetic images of every class (penultimate features, ``model(x, return_features=True)``);
+``ipc`` synthetic images of every class (:func:`embed`: the convolutional features, as DM's
+``net.embed``; for ``small_cnn`` with a hidden layer that is the flattened conv map, not the hidden
+units; other models: their penultimate features);
 the loss is ``sum_c || mean(emb_real_c) - mean(emb_syn_c) ||^2``; one SGD step on the images. Real and
 synthetic images of a class get the same DSA transformation (DM's default). The attack hook sees the
 iteration's embedding network (DM has no inner training; DOORPING's "after each network update" maps
@@ -15,10 +17,20 @@ batch_real 256, init from real images, DSA on, 20000 iterations (1000 by default
 from __future__ import annotations
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from trustlab.methods.doorping.augment import SiameseAugment
 from trustlab.methods.doorping.distill.base import DISTILLERS, Distiller, NetHook, RealData
+
+
+def embed(net: nn.Module, x: Tensor) -> Tensor:
+    """DM's embedding of images ``x`` (N, C, H, W) in [0, 1]: the flattened output of the conv body for
+    ``small_cnn`` (the reference's ``ConvNet.embed``: features before any hidden Linear), else the
+    model's penultimate features."""
+    body = getattr(net, "body", None)
+    if isinstance(body, nn.Module) and hasattr(net, "normalize"):
+        return body(net.normalize(x)).flatten(1)
+    return net(x, return_features=True)[1]
 
 
 @DISTILLERS.register("dm", help="distribution matching (Zhao & Bilen WACV 2023)")
@@ -45,8 +57,8 @@ class DM(Distiller):
             syns.append(xs)
         # instance norm works per image, so one batched forward equals per-class forwards
         with torch.no_grad():
-            f_real = net(torch.cat(reals), return_features=True)[1]
-        f_syn = net(torch.cat(syns), return_features=True)[1]
+            f_real = embed(net, torch.cat(reals))
+        f_syn = embed(net, torch.cat(syns))
         loss = syn.new_zeros(())
         start_r = 0
         for c in range(self.num_classes):

@@ -1,0 +1,75 @@
+"""The doorping claims: per-seed paired margins from run summaries (a fake bench context, no training)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import trustlab.methods  # noqa: F401  (registers the claims)
+from trustlab.methods.doorping import claims
+from trustlab.registry import CLAIMS
+
+
+class _Rec:
+    def __init__(self, summary: dict[str, Any], path: str) -> None:
+        self._summary, self.path = summary, path
+
+    def summary(self) -> dict[str, Any]:
+        return self._summary
+
+
+class _FakeContext:
+    """Answers run_many with summaries made by ``make(recipe, overrides)``; records what was asked."""
+
+    def __init__(self, make: Any) -> None:
+        self.make, self.asked = make, []
+
+    def run_many(self, items: list[tuple[str, dict[str, Any]]]) -> list[_Rec]:
+        self.asked += items
+        return [_Rec(self.make(recipe, ov), f"runs/{recipe}/{i}") for i, (recipe, ov) in enumerate(items)]
+
+
+def _summary(recipe: str, ov: dict[str, Any], asr: float, control: float) -> dict[str, Any]:
+    seed = ov.get("train.seed", 0)
+    if recipe.startswith("backdoor/naive"):
+        return {"asr": 0.1, "cta": 0.7}
+    return {"asr": asr + 0.01 * seed, "cta": 0.70, "clean_cta": 0.71, "asr_clean_distilled": control,
+            "asr_reference": 1.0, "asr_unclipped": 1.0, "asr_clean_real": control, "asr_full_data": 0.9,
+            "cta_full_data": 0.9, "train_size": 4000, "synthetic_size": 100, "attack_info": {"poisoned": 40.0}}
+
+
+def test_asr_high_and_backdoor_in_data_use_the_paired_rule_per_seed() -> None:
+    ctx = _FakeContext(lambda r, ov: _summary(r, ov, asr=0.97, control=0.2))
+    res = claims.check_asr_high("quick", ctx)
+    assert res.verdict == "PASS" and len(res.diffs) == 3
+    assert res.diffs[0] == pytest.approx(min(0.97 - 0.9, 0.03 - 0.01))
+    ctl = claims.check_backdoor_in_data("quick", ctx)
+    assert ctl.verdict == "PASS" and ctl.diffs[0] == pytest.approx(0.97 - 0.2 - 0.5)
+    # every DOORPING run asks for the controls; NaiveAttack runs ask for none
+    for recipe, ov in ctx.asked:
+        assert ov["eval.controls"] == ([] if "naive" in recipe else claims.CONTROLS)
+        assert ov["attack.trigger_clamp"] is True and ov["distill.clamp"] is True
+
+
+def test_a_trigger_that_fools_clean_models_fails_the_control() -> None:
+    ctx = _FakeContext(lambda r, ov: _summary(r, ov, asr=0.97, control=0.95))
+    assert claims.check_backdoor_in_data("quick", ctx).verdict == "FAIL"
+    low = _FakeContext(lambda r, ov: _summary(r, ov, asr=0.1, control=0.1))
+    res = claims.check_asr_high("quick", low)
+    assert res.verdict == "FAIL" and res.margin < 0
+
+
+def test_other_claims_and_the_demo_slice() -> None:
+    ctx = _FakeContext(lambda r, ov: _summary(r, ov, asr=0.5, control=0.1))
+    assert claims.check_beats_naive("quick", ctx).diffs[0] == pytest.approx(0.5 - 0.1)
+    assert claims.check_positive_control("quick", ctx).verdict == "PASS"
+    full = _FakeContext(lambda r, ov: {"cta": 0.9, "train_size": 4000} if r == "distill/full-data"
+                        else _summary(r, ov, asr=0.5, control=0.1))
+    assert claims.check_clean_cta("quick", full).diffs[0] == pytest.approx(0.71 - 0.4)
+    demo = [cid for cid, c in CLAIMS.items() if cid.startswith("doorping/") and "demo" in c.suites]
+    assert sorted(demo) == ["doorping/asr-high", "doorping/backdoor-in-data"]
+    assert len(claims.SCALE["demo"]["seeds"]) >= 3 and len(claims.SCALE["quick"]["seeds"]) >= 3
+    ctx = _FakeContext(lambda r, ov: _summary(r, ov, asr=0.5, control=0.1))
+    claims.check_asr_high("demo", ctx)
+    assert {r for r, _ in ctx.asked} == {"backdoor/doorping-dc"}  # the demo trains only what its claims read
