@@ -7,6 +7,7 @@ Importing this package registers ``small_cnn``, ``mobilenet_v3_small`` and ``res
 """
 
 from trustlab.models import convnet, torchvision_models  # noqa: F401  (register the models)
+from trustlab.models import moe, vit  # noqa: F401  (register vit, vit_moe, routers, the MoE layer)
 from trustlab.models.base import Classifier
 from trustlab.models.complexity import count_macs, count_parameters, model_table
 from trustlab.models.registry import build_model, load_weights
