@@ -1,4 +1,4 @@
-"""PMT-IQA network on each supported backbone, a tiny pmtiqa/csv run end to end, and its saved model."""
+"""PMT-IQA network on each supported backbone, a tiny pmtiqa/distort run on CSV data end to end, and its saved model."""
 
 from __future__ import annotations
 
@@ -57,9 +57,10 @@ def test_tiny_csv_recipe_runs_and_saves_a_scorable_model(tmp_path: Path, runs_di
     from trustlab.recipes import RECIPES, run_recipe
 
     meta = make_csv_dataset(tmp_path)
-    over = {**RECIPES.get("pmtiqa/csv").tiny, "data.meta": str(meta), "data.image_size": 40, "data.layout": "livec",
+    over = {**RECIPES.get("pmtiqa/distort").tiny, "data.name": "csv", "data.meta": str(meta), "data.image_size": 40,
+            "data.layout": "livec",
             "data.val_fraction": 0.2, "data.test_fraction": 0.3}
-    rec = run_recipe("pmtiqa/csv", overrides=over, quiet=True)
+    rec = run_recipe("pmtiqa/distort", overrides=over, quiet=True)
     s = rec.summary()
     assert rec.done and s["n_train"] + s["n_val"] + s["n_test"] == 12
     assert -1 <= s["test_srcc"] <= 1 and "test_plcc_l4" in s

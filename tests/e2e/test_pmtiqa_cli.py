@@ -1,4 +1,4 @@
-"""`trustlab run pmtiqa/csv`, `trustlab score`, `trustlab data show iqa-distort` as typed; bad input lines."""
+"""`trustlab run pmtiqa/distort` on a CSV, `trustlab score`, `trustlab data show iqa-distort`; bad-input lines."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ import pytest
 from tests.contract.test_pmtiqa_contract import make_csv_dataset
 from tests.e2e.helpers import cli, run_dir
 
+CSV = ("run", "pmtiqa/distort", "--set", "data.name=csv", "--set")
+
 
 def test_run_then_score_a_folder(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     meta = make_csv_dataset(tmp_path / "data")
-    proc = cli("run", "pmtiqa/csv", "--set", f"data.meta={meta}", "--set", "data.image_size=40", "--set",
+    proc = cli(*CSV, f"data.meta={meta}", "--set", "data.image_size=40", "--set",
                "train.epochs=1", "--set", "method.test_patches=1", "--quiet", runs=runs, check=True)
     rd = run_dir(proc.stdout)
     out = cli("score", str(tmp_path / "data" / "img"), str(tmp_path / "data" / "img" / "0.png"), "--run", str(rd),
@@ -33,19 +35,19 @@ def test_run_then_score_a_folder(tmp_path: Path) -> None:
 def test_bad_csv_rows_are_one_error_line(tmp_path: Path, row: str, match: str) -> None:
     meta = make_csv_dataset(tmp_path / "data")
     meta.write_text(meta.read_text() + row + "\n")
-    proc = cli("run", "pmtiqa/csv", "--set", f"data.meta={meta}", "--quiet", runs=tmp_path / "runs")
+    proc = cli(*CSV, f"data.meta={meta}", "--quiet", runs=tmp_path / "runs")
     assert proc.returncode == 2 and match in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert not list((tmp_path / "runs").rglob("done"))  # nothing finished
 
 
 def test_small_image_and_empty_split_errors(tmp_path: Path) -> None:
     meta = make_csv_dataset(tmp_path / "data")
-    proc = cli("run", "pmtiqa/csv", "--set", f"data.meta={meta}", "--set", "data.image_size=20", "--quiet",
+    proc = cli(*CSV, f"data.meta={meta}", "--set", "data.image_size=20", "--quiet",
                runs=tmp_path / "runs")
     assert proc.returncode == 2 and "smaller than method.patch_size" in proc.stderr
     lines = meta.read_text().strip().splitlines()
     (tmp_path / "data" / "s.csv").write_text("\n".join([lines[0] + ",split"] + [ln + ",train" for ln in lines[1:]]))
-    proc = cli("run", "pmtiqa/csv", "--set", f"data.meta={tmp_path / 'data' / 's.csv'}", "--quiet",
+    proc = cli(*CSV, f"data.meta={tmp_path / 'data' / 's.csv'}", "--quiet",
                runs=tmp_path / "runs")
     assert proc.returncode == 2 and "test split" in proc.stderr and "empty" in proc.stderr
 

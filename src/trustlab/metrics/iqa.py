@@ -35,7 +35,8 @@ from trustlab.errors import DataError
 ArrayLike = Sequence[float] | np.ndarray
 
 
-def _pair(pred: ArrayLike, mos: ArrayLike, lower_better: bool, pred_lower_better: bool) -> tuple[np.ndarray, np.ndarray]:
+def _pair(pred: ArrayLike, mos: ArrayLike, lower_better: bool,
+          pred_lower_better: bool) -> tuple[np.ndarray, np.ndarray]:
     x = np.asarray(pred, dtype=np.float64).reshape(-1)
     y = np.asarray(mos, dtype=np.float64).reshape(-1)
     if x.shape != y.shape:

@@ -110,7 +110,8 @@ def check_unseen_type(suite: str, ctx: Any) -> ClaimResult:
         unit=f"within-reference SRCC over the 5 levels of held-out {HELD_OUT}, minus the mean predictor",
         values={"trained": trained, "untrained": untrained, "pooled_srcc": pooled}, seeds=seeds, table=table,
         runs=[str(r.path) for r in recs],
-        notes=f"untrained-network control: {mean(untrained):+.3f} (margin over it {mean(trained) - mean(untrained):+.3f})",
+        notes=(f"untrained-network control: {mean(untrained):+.3f} "
+               f"(margin over it {mean(trained) - mean(untrained):+.3f})"),
     )
 
 
@@ -118,7 +119,8 @@ register_claim("pmtiqa/ms-pmt-beats-ss-st",
                "PMT-IQA: multi-scale + progressive multi-task beats the single-scale single-task regressor of the "
                "same backbone on test SRCC and PLCC (proxy MOS, splits by source photo)",
                check_ms_pmt_beats_baseline)
-register_claim("pmtiqa/ms-helps", "PMT-IQA ablation: multi-scale features alone (+MS, single task) beat SS-ST on test SRCC",
+register_claim("pmtiqa/ms-helps",
+               "PMT-IQA ablation: multi-scale features alone (+MS, single task) beat SS-ST on test SRCC",
                _component("pmtiqa/ms-helps", "+MS"), suites=("smoke", "quick", "full"))
 register_claim("pmtiqa/pmt-helps", "PMT-IQA ablation: progressive multi-task alone (+PMT, single scale) beats SS-ST on "
                "test SRCC", _component("pmtiqa/pmt-helps", "+PMT"), suites=("smoke", "quick", "full"))

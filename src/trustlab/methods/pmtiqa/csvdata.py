@@ -71,7 +71,7 @@ def _column(header: dict[str, str], options: tuple[str, ...]) -> str | None:
     return None
 
 
-def resize_short(img: "object", image_size: int) -> "object":
+def resize_short(img: object, image_size: int) -> object:
     """PIL image with its shorter side resized to ``image_size`` (0 = unchanged)."""
     from PIL import Image
 
@@ -99,7 +99,8 @@ def load_csv(meta: str | None, root: str | None, *, layout: str = "generic", mos
              lower_better: bool | None = None, image_size: int = 64, patch_size: int = 32) -> IQAData:
     """Read ``meta`` (CSV) and the images under ``root`` (default: the CSV's folder) into :class:`IQAData`."""
     if layout not in LAYOUTS:
-        raise ConfigError(f"data.layout '{layout}' is unknown{did_you_mean(layout, LAYOUTS)}; one of {', '.join(LAYOUTS)}")
+        raise ConfigError(f"data.layout '{layout}' is unknown{did_you_mean(layout, LAYOUTS)}; "
+                          f"one of {', '.join(LAYOUTS)}")
     if not meta:
         raise ConfigError("data.meta is not set; give the CSV meta file: --set data.meta=path/to/meta.csv")
     meta_path = Path(meta).expanduser()
@@ -131,7 +132,8 @@ def load_csv(meta: str | None, root: str | None, *, layout: str = "generic", mos
         try:
             value = float(text)
         except ValueError:
-            raise DataError(f"{meta_path}:{n}: score '{text}' in column '{mos_col}' is not a number; fix that row") from None
+            raise DataError(f"{meta_path}:{n}: score '{text}' in column '{mos_col}' is not a number; "
+                            "fix that row") from None
         if not math.isfinite(value):
             raise DataError(f"{meta_path}:{n}: score '{text}' is not finite; fix that row")
         path = (img_root / name).resolve()

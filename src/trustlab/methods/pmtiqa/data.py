@@ -224,7 +224,8 @@ def _build_lines(cfg: object) -> list[str]:
     a = load_distortion_arrays()
     types = [str(t) for t in a["type_names"]]
     lines = [f"{NAME}: {len(a['images'])} distorted images of {len(a['refs'])} references "
-             f"({len(a['source_names'])} source photos x {CROPS_PER_SOURCE} crops), {len(types)} types x {LEVELS} levels, "
+             f"({len(a['source_names'])} source photos x {CROPS_PER_SOURCE} crops), "
+             f"{len(types)} types x {LEVELS} levels, "
              f"{SIZE}x{SIZE}; proxy MOS (piq MS-SSIM/GMSD/HaarPSI vs the pristine image, NOT human opinion) "
              f"in [{a['mos'].min():.1f}, {a['mos'].max():.1f}]"]
     parts = split_by_group(a["source"], seed=0)
@@ -255,7 +256,8 @@ def _show(cfg: object, out_dir: Path) -> list[Path]:
             canvas.paste(Image.fromarray(a["refs"][r]).resize((cell, cell), Image.NEAREST), (label_w, y))
             for lv in range(1, LEVELS + 1):
                 i = int(np.flatnonzero((a["ref"] == r) & (a["dtype"] == t) & (a["level"] == lv))[0])
-                canvas.paste(Image.fromarray(a["images"][i]).resize((cell, cell), Image.NEAREST), (label_w + lv * cell, y))
+                tile = Image.fromarray(a["images"][i]).resize((cell, cell), Image.NEAREST)
+                canvas.paste(tile, (label_w + lv * cell, y))
                 draw.text((label_w + lv * cell + 2, y + 2), f"{a['mos'][i]:.0f}", fill=(255, 255, 0))
         path = out_dir / f"{NAME}_ref{r}.png"
         tmp = path.with_name(f".{path.name}.tmp")

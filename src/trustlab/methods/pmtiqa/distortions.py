@@ -81,7 +81,8 @@ def quantization(img: np.ndarray, level: int, rng: np.random.Generator) -> np.nd
     return _u8(np.round(img.astype(np.float64) / step) * step)
 
 
-@DISTORTIONS.register("pixelation", help="nearest-neighbour down- then up-sampling by 1.5..6x (no 2x: the proxy metrics pool by 2 and would not see it)")
+# no exact 2x: the proxy metrics (GMSD, HaarPSI) average-pool by 2 first and would not see it
+@DISTORTIONS.register("pixelation", help="box down- then nearest up-sampling by 1.5..6x")
 def pixelation(img: np.ndarray, level: int, rng: np.random.Generator) -> np.ndarray:
     factor = [1.5, 2.5, 3.5, 4.5, 6.0][level - 1]
     h, w = img.shape[:2]
@@ -119,4 +120,5 @@ def _corruption(name: str) -> Distortion:
 
 DISTORTIONS.add("motion_blur", _corruption("motion_blur"), "motion blur, imagecorruptions severity 1..5")
 DISTORTIONS.add("impulse_noise", _corruption("impulse_noise"), "salt-and-pepper noise, imagecorruptions severity 1..5")
-DISTORTIONS.add("speckle_noise", _corruption("speckle_noise"), "multiplicative speckle noise, imagecorruptions severity 1..5")
+DISTORTIONS.add("speckle_noise", _corruption("speckle_noise"),
+                "multiplicative speckle noise, imagecorruptions severity 1..5")

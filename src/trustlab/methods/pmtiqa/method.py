@@ -177,7 +177,8 @@ def build_net(model_cfg: ModelConfig, method: PMTConfig) -> nn.Module:
     from trustlab.models import build_model
 
     if model_cfg.name not in STAGES:
-        raise ConfigError(f"model.name '{model_cfg.name}' has no stage table for PMT-IQA; use one of {', '.join(STAGES)}")
+        raise ConfigError(f"model.name '{model_cfg.name}' has no stage table for PMT-IQA; "
+                          f"use one of {', '.join(STAGES)}")
     if method.num_levels < 2:
         raise ConfigError(f"method.num_levels must be >= 2, got {method.num_levels}")
     if method.patch_size < 16:
@@ -190,7 +191,8 @@ def build_net(model_cfg: ModelConfig, method: PMTConfig) -> nn.Module:
 
 @torch.no_grad()
 def predict_images(net: nn.Module, images: list[Tensor], patch: int, n_patches: int, seed: int = 0,
-                   batch_size: int = 256, device: torch.device | str = "cpu", target_scale: float = 100.0) -> np.ndarray:
+                   batch_size: int = 256, device: torch.device | str = "cpu",
+                   target_scale: float = 100.0) -> np.ndarray:
     """Mean predicted quality ([0, 1] scale) over ``n_patches`` random crops per image (seeded)."""
     check_patchable(images, patch)
     g = torch.Generator().manual_seed(seed)

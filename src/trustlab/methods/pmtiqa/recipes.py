@@ -1,4 +1,4 @@
-"""Recipes ``pmtiqa/distort`` (embedded proxy-MOS data) and ``pmtiqa/csv`` (a pyiqa-style CSV + image root).
+"""Recipe ``pmtiqa/distort``: the embedded proxy-MOS data, or (``data.name=csv``) a pyiqa-style CSV + image root.
 
 One run: load the scored images, split by reference content (``data.split_seed``), train the PMT-IQA
 network with the engine's ``fit`` (loss weights from ``method.schedule``), predict every val/test image as
@@ -9,7 +9,8 @@ of training), the within-reference SRCC over the 5 levels, next to the same for 
 Usage::
 
     trustlab run pmtiqa/distort --set train.seed=1 --set data.split_seed=1
-    trustlab run pmtiqa/csv --set data.meta=koniq.csv --set data.root=images --set data.layout=koniq
+    trustlab run pmtiqa/distort --set data.name=csv --set data.meta=koniq.csv --set data.root=images \
+        --set data.layout=koniq
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from trustlab.methods.pmtiqa.method import (
-    PatchDataset,
     PMTIQA,
+    PatchDataset,
     PMTRecipeConfig,
     build_net,
     predict_images,
@@ -84,7 +85,8 @@ def evaluate(net: Any, data: Any, idx: np.ndarray, cfg: PMTRecipeConfig, device:
     pred = to_label_scale(q, data.mos_range, data.lower_better)
     if len(idx) < 3:
         return pred, {}
-    return pred, iqa_correlations(pred, data.mos[idx], lower_better=data.lower_better, pred_lower_better=data.lower_better)
+    lb = data.lower_better  # predictions are on the label scale, so they share its direction
+    return pred, iqa_correlations(pred, data.mos[idx], lower_better=lb, pred_lower_better=lb)
 
 
 def per_type(data: Any, idx: np.ndarray, pred: np.ndarray) -> dict[str, dict[str, float]]:
@@ -167,12 +169,6 @@ def _scatter(ctx: RunContext, data: Any, idx: np.ndarray, pred: np.ndarray) -> N
 
 register_recipe(Recipe(
     name="pmtiqa/distort",
-    description="PMT-IQA on the embedded iqa-distort data (proxy MOS), split by source photo",
+    description="PMT-IQA on the embedded iqa-distort data (proxy MOS), or data.name=csv for a pyiqa-style CSV",
     config_cls=PMTRecipeConfig, run=run_pmtiqa, defaults=DEFAULTS, tiny=TINY,
-))
-register_recipe(Recipe(
-    name="pmtiqa/csv",
-    description="PMT-IQA on a pyiqa-style CSV meta file (data.meta) and image root (data.root)",
-    config_cls=PMTRecipeConfig, run=run_pmtiqa,
-    defaults={**DEFAULTS, "data": {"name": "csv"}}, tiny=TINY,
 ))
