@@ -18,6 +18,7 @@ Usage::
 from __future__ import annotations
 
 import math
+import sys
 import time
 
 import numpy as np
@@ -29,12 +30,26 @@ from trustlab.methods.coop import scenes
 from trustlab.methods.coop.clip_model import TINY, Clip, build_clip, freeze, tiny_model
 
 NAME, VERSION = "coop-tinyclip", "v1"
-PRETRAIN_VERSION = "1.0"  # bump when the recipe below changes: the cached weights are retrained
+PRETRAIN_VERSION = "1.1"  # bump when the recipe below changes: the cached weights are retrained
 SEED = 0
-STEPS = 600
-BATCH = 128
+STEPS = 900
+BATCH = 96
 LR = 2e-3
 WARMUP = 50
+# Hard batches: most batches share one attribute value, so that attribute cannot tell the pairs apart and
+# the model must use the others (without this the tiny model learns colour and little else).
+HARD_ATTRS = {"colour": 0.5, "background": 0.2, "style": 0.1}
+
+
+def _batch_indices(rng: np.random.Generator, attrs: np.ndarray, batch_size: int) -> np.ndarray:
+    u, acc = rng.random(), 0.0
+    for name, p in HARD_ATTRS.items():
+        acc += p
+        if u < acc:
+            col = attrs[:, scenes.ATTRS.index(name)]
+            pool = np.flatnonzero(col == rng.integers(int(col.max()) + 1))
+            return rng.choice(pool, size=min(batch_size, len(pool)), replace=False)
+    return rng.choice(len(attrs), size=batch_size, replace=False)
 
 
 def _batch_captions(rng: np.random.Generator, attrs: np.ndarray) -> list[str]:
@@ -60,13 +75,8 @@ def pretrain(steps: int = STEPS, batch_size: int = BATCH, lr: float = LR, seed: 
     opt_emb = torch.optim.SparseAdam(emb, lr=lr, betas=(0.9, 0.98), eps=1e-6)
     model.train()
     start, losses = time.time(), []
-    order = rng.permutation(len(images))
-    pos = 0
     for step in range(steps):
-        if pos + batch_size > len(order):
-            order, pos = rng.permutation(len(images)), 0
-        idx = order[pos : pos + batch_size]
-        pos += batch_size
+        idx = _batch_indices(rng, attrs, batch_size)
         scale = (step + 1) / WARMUP if step < WARMUP else 0.5 * (1 + math.cos(math.pi * (step - WARMUP) / max(1, steps - WARMUP)))
         for o in (opt, opt_emb):
             for g in o.param_groups:
@@ -87,8 +97,8 @@ def pretrain(steps: int = STEPS, batch_size: int = BATCH, lr: float = LR, seed: 
             model.logit_scale.clamp_(0, math.log(100))
         losses.append(float(loss.detach()))
         if log_every and (step + 1) % log_every == 0:
-            print(f"pretrain step {step + 1}/{steps} loss {np.mean(losses[-log_every:]):.3f} "
-                  f"{time.time() - start:.0f}s", flush=True)
+            print(f"trustlab: tiny CLIP pretraining step {step + 1}/{steps} loss {np.mean(losses[-log_every:]):.3f} "
+                  f"{time.time() - start:.0f}s", file=sys.stderr, flush=True)
     model.token_embedding.sparse = False
     state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
     stats = {"seconds": np.array(time.time() - start), "loss": np.asarray(losses, dtype=np.float32),
@@ -112,7 +122,7 @@ def pretrained_arrays(cache_dir: str | None = None) -> dict[str, dict[str, np.nd
     directory = dataset_dir(NAME, VERSION, cache_dir)
     with exclusive(directory.parent / f".{VERSION}.lock"):
         def build() -> dict[str, dict[str, np.ndarray]]:
-            state, stats = pretrain(cache_dir=cache_dir)
+            state, stats = pretrain(cache_dir=cache_dir, log_every=100)
             return {"weights": state, "stats": stats}
 
         with torch.enable_grad():

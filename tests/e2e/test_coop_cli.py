@@ -1,0 +1,88 @@
+"""CoOp recipes from the CLI: embedded tasks, a user's ImageFolder / DomainBed folder, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from tests.e2e.helpers import cli
+
+FAST = ["--set", "clip.pretrained=false", "--set", "coop.epochs=2", "--quiet"]
+
+
+def _folder(root: Path, domains: list[str] | None, per_class: int = 6) -> Path:
+    rng = np.random.default_rng(0)
+    colours = {"red_thing": (220, 30, 30), "blue_thing": (30, 30, 220), "green_thing": (30, 200, 30)}
+    for d in domains or [""]:
+        for name, rgb in colours.items():
+            folder = root / d / name
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(per_class):
+                img = np.clip(np.array(rgb) + rng.normal(0, 20, (20, 20, 3)), 0, 255).astype(np.uint8)
+                Image.fromarray(img).save(folder / f"{i}.png")
+    return root
+
+
+def _summary(proc, runs: Path, recipe: str) -> dict:
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (run,) = list((runs / recipe).iterdir())
+    assert (run / "done").is_file()
+    return json.loads((run / "summary.json").read_text())
+
+
+def test_fewshot_embedded_tiny(tmp_path):
+    runs = tmp_path / "runs"
+    proc = cli("run", "coop/fewshot", "--set", "fewshot.tasks=[colour]", "--set", "fewshot.shots=[1,2]", *FAST,
+               runs=runs)
+    s = _summary(proc, runs, "coop/fewshot")
+    row = s["accuracy"]["colour"]
+    assert {"coop@1", "coop@2", "linear-probe@2", "prompt ensemble", "zero-shot (first prompt)"} <= set(row)
+    assert len(s["zero_shot_prompts"]["colour"]) == 6  # five prompts + the ensemble
+    assert len(s["nearest_words"]["colour"]) == 16
+    assert list((runs / "coop/fewshot").iterdir())[0].joinpath("artifacts", "accuracy_vs_shots.png").is_file()
+
+
+def test_fewshot_on_user_imagefolder_with_class_names(tmp_path):
+    root = _folder(tmp_path / "data", None, per_class=10)
+    runs = tmp_path / "runs"
+    proc = cli("run", "coop/fewshot", "--set", "data.name=folder", "--set", f"data.root={root}",
+               "--set", "fewshot.shots=[2]", "--set", "fewshot.classnames=[blue,green,red]",
+               "--set", "coop.csc=true", "--set", "coop.position=middle", *FAST, runs=runs)
+    s = _summary(proc, runs, "coop/fewshot")
+    assert s["classes"]["folder"] == ["blue", "green", "red"]
+    assert 0.0 <= s["accuracy"]["folder"]["coop@2"] <= 1.0
+
+
+def test_dg_on_user_domain_folder(tmp_path):
+    root = _folder(tmp_path / "data", ["photo", "sketch"], per_class=10)
+    runs = tmp_path / "runs"
+    proc = cli("run", "coop/dg", "--set", "data.name=folder", "--set", f"data.root={root}",
+               "--set", "data.target=sketch", "--set", "fewshot.shots=[2]", "--set", "coop.init=a photo of a",
+               *FAST, runs=runs)
+    s = _summary(proc, runs, "coop/dg")
+    assert s["sources"] == ["photo"] and s["targets"] == ["sketch"]
+    assert set(s["per_domain"]) == {"photo", "sketch"}
+    assert "coop/retention" in s["metrics"]
+
+
+def test_bad_input_is_one_error_line(tmp_path):
+    root = _folder(tmp_path / "data", None, per_class=4)
+    runs = tmp_path / "runs"
+    cases = [
+        (["--set", "data.name=folder", "--set", f"data.root={root}", "--set", "fewshot.shots=[16]"],
+         "shots were asked for"),
+        (["--set", "data.name=folder", "--set", f"data.root={root}", "--set", "fewshot.classnames=[a,b]"],
+         "fewshot.classnames has 2 names"),
+        (["--set", "fewshot.tasks=[colour]", "--set", "fewshot.classnames=[x]", "--set", "coop.n_ctx=30"],
+         "context length is 24"),
+        (["--set", "clip.weights=/nonexistent/ckpt.pt"], "is not a file"),
+        (["--set", "fewshot.tasks=[color]"], "did you mean 'colour'"),
+    ]
+    for extra, msg in cases:
+        proc = cli("run", "coop/fewshot", *extra, *FAST, runs=runs)
+        assert proc.returncode == 2, (extra, proc.stderr[-1500:])
+        lines = [ln for ln in proc.stderr.strip().splitlines() if ln.startswith("error:")]
+        assert len(lines) == 1 and msg in lines[0], (extra, proc.stderr[-1500:])
