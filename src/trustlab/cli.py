@@ -66,9 +66,18 @@ def _list_models(input_size: int) -> None:
 # --- run / runs ------------------------------------------------------------------------------------
 
 
+def _use_loggers(args: argparse.Namespace) -> None:
+    """``--log NAME`` (repeatable): checked now, then handed to every run (and bench worker) via the env."""
+    if getattr(args, "log", None):
+        from trustlab.runs.loggers import ENV, check
+
+        os.environ[ENV] = ",".join(check(list(dict.fromkeys(args.log))))
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from trustlab.recipes import run_recipe
 
+    _use_loggers(args)
     overrides = [*args.set, *(["data.skip_corrupt=true"] if args.skip_corrupt else [])]
     if args.print_config:
         return _print_config(args, overrides)
@@ -143,6 +152,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from trustlab.bench.runner import run_bench
 
+    _use_loggers(args)
     out = run_bench(args.suite, out_root=args.out, only=args.only, quiet=args.quiet, reuse=args.reuse, jobs=args.jobs)
     print(out)
     return 0
@@ -243,6 +253,8 @@ def build_parser(catalog: dict[str, Any] | None = None) -> argparse.ArgumentPars
     p.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue an unfinished run from its checkpoint")
     p.add_argument("--skip-corrupt", action="store_true", help="skip unreadable images (counted) instead of failing")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--log", action="append", default=[], metavar="LOGGER",
+                   help="also send metrics to tensorboard or mlflow (repeatable; metrics.jsonl is always written)")
     p.add_argument("--print-config", action="store_true",
                    help="print the resolved config (every key, value and type) as YAML and exit")
     p.set_defaults(func=cmd_run)
@@ -262,6 +274,8 @@ def build_parser(catalog: dict[str, Any] | None = None) -> argparse.ArgumentPars
     p.add_argument("--reuse", action="store_true", help="reuse finished runs with identical configs")
     p.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="train up to N runs at once in worker processes (claims that ask for runs together)")
+    p.add_argument("--log", action="append", default=[], metavar="LOGGER",
+                   help="also send every run's metrics to tensorboard or mlflow (repeatable)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_bench)
 

@@ -23,7 +23,7 @@ import secrets
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +83,7 @@ class RunRecord:
     path: Path
     recipe: str
     writer: bool = True  # False on non-zero DDP ranks: every write becomes a no-op
+    _loggers: Any = field(default=None, init=False, repr=False, compare=False)  # runs.loggers.Fanout, lazily
 
     @classmethod
     def create(
@@ -131,6 +132,16 @@ class RunRecord:
         with open(self.path / "metrics.jsonl", "a", encoding="utf-8") as fh:
             fh.write(line + "\n")
             fh.flush()
+        self._tracking().log(metrics)
+
+    def _tracking(self) -> Any:
+        """The optional loggers asked for by $TRUSTLAB_LOG (trustlab.runs.loggers), started on first use."""
+        if self._loggers is None:
+            from trustlab.runs.loggers import Fanout, requested
+
+            names = requested()
+            self._loggers = Fanout(names, self.path, self.recipe, self.config() if names else {})
+        return self._loggers
 
     def truncate_metrics(self, after_epoch: int) -> None:
         """On resume: drop lines logged after the checkpointed epoch (they will be logged again)."""
@@ -167,6 +178,8 @@ class RunRecord:
 
     def mark_done(self) -> None:
         if self.writer:
+            if self._loggers is not None:
+                self._loggers.close()
             io.write_text(self.path / "done", time.strftime("%Y-%m-%dT%H:%M:%S%z") + "\n")
 
     # --- reads --------------------------------------------------------------------------------
