@@ -64,9 +64,7 @@ def test_other_claims_and_the_demo_slice() -> None:
     ctx = _FakeContext(lambda r, ov: _summary(r, ov, asr=0.5, control=0.1))
     assert claims.check_beats_naive("quick", ctx).diffs[0] == pytest.approx(0.5 - 0.1)
     assert claims.check_positive_control("quick", ctx).verdict == "PASS"
-    full = _FakeContext(lambda r, ov: {"cta": 0.9, "train_size": 4000} if r == "distill/full-data"
-                        else _summary(r, ov, asr=0.5, control=0.1))
-    assert claims.check_clean_cta("quick", full).diffs[0] == pytest.approx(0.71 - 0.4)
+    assert claims.check_clean_cta("quick", ctx).diffs[0] == pytest.approx(0.71 - 0.4)
     demo = [cid for cid, c in CLAIMS.items() if cid.startswith("doorping/") and "demo" in c.suites]
     assert sorted(demo) == ["doorping/asr-high", "doorping/backdoor-in-data"]
     assert len(claims.SCALE["demo"]["seeds"]) >= 3 and len(claims.SCALE["quick"]["seeds"]) >= 3

@@ -107,10 +107,10 @@ class EvalConfig:
     #   clean-real: models trained on ipc clean real images per class [asr_clean_real]
     #   clean-distilled: the clean training set distilled with the same settings and seed, models trained
     #     on it [clean_cta, asr_clean_distilled]: a high ASR there means the trigger fools any such model
-    #   full-data: BadNets-style positive control: models trained on the whole training set with the same
-    #     images poisoned by the final trigger, for full_data_epochs [cta_full_data, asr_full_data]
+    #   full-data: BadNets-style positive control: one model (batch 64) trained on the whole training set with
+    #     the same images poisoned by the final trigger, for full_data_epochs [cta_full_data, asr_full_data]
     controls: list[str] = field(default_factory=lambda: ["clean-real"])
-    full_data_epochs: int = 5
+    full_data_epochs: int = 10
 
 
 @dataclass

@@ -121,9 +121,12 @@ def _controls(cfg: DoorpingRecipeConfig, dcfg: Any, src: Any, attack: Any, trigg
         x[idx], y[idx] = trigger.stamp(x[idx]), trigger.target
         full = replace(cfg.train, epochs=cfg.eval.full_data_epochs,
                        step_size=max(1, cfg.eval.full_data_epochs // 2))
-        rows = _evaluate(x, y, cfg, make_net, None, x_test, y_test, trigger, train_cfg=full)
+        # one model, batch 64 (the distill/full-data default): 4000 images at batch 256 barely train
+        model = train_fresh(x, y, make_net, full, batch_size=min(64, cfg.data.batch_size),
+                            seed=cfg.train.seed * 1000, augment=None)
+        rows = [backdoor_metrics(model, x_test, y_test, trigger)]
         out["cta_full_data"], _ = _mean_std([m["cta"] for m in rows])
-        out["asr_full_data"], out["asr_full_data_std"] = _mean_std([m["asr"] for m in rows])
+        out["asr_full_data"] = rows[0]["asr"]
         out["full_data_seconds"] = time.perf_counter() - t0
     return out
 
