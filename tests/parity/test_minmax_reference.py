@@ -72,7 +72,8 @@ def _reference_minmax_ens(models, x, eps, epochs, alpha, beta, gamma, fixed_w=Fa
     return x + delta, w
 
 
-@pytest.mark.parametrize("k, eps, epochs, alpha, beta, gamma", [(3, 0.2, 20, 4.0, 50.0, 3.0), (2, 0.1, 8, 7.0, 5.0, 0.5)])
+@pytest.mark.parametrize("k, eps, epochs, alpha, beta, gamma",
+                         [(3, 0.2, 20, 4.0, 50.0, 3.0), (2, 0.1, 8, 7.0, 5.0, 0.5)])
 def test_ensemble_attack_matches_reference_loop(k, eps, epochs, alpha, beta, gamma) -> None:
     models = _models(k)
     x = torch.rand(16, 1, 12, 12, generator=torch.Generator().manual_seed(3))

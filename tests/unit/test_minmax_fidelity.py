@@ -19,7 +19,8 @@ from trustlab.registry import RECIPES
 
 
 def test_eot_defaults_are_the_reference_trans_attack_settings() -> None:
-    # trans_attack.py: identity, fliplr, flipud, adjust_brightness(0.1), adjust_gamma(1.3), crop 0.1..0.9; beta 50, gamma 3
+    # trans_attack.py: identity, fliplr, flipud, adjust_brightness(0.1), adjust_gamma(1.3), crop 0.1..0.9;
+    # beta 50, gamma 3
     assert DEFAULT_TRANSFORMS == ["identity", "hflip", "vflip", "brightness:0.1", "gamma:1.3", "crop:0.8"]
     cfg = RECIPES.get("attack/eot").config()
     assert (cfg.attack.beta, cfg.attack.gamma, cfg.eot.distortion) == (50.0, 3.0, 0.5)

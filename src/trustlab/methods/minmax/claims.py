@@ -96,7 +96,8 @@ def check_ensemble(suite: str, ctx: Any) -> ClaimResult:
                   "ASR_all": mean([runs[s].get("control_random_asr_all", float("nan")) for s in seeds]),
                   "per-model success": "victims' clean accuracy: " + ", ".join(
                       f"{d}={mean([runs[s]['clean_acc'][d] for s in seeds]):.3f}" for d in runs[seeds[0]]["domains"])})
-    return paired_result("minmax/ensemble-asr-all", suite, diffs, unit="ASR_all (min-max minus average, paired per seed)",
+    return paired_result("minmax/ensemble-asr-all", suite, diffs,
+                         unit="ASR_all (min-max minus average, paired per seed)",
                          values=values, seeds=seeds, table=table, runs=paths,
                          notes="both weightings attack the same victims and inputs in each run; the attacked "
                                "inputs are ones every victim classifies correctly (clean ASR 0)")
@@ -156,7 +157,8 @@ def check_universal_eot(suite: str, ctx: Any) -> ClaimResult:
     table = [
         {"setting": "universal", "metric": "groups with all K inputs fooled",
          "min-max": mean(values["universal/minmax"]), "average": mean(values["universal/average"]),
-         "gap": mean(gap_u), "control: held-out fooling (min-max / avg)": f"{held['minmax']:.3f} / {held['average']:.3f}"},
+         "gap": mean(gap_u),
+         "control: held-out fooling (min-max / avg)": f"{held['minmax']:.3f} / {held['average']:.3f}"},
         {"setting": "eot", "metric": "inputs fooled under every transform", "min-max": mean(values["eot/minmax"]),
          "average": mean(values["eot/average"]), "gap": mean(gap_e),
          "mean over transforms (min-max / avg)": f"{eot_avg['minmax']:.3f} / {eot_avg['average']:.3f}"},

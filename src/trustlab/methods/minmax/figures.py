@@ -93,7 +93,7 @@ def example_grid(
     pad, cap = 2, (12 if captions else 0)  # pixels between tiles; room for a caption under each row
     cell_h, cell_w = h + pad + cap, w + pad
     canvas = np.ones((len(rows) * cell_h, n * cell_w, 3))
-    for r, (label, imgs) in enumerate(rows.items()):
+    for r, imgs in enumerate(rows.values()):
         scale = float(imgs.abs().max()) if float(imgs.min()) < 0 else None
         for c in range(min(n, len(imgs))):
             canvas[r * cell_h : r * cell_h + h, c * cell_w : c * cell_w + w] = _tile(imgs[c], scale)

@@ -25,6 +25,7 @@ from trustlab.errors import ConfigError, DataError
 from trustlab.experiment import DataConfig, TrainConfig
 from trustlab.runs.store import RunRecord
 
+
 @dataclass
 class ImageData:
     """A train set (torch Dataset of (x, y)) and the whole test split as tensors in [0, 1]."""
