@@ -40,8 +40,40 @@ from torch import Tensor, nn
 from trustlab.errors import ConfigError
 from trustlab.registry import Registry
 
-ROUTERS: Registry[Any] = Registry("router")
-MODEL_PARTS: Registry[Any] = Registry("model part", key="model-parts")
+
+
+def _router_contract(name: str, cls: Any) -> None:
+    """A router maps (T, D) tokens to finite fp32 (T, E) logits and passes gradients to its weights."""
+    torch.manual_seed(0)
+    router = cls(8, 4, MoEConfig(num_experts=4, proj_dim=6))
+    x = torch.randn(10, 8)
+    logits = router(x)
+    if logits.shape != (10, 4) or logits.dtype != torch.float32 or not torch.isfinite(logits).all():
+        raise AssertionError(f"router {name}: bad logits {tuple(logits.shape)} {logits.dtype}")
+    logits.softmax(1)[:, 0].sum().backward()
+    if not all(p.grad is not None and torch.isfinite(p.grad).all() for p in router.parameters()):
+        raise AssertionError(f"router {name}: a parameter got no finite gradient")
+    if router.macs_per_token() <= 0:
+        raise AssertionError(f"router {name}: macs_per_token must be > 0")
+
+
+def _part_contract(name: str, cls: Any) -> None:
+    """A model part keeps the (B, N, D) shape, trains (finite aux loss, gradients) and reports its load."""
+    torch.manual_seed(0)
+    part = cls(MoEConfig(num_experts=4, top_k=2, proj_dim=6), 8, 16)
+    x = torch.randn(3, 5, 8, requires_grad=True)
+    y = part(x)
+    if y.shape != x.shape or not torch.isfinite(y).all():
+        raise AssertionError(f"model part {name}: output {tuple(y.shape)} for input {tuple(x.shape)}")
+    (y.square().mean() + part.aux_loss).backward()
+    if x.grad is None or not all(p.grad is not None for p in part.parameters()):
+        raise AssertionError(f"model part {name}: gradients do not reach the input and every parameter")
+    if int(part.stats["load"].sum() + part.stats["dropped"]) != int(part.stats["assigned"]):
+        raise AssertionError(f"model part {name}: load + dropped != assigned")
+
+
+ROUTERS: Registry[Any] = Registry("router", contract=_router_contract)
+MODEL_PARTS: Registry[Any] = Registry("model part", key="model-parts", contract=_part_contract)
 
 SECOND_POLICIES = ("all", "threshold", "random")
 AUX_LOSSES = ("importance_load", "gshard", "none")

@@ -32,7 +32,9 @@ SCALE: dict[str, dict[str, Any]] = {
               "overrides": ["data.max_per_domain=32", "train.epochs=1", "train.max_steps_per_epoch=2", *_RUN]},
     "demo": {"seeds": [0, 1, 2], "targets": ["mnistm"], "fusion_targets": ["mnistm"],
              "overrides": ["data.max_per_domain=128", "train.epochs=8", *_RUN]},
-    "quick": {"seeds": [0, 1, 2], "targets": list(DOMAINS), "fusion_targets": ["syn", "mnistm"],
+    # quick: two of the four LODO splits (the colour/texture-shifted held-out domains), chosen for compute
+    # before any held-out result was seen; the full suite holds out all four
+    "quick": {"seeds": [0, 1, 2], "targets": ["syn", "mnistm"], "fusion_targets": ["mnistm"],
               "overrides": ["data.max_per_domain=200", "train.epochs=12", *_RUN]},
     "full": {"seeds": [0, 1, 2, 3, 4], "targets": list(DOMAINS), "fusion_targets": list(DOMAINS),
              "overrides": ["data.max_per_domain=1000", "train.epochs=40", "train.eval_every=5"]},

@@ -20,7 +20,7 @@ from trustlab.engine.fit import FitResult
 from trustlab.engine.runtime import seed_everything
 from trustlab.errors import ConfigError
 from trustlab.methods.gmoe.method import GMoE, GMoERecipeConfig, build_vit_model
-from trustlab.recipes import Recipe, RunContext, register_recipe
+from trustlab.recipes import TINY_FOLDER, Recipe, RunContext, register_recipe
 from trustlab.tasks.classification import run_dg
 
 ROUTING_IMAGES = 100  # test images per domain for the routing statistics
@@ -101,16 +101,19 @@ def _defaults(data: dict[str, Any], model: str, **vit: Any) -> dict[str, Any]:
 DIGITS = {"name": "digits-dg", "target": "mnistm", "image_size": 32, "batch_size": 32, "max_per_domain": 500}
 FOLDER = {"name": "folder", "target": "", "image_size": 64, "batch_size": 32}
 TINY = {"data.max_per_domain": 32, "train.epochs": 1, "train.max_steps_per_epoch": 2, "vit.depth": 2}
+TINY_ON_FOLDER = {**TINY, "data.root": TINY_FOLDER, "data.target": "d0", "data.image_size": 32}
 
-for _name, _desc, _data, _model, _vit in [
+for _name, _desc, _data, _model, _vit, _tiny in [
     ("gmoe/digits-dg", "GMoE (sparse MoE ViT, 6 experts, cosine top-1) on Digits-DG (data.target held out)",
-     DIGITS, "vit_moe", {}),
-    ("gmoe/dense-digits-dg", "the dense ViT beside GMoE (same recipe, model vit) on Digits-DG", DIGITS, "vit", {}),
+     DIGITS, "vit_moe", {}, TINY),
+    ("gmoe/dense-digits-dg", "the dense ViT beside GMoE (same recipe, model vit) on Digits-DG", DIGITS, "vit", {},
+     TINY),
     ("gmoe/fusion-digits-dg", "GMoE + layer-fusion block (ablation) on Digits-DG", DIGITS, "vit_moe",
-     {"fusion": "layers"}),
-    ("gmoe/folder", "GMoE on a DomainBed/Dassl folder dataset (data.root, data.target)", FOLDER, "vit_moe", {}),
-    ("gmoe/dense-folder", "the dense ViT on a DomainBed/Dassl folder dataset", FOLDER, "vit", {}),
+     {"fusion": "layers"}, TINY),
+    ("gmoe/folder", "GMoE on a DomainBed/Dassl folder dataset (data.root, data.target)", FOLDER, "vit_moe", {},
+     TINY_ON_FOLDER),
+    ("gmoe/dense-folder", "the dense ViT on a DomainBed/Dassl folder dataset", FOLDER, "vit", {}, TINY_ON_FOLDER),
 ]:
     register_recipe(Recipe(name=_name, description=_desc, config_cls=GMoERecipeConfig, run=run_gmoe,
-                           defaults=_defaults(_data, _model, **_vit), tiny=dict(TINY)))
+                           defaults=_defaults(_data, _model, **_vit), tiny=dict(_tiny)))
 

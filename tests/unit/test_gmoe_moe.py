@@ -1,0 +1,137 @@
+"""The MoE layer: batched dispatch against a per-token loop, capacity and dropping, routers, aux losses, errors."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from trustlab.errors import ConfigError, NotFoundError
+from trustlab.models.moe import MODEL_PARTS, ROUTERS, MoEConfig, MoEFFN, aux_loss
+
+
+def _reference(layer: MoEFFN, x: torch.Tensor) -> torch.Tensor:
+    """Per-token loop: y_t = sum over kept choices of gate * expert(x_t) (no capacity, eval mode)."""
+    idx, gates, keep, _, _ = layer.route(x)
+    y = torch.zeros_like(x)
+    for t in range(x.shape[0]):
+        for j in range(idx.shape[1]):
+            if keep[t, j]:
+                e = int(idx[t, j])
+                h = F.gelu(x[t] @ layer.w1[e] + layer.b1[e, 0])
+                y[t] += gates[t, j] * (h @ layer.w2[e] + layer.b2[e, 0])
+    return y
+
+
+@pytest.mark.parametrize("router", ROUTERS.names())
+@pytest.mark.parametrize("top_k", [1, 2])
+def test_batched_dispatch_matches_token_loop(router: str, top_k: int) -> None:
+    torch.manual_seed(0)
+    layer = MoEFFN(MoEConfig(num_experts=4, top_k=top_k, router=router, proj_dim=8, capacity_factor=8.0), 12, 20)
+    layer.eval()
+    x = torch.randn(30, 12)
+    with torch.no_grad():
+        torch.testing.assert_close(layer(x), _reference(layer, x), rtol=1e-5, atol=1e-5)
+        assert layer.stats["dropped"] == 0 and layer.stats["assigned"] == 30 * top_k
+
+
+def test_capacity_drops_lowest_priority_tokens_and_counts_them() -> None:
+    torch.manual_seed(0)
+    cfg = MoEConfig(num_experts=2, top_k=1, router="linear", capacity_factor=0.2, gate_noise=0.0, aux_loss="gshard")
+    layer = MoEFFN(cfg, 6, 8).eval()
+    with torch.no_grad():
+        layer.router.wg.weight.zero_()
+        layer.router.wg.weight[0, 0] = 1.0  # expert 0 wins wherever x[:, 0] > 0, with score rising in x[:, 0]
+    x = torch.randn(40, 6)
+    x[:, 0] = torch.linspace(0.1, 4.0, 40)  # all tokens want expert 0
+    idx, gates, keep, pos, cap = layer.route(x)
+    assert cap == int(0.2 * 20) == 4
+    assert (idx[:, 0] == 0).all() and int(keep.sum()) == cap
+    assert keep[-cap:, 0].all(), "batch-prioritised routing keeps the highest-scoring tokens"
+    assert layer.stats["dropped"] == 40 - cap and layer.stats["load"].tolist() == [cap, 0]
+    assert (gates[~keep] == 0).all()
+    y = layer(x)
+    assert (y[~keep[:, 0]] == 0).all(), "a dropped token gets no expert output (its residual passes alone)"
+    layer.cfg.batch_prioritized = False
+    _, _, keep, _, _ = layer.route(x)
+    assert keep[:cap, 0].all() and not keep[cap:, 0].any(), "without priority the first tokens win"
+
+
+def test_eval_capacity_factor_and_second_policies() -> None:
+    torch.manual_seed(0)
+    cfg = MoEConfig(num_experts=4, top_k=2, router="linear", capacity_factor=1.0, eval_capacity_factor=2.0,
+                    second_policy="threshold", second_threshold=0.3, gate_noise=0.0, aux_loss="gshard")
+    layer = MoEFFN(cfg, 6, 8)
+    assert layer.train().capacity(40) == 2 * 10 and layer.eval().capacity(40) == 2 * 20
+    x = torch.randn(50, 6) * 3
+    idx, gates, keep, _, _ = layer.route(x)
+    scores = layer.router(x).softmax(1).topk(2, dim=1).values
+    second = scores[:, 1] / scores.sum(1)
+    assert torch.equal(keep[:, 1], second > 0.3)
+    layer.cfg.second_policy = "all"
+    assert layer.route(x)[2].all()
+
+
+def test_aux_losses_match_hand_formulas() -> None:
+    torch.manual_seed(0)
+    logits = torch.randn(64, 4)
+    noisy = logits + 0.25 * torch.randn_like(logits)
+    top = noisy.topk(1, dim=1).indices
+    imp = logits.softmax(1).sum(0)
+    cdf = 0.5 * (1 + torch.erf((logits - noisy.gather(1, top)) / (0.25 * math.sqrt(2))))
+    load = cdf.sum(0)
+    want = (imp.var() / imp.mean() ** 2 + load.var() / load.mean() ** 2) / 2
+    torch.testing.assert_close(aux_loss("importance_load", logits, noisy, top, gate_noise=1.0), want)
+    uniform = torch.zeros(8, 4)
+    balanced_top = torch.arange(8).remainder(4).unsqueeze(1)
+    torch.testing.assert_close(aux_loss("gshard", uniform, uniform, balanced_top, 1.0), torch.tensor(1.0))
+
+
+def test_cosine_router_temperature_is_learned_and_clamped() -> None:
+    layer = MoEFFN(MoEConfig(num_experts=3, proj_dim=4, init_temperature=0.5), 6, 8)
+    r = layer.router
+    assert math.isclose(float(r.log_scale.detach().exp()), 2.0, rel_tol=1e-6)
+    with torch.no_grad():
+        r.log_scale.fill_(10.0)
+    logits = r(torch.randn(5, 6))
+    assert logits.abs().max() <= 100.0 + 1e-4  # |cos| <= 1 times the clamped scale 100
+    assert r.log_scale.requires_grad
+
+
+def test_aux_loss_and_training_noise_only_in_training() -> None:
+    torch.manual_seed(0)
+    layer = MoEFFN(MoEConfig(num_experts=4, proj_dim=4, gate_noise=1.0), 6, 8)
+    x = torch.randn(20, 6)
+    layer.eval()
+    a, b = layer(x), layer(x)
+    torch.testing.assert_close(a, b)
+    assert float(layer.aux_loss) > 0 and layer.aux_loss.requires_grad
+
+
+@pytest.mark.parametrize(
+    "cfg, match",
+    [
+        (MoEConfig(num_experts=4, top_k=5), "top_k=5 must be between 1 and moe.num_experts=4"),
+        (MoEConfig(capacity_factor=0.0), "capacity_factor must be > 0"),
+        (MoEConfig(capacity_factor=-1.0), "capacity_factor must be > 0"),
+        (MoEConfig(eval_capacity_factor=0.0), "eval_capacity_factor must be > 0"),
+        (MoEConfig(second_policy="sometimes"), "second_policy must be one of"),
+        (MoEConfig(aux_loss="importance_load", gate_noise=0.0), "needs moe.gate_noise > 0"),
+    ],
+)
+def test_bad_moe_settings_are_one_line_errors(cfg: MoEConfig, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        MoEFFN(cfg, 8, 16)
+
+
+def test_unknown_router_names_the_registry() -> None:
+    with pytest.raises(NotFoundError, match="unknown router 'cosin'.*did you mean 'cosine'"):
+        MoEFFN(MoEConfig(router="cosin"), 8, 16)
+
+
+def test_model_part_registry_builds_the_layer() -> None:
+    assert MODEL_PARTS.get("moe_ffn") is MoEFFN
+    layer = MODEL_PARTS.get("moe_ffn")(MoEConfig(num_experts=2, proj_dim=4), 6, 8)
+    assert layer(torch.randn(2, 3, 6)).shape == (2, 3, 6)
