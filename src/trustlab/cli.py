@@ -153,7 +153,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from trustlab.bench.runner import run_bench
 
     _use_loggers(args)
-    out = run_bench(args.suite, out_root=args.out, only=args.only, quiet=args.quiet, reuse=args.reuse, jobs=args.jobs)
+    from trustlab.bench.launchers import launcher_config
+
+    cfg = launcher_config(args.launcher_profile, gpus=args.gpus, ray_address=args.ray_address,
+                          slurm_partition=args.slurm_partition, slurm_time=args.slurm_time,
+                          slurm_cluster=args.slurm_cluster)
+    out = run_bench(args.suite, out_root=args.out, only=args.only, quiet=args.quiet,
+                    reuse=args.reuse or args.resume, jobs=args.jobs, launcher=args.launcher, launcher_cfg=cfg)
     print(out)
     return 0
 
@@ -276,6 +282,17 @@ def build_parser(catalog: dict[str, Any] | None = None) -> argparse.ArgumentPars
                    help="train up to N runs at once in worker processes (claims that ask for runs together)")
     p.add_argument("--log", action="append", default=[], metavar="LOGGER",
                    help="also send every run's metrics to tensorboard or mlflow (repeatable)")
+    p.add_argument("--launcher", default="local", choices=["local", "ray", "slurm"],
+                   help="where runs train: local worker processes, Ray tasks, or SLURM jobs (submitit)")
+    p.add_argument("--resume", action="store_true",
+                   help="collect runs that finished (e.g. SLURM jobs of an earlier bench) and submit the rest")
+    p.add_argument("--launcher-profile", default=None, metavar="YAML",
+                   help="launcher settings (keys: gpus, ray_address, slurm_partition, slurm_time, ...)")
+    p.add_argument("--gpus", type=float, default=None, help="GPUs per run (Ray num_gpus, SLURM gpus_per_node)")
+    p.add_argument("--ray-address", default=None, help="an existing Ray cluster (default: start a local one)")
+    p.add_argument("--slurm-partition", default=None)
+    p.add_argument("--slurm-time", type=int, default=None, metavar="MINUTES", help="time limit per run")
+    p.add_argument("--slurm-cluster", default=None, help="'local' runs the jobs with submitit's local executor")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_bench)
 

@@ -12,17 +12,18 @@ run gets (float reduction order): ``--jobs 2`` on 2 cores gives the numbers of a
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import sys
 import time
 import traceback
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from trustlab.bench.claims import SUITES, Claim, ClaimResult
+from trustlab.bench.launchers import LAUNCHERS, Launcher, LauncherConfig, LauncherError, make_launcher
 from trustlab.config import Overrides, override_strings
 from trustlab.errors import ConfigError, TrustlabError
 from trustlab.recipes import run_recipe
@@ -37,10 +38,13 @@ class BenchContext:
 
     def __init__(
         self, suite: str, out_dir: Path, quiet: bool = True, reuse: bool = False, jobs: int = 1,
-        threads: int | None = None,
+        threads: int | None = None, launcher: str = "local", launcher_cfg: LauncherConfig | None = None,
     ) -> None:
         if jobs < 1:
             raise ConfigError(f"--jobs must be at least 1, got {jobs}")
+        LAUNCHERS.get(launcher)  # an unknown launcher fails before anything is written
+        self.launcher = launcher
+        self.launcher_cfg = launcher_cfg
         self.suite = suite
         self.out_dir = out_dir
         self.runs_root = out_dir / "runs"
@@ -49,15 +53,17 @@ class BenchContext:
         self.jobs = jobs
         self._worker_threads = threads
         self._cache: dict[tuple[str, tuple[str, ...]], RunRecord] = {}
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: Launcher | None = None
 
     @property
     def threads_per_run(self) -> int:
         """Torch threads a new run trains with: each worker's share of the CPUs, or this process's own."""
-        if self.jobs == 1:
+        if self.jobs == 1 and self.launcher == "local":
             import torch
 
             return torch.get_num_threads()
+        if self.launcher_cfg is not None and self.launcher != "local":
+            return self.launcher_cfg.threads
         return self._worker_threads or max(1, _cpus() // self.jobs)
 
     def records(self) -> list[RunRecord]:
@@ -83,7 +89,7 @@ class BenchContext:
         for key in todo:
             if not self.quiet:
                 print(f"  run {key[0]} {' '.join(key[1])}", file=sys.stderr)
-        if self.jobs == 1 or not todo:  # with jobs > 1 every run trains in a worker, so all get `threads`
+        if (self.jobs == 1 and self.launcher == "local") or not todo:  # else every run trains in a worker
             for key in todo:
                 self._cache[key] = RunRecord.open(_run(key[0], list(key[1]), str(self.runs_root), self.reuse))
         else:
@@ -105,21 +111,21 @@ class BenchContext:
             self._cache[key] = RunRecord.open(fut.result())
             if not self.quiet:
                 print(f"  done {n}/{len(todo)}: {self._cache[key].path}", file=sys.stderr)
-        if any(isinstance(e, BrokenProcessPool) for e in failed.values()):  # a worker died (e.g. out of memory)
+        if any(isinstance(e, BrokenProcessPool) for e in failed.values()):  # a local worker died (e.g. out of memory)
             self.close()  # the next claim gets fresh workers
         if failed:
             raise next(failed[key] for key in todo if key in failed)
 
-    def _workers(self) -> ProcessPoolExecutor:
+    def _workers(self) -> Launcher:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_init_worker, initargs=(self.threads_per_run,))
+            cfg = replace(self.launcher_cfg or LauncherConfig(), jobs=self.jobs, threads=self.threads_per_run)
+            self._pool = make_launcher(self.launcher, cfg, self.out_dir)
         return self._pool
 
     def close(self) -> None:
-        """Stop the worker processes (if any were started)."""
+        """Stop the workers (local pool, local Ray cluster) if any were started."""
         if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
+            self._pool.shutdown()
             self._pool = None
 
 def _cpus() -> int:
@@ -128,14 +134,6 @@ def _cpus() -> int:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # pragma: no cover  (not Linux)
         return os.cpu_count() or 1
-
-
-def _init_worker(threads: int) -> None:
-    import torch
-
-    import trustlab.methods  # noqa: F401  (registers recipes)
-
-    torch.set_num_threads(threads)
 
 
 def _run(recipe: str, overrides: list[str], runs_root: str, reuse: bool) -> str:
@@ -153,6 +151,8 @@ def run_bench(
     quiet: bool = False,
     reuse: bool = False,
     jobs: int = 1,
+    launcher: str = "local",
+    launcher_cfg: LauncherConfig | None = None,
 ) -> Path:
     """Run every claim registered for ``suite`` (or those whose id starts with one of ``only``)."""
     import trustlab.methods  # noqa: F401  (registers recipes and claims)
@@ -160,7 +160,10 @@ def run_bench(
     if suite not in SUITES:
         raise ConfigError(f"unknown suite '{suite}'; use one of {', '.join(SUITES)}")
     out_dir = Path(out_root) / suite
-    ctx = BenchContext(suite, out_dir, quiet=quiet, reuse=reuse, jobs=jobs)  # checks jobs before any write
+    ctx = BenchContext(suite, out_dir, quiet=quiet, reuse=reuse, jobs=jobs, launcher=launcher,
+                       launcher_cfg=launcher_cfg)  # checks jobs and the launcher before any write
+    if launcher != "local":
+        ctx._workers()  # connect to the cluster (or start it) before anything is written
     out_dir.mkdir(parents=True, exist_ok=True)
     claims: list[Claim] = [c for _, c in CLAIMS.items() if suite in c.suites]
     if only:
@@ -186,6 +189,8 @@ def _check_all(claims: list[Claim], suite: str, ctx: BenchContext, out_dir: Path
         t = time.perf_counter()
         try:
             res = claim.check(suite, ctx)
+        except LauncherError:  # the launcher itself failed: no later claim can run either
+            raise
         except Exception as exc:  # a broken claim is reported as failed, not hidden
             detail = str(exc) if isinstance(exc, TrustlabError) else traceback.format_exc(limit=3)
             res = ClaimResult(
@@ -209,6 +214,7 @@ def _write(out_dir: Path, suite: str, results: list[dict[str, Any]], seconds: fl
             "env": environment(),
             # the torch threads a run trained with change float reduction order, so they are recorded
             "jobs": ctx.jobs,
+            "launcher": ctx.launcher,
             "threads_per_run": ctx.threads_per_run,
             "seconds": seconds,
             "claims": results,
