@@ -89,7 +89,8 @@ def main() -> None:
           f" ({args.n} ID + {len(ood_x)} OOD), small_cnn width {args.width} (D={model.feature_dim}), "
           f"{torch.get_num_threads()} threads")
 
-    bank, t_bank = timed(lambda: extract(model, torch.utils.data.TensorDataset(images(bank_x), torch.from_numpy(bank_y))))
+    bank_set = torch.utils.data.TensorDataset(images(bank_x), torch.from_numpy(bank_y))
+    bank, t_bank = timed(lambda: extract(model, bank_set))
     test, t_fwd = timed(lambda: extract(model, test_imgs))
     print(f"shared forward pass: bank {t_bank:.1f} s, test {t_fwd:.1f} s ({len(test_imgs) / t_fwd:.0f} img/s)\n")
 

@@ -14,7 +14,7 @@ import trustlab.methods  # noqa: F401
 from trustlab.errors import ConfigError
 from trustlab.methods.ood.base import Outputs
 from trustlab.methods.ood.evaluate import EvalSet, aps_search, make_detector, score_set_grid
-from trustlab.methods.ood.feature_scorers import KNN, flat_index, kth_neighbour_distance, knn_distances, l2_normalise
+from trustlab.methods.ood.feature_scorers import KNN, flat_index, knn_distances, kth_neighbour_distance, l2_normalise
 from trustlab.methods.ood.logit_scorers import ODIN
 from trustlab.metrics.ood import auroc
 from trustlab.models import build_model
@@ -125,7 +125,8 @@ def test_faiss_knn_matches_the_exact_torch_search():
         torch.testing.assert_close(d[:, k - 1], kth_neighbour_distance(q, bank, k), rtol=0, atol=1e-4)
     self_d = knn_distances(index, bank, 5, skip_self=True)[:, -1]
     torch.testing.assert_close(self_d, kth_neighbour_distance(bank, bank, 5, skip_self=True), rtol=0, atol=1e-3)
-    train, test = Outputs(None, torch.randn(3000, 32, generator=g).relu()), Outputs(None, torch.randn(300, 32, generator=g))
+    train = Outputs(None, torch.randn(3000, 32, generator=g).relu())
+    test = Outputs(None, torch.randn(300, 32, generator=g))
     det = KNN(k=50).fit(train)
     new = det.score_outputs(test).numpy()
     old = -kth_neighbour_distance(l2_normalise(test.features), det.bank, 50).numpy()
@@ -178,7 +179,8 @@ def test_default_grids_are_openood_sweeps():
 
 def test_wide_grids_and_overrides_are_options():
     assert make_detector("energy", grid="wide").search == {"temperature": [1.0, 10.0, 100.0, 1000.0]}
-    assert make_detector("vim", grid="wide").param_grid(Outputs(None, torch.rand(5, 256))) == {"dim": [32, 64, 128, 192]}
+    wide_vim = make_detector("vim", grid="wide").param_grid(Outputs(None, torch.rand(5, 256)))
+    assert wide_vim == {"dim": [32, 64, 128, 192]}
     assert make_detector("knn", grid="wide").search == make_detector("knn").search  # no wider grid: the reference
     over = make_detector("energy", grids={"energy": {"temperature": [2.0, 3.0]}})
     assert over.search == {"temperature": [2.0, 3.0]}

@@ -27,9 +27,9 @@ from trustlab.errors import ConfigError, DataError
 from trustlab.methods.ood import data as D
 from trustlab.methods.ood.common import (
     aps_table,
-    grids_of,
     check_detectors,
     grey_set,
+    grids_of,
     save_scores,
     subset,
     train_classifier,
@@ -97,12 +97,13 @@ def run_split(cfg: SplitRecipeConfig, ctx: RunContext, ids: ImageSplits, known: 
     id_test = EvalSet.build("known", model, grey_set(x_kn[kn_idx], y_kn[kn_idx]))
     unknown = EvalSet.build("unknown", model, grey_set(x_un[un_idx]))
     val = None
-    if cfg.detectors.aps and s.val and len(val_set) and tunable(dets, cfg.detectors.params, fit_out, *grids_of(cfg.detectors)):
+    grids = grids_of(cfg.detectors)
+    if cfg.detectors.aps and s.val and len(val_set) and tunable(dets, cfg.detectors.params, fit_out, *grids):
         parts = [EvalSet.build(n, model, grey_set(D.load_source(n, s.val_size or None, seed=cfg.data.split_seed)))
                  for n in s.val]
         val = (EvalSet.build("id_val", model, val_set), pool("ood_val", parts))
     results = evaluate(dets, model, fit_out, id_test, {"unknown": [unknown]}, (), val, cfg.detectors.params,
-                       train_set if "deep_svdd" in dets else None, *grids_of(cfg.detectors))
+                       train_set if "deep_svdd" in dets else None, *grids)
     correct = (id_test.outputs.logits.argmax(1) == id_test.outputs.labels).numpy()
     for r in results.values():
         r.metrics["unknown"]["oscr"] = oscr(r.scores["known"], r.scores["unknown"], correct)

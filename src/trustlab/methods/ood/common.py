@@ -1,8 +1,8 @@
 """Pieces shared by the OOD recipes: datasets, classifier training, detector lists, figures, tables.
 
 The classifier behind every post-hoc detector is trained with ERM by the shared classification task
-(``trustlab.tasks.classification.train_classifier``: SGD, cosine schedule, as ``erm/*``), unless ``model.weights`` points at a local checkpoint, in which
-case training is skipped and those weights are scored.
+(``trustlab.tasks.classification.train_classifier``: SGD, cosine schedule, as ``erm/*``), unless
+``model.weights`` points at a local checkpoint, in which case training is skipped and those weights are scored.
 """
 
 from __future__ import annotations

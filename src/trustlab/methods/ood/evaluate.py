@@ -103,7 +103,8 @@ def aps_search(det: Scorer, model: nn.Module | None, train: Outputs, val_id: Eva
     combos = [dict(zip(keys, values)) for values in itertools.product(*(grid[k] for k in keys))]
     if not det.grid_refits:
         fit_detector(det, model, train, val_id.outputs, fit_images)
-        aurocs = [auroc(a, b) for a, b in zip(score_set_grid(det, val_id, combos), score_set_grid(det, val_ood, combos))]
+        pairs = zip(score_set_grid(det, val_id, combos), score_set_grid(det, val_ood, combos))
+        aurocs = [auroc(a, b) for a, b in pairs]
     else:
         aurocs = []
         for combo in combos:

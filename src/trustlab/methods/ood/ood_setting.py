@@ -31,10 +31,10 @@ from trustlab.errors import ConfigError, DataError
 from trustlab.methods.ood import data as D
 from trustlab.methods.ood.common import (
     aps_table,
-    grids_of,
     check_detectors,
     covariate_table,
     grey_set,
+    grids_of,
     id_hashes_of,
     save_scores,
     subset,
@@ -109,13 +109,14 @@ def score_and_summarise(cfg: OODRecipeConfig, ctx: RunContext, model: torch.nn.M
     ood_sets = {g: [EvalSet.build(n, model, d) for n, d in sets.items()] for g, sets in groups.items()}
     cov_sets = [EvalSet.build(n, model, d) for n, d in cov.items()]
     val = None
-    if cfg.detectors.aps and val_ood and len(val_set) and tunable(dets, cfg.detectors.params, fit_out, *grids_of(cfg.detectors)):
+    grids = grids_of(cfg.detectors)
+    if cfg.detectors.aps and val_ood and len(val_set) and tunable(dets, cfg.detectors.params, fit_out, *grids):
         parts = [EvalSet.build(n, model, d) for n, d in val_ood.items()]
         val = (EvalSet.build("id_val", model, val_set), pool("ood_val", parts))
     fit_images = train_set if "deep_svdd" in dets else None
     forward_seconds = time.perf_counter() - t0
     results = evaluate(dets, model, fit_out, id_test, ood_sets, cov_sets, val, cfg.detectors.params, fit_images,
-                       *grids_of(cfg.detectors))
+                       *grids)
 
     y_te = id_test.outputs.labels
     out: dict[str, Any] = {
