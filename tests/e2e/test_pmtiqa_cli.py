@@ -16,14 +16,14 @@ def test_run_then_score_a_folder(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     meta = make_csv_dataset(tmp_path / "data")
     proc = cli(*CSV, f"data.meta={meta}", "--set", "data.image_size=40", "--set",
-               "train.epochs=1", "--set", "method.test_patches=1", "--quiet", runs=runs, check=True)
+               "train.epochs=1", "--set", "method.test_patches=1", "--quiet", runs=runs, check=True, timeout=900)
     rd = run_dir(proc.stdout)
     out = cli("score", str(tmp_path / "data" / "img"), str(tmp_path / "data" / "img" / "0.png"), "--run", str(rd),
-              runs=runs, check=True)
+              runs=runs, check=True, timeout=900)
     lines = out.stdout.strip().splitlines()
     assert len(lines) == 13 and all(len(ln.split("\t")) == 2 for ln in lines)
     float(lines[0].split("\t")[0])
-    bad = cli("score", str(tmp_path / "nope.png"), "--run", str(rd), runs=runs)
+    bad = cli("score", str(tmp_path / "nope.png"), "--run", str(rd), runs=runs, timeout=900)
     assert bad.returncode == 2 and bad.stderr.strip().startswith("error:") and len(bad.stderr.strip().splitlines()) == 1
 
 
@@ -35,7 +35,7 @@ def test_run_then_score_a_folder(tmp_path: Path) -> None:
 def test_bad_csv_rows_are_one_error_line(tmp_path: Path, row: str, match: str) -> None:
     meta = make_csv_dataset(tmp_path / "data")
     meta.write_text(meta.read_text() + row + "\n")
-    proc = cli(*CSV, f"data.meta={meta}", "--quiet", runs=tmp_path / "runs")
+    proc = cli(*CSV, f"data.meta={meta}", "--quiet", runs=tmp_path / "runs", timeout=900)
     assert proc.returncode == 2 and match in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert not list((tmp_path / "runs").rglob("done"))  # nothing finished
 
@@ -43,12 +43,12 @@ def test_bad_csv_rows_are_one_error_line(tmp_path: Path, row: str, match: str) -
 def test_small_image_and_empty_split_errors(tmp_path: Path) -> None:
     meta = make_csv_dataset(tmp_path / "data")
     proc = cli(*CSV, f"data.meta={meta}", "--set", "data.image_size=20", "--quiet",
-               runs=tmp_path / "runs")
+               runs=tmp_path / "runs", timeout=900)
     assert proc.returncode == 2 and "smaller than method.patch_size" in proc.stderr
     lines = meta.read_text().strip().splitlines()
     (tmp_path / "data" / "s.csv").write_text("\n".join([lines[0] + ",split"] + [ln + ",train" for ln in lines[1:]]))
     proc = cli(*CSV, f"data.meta={tmp_path / 'data' / 's.csv'}", "--quiet",
-               runs=tmp_path / "runs")
+               runs=tmp_path / "runs", timeout=900)
     assert proc.returncode == 2 and "test split" in proc.stderr and "empty" in proc.stderr
 
 
