@@ -34,7 +34,7 @@ _DEMO_PPO = {"ppo.learning_rate": 0.001, "ppo.n_epochs": 10, "ppo.clip_range": 0
 
 SCALE: dict[str, dict[str, Any]] = {
     "smoke": {
-        "seeds": [0], "rates": [0.2],
+        "seeds": [0], "rates": [0.2], "controls": True,
         "noisy": {**_TINY, "train.steps": 400, "dqn.learning_starts": 50},
         "demos": {**_TINY, "demo.checkpoints": [256, 512], "demo.episodes": 2, "demo.n_envs": 2, "ppo.n_steps": 64,
                   "ppo.batch_size": 64},
@@ -42,18 +42,20 @@ SCALE: dict[str, dict[str, Any]] = {
         "cotrain": {**_TINY, "train.steps": 256, "env.n_envs": 2, "ppo.n_steps": 64, "ppo.batch_size": 64},
     },
     "demo": {
-        "seeds": [0, 1, 2], "rates": [0.2],
+        "seeds": [0, 1, 2], "rates": [0.2], "controls": False,
         "noisy": {**_QUICK_DQN, "train.steps": 3000, "train.eval_episodes": 5},
     },
+    # quick: e+ = 0.1 only and no clean / copy controls -- what a 2-core machine shared with other jobs ran in
+    # an hour (each 10k-step DQN run took 1-4 min there); `full` has all three rates and both controls
     "quick": {
-        "seeds": [0, 1, 2, 3, 4], "rates": [0.1, 0.2, 0.3],
+        "seeds": [0, 1, 2, 3, 4], "rates": [0.1], "controls": False,
         "noisy": {**_QUICK_DQN, "train.steps": 10_000},
         "demos": {**_QUICK_PPO, **_DEMO_PPO, "demo.checkpoints": [6144, 12288], "demo.episodes": 20},
         "bc": {"bc.epochs": 50, "train.eval_episodes": 20, "train.curve_points": 5},
         "cotrain": {**_QUICK_PPO, "train.steps": 16_384},
     },
     "full": {
-        "seeds": list(range(10)), "rates": [0.1, 0.2, 0.3],
+        "seeds": list(range(10)), "rates": [0.1, 0.2, 0.3], "controls": True,
         "noisy": {"train.steps": 10_000},  # the reference's DQN: one update per environment step
         "demos": {**_DEMO_PPO, "demo.checkpoints": [6144, 12288, 24576], "demo.episodes": 50},
         "bc": {"bc.epochs": 50, "train.eval_episodes": 50},
@@ -85,7 +87,8 @@ def _curve(rec: Any) -> dict[str, Any]:
 def _noisy_runs(suite: str, ctx: Any) -> dict[tuple[str, float, int], Any]:
     sc = SCALE[suite]
     keys = [(r, e, s) for e in sc["rates"] for s in sc["seeds"] for r in ("noisy", "peer", "surrogate")]
-    keys += [("clean", 0.0, s) for s in sc["seeds"]]
+    if sc["controls"]:
+        keys += [("clean", 0.0, s) for s in sc["seeds"]]
     items = [("peerpl/noisy-reward", {**sc["noisy"], "method.reward": r, "method.xi": XI, "noise.e_plus": e,
                                       "train.seed": s}) for r, e, s in keys]
     return dict(zip(keys, ctx.run_many(items)))
@@ -103,9 +106,14 @@ def _noisy_result(claim_id: str, suite: str, ctx: Any, other: str) -> ClaimResul
         per_rate = {e: [auc[("peer", e, s)] - NONINFERIOR * auc[("surrogate", e, s)] for s in seeds] for e in rates}
         unit = f"true-return AUC, peer minus {NONINFERIOR} x surrogate (mean over noise rates)"
     diffs = [mean([per_rate[e][i] for e in rates]) for i in range(len(seeds))]
-    values: dict[str, list[float]] = {"clean": [auc[("clean", 0.0, s)] for s in seeds]}
-    table = [{"e+": 0.0, "reward": "clean (control)", "AUC mean": mean(values["clean"]), "AUC std": std(values["clean"])}]
-    curves: dict[str, list[list[float]]] = {"clean": [_curve(runs[("clean", 0.0, s)])["curve"] for s in seeds]}
+    values: dict[str, list[float]] = {}
+    table: list[dict[str, Any]] = []
+    curves: dict[str, list[list[float]]] = {}
+    if sc["controls"]:
+        values["clean"] = [auc[("clean", 0.0, s)] for s in seeds]
+        table.append({"e+": 0.0, "reward": "clean (control)", "AUC mean": mean(values["clean"]),
+                      "AUC std": std(values["clean"])})
+        curves["clean"] = [_curve(runs[("clean", 0.0, s)])["curve"] for s in seeds]
     for e in rates:
         for r in ("noisy", "surrogate", "peer"):
             vs = [auc[(r, e, s)] for s in seeds]
@@ -118,7 +126,7 @@ def _noisy_result(claim_id: str, suite: str, ctx: Any, other: str) -> ClaimResul
     mid = rates[len(rates) // 2]
     for r in ("noisy", "surrogate", "peer"):
         curves[f"{r} e+={mid}"] = [_curve(runs[(r, mid, s)])["curve"] for s in seeds]
-    grid = _curve(runs[("clean", 0.0, seeds[0])])["grid"]
+    grid = _curve(runs[("noisy", mid, seeds[0])])["grid"]
     fig = _save_bands(ctx, claim_id.split("/")[1], grid, curves, f"CartPole DQN, true return (e+={mid}, xi={XI})")
     secs = sum(v.summary()["train_seconds"] for v in runs.values())
     return paired_result(claim_id, suite, diffs, unit=unit, values=values, seeds=seeds, table=table,
@@ -193,6 +201,8 @@ def check_peer_cotrain(suite: str, ctx: Any) -> ClaimResult:
     seeds = sc["seeds"]
     modes = {"individual": {"cotrain.mode": "individual"}, "copy (xi=0, control)": {"cotrain.xi": 0.0},
              "peer cotrain": {"cotrain.xi": XI}}
+    if not sc["controls"]:
+        del modes["copy (xi=0, control)"]
     keys = [(m, s) for m in modes for s in seeds]
     recs = dict(zip(keys, ctx.run_many([("peerpl/cotrain", {**sc["cotrain"], **modes[m], "train.seed": s})
                                         for m, s in keys])))
@@ -213,7 +223,7 @@ def check_peer_cotrain(suite: str, ctx: Any) -> ClaimResult:
 
 _NO_DEMO = ("smoke", "quick", "full")
 register_claim("peerpl/peer-reward-beats-noisy",
-               "Under binary reward noise (e+ in {0.1, 0.2, 0.3}) peer-reward DQN reaches a higher true-return AUC "
+               "Under binary reward noise (e+ in {0.1, 0.2, 0.3}; quick: 0.1) peer-reward DQN reaches a higher true-return AUC "
                "than DQN trained on the noisy rewards", check_peer_beats_noisy, group="peerpl")
 register_claim("peerpl/peer-reward-vs-surrogate",
                f"Peer-reward DQN, not knowing the noise rates, reaches at least {NONINFERIOR:.0%} of the true-return AUC "

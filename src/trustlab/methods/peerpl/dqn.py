@@ -29,6 +29,21 @@ from stable_baselines3 import DQN
 from trustlab.methods.peerpl.schedules import check_schedule, peer_weight
 
 
+def td_loss(q: th.Tensor, target: th.Tensor, kind: str) -> th.Tensor:
+    """SB3's Huber loss, or the reference's squared error 0.5 * (q - target)^2 (keras-rl, delta_clip=inf)."""
+    return F.smooth_l1_loss(q, target) if kind == "huber" else 0.5 * F.mse_loss(q, target)
+
+
+def peer_td_loss(q: th.Tensor, rewards: th.Tensor, bootstrap: th.Tensor, xi: float, perm: th.Tensor | None,
+                 kind: str = "huber") -> tuple[th.Tensor, th.Tensor, th.Tensor]:
+    """(total, plain TD loss, peer TD loss): ``L(q, r + b) - xi * L(q, r[perm] + b)``; shapes (B, 1)."""
+    plain = td_loss(q, rewards + bootstrap, kind)
+    if xi == 0.0 or perm is None:
+        return plain, plain, th.zeros((), device=q.device)
+    peer = td_loss(q, rewards[perm] + bootstrap, kind)
+    return plain - xi * peer, plain, peer
+
+
 class PeerDQN(DQN):
     """SB3 DQN + peer reward term. Extra args: ``peer_xi``, ``peer_schedule``, ``peer_start``, ``peer_end``
     (window as training fractions), ``double`` (Double DQN target), ``loss`` ("huber" | "mse")."""
@@ -49,11 +64,6 @@ class PeerDQN(DQN):
         progress = 1.0 - float(self._current_progress_remaining)
         return peer_weight(self.peer_schedule, self.peer_xi, progress, self.peer_start, self.peer_end)
 
-    def _td_loss(self, q: th.Tensor, target: th.Tensor) -> th.Tensor:
-        if self.loss_kind == "huber":
-            return F.smooth_l1_loss(q, target)
-        return 0.5 * F.mse_loss(q, target)
-
     def train(self, gradient_steps: int, batch_size: int = 100) -> None:
         self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
@@ -70,15 +80,12 @@ class PeerDQN(DQN):
                 else:
                     next_q = next_target.max(dim=1)[0].reshape(-1, 1)
                 bootstrap = (1 - data.dones) * discounts * next_q
-                target = data.rewards + bootstrap
             q = th.gather(self.q_net(data.observations), dim=1, index=data.actions.long())
-            loss = self._td_loss(q, target)
-            losses.append(loss.item())
-            if xi != 0.0:
-                perm = th.randperm(len(data.rewards), device=data.rewards.device)
-                peer = self._td_loss(q, data.rewards[perm] + bootstrap)
+            perm = th.randperm(len(data.rewards), device=data.rewards.device) if xi != 0.0 else None
+            loss, plain, peer = peer_td_loss(q, data.rewards, bootstrap, xi, perm, self.loss_kind)
+            losses.append(plain.item())
+            if perm is not None:
                 peer_losses.append(peer.item())
-                loss = loss - xi * peer
             self.policy.optimizer.zero_grad()
             loss.backward()
             th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)

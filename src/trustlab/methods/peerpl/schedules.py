@@ -35,6 +35,7 @@ def check_schedule(name: str, key: str = "method.schedule") -> str:
 def peer_weight(schedule: str, xi: float, progress: float, start: float = 0.0, end: float = 1.0) -> float:
     """xi times the schedule's factor at ``progress`` (rescaled to the window ``[start, end]``; 0 outside)."""
     f = SCHEDULES[check_schedule(schedule)]
+    progress = min(max(float(progress), 0.0), 1.0)  # SB3 may overshoot its budget by a vectorised step
     if progress < start or progress > end or end <= start:
         return 0.0
     return float(xi) * f((progress - start) / (end - start))
