@@ -27,6 +27,13 @@ from typing import Any
 
 from trustlab.bench.claims import ClaimResult, mean, paired_result, register_claim, std
 
+# claim ids (spelled once)
+ASR_HIGH = "doorping/asr-high"
+IN_DATA = "doorping/backdoor-in-data"
+BEATS_NAIVE = "doorping/beats-naive"
+POSITIVE = "doorping/positive-control"
+CLEAN_CTA = "doorping/clean-cta"
+
 ASR_MIN = 0.9
 CTA_DROP_MAX = 0.03
 CHANCE = 0.1
@@ -108,7 +115,7 @@ def check_asr_high(suite: str, ctx: Any) -> ClaimResult:
                       "ASR, reference metric (all images, raw trigger)": mean(values[f"{m}/asr_reference"]),
                       "ASR, non-target, raw trigger": mean(values[f"{m}/asr_unclipped"]),
                       "DOORPING CTA": mean(cta), "clean distilled CTA": mean(cta0), "CTA drop": mean(cta0) - mean(cta)})
-    return paired_result("doorping/asr-high", suite, _worst(margins), values=values, seeds=SCALE[suite]["seeds"],
+    return paired_result(ASR_HIGH, suite, _worst(margins), values=values, seeds=SCALE[suite]["seeds"],
                          unit=f"min over methods of min(ASR - {ASR_MIN}, {CTA_DROP_MAX} - CTA drop), per seed",
                          table=table, runs=paths)
 
@@ -124,7 +131,7 @@ def check_backdoor_in_data(suite: str, ctx: Any) -> ClaimResult:
         table.append({"method": m, "DOORPING ASR": mean(asr), "same trigger, clean distilled set": mean(control),
                       "same trigger, ipc clean real images": mean(_per_seed(door, "asr_clean_real")),
                       "lift": mean(asr) - mean(control)})
-    return paired_result("doorping/backdoor-in-data", suite, _worst(margins), values=values,
+    return paired_result(IN_DATA, suite, _worst(margins), values=values,
                          seeds=SCALE[suite]["seeds"], table=table, runs=paths,
                          unit=f"ASR minus the clean-distilled-set ASR of the same trigger, minus {LIFT_MIN} "
                          "(worst method, per seed)",
@@ -146,7 +153,7 @@ def check_beats_naive(suite: str, ctx: Any) -> ClaimResult:
         table.append({"method": m, "DOORPING ASR": mean(a_d), "NaiveAttack ASR": mean(a_n),
                       "DOORPING CTA": mean(_per_seed(door, "cta")), "NaiveAttack CTA": mean(_per_seed(naive, "cta")),
                       "poisoned images": first.get("attack_info", {}).get("poisoned", NAN)})
-    return paired_result("doorping/beats-naive", suite, _worst(margins), values=values, seeds=SCALE[suite]["seeds"],
+    return paired_result(BEATS_NAIVE, suite, _worst(margins), values=values, seeds=SCALE[suite]["seeds"],
                          unit="ASR, DOORPING minus NaiveAttack (worst method, per seed)", table=table, runs=paths,
                          notes="both attacks poison the same portion with a trigger of the same size, position "
                          "and target; both bounded to [0, 1]")
@@ -162,7 +169,7 @@ def check_positive_control(suite: str, ctx: Any) -> ClaimResult:
         margins.append([a - BADNETS_MIN for a in asr_full])
         table.append({"method": m, "full poisoned data: ASR": mean(asr_full), "full poisoned data: CTA": mean(cta_full),
                       "distilled (DOORPING) ASR": mean(_per_seed(door, "asr"))})
-    return paired_result("doorping/positive-control", suite, _worst(margins), values=values,
+    return paired_result(POSITIVE, suite, _worst(margins), values=values,
                          seeds=SCALE[suite]["seeds"], table=table, runs=paths,
                          unit=f"BadNets-style ASR minus {BADNETS_MIN} (worst method, per seed)",
                          notes="models trained on the whole training set with the DOORPING run's poisoned images "
@@ -181,20 +188,20 @@ def check_clean_cta(suite: str, ctx: Any) -> ClaimResult:
         table.append({"method": m, "distilled CTA": mean(cta), "CTA std": std(cta),
                       "full-data CTA (1% poisoned, the BadNets control)": mean(full), "chance": CHANCE,
                       "images": door[seeds[0]].get("synthetic_size"), "full images": door[seeds[0]].get("train_size")})
-    return paired_result("doorping/clean-cta", suite, _worst(margins), values=values, seeds=seeds, table=table,
+    return paired_result(CLEAN_CTA, suite, _worst(margins), values=values, seeds=seeds, table=table,
                          runs=paths, unit=f"clean distilled CTA above chance + {WELL_ABOVE} (worst method, per seed)",
                          notes="the clean distilled sets are the clean-distilled controls of the DOORPING runs; the "
                          "full-data reference is the BadNets control's model (whole training set, 1% poisoned)")
 
 
 _NOT_DEMO = ("smoke", "quick", "full")
-register_claim("doorping/asr-high", f"DOORPING reaches ASR >= {ASR_MIN} (non-target, trigger in the valid pixel "
+register_claim(ASR_HIGH, f"DOORPING reaches ASR >= {ASR_MIN} (non-target, trigger in the valid pixel "
                f"range) with CTA within {int(CTA_DROP_MAX * 100)} points of the clean distilled set", check_asr_high)
-register_claim("doorping/backdoor-in-data", f"DOORPING's ASR comes from the distilled data: it exceeds by >= {LIFT_MIN} "
+register_claim(IN_DATA, f"DOORPING's ASR comes from the distilled data: it exceeds by >= {LIFT_MIN} "
                "the ASR of the same trigger on models trained on a clean distilled set", check_backdoor_in_data)
-register_claim("doorping/beats-naive", "DOORPING's ASR > NaiveAttack's ASR at the same poison budget",
+register_claim(BEATS_NAIVE, "DOORPING's ASR > NaiveAttack's ASR at the same poison budget",
                check_beats_naive, suites=_NOT_DEMO)
-register_claim("doorping/positive-control", f"BadNets-style control: the same trigger and poison budget on the whole "
+register_claim(POSITIVE, f"BadNets-style control: the same trigger and poison budget on the whole "
                f"training set give ASR >= {BADNETS_MIN}", check_positive_control, suites=_NOT_DEMO)
-register_claim("doorping/clean-cta", f"Distilling clean data gives CTA well above chance (>= chance + {WELL_ABOVE}); "
+register_claim(CLEAN_CTA, f"Distilling clean data gives CTA well above chance (>= chance + {WELL_ABOVE}); "
                "reported against full-data training", check_clean_cta, suites=_NOT_DEMO)
