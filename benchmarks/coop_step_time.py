@@ -50,7 +50,7 @@ def main() -> None:
         model = CoOp(clip, names, CoOpConfig(n_ctx=16))
         opt = torch.optim.SGD([model.prompt_learner.ctx], lr=0.002, momentum=0.9)
 
-        def coop_step() -> None:
+        def coop_step(model=model, feats=feats, y=y, opt=opt) -> None:
             loss = F.cross_entropy(model.logits_from_features(feats), y)
             opt.zero_grad()
             loss.backward()
@@ -59,7 +59,7 @@ def main() -> None:
         probe = torch.nn.Linear(dim, k)
         popt = torch.optim.SGD(probe.parameters(), lr=0.1)
 
-        def probe_step() -> None:
+        def probe_step(probe=probe, feats=feats, y=y, popt=popt) -> None:
             loss = F.cross_entropy(probe(feats), y)
             popt.zero_grad()
             loss.backward()

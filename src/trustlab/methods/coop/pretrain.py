@@ -77,7 +77,8 @@ def pretrain(steps: int = STEPS, batch_size: int = BATCH, lr: float = LR, seed: 
     start, losses = time.time(), []
     for step in range(steps):
         idx = _batch_indices(rng, attrs, batch_size)
-        scale = (step + 1) / WARMUP if step < WARMUP else 0.5 * (1 + math.cos(math.pi * (step - WARMUP) / max(1, steps - WARMUP)))
+        progress = (step - WARMUP) / max(1, steps - WARMUP)
+        scale = (step + 1) / WARMUP if step < WARMUP else 0.5 * (1 + math.cos(math.pi * progress))
         for o in (opt, opt_emb):
             for g in o.param_groups:
                 g["lr"] = lr * scale
