@@ -165,7 +165,7 @@ def run_bc(cfg: BCRecipeConfig, record: Any) -> dict[str, Any]:
     out = clone(cfg, demos, record)
     io.write_json(record.artifact("curve.json"), {"epochs": out["curve_epochs"], "curve": out["curve"]})
     save_curve(out["curve_epochs"], out["curve"], record.artifact("bc_curve.png"),
-               f"{cfg.env.id} {'peer BC' if cfg.bc.xi else 'BC'} (xi={cfg.bc.xi})")
+               f"{cfg.env.id} {'peer BC' if cfg.bc.xi else 'BC'} (xi={cfg.bc.xi})", xlabel="BC epoch")
     return {
         "env": cfg.env.id,
         "method": "peer_bc" if cfg.bc.xi else "bc",

@@ -66,13 +66,14 @@ XI = 0.2  # peer weight in every claim (the reference sweeps 0.1-0.5; 0.2 is its
 DEMO_QUALITY = 1  # which checkpoint of SCALE[suite]["demos"]["demo.checkpoints"] demonstrates
 
 
-def _save_bands(ctx: Any, name: str, grid: list[float], curves: dict[str, list[list[float]]], title: str) -> str:
+def _save_bands(ctx: Any, name: str, grid: list[float], curves: dict[str, list[list[float]]], title: str,
+                xlabel: str = "environment steps") -> str:
     from trustlab.methods.peerpl.plots import save_bands
 
     out = getattr(ctx, "out_dir", None)
     if out is None:
         return ""
-    png = save_bands(grid, curves, Path(out) / f"peerpl-{name}.png", title)
+    png = save_bands(grid, curves, Path(out) / f"peerpl-{name}.png", title, xlabel=xlabel)
     return f" Seed-band figure: {png}." if png else ""
 
 
@@ -179,7 +180,8 @@ def _bc_result(claim_id: str, suite: str, ctx: Any, against: str) -> ClaimResult
                   "diffs": ", ".join(f"{d:+.1f}" for d in bc_gap)})
     curves = {k: [_curve(runs[(k, s)])["curve"] for s in seeds] for k in ("bc", "peer_bc")}
     grid = [float(e) for e in _curve(runs[("bc", seeds[0])])["epochs"]]
-    fig = _save_bands(ctx, claim_id.split("/")[1], grid, curves, f"(peer) BC from weak demonstrations, xi={XI}")
+    fig = _save_bands(ctx, claim_id.split("/")[1], grid, curves, f"(peer) BC from weak demonstrations, xi={XI}",
+                      xlabel="BC epoch")
     return paired_result(claim_id, suite, diffs, unit=unit, values=values, seeds=seeds, table=table,
                          runs=[str(r.path) for r in [*demo_recs, *runs.values()]],
                          notes=f"evaluation: stochastic policy, as the reference.{fig}")

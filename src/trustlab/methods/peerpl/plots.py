@@ -13,7 +13,7 @@ from trustlab.report.figures import _new_figure, _style, save_png
 
 
 def save_curve(grid: Sequence[float], curve: Sequence[float], out: str | Path, title: str,
-               episodes: Any = None) -> Path | None:
+               episodes: Any = None, xlabel: str = "environment steps") -> Path | None:
     """The run's learning curve (true return per step window) over its raw episode returns."""
     if not len(grid) or np.isnan(np.asarray(curve, dtype=float)).all():
         return None
@@ -22,7 +22,7 @@ def save_curve(grid: Sequence[float], curve: Sequence[float], out: str | Path, t
     if episodes is not None and episodes.steps:
         ax.scatter(episodes.steps, episodes.returns, s=4, alpha=0.3, color="grey", label="episodes")
     ax.plot(grid, curve, marker="o", ms=3, label="windowed mean")
-    ax.set_xlabel("environment steps")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("true return")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
@@ -31,7 +31,7 @@ def save_curve(grid: Sequence[float], curve: Sequence[float], out: str | Path, t
 
 
 def save_bands(grid: Sequence[float], curves: Mapping[str, Sequence[Sequence[float]]], out: str | Path,
-               title: str, ylabel: str = "true return") -> Path | None:
+               title: str, ylabel: str = "true return", xlabel: str = "environment steps") -> Path | None:
     """Mean curve of each method with a +-1 std band over seeds (one row per seed)."""
     fig = _new_figure(5.5, 3.5)
     ax = fig.add_subplot(1, 1, 1)
@@ -46,7 +46,7 @@ def save_bands(grid: Sequence[float], curves: Mapping[str, Sequence[Sequence[flo
         drawn = True
     if not drawn:
         return None
-    ax.set_xlabel("environment steps")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
