@@ -87,7 +87,8 @@ def test_every_recipe_runs_tiny(name: str, tiny_folder: Path, tmp_path: Path) ->
 
 @pytest.fixture(scope="module")
 def smoke_ctx(tmp_path_factory: pytest.TempPathFactory):
-    ctx = BenchContext("smoke", tmp_path_factory.mktemp("smoke-bench"), quiet=True, jobs=1)
+    # two worker processes (one torch thread each): the claims that ask for runs together train in parallel
+    ctx = BenchContext("smoke", tmp_path_factory.mktemp("smoke-bench"), quiet=True, jobs=2)
     yield ctx
     ctx.close()
 

@@ -1,9 +1,9 @@
-"""Bench launchers: Ray (a local 2-CPU cluster) and SLURM via submitit (its local executor) give the same
-claims.json values as `--jobs 2`; bad launcher input is one line and writes nothing."""
+"""Bench launchers: Ray (a local 2-CPU cluster) and SLURM via submitit (its local executor) train the same
+runs to the same numbers as the local `--jobs 2` pool; `--resume` collects finished runs; bad launcher
+input is one line and writes nothing."""
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 from pathlib import Path
@@ -11,64 +11,69 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.helpers import cli
+from trustlab.bench.launchers import LauncherConfig
+from trustlab.bench.runner import BenchContext
 
-SMOKE = ["bench", "--suite", "smoke", "--only", "erm/beats-chance", "--quiet"]
+RUNS = [("erm/digits-dg", {"train.epochs": 1, "train.max_steps_per_epoch": 3, "data.max_per_domain": 32,
+                           "train.seed": seed, "data.target": "usps"}) for seed in (0, 1)]
 
 
-def _values(out: Path) -> dict[str, dict[str, list[float]]]:
-    doc = json.loads((out / "smoke" / "claims.json").read_text())
-    return {c["id"]: c["values"] for c in doc["claims"]}
+def _heldout(ctx: BenchContext) -> list[float]:
+    try:
+        return [rec.summary()["heldout_acc"] for rec in ctx.run_many(RUNS)]
+    finally:
+        ctx.close()
 
 
 @pytest.fixture(scope="module")
-def local_values(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    out = tmp_path_factory.mktemp("local") / "reports"
-    cli(*SMOKE, "--jobs", "2", "--out", str(out), check=True, timeout=900)
-    return _values(out)
+def local_values(tmp_path_factory: pytest.TempPathFactory) -> list[float]:
+    return _heldout(BenchContext("smoke", tmp_path_factory.mktemp("local"), jobs=2))
 
 
-def test_ray_local_cluster_matches_jobs_2(tmp_path: Path, local_values: dict) -> None:
+def test_ray_local_cluster_matches_jobs_2(tmp_path: Path, local_values: list[float]) -> None:
     pytest.importorskip("ray", reason="Ray not installed (pip install 'trustlab[ray]')")
-    out = tmp_path / "reports"
-    cli(*SMOKE, "--launcher", "ray", "--jobs", "2", "--out", str(out), check=True, timeout=900)
-    assert _values(out) == local_values
-    assert json.loads((out / "smoke" / "claims.json").read_text())["launcher"] == "ray"
+    ctx = BenchContext("smoke", tmp_path, jobs=2, launcher="ray", launcher_cfg=LauncherConfig())
+    assert _heldout(ctx) == local_values
 
 
-def test_submitit_local_executor_matches_jobs_2(tmp_path: Path, local_values: dict) -> None:
+def test_submitit_local_executor_matches_jobs_2_and_resumes(tmp_path: Path, local_values: list[float]) -> None:
     pytest.importorskip("submitit", reason="submitit not installed (pip install 'trustlab[slurm]')")
-    out = tmp_path / "reports"
-    cli(*SMOKE, "--launcher", "slurm", "--slurm-cluster", "local", "--jobs", "2", "--out", str(out), check=True,
-        timeout=900)
-    assert _values(out) == local_values
-    # --resume collects the finished runs from the run cache: nothing is submitted again
-    again = cli(*SMOKE, "--launcher", "slurm", "--slurm-cluster", "local", "--resume", "--out", str(out),
-                check=True, timeout=900)
-    assert again.returncode == 0 and _values(out) == local_values
+    cfg = LauncherConfig(slurm_cluster="local")
+    first = BenchContext("smoke", tmp_path, jobs=2, launcher="slurm", launcher_cfg=cfg, reuse=True)
+    assert _heldout(first) == local_values
+    paths = [r.path for r in first.records()]
+    # --resume (reuse): the finished runs are collected from the run cache, nothing is submitted again
+    again = BenchContext("smoke", tmp_path, jobs=2, launcher="slurm", launcher_cfg=cfg, reuse=True)
+    assert _heldout(again) == local_values and [r.path for r in again.records()] == paths
+    assert again._pool is None  # no launcher was even started
 
 
 def test_unreachable_ray_address_is_one_line(tmp_path: Path) -> None:
     pytest.importorskip("ray")
-    proc = cli(*SMOKE, "--launcher", "ray", "--ray-address", "ray://127.0.0.1:1", "--out", str(tmp_path / "r"),
-               timeout=300)
+    proc = cli("bench", "--suite", "smoke", "--only", "erm/", "--launcher", "ray", "--ray-address",
+               "ray://127.0.0.1:1", "--out", str(tmp_path / "r"), timeout=300)
     assert proc.returncode == 2, proc.stderr[-2000:]
-    lines = proc.stderr.strip().splitlines()
-    assert lines[-1].startswith("error: cannot reach the Ray cluster at 'ray://127.0.0.1:1'")
+    assert proc.stderr.strip().splitlines()[-1].startswith(
+        "error: cannot reach the Ray cluster at 'ray://127.0.0.1:1'")
+    assert not (tmp_path / "r").exists()
 
 
 def test_rejected_slurm_partition_is_one_line(tmp_path: Path) -> None:
-    """A fake `sbatch` that rejects the partition as SLURM does: submitit's error comes back as one line."""
+    """Fake `srun`/`sbatch` that reject the partition as SLURM does: submitit's error comes back as one line."""
     pytest.importorskip("submitit")
     bindir = tmp_path / "bin"
     bindir.mkdir()
-    sbatch = bindir / "sbatch"
-    sbatch.write_text("#!/bin/sh\necho 'sbatch: error: invalid partition specified: nope' >&2\nexit 1\n")
-    sbatch.chmod(sbatch.stat().st_mode | stat.S_IEXEC)
+    for name, body in (("sbatch", "echo 'sbatch: error: invalid partition specified: nope' >&2\nexit 1"),
+                       ("srun", "exit 0")):
+        tool = bindir / name
+        tool.write_text(f"#!/bin/sh\n{body}\n")
+        tool.chmod(tool.stat().st_mode | stat.S_IEXEC)
     env_path = os.environ["PATH"]
     os.environ["PATH"] = f"{bindir}{os.pathsep}{env_path}"
     try:
-        proc = cli(*SMOKE, "--launcher", "slurm", "--slurm-cluster", "slurm", "--slurm-partition", "nope",
-                   "--out", str(tmp_path / "r"), timeout=600)
+        proc = cli("bench", "--suite", "smoke", "--only", "erm/beats-chance", "--launcher", "slurm",
+                   "--slurm-cluster", "slurm", "--slurm-partition", "nope", "--out", str(tmp_path / "r"),
+                   runs=tmp_path / "runs", timeout=600)
     finally:
         os.environ["PATH"] = env_path
     assert proc.returncode == 2, proc.stderr[-2000:]
