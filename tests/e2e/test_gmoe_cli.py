@@ -17,7 +17,7 @@ FAST = ["--set", "train.epochs=1", "--set", "train.max_steps_per_epoch=2", "--se
 def test_gmoe_on_a_folder_dataset(tmp_path: Path) -> None:
     root = make_tree(tmp_path / "PACSmini", n=8)
     proc = cli("run", "gmoe/folder", "--set", f"data.root={root}", "--set", "data.target=sketch",
-               "--set", "data.image_size=16", "--set", "vit.patch_size=4", *FAST, runs=tmp_path / "runs", check=True)
+               "--set", "data.image_size=16", "--set", "vit.patch_size=4", *FAST, runs=tmp_path / "runs", check=True, timeout=900)
     out = run_dir(proc.stdout)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["targets"] == ["sketch"] and set(summary["per_domain"]) == {"art", "photo", "sketch"}
@@ -38,7 +38,7 @@ def test_gmoe_on_a_folder_dataset(tmp_path: Path) -> None:
 )
 def test_bad_gmoe_settings_exit_2_with_one_line(tmp_path: Path, settings: list[str], message: str) -> None:
     args = [a for s in settings for a in ("--set", s)]
-    proc = cli("run", "gmoe/digits-dg", *args, *FAST, runs=tmp_path / "runs")
+    proc = cli("run", "gmoe/digits-dg", *args, *FAST, runs=tmp_path / "runs", timeout=900)
     assert proc.returncode == 2, proc.stderr
     lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith(message), proc.stderr
