@@ -94,3 +94,19 @@ def test_parse_override_types() -> None:
     assert parse_override("a.b=3") == {"a": {"b": 3}}
     assert parse_override("a=null") == {"a": None}
     assert parse_override("a=hello world") == {"a": "hello world"}
+
+
+def test_float_keys_take_exponent_strings() -> None:
+    """YAML 1.1 reads `1e-3` (no dot) as a string; a float key still takes it, junk is still refused."""
+    from dataclasses import dataclass
+
+    from trustlab.config import build_config
+    from trustlab.errors import ConfigError
+
+    @dataclass
+    class Cfg:
+        lr: float = 0.1
+
+    assert build_config(Cfg, {}, None, ["lr=1e-3"]).lr == 0.001
+    with pytest.raises(ConfigError, match="expected a number"):
+        build_config(Cfg, {}, None, ["lr=fast"])
