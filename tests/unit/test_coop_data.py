@@ -72,3 +72,27 @@ def test_pretraining_loop_learns_and_round_trips(monkeypatch, tmp_path):
     assert not model.token_embedding.sparse
     idx = pretrain._batch_indices(np.random.default_rng(0), small["pretrain"]["attrs"], 16)
     assert len(set(idx.tolist())) == len(idx)
+
+
+def test_data_entries_build_and_show(monkeypatch, tmp_path):
+    from trustlab.experiment import DataConfig
+    from trustlab.registry import DATASETS
+
+    cfg = DataConfig(name="coop-scenes", target="")
+    scenes_entry = DATASETS.get("coop-scenes")
+    lines = scenes_entry.build(cfg)
+    assert any(ln.startswith("pretrain") and "12000 scenes" in ln for ln in lines)
+    assert any(ln.startswith("downstream") and "3000 scenes" in ln for ln in lines)
+    paths = scenes_entry.show(cfg, tmp_path)
+    assert [p.name for p in paths] == ["coop-scenes_pretrain.png", "coop-scenes_downstream.png"]
+    # the CLIP entry, on random weights standing in for the cached pretrained ones (no pretraining in tests)
+    model = pretrain.tiny_model(0)
+    fake = {"weights": {k: v.numpy() for k, v in model.state_dict().items()},
+            "stats": {"seconds": np.array([1.0]), "loss": np.linspace(4, 3, 20, dtype=np.float32),
+                      "steps": np.array([20]), "batch_size": np.array([8])}}
+    monkeypatch.setattr(pretrain, "pretrained_arrays", lambda cache_dir=None: fake)
+    clip_entry = DATASETS.get("coop-tinyclip")
+    out = clip_entry.build(cfg)
+    assert out[0].startswith("tiny CLIP: 20 steps x 8 pairs") and len(out) == 6
+    assert all(line.startswith("zero-shot") for line in out[1:])
+    assert clip_entry.show(cfg, tmp_path)[0].is_file()

@@ -85,8 +85,11 @@ def _clip_lines(cfg: object) -> list[str]:
 
     stats = pretrained_arrays()["stats"]
     loss = stats["loss"]
-    head = [f"tiny CLIP: {int(stats['steps'])} steps x {int(stats['batch_size'])} pairs, trained in "
-            f"{float(stats['seconds']):.0f} s, contrastive loss {loss[:20].mean():.3f} -> {loss[-50:].mean():.3f}"]
+    def one(k: str) -> float:
+        return float(np.ravel(stats[k])[0])
+
+    head = [f"tiny CLIP: {one('steps'):.0f} steps x {one('batch_size'):.0f} pairs, trained in "
+            f"{one('seconds'):.0f} s, contrastive loss {loss[:20].mean():.3f} -> {loss[-50:].mean():.3f}"]
     return head + zero_shot_lines()
 
 
