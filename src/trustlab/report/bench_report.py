@@ -253,6 +253,11 @@ def _claim_section(claim: dict[str, Any], suite_dir: Path, used: set[str]) -> li
             body.append(h.image(png.name, alt=f"{cid}: mean ± std of measured values"))
     elif not is_error(claim):
         body.append(h.paragraph("No measured values.", muted=True))
+    # figures a claim's check wrote beside the report: <suite_dir>/<group>-<name>*.png (e.g. seed bands)
+    own = sorted(suite_dir.glob(f"{cid.replace('/', '-')}*.png"))
+    if own:
+        body += [h.heading("Figures", level=4),
+                 h.grid([h.image(png.name, alt=f"{cid}: {png.stem}", width=480) for png in own])]
     table = claim.get("table") or []
     if table:
         rows = [r if isinstance(r, dict) else {"value": r} for r in table]

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 def config_digest(recipe: str, overrides: Overrides | None) -> str:
     """12 hex digits of the sha1 of ``recipe``'s resolved config with ``overrides``."""
+    import trustlab.methods  # noqa: F401  (registers the recipes)
     from trustlab.registry import RECIPES
 
     cfg = {"recipe": recipe, **to_dict(RECIPES.get(recipe).config(None, overrides))}
