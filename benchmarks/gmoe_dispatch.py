@@ -87,7 +87,8 @@ def main() -> None:
     tokens = args.batch * dense_vit.num_tokens
     t = _interleaved({"dense": _step(dense_vit, x), "moe": _step(moe_vit, x)}, args.repeats)
     print(f"# {args.threads} thread(s), batch {args.batch} x {dense_vit.num_tokens} tokens, median of {args.repeats}")
-    print(f"MACs/token: dense ViT {dense_vit.macs_per_token()['total']:.0f}, GMoE {moe_vit.macs_per_token()['total']:.0f}")
+    macs = (dense_vit.macs_per_token()["total"], moe_vit.macs_per_token()["total"])
+    print(f"MACs/token: dense ViT {macs[0]:.0f}, GMoE {macs[1]:.0f}")
     print(f"model fwd+bwd tokens/s: dense ViT {tokens / t['dense']:.0f}, GMoE {tokens / t['moe']:.0f}, "
           f"GMoE/dense time {t['moe'] / t['dense']:.2f}x")
 

@@ -17,7 +17,8 @@ FAST = ["--set", "train.epochs=1", "--set", "train.max_steps_per_epoch=2", "--se
 def test_gmoe_on_a_folder_dataset(tmp_path: Path) -> None:
     root = make_tree(tmp_path / "PACSmini", n=8)
     proc = cli("run", "gmoe/folder", "--set", f"data.root={root}", "--set", "data.target=sketch",
-               "--set", "data.image_size=16", "--set", "vit.patch_size=4", *FAST, runs=tmp_path / "runs", check=True, timeout=900)
+               "--set", "data.image_size=16", "--set", "vit.patch_size=4", *FAST, runs=tmp_path / "runs",
+               check=True, timeout=900)
     out = run_dir(proc.stdout)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["targets"] == ["sketch"] and set(summary["per_domain"]) == {"art", "photo", "sketch"}

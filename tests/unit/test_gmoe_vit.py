@@ -5,13 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from trustlab.errors import ConfigError, NotFoundError
 from trustlab.methods.gmoe.method import GMoE, GMoERecipeConfig, build_vit_model, matched_hidden
 from trustlab.methods.gmoe.routing import ATTRIBUTES, _patch_attributes, specialisation
 from trustlab.models import build_model, count_macs
-from trustlab.models.moe import MoEConfig, MoEFFN
+from trustlab.models.moe import MoEFFN
 
 
 def test_dense_macs_per_token_matches_flop_counter() -> None:
@@ -84,8 +83,8 @@ def test_dense_vit_refuses_moe_options_without_blocks() -> None:
 
 
 def test_recipe_rejects_bad_settings_before_building_data() -> None:
-    from trustlab.recipes import RunContext
     from trustlab.methods.gmoe.recipes import run_gmoe
+    from trustlab.recipes import RunContext
 
     cfg = GMoERecipeConfig()
     cfg.moe.top_k = 9

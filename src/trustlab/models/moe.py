@@ -41,7 +41,6 @@ from trustlab.errors import ConfigError
 from trustlab.registry import Registry
 
 
-
 def _router_contract(name: str, cls: Any) -> None:
     """A router maps (T, D) tokens to finite fp32 (T, E) logits and passes gradients to its weights."""
     torch.manual_seed(0)
@@ -268,7 +267,7 @@ class MoEFFN(nn.Module):
         keep = keep & (pos < cap)
         self.aux_loss = cfg.aux_weight * aux_loss(cfg.aux_loss, logits, noisy, idx, cfg.gate_noise)
         with torch.no_grad():
-            load = torch.zeros(e, device=x.device).index_add_(0, idx[keep], torch.ones(int(keep.sum()), device=x.device))
+            load = torch.bincount(idx[keep], minlength=e).float()
             self.stats = {"load": load, "dropped": (requested & ~keep).sum().float(),
                           "assigned": requested.sum().float(), "tokens": torch.tensor(float(x.shape[0]))}
         if self.record_routing:

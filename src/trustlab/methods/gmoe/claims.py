@@ -74,9 +74,9 @@ def _accuracy_claim(claim_id: str, suite: str, ctx: Any, ours: str, base: str, t
     flops = {f"{r} MACs/token": x.get("macs_per_token", x["macs"] / 17) for r, x in ((ours, ra), (base, rb))}
     table.append({"held-out": "MACs/token", ours: flops[f"{ours} MACs/token"], base: flops[f"{base} MACs/token"],
                   "diff": flops[f"{ours} MACs/token"] - flops[f"{base} MACs/token"], "diff std": 0.0})
+    indom = [mean([runs[(r, t, x)]["indomain_acc"] for t in targets for x in seeds]) for r in (ours, base)]
     notes = (f"per-token MACs {ours} {flops[f'{ours} MACs/token']:.0f} vs {base} {flops[f'{base} MACs/token']:.0f}; "
-             f"params {ra['params']} vs {rb['params']}; in-domain acc {mean([runs[(ours, t, x)]['indomain_acc'] for t in targets for x in seeds]):.3f} "
-             f"vs {mean([runs[(base, t, x)]['indomain_acc'] for t in targets for x in seeds]):.3f}")
+             f"params {ra['params']} vs {rb['params']}; in-domain acc {indom[0]:.3f} vs {indom[1]:.3f}")
     return paired_result(claim_id, suite, [p - q for p, q in zip(a, b)], unit="mean held-out accuracy",
                          values={ours: a, base: b}, seeds=seeds, table=table, runs=paths + base_paths, notes=notes)
 
@@ -115,7 +115,8 @@ def check_specialise(suite: str, ctx: Any) -> ClaimResult:
                       "ratio to permutation": mean([stat("specialisation", a, "ratio", x) for x in seeds])})
     values = {f"{a}/mi": [stat("specialisation", a, "mi", x) for x in seeds] for a in ("ink", "class", "domain")}
     values.update({f"{a}/mi_init": [stat("specialisation_init", a, "mi", x) for x in seeds] for a in ("ink", "class")})
-    return paired_result("gmoe/experts-specialise", suite, diffs, unit="MI(expert; visual attribute) - permutation max, nats",
+    unit = "MI(expert; visual attribute) - permutation max, nats"
+    return paired_result("gmoe/experts-specialise", suite, diffs, unit=unit,
                          values=values, seeds=seeds, table=table, runs=paths,
                          notes="figure per expert: artifacts/routing.png of each gmoe/digits-dg run")
 
@@ -125,8 +126,10 @@ def _balance_claim(claim_id: str, suite: str, ctx: Any, key: str, bound: float, 
     seeds, targets = s["seeds"], s["targets"]
     runs, paths = lodo(suite, ctx, ["gmoe/digits-dg"], targets)
     worst = [max(runs[("gmoe/digits-dg", t, x)]["balance"][f"{key}_max"] for t in targets) for x in seeds]
-    table = [{"held-out": t, f"{key} max over epochs": mean([runs[("gmoe/digits-dg", t, x)]["balance"][f"{key}_max"] for x in seeds]),
-              f"{key} last epoch": mean([runs[("gmoe/digits-dg", t, x)]["balance"][f"{key}_last"] for x in seeds]),
+    def bal(t: str, what: str) -> float:
+        return mean([runs[("gmoe/digits-dg", t, x)]["balance"][f"{key}_{what}"] for x in seeds])
+
+    table = [{"held-out": t, f"{key} max over epochs": bal(t, "max"), f"{key} last epoch": bal(t, "last"),
               "bound": bound} for t in targets]
     return paired_result(claim_id, suite, [bound - w for w in worst], unit=unit, values={f"{key}_max": worst},
                          seeds=seeds, table=table, runs=paths,
