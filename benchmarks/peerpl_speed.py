@@ -18,9 +18,9 @@ import time
 def one(kind: str, steps: int, seed: int, n_envs: int) -> tuple[float, float]:
     from stable_baselines3 import DQN
 
+    from trustlab.methods.peerpl.dqn import PeerDQN
     from trustlab.methods.peerpl.envs import EnvConfig, make_vec
     from trustlab.methods.peerpl.noise import BinaryRewardNoise
-    from trustlab.methods.peerpl.dqn import PeerDQN
 
     venv = make_vec(EnvConfig("CartPole-v1", n_envs), seed, lambda env, rank: BinaryRewardNoise(env, 0.2, seed=rank))
     kw = dict(learning_starts=100, train_freq=1, gradient_steps=1, batch_size=32, seed=seed, verbose=0,

@@ -16,9 +16,9 @@ from trustlab.errors import ConfigError
 from trustlab.registry import RECIPES
 from trustlab.runs.store import RunRecord, environment
 
-
-# In a recipe's ``tiny`` overrides, this value stands for a small generated DomainBed-layout folder
-# (domains d0, d1, d2; classes c0..c2) that the generated contract test makes (tests/contract/conftest.py).
+# In a recipe's ``tiny`` overrides, this value (alone or as a path prefix: "@tiny-folder/d0" is one
+# domain's ImageFolder) stands for a small generated DomainBed-layout folder (domains d0, d1, d2; classes
+# c0..c2, 12 PNGs each) that the generated contract test makes (tests/contract/test_registries.py).
 TINY_FOLDER = "@tiny-folder"
 
 

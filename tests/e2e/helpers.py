@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--set", "data.max_per_domain=128", "--set", "train.epochs=1", "--quiet"]
 
 
-def cli(*args: str, runs: Path | None = None, check: bool = False, timeout: int = 300) -> subprocess.CompletedProcess:
+def cli(*args: str, runs: Path | None = None, check: bool = False, timeout: int = 900) -> subprocess.CompletedProcess:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
     if runs is not None:

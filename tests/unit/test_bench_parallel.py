@@ -67,7 +67,7 @@ def _try_lock(lock: str, queue: multiprocessing.Queue) -> None:
 
 
 def test_teacher_lock_excludes_another_process(tmp_path: Path) -> None:
-    from trustlab.methods.okd.teacher import _exclusive
+    from trustlab.runs.cache import exclusive as _exclusive
 
     lock = tmp_path / ".cache-x.lock"
     ctx = multiprocessing.get_context("spawn")
@@ -90,7 +90,7 @@ def test_okd_study_runs_a_claim_with_extra_overrides(tmp_path: Path) -> None:
     assert study.main(["--out", str(out), "--scale", "smoke", "--seeds", "0", "--targets", "mnistm",
                        "--teacher", "teacher.max_per_domain=all", "--claims", "kd-beats-erm"]) == 0
     report = json.loads((out / "study.json").read_text())
-    assert report["scale"]["teacher"][-1] == "teacher.max_per_domain=all"
+    assert report["scale"]["teacher"]["teacher.max_per_domain"] == "all"
     assert set(report["claims"]) == {"kd-beats-erm"} and report["claims"]["kd-beats-erm"]["values"]["kd"]
     roles = {"kd/digits-dg student", "kd/digits-dg teacher", "student-erm/digits-dg student"}
     assert roles <= set(report["source_val"])

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import trustlab.methods  # noqa: F401
-from trustlab.errors import ConfigError, TrustlabError
+from trustlab.errors import TrustlabError
 from trustlab.recipes import run_recipe
 
 

@@ -10,8 +10,14 @@ from trustlab.config import build_config
 from trustlab.errors import ConfigError, DataError, NotFoundError
 from trustlab.methods.peerpl.method import CotrainRecipeConfig, NoisyRewardConfig
 from trustlab.methods.peerpl.noise import (
-    BinaryRewardNoise, ConfusionRewardNoise, SurrogateReward, binary_confusion, check_confusion, default_levels,
-    surrogate_table, uniform_confusion,
+    BinaryRewardNoise,
+    ConfusionRewardNoise,
+    SurrogateReward,
+    binary_confusion,
+    check_confusion,
+    default_levels,
+    surrogate_table,
+    uniform_confusion,
 )
 from trustlab.methods.peerpl.schedules import SCHEDULES, peer_weight
 

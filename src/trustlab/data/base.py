@@ -106,6 +106,9 @@ class DatasetEntry:
     build: Callable[..., list[str]]
     show: Callable[..., list]
     description: str = ""
+    # seconds to build from scratch on 2 cores, roughly; the generated tests build entries under a minute
+    # and only check the interface of slower ones (e.g. a model pretrained for minutes)
+    build_seconds: float = 10.0
 
     @property
     def __doc__(self) -> str:  # type: ignore[override]  # registry help line

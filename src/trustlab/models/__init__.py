@@ -6,8 +6,7 @@ returns a model that takes [0, 1] images, normalises inside, and exposes
 Importing this package registers ``small_cnn``, ``mobilenet_v3_small`` and ``resnet18`` in MODELS.
 """
 
-from trustlab.models import convnet, torchvision_models  # noqa: F401  (register the models)
-from trustlab.models import moe, vit  # noqa: F401  (register vit, vit_moe, routers, the MoE layer)
+from trustlab.models import convnet, moe, torchvision_models, vit  # noqa: F401  (register the models)  # noqa: F401  (register vit, vit_moe, routers, the MoE layer)
 from trustlab.models.base import Classifier
 from trustlab.models.complexity import count_macs, count_parameters, model_table
 from trustlab.models.registry import build_model, load_weights

@@ -350,7 +350,7 @@ def forest_plot(rows: Sequence[tuple[str, float, float, float, str]], out: str |
         return None
     fig = _new_figure(7.5, 0.38 * len(rows) + 1.2)
     ax = fig.add_subplot()
-    for i, (label, m, lo, hi, verdict) in enumerate(rows):
+    for i, (_, m, lo, hi, verdict) in enumerate(rows):
         y = len(rows) - 1 - i
         finite = [abs(v) for v in (m, lo, hi) if math.isfinite(v)]
         scale = max(finite) if finite and max(finite) > 0 else 1.0

@@ -118,4 +118,5 @@ def _clip_show(cfg: object, out_dir: Path) -> list[Path]:
 DATASETS.add("coop-scenes", DatasetEntry(_scene_lines, _scene_show,
                                          "captioned scenes (digits, styles, colours, backgrounds) for CLIP/CoOp"))
 DATASETS.add("coop-tinyclip", DatasetEntry(_clip_lines, _clip_show,
-                                           "the embedded tiny CLIP, pretrained on coop-scenes (cached weights)"))
+                                           "the embedded tiny CLIP, pretrained on coop-scenes (cached weights)",
+                                           build_seconds=600.0))

@@ -20,7 +20,7 @@ from trustlab.methods.ood.anomaly import run_ad, run_od
 from trustlab.methods.ood.class_settings import run_nd, run_osr
 from trustlab.methods.ood.method import CLASSICAL, ADRecipeConfig, ODRecipeConfig, OODRecipeConfig, SplitRecipeConfig
 from trustlab.methods.ood.ood_setting import run_folder, run_ood
-from trustlab.recipes import Recipe, register_recipe
+from trustlab.recipes import TINY_FOLDER, Recipe, register_recipe
 
 SMALL_MODEL = {"name": "small_cnn", "width": 0.25}
 TRAIN = {"epochs": 4, "lr": 0.05, "schedule": "cosine"}
@@ -45,8 +45,8 @@ FOLDER_DEFAULTS: dict[str, Any] = {
     "train": {"epochs": 10, "lr": 0.02},
 }
 
-# A few seconds each on 2 cores (the generated contract test runs every recipe with them). ood/folder also
-# needs data.root and an OOD folder (ood.far), which no embedded default can give: the test makes them.
+# A few seconds each on 2 cores (the generated contract test runs every recipe with them). ood/folder's
+# ID and OOD folders are two domains of the generated test folder (TINY_FOLDER).
 _TINY_TRAIN: dict[str, Any] = {"train.epochs": 1, "model.width": 0.1, "data.max_per_domain": 200}
 _TINY_CLASSICAL: dict[str, Any] = {"detectors.names": ["iforest", "lof", "ocsvm", "knn", "deep_svdd"],
                                    "detectors.params": {"knn": {"k": 5}, "deep_svdd": {"epochs": 1}}}
@@ -60,7 +60,8 @@ TINY: dict[str, dict[str, Any]] = {
     "ood/ood": {**_TINY_TRAIN, "ood.max_test": 60, "ood.ood_size": 40, "ood.val_size": 20, "ood.id_val": 40,
                 "ood.figures": False, "detectors.names": ["msp", "odin", "knn", "vim"]},
     "ood/od": {"data.name": "mnist5k", "od.size": 200, "od.rate": 0.1, "od.figures": False, **_TINY_CLASSICAL},
-    "ood/folder": {"train.epochs": 1, "model.width": 0.1, "ood.val_size": 20, "ood.figures": False,
+    "ood/folder": {"data.root": f"{TINY_FOLDER}/d0", "ood.far": [f"{TINY_FOLDER}/d1"],
+                   "train.epochs": 1, "model.width": 0.1, "ood.val_size": 20, "ood.figures": False,
                    "detectors.names": ["msp", "knn", "vim"], "detectors.params": {"knn": {"k": 3}}},
 }
 

@@ -16,7 +16,12 @@ from trustlab.errors import ConfigError
 from trustlab.methods.peerpl.envs import Episodes, episode_callback, evaluate, make_vec
 from trustlab.methods.peerpl.method import NoiseConfig, NoisyRewardConfig
 from trustlab.methods.peerpl.noise import (
-    BinaryRewardNoise, ConfusionRewardNoise, SurrogateReward, check_confusion, default_levels, uniform_confusion,
+    BinaryRewardNoise,
+    ConfusionRewardNoise,
+    SurrogateReward,
+    check_confusion,
+    default_levels,
+    uniform_confusion,
 )
 from trustlab.metrics.rl import area_under_curve, learning_curve, step_grid
 
