@@ -43,7 +43,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     for kind in kinds:
         entries = registries[kind]
         print(f"{kind} ({len(entries)}):")
-        if kind == "models":
+        if kind == "models" and args.kind == "models":  # the MACs table needs the models themselves
             _list_models(args.input_size)
             continue
         for name, text in sorted(entries.items()):
