@@ -76,4 +76,4 @@ def test_folder_path(tmp_path):
     with pytest.raises(DataError, match="identical to the ID data"):
         _run("ood/folder", {**base, "ood.near": [str(tmp_path / "id" / "class0")]}, tmp_path)
     with pytest.raises(ConfigError, match="needs data.root"):
-        _run("ood/folder", {"ood.far": ["x"]}, tmp_path)
+        _run("ood/folder", {"data.root": "", "ood.far": ["x"]}, tmp_path)
