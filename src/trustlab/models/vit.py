@@ -78,7 +78,7 @@ class ViTClassifier(Classifier):
         bad = [b for b in moe_blocks if not (isinstance(b, int) and 0 <= b < depth)]
         if bad or len(set(moe_blocks)) != len(moe_blocks):
             raise ConfigError(f"model moe_blocks {list(moe_blocks)} must be distinct block indices in 0..{depth - 1} "
-                              f"(depth={depth}); e.g. [{max(depth - 4, 0)}, {depth - 2}]")
+                              f"(depth={depth}); e.g. {sorted({max(depth - 4, 0), max(depth - 2, 0)})}")
         if fusion == "layers" and not moe_blocks:
             raise ConfigError("model fusion=layers fuses the class tokens after the MoE blocks; give moe_blocks")
         self.vit = VisionTransformer(
