@@ -19,7 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from trustlab.errors import ConfigError
 from trustlab.registry import Registry
@@ -44,14 +44,14 @@ class LauncherConfig:
     slurm_mem_gb: float | None = None
 
 
-class Launcher:
-    """``submit(fn, *args) -> Future``; ``shutdown()``."""
+class Launcher(Protocol):
+    """What the bench needs of a launcher: ``submit(fn, *args) -> Future`` and ``shutdown()``."""
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:  # pragma: no cover  (protocol)
-        raise NotImplementedError
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        """Start ``fn(*args)`` somewhere; the future holds its result or its exception."""
 
     def shutdown(self) -> None:
-        return None
+        """Release the workers (local pool, a local Ray cluster); finished results stay on disk."""
 
 
 LAUNCHERS: Registry[Callable[[LauncherConfig, Path], Launcher]] = Registry("launcher", listed=False)
@@ -140,6 +140,9 @@ class SlurmLauncher(Launcher):
             params.update({"slurm_partition": cfg.slurm_partition, "gpus_per_node": int(cfg.gpus) or None,
                            "slurm_mem": f"{cfg.slurm_mem_gb}G" if cfg.slurm_mem_gb else None})
         self.executor.update_parameters(**{k: v for k, v in params.items() if v is not None})
+
+    def shutdown(self) -> None:
+        return None  # jobs belong to SLURM; their results are run records on disk
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
         try:
