@@ -12,6 +12,7 @@ used: editing any source file changes the fingerprint.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -74,13 +75,11 @@ def load() -> dict[str, Any]:
 
 
 def _write(path: Path, data: dict[str, Any]) -> None:
-    try:
+    with contextlib.suppress(OSError):  # a read-only cache only costs speed: the next call rebuilds
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
         os.replace(tmp, path)
-    except OSError:  # a read-only cache only costs speed
-        pass
 
 
 def main() -> int:

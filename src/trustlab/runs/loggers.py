@@ -20,6 +20,7 @@ costs a run.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -160,8 +161,6 @@ class Fanout:
 
     def close(self) -> None:
         for logger in self.loggers.values():
-            try:
+            with contextlib.suppress(Exception):  # closing a broken logger must not fail the finished run
                 logger.close()
-            except Exception:  # noqa: BLE001
-                pass
         self.loggers = {}
