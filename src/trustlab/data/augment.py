@@ -21,7 +21,6 @@ from collections.abc import Callable
 
 import torch
 from torch.utils.data import Dataset
-from torchvision.transforms import v2
 
 from trustlab.errors import ConfigError
 
@@ -35,6 +34,8 @@ def train_transform(kind: str, image_size: int) -> Callable[[torch.Tensor], torc
         raise ConfigError(f"data.augment '{kind}' is not one of {', '.join(AUGMENTS)}")
     if kind == "none":
         return None
+    from torchvision.transforms import v2  # lazy: importing torchvision costs seconds
+
     ops: list[Callable[[torch.Tensor], torch.Tensor]] = [
         v2.RandomResizedCrop(image_size, scale=CROP_SCALE, antialias=True)
     ]

@@ -19,7 +19,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from trustlab.errors import TrustlabError
 from trustlab.models.registry import build_model
@@ -43,6 +42,8 @@ def count_macs(model: nn.Module, input_size: tuple[int, int, int] = (3, 32, 32))
     modes = {m: m.training for m in model.modules()}
     model.eval()
     try:
+        from torch.utils.flop_counter import FlopCounterMode  # lazy: pulls in torch._decomp
+
         counter = FlopCounterMode(display=False)
         with torch.no_grad(), counter:
             model(x)

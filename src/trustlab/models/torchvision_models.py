@@ -25,9 +25,7 @@ Example::
 from __future__ import annotations
 
 import torch
-import torchvision
 from torch import Tensor, nn
-from torchvision.models.resnet import BasicBlock, conv1x1
 
 from trustlab.models.base import Classifier, Stats
 from trustlab.registry import MODELS
@@ -51,6 +49,8 @@ class MobileNetV3Small(Classifier):
         mean: Stats = 0.5,
         std: Stats = 0.5,
     ) -> None:
+        import torchvision  # lazy: importing torchvision costs seconds (torch._dynamo)
+
         net = torchvision.models.mobilenet_v3_small(
             weights=None, num_classes=num_classes, width_mult=width, dropout=dropout
         )
@@ -117,6 +117,8 @@ class ResNet18(Classifier):
 
 def _stage(inplanes: int, planes: int, stride: int, blocks: int = 2) -> nn.Sequential:
     """Two BasicBlocks, the first with a 1x1 projection when the shape changes (torchvision's _make_layer)."""
+    from torchvision.models.resnet import BasicBlock, conv1x1  # lazy, as above
+
     downsample = None
     if stride != 1 or inplanes != planes:
         downsample = nn.Sequential(conv1x1(inplanes, planes, stride), nn.BatchNorm2d(planes))

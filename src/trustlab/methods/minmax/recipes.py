@@ -22,7 +22,6 @@ from torch import Tensor, nn
 from trustlab.engine.runtime import seed_everything
 from trustlab.errors import ConfigError
 from trustlab.experiment import DataConfig, ModelConfig, TrainConfig
-from trustlab.methods.minmax import figures
 from trustlab.methods.minmax.attacks import DomainAttack, EnsembleAttack, EOTAttack, UniversalAttack
 from trustlab.methods.minmax.method import AttackConfig
 from trustlab.methods.minmax.transforms import DEFAULT_TRANSFORMS, parse_transforms
@@ -173,6 +172,8 @@ def common_summary(outs: dict[str, dict], domains: list[str], with_norms: bool =
 
 
 def write_figures(ctx: RunContext, outs: dict[str, dict], x: Tensor, ev: EvalConfig, title: str) -> None:
+    from trustlab.methods.minmax import figures  # lazy: matplotlib costs a second to import
+
     first = next(iter(outs.values()))
     hist = outs.get("minmax", first)
     figures.weights_over_iterations(hist["w_history"].numpy(), hist["domains"], ctx.record.artifact("weights.png"),
@@ -335,6 +336,8 @@ def run_eot(cfg: EOTRecipeConfig, ctx: RunContext) -> dict[str, Any]:
     summary.update(common_summary(outs, names))
     summary["eot"] = {w: rb.eot_success(o["success"]) for w, o in outs.items()}
     write_figures(ctx, outs, x, cfg.eval, "EOT")
+    from trustlab.methods.minmax import figures  # lazy, as in write_figures
+
     hist = outs.get("minmax", next(iter(outs.values())))
     views = {t.name: t(hist["x_adv"][:1]).cpu() for t in transforms}
     figures.example_grid({"x_adv under each T": torch.cat(list(views.values()))}, ctx.record.artifact("eot_views.png"),

@@ -23,7 +23,6 @@ from trustlab.engine.fit import fit
 from trustlab.engine.runtime import seed_everything
 from trustlab.errors import ConfigError
 from trustlab.experiment import DataConfig, ModelConfig, TrainConfig
-from trustlab.methods.minmax import figures
 from trustlab.methods.minmax.attacks import EnsembleAttack
 from trustlab.methods.minmax.method import AttackConfig, MinMaxAT, MinMaxATConfig, parse_types, type_names
 from trustlab.methods.minmax.recipes import DATA, model_spec
@@ -103,6 +102,8 @@ def run_at(cfg: ATRecipeConfig, ctx: RunContext) -> dict[str, Any]:
         summary["type_weights_last_epoch"] = {n: last.get(f"train/w/{n}", float("nan")) for n in names}
     n = min(cfg.eval.grid, len(x))
     rows = {"clean": x[:n].cpu(), **{k: v[:n] for k, v in advs.items()}}
+    from trustlab.methods.minmax import figures  # lazy: matplotlib costs a second to import
+
     figures.example_grid(rows, ctx.record.artifact("examples.png"), f"{at_cfg.mode} AT: PGD per type")
     summary["seconds"] = time.perf_counter() - t0
     return summary

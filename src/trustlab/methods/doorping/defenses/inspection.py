@@ -19,8 +19,6 @@ import math
 
 import numpy as np
 import torch
-from sklearn.cluster import KMeans
-from sklearn.decomposition import PCA
 
 from trustlab.methods.doorping.defenses.base import DefenseContext, features, register_defense
 from trustlab.methods.doorping.method import ActivationClusteringConfig, SpectralConfig
@@ -62,6 +60,9 @@ def activation_clustering(ctx: DefenseContext, cfg: ActivationClusteringConfig) 
         if len(idx) < 4:
             continue
         dims = min(cfg.components, len(idx) - 1)
+        from sklearn.cluster import KMeans  # lazy: scikit-learn costs seconds to import
+        from sklearn.decomposition import PCA
+
         z = PCA(n_components=dims, random_state=ctx.seed).fit_transform(feats[idx])
         labels = KMeans(n_clusters=2, n_init=10, random_state=ctx.seed).fit_predict(z)
         sizes = np.bincount(labels, minlength=2)

@@ -13,7 +13,6 @@ that half (a rejected input counts as neither correct nor attacked).
 from __future__ import annotations
 
 import torch
-from sklearn.metrics import roc_auc_score
 from torch import Tensor, nn
 
 from trustlab.methods.doorping.defenses.base import DefenseContext, register_defense
@@ -53,6 +52,8 @@ def strip(ctx: DefenseContext, cfg: StripConfig) -> dict[str, float]:
     nontarget = y_eval != ctx.trigger.target
     scores = torch.cat([-h_clean, -h_trig[nontarget]]).numpy()
     truth = [0] * len(h_clean) + [1] * int(nontarget.sum())
+    from sklearn.metrics import roc_auc_score  # lazy: scikit-learn costs seconds to import
+
     auroc = float(roc_auc_score(truth, scores))
     acc_clean, acc_trig = h_clean > threshold, h_trig > threshold
     from trustlab.tasks.classification import predict_labels
