@@ -2,7 +2,7 @@
 
 Each 64x64 scene has **stuff** regions (sky above a horizon; grass, road or water below it, sometimes
 a road band in the grass; sometimes a brick wall standing on the ground at one side), each drawn from a
-colour and a texture, and 2-5 **things** (person, car, boat, bird, kite, ball, box, tree) drawn as
+colour and a texture, and 3-7 **things** (person, car, boat, bird, kite, ball, box, tree) drawn as
 shapes of several sizes (perspective: lower on the ground = larger), which may overlap (a later thing
 occludes an earlier one; the panoptic map keeps the visible part).
 
@@ -46,7 +46,7 @@ from trustlab.data.cache import MANIFEST, dataset_dir, verify, write_manifest
 from trustlab.methods.psg.format import PSGData, PSGScene, read_psg, write_psg
 from trustlab.registry import DATASETS
 
-NAME, VERSION, GENERATOR = "psg-scenes", "v1", "1.0"
+NAME, VERSION, GENERATOR = "psg-scenes", "v1", "1.1"
 SIZE = 64
 SPLIT_SIZES = {"train": 320, "val": 80, "test": 120}
 THINGS = ["person", "car", "boat", "bird", "kite", "ball", "box", "tree"]
@@ -360,7 +360,7 @@ def generate_scene(rng: np.random.Generator, image_id: int, file_name: str) -> P
     """One scene (see the module docstring)."""
     sc = _Scene(rng)
     _layout(sc)
-    n = int(rng.choice([2, 3, 4, 5], p=[0.2, 0.35, 0.3, 0.15]))
+    n = int(rng.choice([3, 4, 5, 6, 7], p=[0.15, 0.25, 0.25, 0.2, 0.15]))
     names, weights = list(SCENARIOS), np.asarray(list(SCENARIOS.values()))
     for _ in range(n):
         _scenario(sc, str(rng.choice(names, p=weights / weights.sum())))

@@ -1,0 +1,298 @@
+"""One-stage PSGTR: a tiny DETR whose queries are triplets (Yang et al. 2022; OpenPSG ``psgtr_head``).
+
+A CNN backbone (64 -> 16 px) feeds a transformer encoder (``enc_layers``) and decoder (``dec_layers``)
+with ``queries`` learned triplet queries. Each query predicts a subject class and an object class (each
+with a no-object class), a predicate (with a background class 0) and two masks, the dot products of
+subject/object mask embeddings with a 32x32 pixel-feature map.
+
+Training: per image, Hungarian matching (``scipy.optimize.linear_sum_assignment``) of queries to the
+ground-truth triplets on ``cost = 1.2 * mean(class costs of subject, object, predicate) + mean(mask costs of
+subject, object)``, class cost = -probability of the target class, mask cost = dice + mean pixel BCE.
+(The reference matches on class and box L1 + GIoU costs with the same 1.2 / 1 weights and uses masks only
+in the loss; boxes are not predicted here.) Loss: cross-entropy of the three classifiers (unmatched queries
+to no-object / background, weight ``eos_coef``), BCE + dice on the matched masks.
+
+Inference (as the reference): predicate probabilities without background, the top triplets over
+queries x predicates (no graph constraint) or each query's best predicate (graph constraint), ranked by
+the predicate score; masks are sigmoid > ``mask_thr``; lower-ranked triplets with the same three labels and
+both masks IoU > 0.5 with a kept one are dropped (the reference's de-duplication).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from trustlab.experiment import TrainConfig
+from trustlab.methods.psg.method import PSGDataConfig
+from trustlab.metrics.psg import ScenePred
+
+
+@dataclass
+class PSGTRConfig:
+    """PSGTR options (reference values in brackets)."""
+
+    queries: int = 24  # triplet queries [100]
+    dim: int = 64  # transformer width [256]
+    enc_layers: int = 1  # [6]
+    dec_layers: int = 2  # [6]
+    epochs: int = 40  # [60 on PSG]
+    lr: float = 1e-3  # AdamW [1e-4, backbone 1e-5]
+    eos_coef: float = 0.1  # weight of no-object / background targets [0.1]
+    mask_weight: float = 2.0  # BCE and dice weights of the matched masks
+    mask_thr: float = 0.5  # [0.85]
+    figures: bool = True
+
+
+@dataclass
+class PSGTRRecipeConfig:
+    data: PSGDataConfig = field(default_factory=PSGDataConfig)
+    method: PSGTRConfig = field(default_factory=PSGTRConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def _block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.GroupNorm(4, cout), nn.ReLU(inplace=True))
+
+
+class PSGTR(nn.Module):
+    def __init__(self, num_classes: int, num_predicates: int, cfg: PSGTRConfig, image_size: int = 64) -> None:
+        super().__init__()
+        d = cfg.dim
+        self.num_classes, self.num_predicates = num_classes, num_predicates
+        self.stem = nn.Sequential(_block(3, 32), _block(32, 48, 2))  # /2
+        self.down = nn.Sequential(_block(48, 64, 2), _block(64, 64))  # /4
+        self.proj = nn.Conv2d(64, d, 1)
+        self.pix = nn.Sequential(_block(64 + 48, d), nn.Conv2d(d, d, 1))  # /2, mask features
+        n_tok = (image_size // 4) ** 2
+        self.pos = nn.Parameter(torch.randn(1, n_tok, d) * 0.02)
+        enc = nn.TransformerEncoderLayer(d, 4, 2 * d, dropout=0.0, batch_first=True)
+        self.encoder = nn.TransformerEncoder(enc, cfg.enc_layers)
+        dec = nn.TransformerDecoderLayer(d, 4, 2 * d, dropout=0.0, batch_first=True)
+        self.decoder = nn.TransformerDecoder(dec, cfg.dec_layers)
+        self.query = nn.Embedding(cfg.queries, d)
+        self.sub_cls = nn.Linear(d, num_classes + 1)
+        self.obj_cls = nn.Linear(d, num_classes + 1)
+        self.rel_cls = nn.Linear(d, num_predicates + 1)
+        self.sub_mask = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, d))
+        self.obj_mask = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, d))
+
+    def forward(self, x: Tensor) -> dict[str, Tensor]:
+        s = self.stem(x)
+        f = self.down(s)
+        b = f.shape[0]
+        tok = self.proj(f).flatten(2).transpose(1, 2) + self.pos[:, : f.shape[2] * f.shape[3]]
+        mem = self.encoder(tok)
+        q = self.query.weight[None].expand(b, -1, -1)
+        h = self.decoder(q + 0, mem)
+        pix = self.pix(torch.cat([F.interpolate(f, size=s.shape[-2:], mode="bilinear", align_corners=False), s], 1))
+        return {"sub": self.sub_cls(h), "obj": self.obj_cls(h), "rel": self.rel_cls(h),
+                "sub_mask": torch.einsum("bqd,bdhw->bqhw", self.sub_mask(h), pix),
+                "obj_mask": torch.einsum("bqd,bdhw->bqhw", self.obj_mask(h), pix)}
+
+
+def _dice_cost(logits: Tensor, tgt: Tensor) -> Tensor:
+    p = logits.sigmoid().flatten(1)
+    t = tgt.flatten(1)
+    num = 2 * p @ t.T + 1
+    den = p.sum(1)[:, None] + t.sum(1)[None] + 1
+    return 1 - num / den
+
+
+def _bce_cost(logits: Tensor, tgt: Tensor) -> Tensor:
+    x = logits.flatten(1)
+    t = tgt.flatten(1)
+    hw = x.shape[1]
+    return (F.softplus(x).sum(1)[:, None] - x @ t.T) / hw
+
+
+def match(out: dict[str, Tensor], b: int, tgt: dict[str, Tensor]) -> tuple[np.ndarray, np.ndarray]:
+    """Hungarian matching of image ``b``'s queries to its GT triplets (rows = queries, cols = GT)."""
+    from scipy.optimize import linear_sum_assignment
+
+    if len(tgt["rel"]) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    with torch.no_grad():
+        ps = out["sub"][b].softmax(-1)[:, tgt["sub"]]
+        po = out["obj"][b].softmax(-1)[:, tgt["obj"]]
+        pr = out["rel"][b].softmax(-1)[:, tgt["rel"] + 1]
+        cls_cost = -(ps + po + pr) / 3
+        ms, mo = out["sub_mask"][b], out["obj_mask"][b]
+        mask_cost = (_dice_cost(ms, tgt["sub_mask"]) + _bce_cost(ms, tgt["sub_mask"])
+                     + _dice_cost(mo, tgt["obj_mask"]) + _bce_cost(mo, tgt["obj_mask"])) / 2
+        cost = 1.2 * cls_cost + mask_cost
+    r, c = linear_sum_assignment(cost.numpy())
+    return r, c
+
+
+def _dice_loss(logits: Tensor, tgt: Tensor) -> Tensor:
+    p = logits.sigmoid().flatten(1)
+    t = tgt.flatten(1)
+    return (1 - (2 * (p * t).sum(1) + 1) / (p.sum(1) + t.sum(1) + 1)).mean()
+
+
+def targets_for(masks: np.ndarray, labels: np.ndarray, rels: np.ndarray, size: int) -> dict[str, Tensor]:
+    m = torch.from_numpy(np.asarray(masks, dtype=np.float32))
+    if len(m):
+        m = F.adaptive_avg_pool2d(m[:, None], size)[:, 0]
+    rels = np.asarray(rels, dtype=np.int64).reshape(-1, 3)
+    lab = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+    s, o = torch.as_tensor(rels[:, 0]), torch.as_tensor(rels[:, 1])
+    return {"sub": lab[s], "obj": lab[o], "rel": torch.as_tensor(rels[:, 2]),
+            "sub_mask": m[s] if len(m) else torch.zeros(0, size, size),
+            "obj_mask": m[o] if len(m) else torch.zeros(0, size, size)}
+
+
+def loss_fn(out: dict[str, Tensor], tgts: list[dict[str, Tensor]], nc: int, npred: int, cfg: PSGTRConfig) -> Tensor:
+    b, q = out["sub"].shape[:2]
+    sub_t = torch.full((b, q), nc, dtype=torch.long)
+    obj_t = torch.full((b, q), nc, dtype=torch.long)
+    rel_t = torch.zeros((b, q), dtype=torch.long)
+    ms, mo, ts, to = [], [], [], []
+    for i, t in enumerate(tgts):
+        r, c = match(out, i, t)
+        if len(r) == 0:
+            continue
+        r_t, c_t = torch.as_tensor(r), torch.as_tensor(c)
+        sub_t[i, r_t], obj_t[i, r_t], rel_t[i, r_t] = t["sub"][c_t], t["obj"][c_t], t["rel"][c_t] + 1
+        ms.append(out["sub_mask"][i, r_t])
+        mo.append(out["obj_mask"][i, r_t])
+        ts.append(t["sub_mask"][c_t])
+        to.append(t["obj_mask"][c_t])
+    w_cls = torch.ones(nc + 1)
+    w_cls[nc] = cfg.eos_coef
+    w_rel = torch.ones(npred + 1)
+    w_rel[0] = cfg.eos_coef
+    loss = (F.cross_entropy(out["sub"].flatten(0, 1), sub_t.flatten(), weight=w_cls)
+            + F.cross_entropy(out["obj"].flatten(0, 1), obj_t.flatten(), weight=w_cls)
+            + F.cross_entropy(out["rel"].flatten(0, 1), rel_t.flatten(), weight=w_rel))
+    if ms:
+        pm = torch.cat(ms + mo)
+        tm = torch.cat(ts + to)
+        loss = loss + cfg.mask_weight * (F.binary_cross_entropy_with_logits(pm, tm) + _dice_loss(pm, tm))
+    return loss
+
+
+def decode(out: dict[str, Tensor], b: int, size: int, cfg: PSGTRConfig, graph_constraint: bool,
+           max_triplets: int = 100) -> ScenePred:
+    """Ranked triplets of image ``b`` (masks: Q subject masks then Q object masks)."""
+    with torch.no_grad():
+        s_p, s_l = out["sub"][b].softmax(-1)[:, :-1].max(-1)
+        o_p, o_l = out["obj"][b].softmax(-1)[:, :-1].max(-1)
+        r = out["rel"][b].softmax(-1)[:, 1:]
+        q, p = r.shape
+        if graph_constraint:
+            sc, pred = r.max(-1)
+            qi = torch.arange(q)
+        else:
+            sc, flat = r.flatten().topk(min(max_triplets, q * p))
+            qi, pred = flat // p, flat % p
+        order = torch.argsort(sc, descending=True, stable=True)
+        qi, pred, sc = qi[order], pred[order], sc[order]
+        up = lambda m: F.interpolate(m[None], size=(size, size), mode="bilinear", align_corners=False)[0]  # noqa: E731
+        sm = (up(out["sub_mask"][b]).sigmoid() > cfg.mask_thr).numpy()
+        om = (up(out["obj_mask"][b]).sigmoid() > cfg.mask_thr).numpy()
+    masks = np.concatenate([sm, om])
+    labels = np.concatenate([s_l.numpy(), o_l.numpy()])
+    qi, pred, sc = qi.numpy(), pred.numpy(), sc.numpy()
+    keep = _dedup(qi, pred, s_l.numpy(), o_l.numpy(), sm, om)
+    trip = np.column_stack([qi, qi + q, pred])[keep][:max_triplets]
+    return ScenePred(masks, labels, trip, sc[keep][:max_triplets])
+
+
+def _dedup(qi: np.ndarray, pred: np.ndarray, sl: np.ndarray, ol: np.ndarray, sm: np.ndarray, om: np.ndarray
+           ) -> np.ndarray:
+    keep = np.ones(len(qi), bool)
+    flat_s, flat_o = sm.reshape(len(sm), -1), om.reshape(len(om), -1)
+
+    def iou(a: np.ndarray, b: np.ndarray) -> float:
+        u = np.logical_or(a, b).sum()
+        return float(np.logical_and(a, b).sum() / u) if u else 0.0
+
+    kept: dict[tuple[int, int, int], list[int]] = {}
+    for t, (q, p) in enumerate(zip(qi, pred)):
+        key = (int(sl[q]), int(ol[q]), int(p))
+        for k in kept.get(key, []):
+            if iou(flat_s[q], flat_s[k]) > 0.5 and iou(flat_o[q], flat_o[k]) > 0.5:
+                keep[t] = False
+                break
+        if keep[t]:
+            kept.setdefault(key, []).append(int(q))
+    return keep
+
+
+def run_psgtr(cfg: PSGTRRecipeConfig, ctx: Any) -> dict[str, Any]:
+    from trustlab.engine.runtime import seed_everything
+    from trustlab.errors import ConfigError
+    from trustlab.methods.psg.method import draw_examples, evaluate_preds, load_splits, scalars
+
+    m = cfg.method
+    if m.epochs < 1 or m.queries < 1:
+        raise ConfigError("method.epochs and method.queries must be >= 1")
+    data, sp = load_splits(cfg.data)
+    seed_everything(cfg.train.seed)
+    nc, npred = data.num_classes, data.num_predicates
+    size = cfg.data.image_size
+    tr = sp["train"]
+    max_rels = max(len(r) for r in tr.rels)
+    if m.queries < max_rels:
+        raise ConfigError(f"method.queries={m.queries} is below the most relations in a training image "
+                          f"({max_rels}); raise method.queries")
+    net = PSGTR(nc, npred, m, size)
+    tgts = [targets_for(tr.masks[i], tr.labels[i], tr.rels[i], size // 2) for i in range(len(tr))]
+    opt = torch.optim.AdamW(net.parameters(), lr=m.lr, weight_decay=1e-4)
+    bs = cfg.data.batch_size
+    steps = m.epochs * max(1, -(-len(tr) // bs))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=m.lr, total_steps=steps, pct_start=0.1)
+    g = torch.Generator().manual_seed(cfg.train.seed)
+    t0 = time.perf_counter()
+    net.train()
+    for epoch in range(m.epochs):
+        perm = torch.randperm(len(tr), generator=g)
+        tot = 0.0
+        for s in range(0, len(tr), bs):
+            idx = perm[s : s + bs].tolist()
+            out = net(tr.images[idx])
+            loss = loss_fn(out, [tgts[i] for i in idx], nc, npred, m)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            tot += float(loss.detach()) * len(idx)
+        ctx.record.log({"epoch": epoch, "loss": tot / len(tr)})
+    net.eval()
+    t_train = time.perf_counter() - t0
+    ctx.record.save_checkpoint({"model": net.state_dict(), "classes": data.classes,
+                                "predicates": data.predicate_classes}, "model.pt")
+    summary: dict[str, Any] = {"n_train": len(tr), "n_val": len(sp["val"]), "n_test": len(sp["test"])}
+    t1 = time.perf_counter()
+    for split in ("val", "test"):
+        ev = sp[split]
+        gc, ng = [], []
+        with torch.no_grad():
+            for s in range(0, len(ev), 64):
+                out = net(ev.images[s : s + 64])
+                for b in range(out["sub"].shape[0]):
+                    gc.append(decode(out, b, size, m, True))
+                    ng.append(decode(out, b, size, m, False))
+        gts = [ev.gt(i) for i in range(len(ev))]
+        res = evaluate_preds(gts, gc, ng, npred)
+        summary[f"{split}_sgdet"] = scalars(res)
+        summary[f"{split}_sgdet_resolved"] = scalars(evaluate_preds(gts, gc, ng, npred, overlaps="resolve"))
+        if split == "test":
+            summary["per_predicate_R@50"] = {data.predicate_classes[p]: res["per_predicate@50"][p]
+                                             for p in range(npred)}
+            if m.figures:
+                draw_examples(ctx.record.artifact("sgdet_examples.png"), data, ev, gc, "PSGTR SGDet")
+    summary["train_seconds"] = t_train
+    summary["eval_seconds"] = time.perf_counter() - t1
+    for k in ("R@20", "mR@20", "R@50", "mR@50", "ngR@50"):
+        summary[f"sgdet/{k}"] = summary["test_sgdet"][k]
+    return summary
