@@ -1,0 +1,3 @@
+"""AdvSim: adversarial safety-critical scenarios against a LiDAR autonomy stack (Wang et al., CVPR 2021)."""
+
+from trustlab.methods.advsim import claims, recipes, scenarios  # noqa: F401

@@ -1,0 +1,451 @@
+"""The autonomy stack under attack: LiDAR detector -> tracker / constant-velocity prediction -> sampling planner,
+run in closed loop against (possibly perturbed) non-reactive actor trajectories.
+
+* Detector (:class:`BEVDetector`): a small CNN on the ego-centric BEV grid of one sweep
+  (:func:`trustlab.methods.advsim.lidar.bev`), CenterNet-style: a centre heatmap at 1 m cells (stride 2) and
+  per-cell regression of the centre offset, the box orientation (cos 2θ, sin 2θ: boxes are symmetric) and
+  log length / width. Trained here on simulated sweeps of scenarios generated with other seeds than the
+  embedded set (:func:`train_detector`, cached under ``$TRUSTLAB_DATA/advsim-detector/``).
+* Prediction: detections are matched to the previous step's tracks (greedy nearest neighbour within
+  ``match_dist``); a track's velocity is the smoothed displacement; a new track starts at rest. Every object is
+  predicted at constant velocity over the planning horizon. The ``gt`` stack skips perception: it gets every
+  actor's true box and velocity (occluded ones included), the same prediction and planner.
+* Planner (:func:`plan`): candidate trajectories in the route's Frenet frame, every (lateral target = a lane
+  centre or the current offset) x (constant acceleration) pair, scored by
+  ``collision + buffer + comfort - progress + speeding + off-road`` costs (:class:`PlannerConfig`); the
+  cheapest is executed for one step (perfect tracking), then everything is re-run on a new sweep.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from trustlab.methods.advsim.lidar import BEVConfig, Lidar, LidarConfig, bev, to_ego
+from trustlab.methods.advsim.world import Scenario, box_gap
+
+STRIDE = 2
+
+
+# --- detector ------------------------------------------------------------------------------------------
+
+
+def build_detector(channels: int, width: int = 24) -> Any:
+    import torch.nn as nn
+
+    return nn.Sequential(
+        nn.Conv2d(channels, 16, 3, stride=STRIDE, padding=1), nn.ReLU(),
+        nn.Conv2d(16, width, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(width, width, 3, padding=2, dilation=2), nn.ReLU(),
+        nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(width, 7, 1),
+    )
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    samples: int = 1200  # simulated sweeps to train on
+    steps: int = 300  # Adam steps
+    batch: int = 16
+    lr: float = 3e-3
+    width: int = 24
+    seed: int = 0
+    threshold: float = 0.3  # heatmap peak score to report a detection
+    min_points: int = 4  # an actor with fewer LiDAR points is not a training positive (invisible)
+
+
+def _targets(boxes: np.ndarray, pose: np.ndarray, visible: np.ndarray, bcfg: BEVConfig) -> tuple[np.ndarray, ...]:
+    """Heatmap (h, w) and regression (6, h, w) + mask at stride-2 cells for the visible boxes."""
+    H, W = bcfg.shape
+    h, w = H // STRIDE, W // STRIDE
+    cell = bcfg.cell * STRIDE
+    heat = np.zeros((h, w), np.float32)
+    reg = np.zeros((6, h, w), np.float32)
+    mask = np.zeros((h, w), np.float32)
+    gx, gy = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+    for b, vis in zip(boxes, visible):
+        if not vis:
+            continue
+        e = to_ego(b[None, :2], pose)[0]
+        fx, fy = (e[0] - bcfg.x_min) / cell, (e[1] + bcfg.y_half) / cell
+        ix, iy = int(math.floor(fx)), int(math.floor(fy))
+        if not (0 <= ix < h and 0 <= iy < w):
+            continue
+        sig = 0.8
+        heat = np.maximum(heat, np.exp(-((gx + 0.5 - fx) ** 2 + (gy + 0.5 - fy) ** 2) / (2 * sig**2)))
+        heat[ix, iy] = 1.0
+        yaw = float(b[2] - pose[2])
+        reg[:, ix, iy] = (fx - ix - 0.5, fy - iy - 0.5, math.cos(2 * yaw), math.sin(2 * yaw), math.log(b[3]),
+                          math.log(b[4]))
+        mask[ix, iy] = 1.0
+    return heat, reg, mask
+
+
+def detector_samples(n: int, seed: int, lidar: Lidar, bcfg: BEVConfig, min_points: int) -> dict[str, np.ndarray]:
+    """``n`` simulated sweeps around the SDV of generated scenarios (seeds unlike the embedded set's 0), with
+    the actors jittered, as BEV inputs and CenterNet targets."""
+    from trustlab.methods.advsim.scenarios import generate
+
+    rng = np.random.default_rng(seed)
+    pool: list[Scenario] = []
+    k = 0
+    while len(pool) * 10 < n:
+        pool += generate(seed=1000 + seed * 100 + k, per_kind=2)
+        k += 1
+    H, W = bcfg.shape
+    out = {"x": np.zeros((n, bcfg.channels, H, W), np.float16), "heat": np.zeros((n, H // STRIDE, W // STRIDE), np.float32),
+           "reg": np.zeros((n, 6, H // STRIDE, W // STRIDE), np.float32),
+           "mask": np.zeros((n, H // STRIDE, W // STRIDE), np.float32)}
+    for i in range(n):
+        sc = pool[int(rng.integers(len(pool)))]
+        t = int(rng.integers(sc.steps + 1))
+        pose = sc.sdv_log()[t, :3] + rng.normal(0, [0.5, 0.5, 0.05])
+        states = [sc.actor_log(j)[t].copy() for j in range(len(sc.actors))]
+        sizes = [a.size for a in sc.actors]
+        for st in states:
+            st[:3] += rng.normal(0, [2.0, 1.0, 0.3])
+        for _ in range(int(rng.integers(0, 3))):  # distractor cars anywhere in view
+            e = np.array([rng.uniform(-10, 45), rng.uniform(-20, 20)])
+            c, s = math.cos(pose[2]), math.sin(pose[2])
+            w = pose[:2] + np.array([c * e[0] - s * e[1], s * e[0] + c * e[1]])
+            states.append(np.array([w[0], w[1], rng.uniform(-np.pi, np.pi), 0, 0]))
+            sizes.append((rng.uniform(4, 5.5), rng.uniform(1.8, 2.2), 1.6))
+        boxes = np.array([[st[0], st[1], st[2], sz[0], sz[1], sz[2]] for st, sz in zip(states, sizes)]).reshape(-1, 6)
+        keep = (box_gap(boxes[:, None, :5], boxes[None, :, :5]) + np.eye(len(boxes)) * 1e9).min(1) > 0 \
+            if len(boxes) > 1 else np.ones(len(boxes), bool)
+        keep &= np.hypot(boxes[:, 0] - pose[0], boxes[:, 1] - pose[1]) > 4.0
+        boxes = boxes[keep]
+        sw = lidar.cast(pose[:2], boxes)
+        pts, hit = sw.points()
+        counts = np.bincount(hit[hit >= 0].astype(np.int64), minlength=len(boxes))
+        out["x"][i] = bev(pts, hit, pose, bcfg)
+        out["heat"][i], out["reg"][i], out["mask"][i] = _targets(boxes, pose, counts >= min_points, bcfg)
+    return out
+
+
+def _loss(out: Any, heat: Any, reg: Any, mask: Any) -> Any:
+    """CenterNet focal loss on the heatmap + L1 on the regression at centre cells."""
+    import torch
+
+    p = torch.sigmoid(out[:, 0]).clamp(1e-4, 1 - 1e-4)
+    pos = heat.eq(1).float()
+    neg = 1 - pos
+    lp = -(torch.log(p) * (1 - p) ** 2 * pos).sum()
+    ln = -(torch.log(1 - p) * p**2 * (1 - heat) ** 4 * neg).sum()
+    npos = pos.sum().clamp(min=1)
+    lreg = (torch.abs(out[:, 1:] - reg) * mask[:, None]).sum() / npos
+    return (lp + ln) / npos + lreg
+
+
+def train_detector(cfg: DetectorConfig, lidar_cfg: LidarConfig, bcfg: BEVConfig) -> dict[str, np.ndarray]:
+    """Train on simulated sweeps; returns the state dict (numpy) and held-out detection metrics."""
+    import torch
+
+    from trustlab.engine.runtime import seed_everything
+
+    seed_everything(cfg.seed)
+    lidar = Lidar(lidar_cfg)
+    n_val = max(8, cfg.samples // 8)
+    data = detector_samples(cfg.samples + n_val, cfg.seed, lidar, bcfg, cfg.min_points)
+    t = {k: torch.from_numpy(v) for k, v in data.items()}
+    net = build_detector(bcfg.channels, cfg.width)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(1, cfg.steps))
+    g = torch.Generator().manual_seed(cfg.seed)
+    for _ in range(cfg.steps):
+        idx = torch.randint(0, cfg.samples, (cfg.batch,), generator=g)
+        loss = _loss(net(t["x"][idx].float()), t["heat"][idx], t["reg"][idx], t["mask"][idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+    net.eval()
+    state = {k: v.detach().numpy() for k, v in net.state_dict().items()}
+    val = slice(cfg.samples, cfg.samples + n_val)
+    with torch.no_grad():
+        out = net(t["x"][val].float()).numpy()
+    prec, rec = _det_metrics(out, data["heat"][val], cfg.threshold)
+    return {**state, "meta/val_precision": np.array(prec), "meta/val_recall": np.array(rec),
+            "meta/final_loss": np.array(float(loss.detach()))}
+
+
+def _peaks(out: np.ndarray, threshold: float, k: int = 24) -> list[tuple[int, int, float]]:
+    """(ix, iy, score) of local maxima of the heatmap logits above ``threshold`` (3x3 max)."""
+    p = 1 / (1 + np.exp(-out[0]))
+    padded = np.pad(p, 1, constant_values=0)
+    h, w = p.shape
+    m = np.max(np.stack([padded[i : i + h, j : j + w] for i in range(3) for j in range(3)]), axis=0)
+    ix, iy = np.nonzero((p >= m) & (p > threshold))
+    sc = p[ix, iy]
+    order = np.argsort(-sc)[:k]
+    return [(int(ix[o]), int(iy[o]), float(sc[o])) for o in order]
+
+
+def _det_metrics(out: np.ndarray, heat: np.ndarray, thr: float) -> tuple[float, float]:
+    """Precision / recall of peaks vs target centres (match within 1 cell = 1 m)."""
+    tp = fp = fn = 0
+    for o, hm in zip(out, heat):
+        gts = list(zip(*np.nonzero(hm == 1)))
+        dets = _peaks(o, thr)
+        used = set()
+        for ix, iy, _ in dets:
+            j = next((j for j, (gx, gy) in enumerate(gts) if j not in used and abs(gx - ix) <= 1 and abs(gy - iy) <= 1),
+                     None)
+            if j is None:
+                fp += 1
+            else:
+                used.add(j)
+                tp += 1
+        fn += len(gts) - len(used)
+    return tp / max(1, tp + fp), tp / max(1, tp + fn)
+
+
+def load_detector(cfg: DetectorConfig, lidar_cfg: LidarConfig, bcfg: BEVConfig) -> tuple[Any, dict[str, float]]:
+    """The trained detector (built and cached on first use) and its held-out precision / recall."""
+    import hashlib
+    import json
+    from dataclasses import asdict
+
+    import torch
+
+    from trustlab.data.cache import load_or_build
+
+    key = hashlib.sha1(json.dumps([asdict(cfg), asdict(lidar_cfg), asdict(bcfg)], sort_keys=True).encode())
+    version = f"v1-{key.hexdigest()[:10]}"
+    parts = load_or_build("advsim-detector", version, lambda: {"weights": train_detector(cfg, lidar_cfg, bcfg)},
+                          seed=cfg.seed, generator_version="1.0")
+    w = parts["weights"]
+    net = build_detector(bcfg.channels, cfg.width)
+    net.load_state_dict({k: torch.from_numpy(v) for k, v in w.items() if not k.startswith("meta/")})
+    net.eval()
+    meta = {k.split("/", 1)[1]: float(np.ravel(v)[0]) for k, v in w.items() if k.startswith("meta/")}
+    return net, meta
+
+
+def decode(out: np.ndarray, pose: np.ndarray, bcfg: BEVConfig, threshold: float) -> np.ndarray:
+    """Detections (N, 6) in the world frame: (x, y, yaw mod pi, length, width, score)."""
+    cell = bcfg.cell * STRIDE
+    c, s = math.cos(pose[2]), math.sin(pose[2])
+    dets = []
+    for ix, iy, sc in _peaks(out, threshold):
+        ox, oy, c2, s2, ll, lw = out[1:, ix, iy]
+        ex = bcfg.x_min + (ix + 0.5 + ox) * cell
+        ey = -bcfg.y_half + (iy + 0.5 + oy) * cell
+        yaw = 0.5 * math.atan2(s2, c2) + pose[2]
+        dets.append([pose[0] + c * ex - s * ey, pose[1] + s * ex + c * ey, yaw, math.exp(min(ll, 3.0)),
+                     math.exp(min(lw, 1.5)), sc])
+    return np.array(dets, dtype=np.float64).reshape(-1, 6)
+
+
+# --- prediction ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Tracker:
+    """Greedy nearest-neighbour tracks -> velocity estimates (new tracks start at rest)."""
+
+    dt: float
+    match_dist: float = 3.0
+    smooth: float = 0.7
+    tracks: np.ndarray = field(default_factory=lambda: np.zeros((0, 7)))  # x, y, yaw, l, w, vx, vy
+
+    def update(self, dets: np.ndarray) -> np.ndarray:
+        new = np.zeros((len(dets), 7))
+        new[:, :5] = dets[:, :5]
+        if len(self.tracks) and len(dets):
+            pred = self.tracks[:, :2] + self.tracks[:, 5:7] * self.dt
+            d = np.hypot(dets[:, None, 0] - pred[None, :, 0], dets[:, None, 1] - pred[None, :, 1])
+            used: set[int] = set()
+            for i in np.argsort(d.min(1)):
+                j = int(np.argmin(np.where(np.isin(np.arange(len(pred)), list(used)), np.inf, d[i])))
+                if d[i, j] <= self.match_dist and j not in used:
+                    used.add(j)
+                    v = (dets[i, :2] - self.tracks[j, :2]) / self.dt
+                    new[i, 5:7] = self.smooth * v + (1 - self.smooth) * self.tracks[j, 5:7]
+        self.tracks = new
+        return new
+
+
+def predict(objects: np.ndarray, horizon: int, dt: float) -> np.ndarray:
+    """Constant-velocity boxes (N, horizon, 5) for objects (N, 7) = (x, y, yaw, l, w, vx, vy)."""
+    t = (np.arange(1, horizon + 1) * dt)[None, :, None]
+    xy = objects[:, None, :2] + objects[:, None, 5:7] * t
+    sp = np.hypot(objects[:, 5], objects[:, 6])
+    yaw = np.where(sp > 1.0, np.arctan2(objects[:, 6], objects[:, 5]), objects[:, 2])
+    rest = np.broadcast_to(np.stack([yaw, objects[:, 3], objects[:, 4]], -1)[:, None], (len(objects), horizon, 3))
+    return np.concatenate([xy, rest], -1)
+
+
+# --- planner -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PlannerConfig:
+    """Sampling planner: candidates and cost weights (the part adversarial training fine-tunes)."""
+
+    horizon: int = 6  # steps of the scenario dt
+    accels: tuple[float, ...] = (-6.0, -4.0, -2.0, -1.0, 0.0, 1.0, 2.0)
+    lane_change_time: float = 3.0
+    w_collision: float = 100.0
+    margin: float = 1.0  # m: the buffer kept to predicted objects
+    w_buffer: float = 20.0
+    w_comfort: float = 0.3
+    w_lateral: float = 0.3
+    w_progress: float = 1.0
+    w_speed: float = 5.0
+    target_speed: float = 11.0
+
+
+def plan(state: np.ndarray, road: Any, objects: np.ndarray, dt: float, cfg: PlannerConfig,
+         size: tuple[float, float, float]) -> tuple[np.ndarray, dict[str, float]]:
+    """The chosen trajectory (horizon + 1, 3) of poses from ``state`` and its cost terms."""
+    H = cfg.horizon
+    s0, d0 = road.project(state[None, :2])
+    s0, d0 = float(s0[0]), float(d0[0])
+    lat = sorted({round(road.lane_offset(i), 3) for i in range(road.lanes)} | {round(d0, 3)})
+    acc = np.asarray(cfg.accels)
+    A, L = len(acc), len(lat)
+    t = np.arange(H + 1) * dt
+    v = np.maximum(state[3] + acc[:, None] * t[None], 0.0)  # (A, H+1)
+    ds = np.concatenate([np.zeros((A, 1)), np.cumsum(0.5 * (v[:, 1:] + v[:, :-1]) * dt, 1)], 1)
+    dlat = d0 + (np.asarray(lat)[:, None] - d0) * _smooth(t / cfg.lane_change_time)[None]  # (L, H+1)
+    S = np.broadcast_to(s0 + ds[:, None], (A, L, H + 1))
+    D = np.broadcast_to(dlat[None], (A, L, H + 1))
+    P = road.pose(S, D)  # (A, L, H+1, 3)
+    dx = np.diff(P[..., 0], axis=-1)
+    dy = np.diff(P[..., 1], axis=-1)
+    moving = np.hypot(dx, dy) > 1e-3
+    heading = np.where(moving, np.arctan2(dy, dx), P[..., :-1, 2])
+    yaw = np.concatenate([np.full(P.shape[:2] + (1,), state[2]), heading], -1)
+    P = P.copy()
+    P[..., 2] = yaw
+    boxes = np.concatenate([P, np.broadcast_to(np.array(size[:2]), P.shape[:-1] + (2,))], -1)[..., 1:, :]
+    cost = np.zeros((A, L))
+    col = np.zeros((A, L))
+    if len(objects):
+        pred = predict(objects, H, dt)  # (N, H, 5)
+        gap = box_gap(boxes[:, :, None], pred[None, None])  # (A, L, N, H)
+        hit = gap < 0
+        early = np.where(hit, (H - np.arange(H)) / H, 0.0)  # earlier collisions cost more
+        col = early.max(axis=(2, 3))
+        buf = np.clip(cfg.margin - gap, 0, None) ** 2
+        cost += cfg.w_collision * col + cfg.w_buffer * buf.max(axis=(2, 3))
+    cost += cfg.w_comfort * acc[:, None] ** 2 + cfg.w_lateral * np.abs(np.asarray(lat) - d0)[None]
+    cost -= cfg.w_progress * ds[:, -1][:, None] / (H * dt)
+    cost += cfg.w_speed * np.clip(v.max(1) - cfg.target_speed, 0, None)[:, None] ** 2
+    off = np.abs(np.asarray(lat)) > road.half_width - size[1] / 2
+    cost += 1e4 * off[None]
+    a, lidx = np.unravel_index(np.argmin(cost), cost.shape)
+    return P[a, lidx], {"cost": float(cost[a, lidx]), "accel": float(acc[a]), "collision_cost": float(col[a, lidx]),
+                        "v1": float(v[a, 1])}
+
+
+def _smooth(t: np.ndarray) -> np.ndarray:
+    t = np.clip(t, 0.0, 1.0)
+    return t * t * (3 - 2 * t)
+
+
+# --- closed loop ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class StackConfig:
+    perception: str = "lidar"  # lidar | gt
+    near_miss: float = 0.5  # m: SAT gap below which a step is a near-miss
+    lidar: LidarConfig = field(default_factory=LidarConfig)
+    bev: BEVConfig = field(default_factory=BEVConfig)
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+    planner: PlannerConfig = field(default_factory=PlannerConfig)
+
+
+@dataclass
+class Rollout:
+    sdv: np.ndarray  # (T+1, 5)
+    actors: np.ndarray  # (A, T+1, 5)
+    plans: list[np.ndarray]
+    detections: list[np.ndarray]
+    min_gap: float  # min SAT gap SDV vs any actor over the rollout (m)
+    collision: bool
+    collision_step: int
+    near_miss: bool
+    il_error: float  # mean distance to the logged SDV positions (m)
+    max_decel: float
+    progress: float  # metres driven
+    sweeps: list[Any]
+
+    @property
+    def failure(self) -> bool:
+        return self.collision or self.near_miss
+
+
+class Stack:
+    """The stack with its trained detector; :meth:`rollout` drives one scenario in closed loop."""
+
+    def __init__(self, cfg: StackConfig, net: Any = None) -> None:
+        self.cfg = cfg
+        self.lidar = Lidar(cfg.lidar)
+        self.net = net
+        self.det_meta: dict[str, float] = {}
+        if cfg.perception == "lidar" and net is None:
+            self.net, self.det_meta = load_detector(cfg.detector, cfg.lidar, cfg.bev)
+
+    def detect(self, pose: np.ndarray, boxes3: np.ndarray) -> tuple[np.ndarray, Any]:
+        import torch
+
+        sw = self.lidar.cast(pose[:2], boxes3)
+        pts, hit = sw.points()
+        x = torch.from_numpy(bev(pts, hit, pose, self.cfg.bev))[None]
+        with torch.no_grad():
+            out = self.net(x)[0].numpy()
+        return decode(out, pose, self.cfg.bev, self.cfg.detector.threshold), sw
+
+    def rollout(self, sc: Scenario, actors: np.ndarray | None = None, keep_sweeps: bool = False,
+                planner: PlannerConfig | None = None) -> Rollout:
+        """Closed loop over ``sc.steps`` with actor trajectories ``actors (A, T+1, 5)`` (default: the logs)."""
+        pcfg = planner or self.cfg.planner
+        acts = sc.actor_logs() if actors is None else actors
+        sizes = [a.size for a in sc.actors]
+        road = sc.roads[sc.route]
+        state = sc.sdv.state0.copy()
+        traj = [state.copy()]
+        tracker = Tracker(sc.dt)
+        plans, dets_all, sweeps = [], [], []
+        min_gap, col_step, decel = np.inf, -1, 0.0
+        for t in range(sc.steps):
+            cur = acts[:, t]
+            if self.cfg.perception == "gt":
+                objs = np.zeros((len(cur), 7))
+                objs[:, :3] = cur[:, :3]
+                objs[:, 3:5] = [s[:2] for s in sizes] if len(sizes) else np.zeros((0, 2))
+                objs[:, 5] = cur[:, 3] * np.cos(cur[:, 2])
+                objs[:, 6] = cur[:, 3] * np.sin(cur[:, 2])
+                dets = objs[:, :6]
+            else:
+                b3 = np.array([[c[0], c[1], c[2], s[0], s[1], s[2]] for c, s in zip(cur, sizes)]).reshape(-1, 6)
+                dets, sw = self.detect(state[:3], b3)
+                objs = tracker.update(dets)
+                if keep_sweeps:
+                    sweeps.append(sw)
+            path, info = plan(state, road, objs, sc.dt, pcfg, sc.sdv.size)
+            plans.append(path)
+            dets_all.append(dets)
+            nxt = np.array([path[1, 0], path[1, 1], path[1, 2], info["v1"], 0.0])
+            decel = max(decel, -info["accel"])
+            state = nxt
+            traj.append(state.copy())
+            if len(acts):
+                g = float(box_gap(sc.sdv.box(state), np.stack([a.box(acts[i, t + 1]) for i, a in
+                                                               enumerate(sc.actors)])).min())
+                min_gap = min(min_gap, g)
+                if g < 0 and col_step < 0:
+                    col_step = t + 1
+                    break
+        sdv = np.stack(traj)
+        log = sc.sdv_log()[: len(sdv)]
+        il = float(np.hypot(*(sdv[:, :2] - log[:, :2]).T).mean())
+        prog = float(np.hypot(*np.diff(sdv[:, :2], axis=0).T).sum())
+        return Rollout(sdv, acts, plans, dets_all, float(min_gap), col_step >= 0, col_step,
+                       bool(min_gap < self.cfg.near_miss), il, decel, prog, sweeps)

@@ -1,0 +1,64 @@
+"""AdvSim LiDAR: ground returns, occlusion by boxes, remove-and-recast equals a full re-cast, the BEV grid."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from trustlab.methods.advsim.lidar import GROUND, NONE, BEVConfig, Lidar, LidarConfig, bev
+
+
+def test_ground_ranges_are_analytic():
+    cfg = LidarConfig(beams=8, azimuths=36, elev_min=-20, elev_max=2, height=2.0, max_range=50)
+    sw = Lidar(cfg).cast(np.zeros(2), np.zeros((0, 6)))
+    el = np.deg2rad(np.linspace(-20, 2, 8))
+    for b, e in enumerate(el):
+        want = 2.0 / -math.sin(e) if e < 0 and 2.0 / -math.sin(e) <= 50 else np.inf
+        assert sw.range[b, 0] == pytest.approx(want, rel=1e-5)
+        assert (sw.hit[b] == (GROUND if np.isfinite(want) else NONE)).all()
+    pts, _ = sw.points()
+    assert np.allclose(pts[:, 2], 0.0, atol=1e-4)
+
+
+def test_box_occludes_what_is_behind_it():
+    lidar = Lidar(LidarConfig(beams=16, azimuths=360))
+    wall = np.array([[10.0, 0.0, 0.0, 2.0, 6.0, 3.0]])
+    hidden = np.array([[20.0, 0.0, 0.0, 4.5, 2.0, 1.6]])
+    sw = lidar.cast(np.zeros(2), np.concatenate([wall, hidden]))
+    assert (sw.hit == 0).sum() > 20 and (sw.hit == 1).sum() == 0  # the car behind the wall gets no point
+    ahead = sw.hit[:, 0]
+    assert (ahead == 0).any() and sw.range[ahead == 0, 0].min() == pytest.approx(9.0, abs=0.05)  # front face
+    alone = lidar.cast(np.zeros(2), hidden)
+    assert (alone.hit == 0).sum() > 10  # visible without the wall (index 0 in this scene)
+    assert (sw.hit == GROUND).sum() < (alone.hit == GROUND).sum()  # the wall's shadow on the ground
+
+
+def test_remove_and_recast_equals_full_cast():
+    rng = np.random.default_rng(3)
+    lidar = Lidar()
+    for _ in range(15):
+        boxes = np.array([[rng.uniform(-30, 30), rng.uniform(-30, 30), rng.uniform(-3, 3), 4.5, 2.0, 1.6]
+                          for _ in range(8)])
+        boxes = boxes[np.hypot(boxes[:, 0], boxes[:, 1]) > 5]
+        base = lidar.cast(np.zeros(2), boxes)
+        k = int(rng.integers(len(boxes)))
+        new = boxes[k] + np.r_[rng.uniform(-4, 4, 2), rng.uniform(-0.5, 0.5), 0, 0, 0]
+        upd = lidar.update_actor(base, k, new)
+        moved = boxes.copy()
+        moved[k] = new
+        ref = lidar.cast(np.zeros(2), moved)
+        assert np.array_equal(upd.range, ref.range) and np.array_equal(upd.hit, ref.hit)
+
+
+def test_bev_channels():
+    lidar = Lidar()
+    sw = lidar.cast(np.zeros(2), np.array([[12.0, 3.0, 0.0, 4.5, 2.0, 1.6]]))
+    pts, hit = sw.points()
+    cfg = BEVConfig()
+    g = bev(pts, hit, np.zeros(3), cfg)
+    assert g.shape == (cfg.channels, *cfg.shape)
+    ix, iy = int((12 - cfg.x_min) / cfg.cell), int((3 + cfg.y_half) / cfg.cell)
+    assert g[:2, ix - 6 : ix + 6, iy - 4 : iy + 4].sum() > 0  # object returns near the car
+    assert g[-1].sum() > 0 and g[2].sum() == 0  # ground returns; nothing above 2 m
