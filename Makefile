@@ -30,7 +30,7 @@ catalog: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m trustlab.catalog
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests -n 2 --dist worksteal --durations=25
 
 test-all: $(STAMP)
 	$(PY) -m pytest tests -m ""

@@ -6,7 +6,17 @@ import os
 from pathlib import Path
 
 import pytest
-import torch
+
+# Under pytest-xdist (`make test` runs `-n 2`) the workers share the cores: each gets cpus // workers torch
+# threads, and so do the CLI subprocesses it starts (OMP_NUM_THREADS is read when torch is imported).
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
+
+import torch  # noqa: E402  (after OMP_NUM_THREADS)
+
+if _WORKERS > 1:
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 # One shared, persistent data cache for the test session (building Digits-DG once is enough);
 # CI sets TRUSTLAB_DATA to a folder in the checkout.
