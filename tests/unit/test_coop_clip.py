@@ -48,7 +48,7 @@ def test_vit_checkpoint_into_tiny_is_refused(vit_checkpoint):
 def test_checkpoint_of_another_architecture_is_refused(tmp_path):
     torch.manual_seed(0)
     state = build_clip("tiny", None).model.state_dict()
-    state["visual.conv1.weight"] = torch.zeros(96, 3, 4, 4)  # a patch-4 tower, not the tiny patch-8 one
+    state["visual.conv1.weight"] = torch.zeros(96, 3, 4, 4)  # a patch-4 ViT stem, not the tiny ResNet's 3x3 stem
     path = tmp_path / "other.pt"
     torch.save(state, path)
     with pytest.raises(ConfigError, match="does not match clip.arch 'tiny'"):

@@ -74,6 +74,23 @@ def test_pretraining_loop_learns_and_round_trips(monkeypatch, tmp_path):
     assert len(set(idx.tolist())) == len(idx)
 
 
+def test_caption_tokenizer_matches_open_clip():
+    from trustlab.methods.coop.clip_model import build_clip
+
+    clip = build_clip("tiny", None)
+    fast = pretrain.CaptionTokenizer(clip)
+    rng = np.random.default_rng(0)
+    attrs = scenes.make_scenes(40, "pretrain", 1)["attrs"]
+    texts = [scenes.caption(rng, row) for row in attrs] + ["A Hand-Written 7, on the left.", "a " * 40]
+    assert torch.equal(fast(texts), clip.tokenize(texts))
+
+
+def test_recipe_change_changes_the_cache_key(monkeypatch):
+    key = pretrain.recipe_key()
+    monkeypatch.setitem(pretrain.RECIPE, "steps", pretrain.STEPS + 1)
+    assert pretrain.recipe_key() != key
+
+
 def test_data_entries_build_and_show(monkeypatch, tmp_path):
     from trustlab.experiment import DataConfig
     from trustlab.registry import DATASETS
