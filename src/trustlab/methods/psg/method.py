@@ -192,6 +192,10 @@ def train_segmenter(tr: Prepared, num_classes: int, cfg: TwoStageConfig, batch_s
         ids_to_cat.append(cat)
     target = torch.from_numpy(np.stack(ids_to_cat))
     bnd = torch.from_numpy(np.stack([boundary_target(p) for p in tr.pans]))
+    # class weights (pixel frequency)^-1/2, mean 1: small things (birds, kites, balls) are a few pixels each
+    freq = torch.bincount(target[target >= 0].flatten(), minlength=num_classes).double() + 1.0
+    weight = freq.pow(-0.5)
+    weight = (weight / weight.mean()).float()
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     g = torch.Generator().manual_seed(seed)
     steps = cfg.seg_epochs * max(1, -(-len(tr) // batch_size))
@@ -202,7 +206,7 @@ def train_segmenter(tr: Prepared, num_classes: int, cfg: TwoStageConfig, batch_s
         for s in range(0, len(tr), batch_size):
             idx = perm[s : s + batch_size]
             _, logits, b = net(tr.images[idx])
-            loss = F.cross_entropy(logits, target[idx], ignore_index=-100)
+            loss = F.cross_entropy(logits, target[idx], weight=weight, ignore_index=-100)
             loss = loss + F.binary_cross_entropy_with_logits(b, bnd[idx], pos_weight=torch.tensor(3.0))
             opt.zero_grad()
             loss.backward()
