@@ -2,10 +2,11 @@
 
 The reference lr (0.002, SGD) was set for OpenAI's CLIP; on the tiny CLIP it leaves the context at its
 initialisation. This study trains CoOp with each lr of a grid at the suites' schedule (``coop.epoch_scale``
-0.25) and scores it on a few-shot validation sample (min(shots, 4) per class from the validation pool,
-scenes 1800-2199, as the reference's linear probe does); the test pool (2200-2999) is never read. The lr
-with the best mean validation accuracy over tasks x shots x seeds is the tiny CLIP's default
-(``trustlab.methods.coop.method.TINY_LR``). Prints a markdown table (and writes JSON with ``--out``).
+0.25) on the same few shots as the ``coop/fewshot`` runs and scores it on the validation pool (scenes
+1800-2199, all of it by default; ``--val-shots k`` scores on k per class instead, as the reference's linear
+probe does); the test pool (2200-2999) is never read. The lr with the best mean validation accuracy over
+tasks x shots x seeds is the tiny CLIP's default (``trustlab.methods.coop.method.TINY_LR``). Also printed:
+how far the context moved, ||ctx - ctx_init|| / ||ctx_init||. Prints a markdown table (``--out``: JSON).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/coop_lr_selection.py [--seeds 0 1] [--out lr.json]
 """
@@ -28,6 +29,7 @@ def main() -> None:
     ap.add_argument("--shots", type=int, nargs="+", default=[1, 4, 16])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--epoch-scale", type=float, default=0.25)
+    ap.add_argument("--val-shots", type=int, default=0, help="0: the whole validation pool")
     ap.add_argument("--out", default="")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -38,6 +40,7 @@ def main() -> None:
     start, cpu0 = time.time(), time.process_time()
     clip = load_pretrained_tiny()
     acc: dict[float, dict[str, list[float]]] = {lr: {t: [] for t in args.tasks} for lr in args.lrs}
+    moved: dict[float, list[float]] = {lr: [] for lr in args.lrs}
     for name in args.tasks:
         task = embedded_task(name)
         tr, va = task.pools["train"], task.pools["val"]  # the test pool is not touched
@@ -47,28 +50,31 @@ def main() -> None:
             for s in args.shots:
                 run_seed = seed * 1000 + s  # the same shots as coop/fewshot's run with train.seed = seed
                 idx = sample_shots(tr.y, k, s, run_seed, task.classes)
-                vidx = sample_shots(va.y, k, min(s, 4), run_seed + 1, task.classes)
+                vidx = (sample_shots(va.y, k, min(s, args.val_shots), run_seed + 1, task.classes) if args.val_shots
+                        else torch.arange(len(va.y)))
                 for lr in args.lrs:
                     cfg = CoOpConfig(lr=lr, epoch_scale=args.epoch_scale)
                     set_seed(run_seed)
                     model = CoOp(clip, task.classes, cfg)
+                    ctx0 = model.prompt_learner.ctx.detach().clone()
                     fit_coop(model, ftr[idx], tr.y[idx], cfg, s, run_seed)
                     acc[lr][name].append(coop_accuracy(model, fva[vidx], va.y[vidx]))
+                    moved[lr].append(float((model.prompt_learner.ctx.detach() - ctx0).norm() / ctx0.norm()))
     mean = {lr: sum(sum(v) for v in acc[lr].values()) / sum(len(v) for v in acc[lr].values()) for lr in args.lrs}
     best = max(args.lrs, key=lambda lr: mean[lr])
-    print(f"validation accuracy of CoOp (few-shot val, min(shots,4)/class), shots {args.shots}, seeds {args.seeds}, "
-          f"epoch_scale {args.epoch_scale}")
-    print("| lr | " + " | ".join(args.tasks) + " | mean |")
-    print("|---" * (len(args.tasks) + 2) + "|")
+    val = f"min(shots, {args.val_shots}) per class" if args.val_shots else "the whole validation pool"
+    print(f"validation accuracy of CoOp ({val}), shots {args.shots}, seeds {args.seeds}, epoch_scale {args.epoch_scale}")
+    print("| lr | " + " | ".join(args.tasks) + " | mean | context moved |")
+    print("|---" * (len(args.tasks) + 3) + "|")
     for lr in args.lrs:
         cells = [f"{sum(acc[lr][t]) / len(acc[lr][t]):.3f}" for t in args.tasks]
-        print(f"| {lr:g}{' (chosen)' if lr == best else ''} | " + " | ".join(cells) + f" | {mean[lr]:.3f} |")
+        print(f"| {lr:g}{' (chosen)' if lr == best else ''} | " + " | ".join(cells) + f" | {mean[lr]:.3f} | {sum(moved[lr]) / len(moved[lr]):.2f} |")
     cpu, wall = time.process_time() - cpu0, time.time() - start
     print(f"chosen lr {best:g}; {cpu:.0f} CPU-s, {wall:.0f} s wall")
     if args.out:
         with open(args.out, "w") as f:
             json.dump({"args": vars(args), "accuracy": {str(k): v for k, v in acc.items()}, "mean": {str(k): v for k, v
-                       in mean.items()}, "chosen": best, "cpu_seconds": cpu}, f, indent=1)
+                       in mean.items()}, "chosen": best, "moved": {str(k): v for k, v in moved.items()}, "cpu_seconds": cpu}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -6,8 +6,13 @@
    hand-crafted prompt "a photo of a {}." on most tasks (margin: share of tasks won minus one half).
 3. ``coop/linear-probe-needs-more-shots``: at 1 shot the linear probe on the same features is below
    CoOp (the gap at 16 shots is in the table: the probe catches up with more shots).
-4. ``coop/dg-retention``: the context learned on handwritten digits keeps, on printed and outlined
-   digits, at least the share of its source accuracy that zero-shot keeps, minus 0.05 (non-inferiority).
+4. ``coop/dg-retention``: the context learned for the background task on scenes with handwritten digits
+   keeps, on scenes with printed and outlined digits, at least the share of its source accuracy that
+   zero-shot keeps, minus 0.05 (non-inferiority). (Background, not digit: the tiny CLIP is at chance on
+   digits, which made the digit version vacuous.)
+
+All five embedded tasks are used, with no selection: colour and position are near 1.0 zero-shot (no
+headroom), digit and style near chance (the image features do not carry them); the README reports each.
 
 Controls: the zero-shot prompts and ensemble are the same-budget, no-training baselines on the same
 images; the linear probe is the same-shots trained baseline; the tables list each prompt.
@@ -20,7 +25,7 @@ from typing import Any
 
 from trustlab.bench.claims import ClaimResult, mean, paired_result, register_claim, std
 
-TASKS = ["digit", "colour", "style", "position"]
+TASKS = ["digit", "colour", "background", "style", "position"]
 NONINFERIORITY = 0.05
 
 SCALE: dict[str, dict[str, Any]] = {
@@ -123,7 +128,8 @@ def check_dg_retention(suite: str, ctx: Any) -> ClaimResult:
     return paired_result("coop/dg-retention", suite, diffs,
                          unit=f"retention (target/source accuracy), CoOp minus zero-shot, + {NONINFERIORITY}",
                          values=values, seeds=sc["seeds"], table=table, runs=[str(r.path) for r in recs],
-                         notes="source = handwritten digits; targets = printed and outlined digits (held-out fonts)")
+                         notes=f"task = {recs[0].summary().get('task', 'background')}; source = scenes with handwritten "
+                               "digits; targets = scenes with printed and outlined digits (held-out fonts)")
 
 
 def _curves(suite: str, ctx: Any, runs: dict[str, dict[int, dict]]) -> Path | None:

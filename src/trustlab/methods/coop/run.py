@@ -21,6 +21,7 @@ from trustlab.methods.coop.method import (
     fit_coop,
     linear_probe_accuracy,
     prompt_text_features,
+    resolve_lr,
     set_seed,
     zero_shot_accuracy,
 )
@@ -121,7 +122,8 @@ def run_fewshot(cfg: CoOpRecipeConfig, ctx: Any) -> dict[str, Any]:
         ctx.record.log({"task": task.name, **row})
     _plot(ctx, acc, shots_list)
     return {"accuracy": acc, "zero_shot_prompts": zs, "nearest_words": words, "metrics": scalars,
-            "classes": {t.name: t.classes for t in tasks}, "shots": shots_list, "seconds": time.time() - start}
+            "classes": {t.name: t.classes for t in tasks}, "shots": shots_list, "lr": resolve_lr(cfg.coop, clip),
+            "seconds": time.time() - start}
 
 
 def _enough(y: torch.Tensor, n_cls: int, k: int) -> bool:
@@ -133,7 +135,7 @@ def run_dg(cfg: CoOpRecipeConfig, ctx: Any) -> dict[str, Any]:
     start = time.time()
     set_seed(cfg.train.seed)
     clip = load_clip(cfg)
-    task = load_tasks(cfg, clip, names=["digit"])[0]
+    task = load_tasks(cfg, clip, names=[cfg.fewshot.dg_task])[0]
     if cfg.data.name == EMBEDDED:
         sources = [cfg.fewshot.source]
         bad = [s for s in sources if s not in task.domains]
@@ -179,6 +181,7 @@ def run_dg(cfg: CoOpRecipeConfig, ctx: Any) -> dict[str, Any]:
         out[f"{meth}/retention"] = tgt / src if src > 0 else float("nan")
     ctx.record.log(out)
     return {"metrics": out, "per_domain": per, "sources": sources, "targets": targets, "shots": shots,
+            "task": task.name, "lr": resolve_lr(cfg.coop, clip),
             "nearest_words": [" / ".join(w) for w in nearest_words(clip, model.prompt_learner.ctx,
                                                                    cfg.fewshot.nearest_k)],
             "seconds": time.time() - start}
