@@ -76,14 +76,14 @@ class Lidar:
 
     def _hit_box(self, origin: np.ndarray, box3: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Ranges (B, len(cols)) at which rays of ``cols`` enter the 3D box ``(x, y, yaw, l, w, h)``; inf = miss."""
-        x, y, yaw, l, w, h = (float(v) for v in box3)
+        x, y, yaw, length, w, h = (float(v) for v in box3)
         c, s = math.cos(yaw), math.sin(yaw)
         d = self.dirs[:, cols]  # (B, C, 3)
         ox, oy, oz = origin[0] - x, origin[1] - y, origin[2] - h / 2
         o = np.array([c * ox + s * oy, -s * ox + c * oy, oz], dtype=np.float32)
         dl = np.stack([c * d[..., 0] + s * d[..., 1], -s * d[..., 0] + c * d[..., 1], d[..., 2]], -1)
         dl = np.where(np.abs(dl) < 1e-9, 1e-9, dl)
-        half = np.array([l / 2, w / 2, h / 2], dtype=np.float32)
+        half = np.array([length / 2, w / 2, h / 2], dtype=np.float32)
         inv = 1.0 / dl
         t1 = (-half - o) * inv
         t2 = (half - o) * inv

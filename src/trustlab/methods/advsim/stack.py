@@ -47,8 +47,8 @@ def build_detector(channels: int, width: int = 24) -> Any:
 
 @dataclass(frozen=True)
 class DetectorConfig:
-    samples: int = 1200  # simulated sweeps to train on
-    steps: int = 300  # Adam steps
+    samples: int = 2000  # simulated sweeps to train on
+    steps: int = 1000  # Adam steps
     batch: int = 16
     lr: float = 3e-3
     width: int = 24
@@ -96,7 +96,8 @@ def detector_samples(n: int, seed: int, lidar: Lidar, bcfg: BEVConfig, min_point
         pool += generate(seed=1000 + seed * 100 + k, per_kind=2)
         k += 1
     H, W = bcfg.shape
-    out = {"x": np.zeros((n, bcfg.channels, H, W), np.float16), "heat": np.zeros((n, H // STRIDE, W // STRIDE), np.float32),
+    out = {"x": np.zeros((n, bcfg.channels, H, W), np.float16),
+           "heat": np.zeros((n, H // STRIDE, W // STRIDE), np.float32),
            "reg": np.zeros((n, 6, H // STRIDE, W // STRIDE), np.float32),
            "mask": np.zeros((n, H // STRIDE, W // STRIDE), np.float32)}
     for i in range(n):
@@ -205,18 +206,23 @@ def _det_metrics(out: np.ndarray, heat: np.ndarray, thr: float) -> tuple[float, 
 
 def load_detector(cfg: DetectorConfig, lidar_cfg: LidarConfig, bcfg: BEVConfig) -> tuple[Any, dict[str, float]]:
     """The trained detector (built and cached on first use) and its held-out precision / recall."""
+    import fcntl
     import hashlib
     import json
     from dataclasses import asdict
 
     import torch
 
-    from trustlab.data.cache import load_or_build
+    from trustlab.data.cache import dataset_dir, load_or_build
 
     key = hashlib.sha1(json.dumps([asdict(cfg), asdict(lidar_cfg), asdict(bcfg)], sort_keys=True).encode())
     version = f"v1-{key.hexdigest()[:10]}"
-    parts = load_or_build("advsim-detector", version, lambda: {"weights": train_detector(cfg, lidar_cfg, bcfg)},
-                          seed=cfg.seed, generator_version="1.0")
+    lock = dataset_dir("advsim-detector", version).with_suffix(".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "w") as fh:  # two bench workers: one trains, the other waits and reads the cache
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        parts = load_or_build("advsim-detector", version, lambda: {"weights": train_detector(cfg, lidar_cfg, bcfg)},
+                              seed=cfg.seed, generator_version="1.0")
     w = parts["weights"]
     net = build_detector(bcfg.channels, cfg.width)
     net.load_state_dict({k: torch.from_numpy(v) for k, v in w.items() if not k.startswith("meta/")})
