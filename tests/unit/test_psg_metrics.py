@@ -30,7 +30,8 @@ GT = SceneGT(np.stack([A, B, G]), np.array([0, 1, 5]), np.array([[0, 2, 0], [1, 
 
 
 def pred(masks, labels, triplets, scores) -> ScenePred:
-    return ScenePred(np.stack(masks), np.asarray(labels), np.asarray(triplets).reshape(-1, 3), np.asarray(scores, float))
+    trip = np.asarray(triplets).reshape(-1, 3)
+    return ScenePred(np.stack(masks), np.asarray(labels), trip, np.asarray(scores, float))
 
 
 def test_recall_at_k_by_hand():

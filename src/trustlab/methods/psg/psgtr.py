@@ -10,7 +10,8 @@ ground-truth triplets on ``cost = 1.2 * mean(class costs of subject, object, pre
 subject, object)``, class cost = -probability of the target class, mask cost = dice + mean pixel BCE.
 (The reference matches on class and box L1 + GIoU costs with the same 1.2 / 1 weights and uses masks only
 in the loss; boxes are not predicted here.) Loss: cross-entropy of the three classifiers (unmatched queries
-to no-object / background, weight ``eos_coef``), BCE + dice on the matched masks.
+to no-object / background, weight ``eos_coef``), BCE + dice on the matched masks; every decoder layer's
+output is matched and supervised (DETR's auxiliary losses, as in the reference).
 
 Inference (as the reference): predicate probabilities without background, the top triplets over
 queries x predicates (no graph constraint) or each query's best predicate (graph constraint), ranked by
@@ -69,13 +70,15 @@ class PSGTR(nn.Module):
         self.stem = nn.Sequential(_block(3, 32), _block(32, 48, 2))  # /2
         self.down = nn.Sequential(_block(48, 64, 2), _block(64, 64))  # /4
         self.proj = nn.Conv2d(64, d, 1)
-        self.pix = nn.Sequential(_block(64 + 48, d), nn.Conv2d(d, d, 1))  # /2, mask features
+        self.pix = nn.Sequential(nn.Conv2d(64 + 48, d, 1, bias=False), nn.GroupNorm(4, d), nn.ReLU(inplace=True),
+                                 nn.Conv2d(d, d, 1))  # /2, mask features
         n_tok = (image_size // 4) ** 2
         self.pos = nn.Parameter(torch.randn(1, n_tok, d) * 0.02)
         enc = nn.TransformerEncoderLayer(d, 4, 2 * d, dropout=0.0, batch_first=True)
         self.encoder = nn.TransformerEncoder(enc, cfg.enc_layers)
-        dec = nn.TransformerDecoderLayer(d, 4, 2 * d, dropout=0.0, batch_first=True)
-        self.decoder = nn.TransformerDecoder(dec, cfg.dec_layers)
+        self.decoder = nn.ModuleList([nn.TransformerDecoderLayer(d, 4, 2 * d, dropout=0.0, batch_first=True)
+                                      for _ in range(cfg.dec_layers)])
+        self.dec_norm = nn.LayerNorm(d)
         self.query = nn.Embedding(cfg.queries, d)
         self.sub_cls = nn.Linear(d, num_classes + 1)
         self.obj_cls = nn.Linear(d, num_classes + 1)
@@ -83,15 +86,27 @@ class PSGTR(nn.Module):
         self.sub_mask = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, d))
         self.obj_mask = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, d))
 
-    def forward(self, x: Tensor) -> dict[str, Tensor]:
+    def forward(self, x: Tensor, aux: bool = False) -> dict[str, Any]:
+        """Predictions of the last decoder layer; with ``aux`` also ``"aux"``: those of the earlier layers
+        (DETR's auxiliary losses, as in the reference)."""
         s = self.stem(x)
         f = self.down(s)
         b = f.shape[0]
         tok = self.proj(f).flatten(2).transpose(1, 2) + self.pos[:, : f.shape[2] * f.shape[3]]
         mem = self.encoder(tok)
-        q = self.query.weight[None].expand(b, -1, -1)
-        h = self.decoder(q + 0, mem)
+        h = self.query.weight[None].expand(b, -1, -1) + 0
         pix = self.pix(torch.cat([F.interpolate(f, size=s.shape[-2:], mode="bilinear", align_corners=False), s], 1))
+        outs = []
+        for k, layer in enumerate(self.decoder):
+            h = layer(h, mem)
+            if aux or k == len(self.decoder) - 1:
+                outs.append(self._heads(self.dec_norm(h), pix))
+        out = outs[-1]
+        if aux:
+            out["aux"] = outs[:-1]
+        return out
+
+    def _heads(self, h: Tensor, pix: Tensor) -> dict[str, Tensor]:
         return {"sub": self.sub_cls(h), "obj": self.obj_cls(h), "rel": self.rel_cls(h),
                 "sub_mask": torch.einsum("bqd,bdhw->bqhw", self.sub_mask(h), pix),
                 "obj_mask": torch.einsum("bqd,bdhw->bqhw", self.obj_mask(h), pix)}
@@ -258,8 +273,11 @@ def run_psgtr(cfg: PSGTRRecipeConfig, ctx: Any) -> dict[str, Any]:
         tot = 0.0
         for s in range(0, len(tr), bs):
             idx = perm[s : s + bs].tolist()
-            out = net(tr.images[idx])
-            loss = loss_fn(out, [tgts[i] for i in idx], nc, npred, m)
+            out = net(tr.images[idx], aux=True)
+            batch_t = [tgts[i] for i in idx]
+            loss = loss_fn(out, batch_t, nc, npred, m)
+            for o in out["aux"]:  # every decoder layer matched and supervised on its own (DETR aux loss)
+                loss = loss + loss_fn(o, batch_t, nc, npred, m)
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)

@@ -445,10 +445,18 @@ def scenes_root(seed: int = 0, cache_dir: str | os.PathLike[str] | None = None) 
     return directory / "psg"
 
 
+_LOADED: dict[tuple[str, int], PSGData] = {}
+
+
 def load_scenes(seed: int = 0) -> PSGData:
-    """``psg-scenes`` read through the PSG reader (the same code path as real PSG data)."""
-    data = read_psg(scenes_root(seed), name=NAME)
-    return data
+    """``psg-scenes`` read through the PSG reader (the same code path as real PSG data); kept in memory per
+    process, keyed by the cache folder and its manifest's modification time (read-only use)."""
+    root = scenes_root(seed)
+    key = (str(root), (root.parent / MANIFEST).stat().st_mtime_ns)
+    if key not in _LOADED:
+        _LOADED.clear()
+        _LOADED[key] = read_psg(root, name=NAME)
+    return _LOADED[key]
 
 
 def load_psg_data(root: str | None = None, json_path: str | None = None, val_fraction: float = 0.1,
@@ -543,5 +551,5 @@ def _show(cfg: Any, out_dir: Path) -> list[Path]:
 
 
 DATASETS.add(NAME, DatasetEntry(_build_lines, _show,
-                                "PSG: 520 generated 64px panoptic scenes (5 stuff, 8 things, 10 long-tailed predicates) "
-                                "in psg.json + panoptic PNG format; data.root=<PSG root> for real PSG"))
+                                "PSG: 520 generated 64px panoptic scenes (5 stuff, 8 things, 10 long-tailed "
+                                "predicates) in psg.json + panoptic PNG format; data.root=<PSG root> for real PSG"))
