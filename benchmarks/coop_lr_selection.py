@@ -63,18 +63,23 @@ def main() -> None:
     mean = {lr: sum(sum(v) for v in acc[lr].values()) / sum(len(v) for v in acc[lr].values()) for lr in args.lrs}
     best = max(args.lrs, key=lambda lr: mean[lr])
     val = f"min(shots, {args.val_shots}) per class" if args.val_shots else "the whole validation pool"
-    print(f"validation accuracy of CoOp ({val}), shots {args.shots}, seeds {args.seeds}, epoch_scale {args.epoch_scale}")
+    print(f"validation accuracy of CoOp ({val}), shots {args.shots}, seeds {args.seeds}, "
+          f"epoch_scale {args.epoch_scale}")
     print("| lr | " + " | ".join(args.tasks) + " | mean | context moved |")
     print("|---" * (len(args.tasks) + 3) + "|")
     for lr in args.lrs:
         cells = [f"{sum(acc[lr][t]) / len(acc[lr][t]):.3f}" for t in args.tasks]
-        print(f"| {lr:g}{' (chosen)' if lr == best else ''} | " + " | ".join(cells) + f" | {mean[lr]:.3f} | {sum(moved[lr]) / len(moved[lr]):.2f} |")
+        drift = sum(moved[lr]) / len(moved[lr])
+        mark = " (chosen)" if lr == best else ""
+        print(f"| {lr:g}{mark} | " + " | ".join(cells) + f" | {mean[lr]:.3f} | {drift:.2f} |")
     cpu, wall = time.process_time() - cpu0, time.time() - start
     print(f"chosen lr {best:g}; {cpu:.0f} CPU-s, {wall:.0f} s wall")
     if args.out:
+        out = {"args": vars(args), "accuracy": {str(k): v for k, v in acc.items()},
+               "mean": {str(k): v for k, v in mean.items()}, "chosen": best,
+               "moved": {str(k): v for k, v in moved.items()}, "cpu_seconds": cpu}
         with open(args.out, "w") as f:
-            json.dump({"args": vars(args), "accuracy": {str(k): v for k, v in acc.items()}, "mean": {str(k): v for k, v
-                       in mean.items()}, "chosen": best, "moved": {str(k): v for k, v in moved.items()}, "cpu_seconds": cpu}, f, indent=1)
+            json.dump(out, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -128,8 +128,8 @@ def check_dg_retention(suite: str, ctx: Any) -> ClaimResult:
     return paired_result("coop/dg-retention", suite, diffs,
                          unit=f"retention (target/source accuracy), CoOp minus zero-shot, + {NONINFERIORITY}",
                          values=values, seeds=sc["seeds"], table=table, runs=[str(r.path) for r in recs],
-                         notes=f"task = {recs[0].summary().get('task', 'background')}; source = scenes with handwritten "
-                               "digits; targets = scenes with printed and outlined digits (held-out fonts)")
+                         notes=f"task = {recs[0].summary().get('task', 'background')}; source = scenes with "
+                               "handwritten digits; targets = scenes with printed and outlined digits (held-out fonts)")
 
 
 def _curves(suite: str, ctx: Any, runs: dict[str, dict[int, dict]]) -> Path | None:

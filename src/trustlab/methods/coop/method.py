@@ -4,7 +4,8 @@ Zhou, Yang, Loy, Liu, "Learning to Prompt for Vision-Language Models", IJCV 2022
 (https://arxiv.org/abs/2109.01134). Setting: few-shot classification with a frozen CLIP; only the
 prompt context is learned. Defaults follow the reference (``configs/trainers/CoOp/rn50*.yaml``): M = 16
 random N(0, 0.02) context vectors, unified context, class token at the end, SGD lr 0.002 (the tiny CLIP:
-``TINY_LR``, chosen on validation data; momentum 0.9, weight decay 5e-4, Dassl's defaults), cosine schedule, one warm-up epoch at a constant 1e-5,
+``TINY_LR``, chosen on validation data; momentum 0.9, weight decay 5e-4, Dassl's defaults), cosine
+schedule, one warm-up epoch at a constant 1e-5,
 batch 32, 50 epochs at 1 shot, 100 at 2 and 4, 200 at 8 and 16 (``coop.epoch_scale`` scales them down).
 
 Baselines: zero-shot CLIP with each hand-crafted prompt, prompt ensembling (mean of the normalised text

@@ -111,8 +111,8 @@ def pretrain(steps: int = STEPS, batch_size: int = BATCH, lr: float = LR, seed: 
     emb = [model.token_embedding.weight]
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "token_embedding" not in n]
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": WEIGHT_DECAY}, {"params": no_decay, "weight_decay": 0.0}],
-                            lr=lr, betas=(0.9, 0.98), eps=1e-6)
+    groups = [{"params": decay, "weight_decay": WEIGHT_DECAY}, {"params": no_decay, "weight_decay": 0.0}]
+    opt = torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.98), eps=1e-6)
     opt_emb = torch.optim.SparseAdam(emb, lr=lr, betas=(0.9, 0.98), eps=1e-6)
     model.train()
     start, cpu0, losses = time.time(), time.process_time(), []
