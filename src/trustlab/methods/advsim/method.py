@@ -99,12 +99,9 @@ def _rate(xs: list[bool]) -> float:
 
 def run_attack(cfg: AttackConfig, ctx: Any) -> dict[str, Any]:
     """Attack every scenario of the set at ``adversary.budget`` queries; counts, rates and figures."""
-    import torch
-
     from trustlab.methods.advsim.adversary import perturbed_states
 
     check_config(cfg.adversary)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     scs = load_scenarios(cfg.data)
     for sc in scs:  # bad bounds fail before any search runs (nothing half-written)
         Perturbation(sc, cfg.adversary).check_feasible()
