@@ -86,6 +86,8 @@ def test_graph_constraint():
     t2, s2 = triplets_from_pairs(pairs, probs, graph_constraint=False)
     ng = triplet_recall([gt], [ScenePred(gt.masks, gt.labels, t2, s2)], 3, ks=(20,))
     assert gc["R@20"] == 0.5 and ng["R@20"] == 1.0
+    t0, s0 = triplets_from_pairs(np.zeros((0, 2), int), np.zeros((0, 3)))  # no segment pairs at all
+    assert t0.shape == (0, 3) and s0.shape == (0,)
     # object scores multiply into the triplet score
     t3, s3 = triplets_from_pairs(np.array([[0, 1], [1, 0]]), np.array([[0.5], [0.4]]), np.array([0.1, 1.0]))
     assert t3[0].tolist() == [0, 1, 0] and s3.tolist() == pytest.approx([0.05, 0.04])

@@ -65,9 +65,9 @@ def triplets_from_pairs(pairs: np.ndarray, probs: np.ndarray, obj_scores: np.nda
     constraint each pair contributes its best predicate; without it every (pair, predicate).
     """
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
-    probs = np.asarray(probs, dtype=np.float64).reshape(len(pairs), -1)
     if len(pairs) == 0:
         return np.zeros((0, 3), np.int64), np.zeros(0)
+    probs = np.asarray(probs, dtype=np.float64).reshape(len(pairs), -1)
     w = np.ones(len(pairs)) if obj_scores is None else np.asarray(obj_scores)[pairs].prod(1)
     if graph_constraint:
         p = probs.argmax(1)

@@ -3,7 +3,8 @@
 A CNN backbone (64 -> 16 px) feeds a transformer encoder (``enc_layers``) and decoder (``dec_layers``)
 with ``queries`` learned triplet queries. Each query predicts a subject class and an object class (each
 with a no-object class), a predicate (with a background class 0) and two masks, the dot products of
-subject/object mask embeddings with a 32x32 pixel-feature map.
+subject/object mask embeddings with a full-resolution pixel-feature map (backbone features upsampled and
+concatenated with a full-resolution convolution of the image).
 
 Training: per image, Hungarian matching (``scipy.optimize.linear_sum_assignment``) of queries to the
 ground-truth triplets on ``cost = 1.2 * mean(class costs of subject, object, predicate) + mean(mask costs of
@@ -70,8 +71,9 @@ class PSGTR(nn.Module):
         self.stem = nn.Sequential(_block(3, 32), _block(32, 48, 2))  # /2
         self.down = nn.Sequential(_block(48, 64, 2), _block(64, 64))  # /4
         self.proj = nn.Conv2d(64, d, 1)
-        self.pix = nn.Sequential(nn.Conv2d(64 + 48, d, 1, bias=False), nn.GroupNorm(4, d), nn.ReLU(inplace=True),
-                                 nn.Conv2d(d, d, 1))  # /2, mask features
+        self.full = _block(3, 16)  # full-resolution edges for the masks
+        self.pix = nn.Sequential(nn.Conv2d(64 + 48 + 16, d, 1, bias=False), nn.GroupNorm(4, d), nn.ReLU(inplace=True),
+                                 nn.Conv2d(d, d, 1))  # full-resolution mask features
         n_tok = (image_size // 4) ** 2
         self.pos = nn.Parameter(torch.randn(1, n_tok, d) * 0.02)
         enc = nn.TransformerEncoderLayer(d, 4, 2 * d, dropout=0.0, batch_first=True)
@@ -95,7 +97,9 @@ class PSGTR(nn.Module):
         tok = self.proj(f).flatten(2).transpose(1, 2) + self.pos[:, : f.shape[2] * f.shape[3]]
         mem = self.encoder(tok)
         h = self.query.weight[None].expand(b, -1, -1) + 0
-        pix = self.pix(torch.cat([F.interpolate(f, size=s.shape[-2:], mode="bilinear", align_corners=False), s], 1))
+        size = x.shape[-2:]
+        up = [F.interpolate(t, size=size, mode="bilinear", align_corners=False) for t in (f, s)]
+        pix = self.pix(torch.cat([*up, self.full(x)], 1))
         outs = []
         for k, layer in enumerate(self.decoder):
             h = layer(h, mem)
@@ -210,9 +214,8 @@ def decode(out: dict[str, Tensor], b: int, size: int, cfg: PSGTRConfig, graph_co
             qi, pred = flat // p, flat % p
         order = torch.argsort(sc, descending=True, stable=True)
         qi, pred, sc = qi[order], pred[order], sc[order]
-        up = lambda m: F.interpolate(m[None], size=(size, size), mode="bilinear", align_corners=False)[0]  # noqa: E731
-        sm = (up(out["sub_mask"][b]).sigmoid() > cfg.mask_thr).numpy()
-        om = (up(out["obj_mask"][b]).sigmoid() > cfg.mask_thr).numpy()
+        sm = (out["sub_mask"][b].sigmoid() > cfg.mask_thr).numpy()
+        om = (out["obj_mask"][b].sigmoid() > cfg.mask_thr).numpy()
     masks = np.concatenate([sm, om])
     labels = np.concatenate([s_l.numpy(), o_l.numpy()])
     qi, pred, sc = qi.numpy(), pred.numpy(), sc.numpy()
@@ -260,7 +263,7 @@ def run_psgtr(cfg: PSGTRRecipeConfig, ctx: Any) -> dict[str, Any]:
         raise ConfigError(f"method.queries={m.queries} is below the most relations in a training image "
                           f"({max_rels}); raise method.queries")
     net = PSGTR(nc, npred, m, size)
-    tgts = [targets_for(tr.masks[i], tr.labels[i], tr.rels[i], size // 2) for i in range(len(tr))]
+    tgts = [targets_for(tr.masks[i], tr.labels[i], tr.rels[i], size) for i in range(len(tr))]
     opt = torch.optim.AdamW(net.parameters(), lr=m.lr, weight_decay=1e-4)
     bs = cfg.data.batch_size
     steps = m.epochs * max(1, -(-len(tr) // bs))
