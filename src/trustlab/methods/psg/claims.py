@@ -25,7 +25,7 @@ SCALE: dict[str, dict[str, Any]] = {
     "smoke": {"seeds": [0], "two": {"method.seg_epochs": 1, "method.rel_epochs": 2, "data.max_train": 32,
                                     "data.max_test": 16, "method.figures": False},
               "tr": {"method.epochs": 1, "data.max_train": 16, "data.max_test": 8, "method.figures": False}},
-    "demo": {"seeds": [0, 1, 2], "two": {"method.seg_epochs": 4, "method.rel_epochs": 15, "data.max_train": 160,
+    "demo": {"seeds": [0, 1, 2], "two": {"method.seg_epochs": 8, "method.rel_epochs": 15, "data.max_train": 160,
                                          "data.max_test": 60, "method.figures": False},
              "tr": {"method.epochs": 6, "data.max_train": 160, "data.max_test": 60, "method.figures": False}},
     "quick": {"seeds": [0, 1, 2], "two": {}, "tr": {}},

@@ -44,7 +44,7 @@ class PSGTRConfig:
     dim: int = 64  # transformer width [256]
     enc_layers: int = 1  # [6]
     dec_layers: int = 2  # [6]
-    epochs: int = 40  # [60 on PSG]
+    epochs: int = 30  # [60 on PSG]
     lr: float = 1e-3  # AdamW [1e-4, backbone 1e-5]
     eos_coef: float = 0.1  # weight of no-object / background targets [0.1]
     mask_weight: float = 2.0  # BCE and dice weights of the matched masks
