@@ -98,3 +98,20 @@ def test_relation_head_shapes_and_logit_adjustment(labels):
     assert pairs.shape == (6, 2) and probs.shape == (6, 3) and len(lab_out) == 3 and len(scores) == 3
     ratio = (probs_adj / probs)
     assert np.all(ratio[:, 2] > ratio[:, 0])  # the rare predicate gains relative to the frequent one
+
+
+def test_psgtr_dedup_drops_lower_ranked_duplicates():
+    """As the reference: a later triplet with the same three labels and both masks IoU > 0.5 is dropped."""
+    from trustlab.methods.psg.psgtr import _dedup
+
+    m = np.zeros((3, 8, 8), bool)
+    m[0, :4], m[1, :3], m[2, 4:] = True, True, True  # query 1's masks overlap query 0's (IoU 0.75)
+    keep = _dedup(np.array([0, 1, 2, 1]), np.array([0, 0, 0, 1]), np.array([1, 1, 1]), np.array([2, 2, 2]), m, m)
+    assert keep.tolist() == [True, False, True, True]  # same labels + overlap: dropped; other predicate kept
+
+
+def test_data_show_embedded(tmp_path):
+    from trustlab.experiment import DataConfig
+
+    paths = DATASETS.get("psg-scenes").show(DataConfig(name="psg-scenes"), tmp_path)
+    assert len(paths) == 6 and all(p.is_file() and p.stat().st_size > 1000 for p in paths)

@@ -516,8 +516,8 @@ def draw_graph_panel(scene: PSGScene, masks: np.ndarray, labels: list[str], trip
     canvas.paste(Image.fromarray(scene.image).resize((s, s), Image.NEAREST), (0, 16))
     col = palette(len(masks))
     over = np.full((*scene.image.shape[:2], 3), 255, dtype=np.uint8)
-    for i, m in enumerate(masks):
-        over[m] = col[i]
+    for i in np.argsort([-int(m.sum()) for m in masks], kind="stable"):  # large first: overlaps stay visible
+        over[masks[i]] = col[i]
     ov = Image.fromarray(over).resize((s, s), Image.NEAREST)
     canvas.paste(ov, (s, 16))
     for i, m in enumerate(masks):
