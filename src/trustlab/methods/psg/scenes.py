@@ -503,30 +503,40 @@ def palette(n: int) -> np.ndarray:
 
 def draw_graph_panel(scene: PSGScene, masks: np.ndarray, labels: list[str], triplets: list[tuple[int, int, str]],
                      title: str, scale: int = 4, width: int = 360) -> Any:
-    """A PIL image: the scene, its masks coloured, and the triplets listed as ``subject -pred-> object``
-    with the segments numbered on the masks (a graph drawn as an edge list next to the picture)."""
+    """A PIL image: the scene; its masks coloured and numbered with the scene graph drawn over them (an arrow
+    from each subject's centre to its object's centre, the predicate at the middle); the triplets as text."""
     from PIL import Image, ImageDraw
 
     s = SIZE * scale
-    h_img = scene.image.shape[0] * scale
+    h, w = scene.image.shape[:2]
+    sx, sy = s / w, s / h
     lines = max(len(triplets), 1)
-    canvas = Image.new("RGB", (2 * s + width, max(h_img, 14 + 11 * lines) + 16), (255, 255, 255))
+    canvas = Image.new("RGB", (2 * s + width, max(s, 14 + 11 * lines) + 16), (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
     draw.text((2, 2), title, fill=(0, 0, 0))
     canvas.paste(Image.fromarray(scene.image).resize((s, s), Image.NEAREST), (0, 16))
     col = palette(len(masks))
-    over = np.full((*scene.image.shape[:2], 3), 255, dtype=np.uint8)
+    over = np.full((h, w, 3), 255, dtype=np.uint8)
     for i in np.argsort([-int(m.sum()) for m in masks], kind="stable"):  # large first: overlaps stay visible
         over[masks[i]] = col[i]
-    ov = Image.fromarray(over).resize((s, s), Image.NEAREST)
-    canvas.paste(ov, (s, 16))
+    canvas.paste(Image.fromarray(over).resize((s, s), Image.NEAREST), (s, 16))
+    centre = {}
     for i, m in enumerate(masks):
         ys, xs = np.nonzero(m)
         if len(xs):
-            draw.text((s + int(xs.mean()) * scale - 3, 16 + int(ys.mean()) * scale - 5), str(i), fill=(0, 0, 0))
+            centre[i] = (s + (xs.mean() + 0.5) * sx, 16 + (ys.mean() + 0.5) * sy)
+    for a, b, p in triplets:  # the graph: subject centre -> object centre
+        if a in centre and b in centre:
+            (x0, y0), (x1, y1) = centre[a], centre[b]
+            draw.line([(x0, y0), (x1, y1)], fill=(0, 0, 0), width=2)
+            draw.ellipse([x1 - 4, y1 - 4, x1 + 4, y1 + 4], outline=(0, 0, 0), width=2)  # arrow head: object end
+            draw.text(((x0 + x1) / 2 + 2, (y0 + y1) / 2 - 5), p, fill=(200, 0, 0))
+    for i, (x, y) in centre.items():
+        draw.rectangle([x - 5, y - 6, x + 5, y + 5], fill=(255, 255, 255))
+        draw.text((x - 3, y - 5), str(i), fill=(0, 0, 0))
     for r, (a, b, p) in enumerate(triplets):
-        draw.text((2 * s + 6, 18 + 11 * r), f"{a}:{labels[a]} -{p}-> {b}:{labels[b]}", fill=tuple(int(v) for v in
-                                                                                              col[a] // 2))
+        draw.text((2 * s + 6, 18 + 11 * r), f"{a}:{labels[a]} -{p}-> {b}:{labels[b]}",
+                  fill=tuple(int(v) for v in col[a] // 2))
     return canvas
 
 
