@@ -298,7 +298,6 @@ def run_two_stage(cfg: TwoStageRecipeConfig, ctx: Any) -> dict[str, Any]:
     data, sp = load_splits(cfg.data)
     seed = cfg.train.seed
     seed_everything(seed)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     nc, npred, nthings = data.num_classes, data.num_predicates, len(data.thing_classes)
     tr = sp["train"]
     t0 = time.perf_counter()
@@ -306,7 +305,9 @@ def run_two_stage(cfg: TwoStageRecipeConfig, ctx: Any) -> dict[str, Any]:
     t_seg = time.perf_counter() - t0
     feats, _ = segment(seg, tr.images, nthings, m.min_area)
     g_train = graphs_for(feats, tr.images, tr.masks, tr.labels, tr.rels)
-    train_scenes = [type("S", (), {"labels": lab, "relations": r})() for lab, r in zip(tr.labels, tr.rels)]
+    from types import SimpleNamespace
+
+    train_scenes = [SimpleNamespace(labels=lab, relations=r) for lab, r in zip(tr.labels, tr.rels)]
     rel_ct, pair_ct = freq_counts(train_scenes, nc, npred)
     head = train_relation(g_train, nc, npred, m, freq_log_init(rel_ct, pair_ct), cfg.data.batch_size, seed)
     t_train = time.perf_counter() - t0
