@@ -12,7 +12,8 @@ WIDE_MARGIN = 0.2  # "a wide margin": 20 accuracy points above chance
 
 # Scale of the ERM runs per suite (overrides of recipe erm/digits-dg).
 SCALE: dict[str, dict[str, Any]] = {
-    "smoke": {"seeds": [0], "overrides": {"train.epochs": 2, "data.max_per_domain": 96, "train.lr": 0.05}},  # seconds: checks the code path
+    # smoke checks the code path in seconds
+    "smoke": {"seeds": [0], "overrides": {"train.epochs": 2, "data.max_per_domain": 96, "train.lr": 0.05}},
     "quick": {"seeds": [0, 1, 2], "overrides": {}},
     "full": {"seeds": [0, 1, 2, 3, 4], "overrides": {"train.epochs": 30, "model.width": 1.0}},
 }
