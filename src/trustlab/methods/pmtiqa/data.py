@@ -38,7 +38,7 @@ from trustlab.errors import DataError
 from trustlab.methods.pmtiqa.distortions import DISTORTIONS, LEVELS
 from trustlab.registry import DATASETS
 
-NAME, VERSION, GENERATOR = "iqa-distort", "v1", "1.1"
+NAME, VERSION, GENERATOR = "iqa-distort", "v1", "1.2"  # 1.2: impulse noise seeded (1.1 builds differed)
 SIZE = 64
 CROPS_PER_SOURCE = 3
 SKIMAGE_SOURCES = (

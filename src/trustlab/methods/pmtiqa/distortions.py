@@ -101,15 +101,22 @@ def ringing(img: np.ndarray, level: int, rng: np.random.Generator) -> np.ndarray
     return _u8(np.real(np.fft.ifft2(spec, axes=(0, 1))))
 
 
+SEEDED = ("impulse_noise",)  # imagecorruptions functions with a ``seed`` argument
+
+
 def _corruption(name: str) -> Distortion:
     def fn(img: np.ndarray, level: int, rng: np.random.Generator) -> np.ndarray:
         import imagecorruptions
 
-        # imagecorruptions draws from numpy's global RNG: seed it from ours so builds are reproducible.
+        # imagecorruptions draws from numpy's global RNG, except impulse_noise, which takes its own ``seed``
+        # (scikit-image's random_noise; without one it draws fresh OS entropy and builds differ): seed both
+        # from ours so builds are reproducible.
+        seed = int(rng.integers(0, 2**31 - 1))
         state = np.random.get_state()
-        np.random.seed(int(rng.integers(0, 2**31 - 1)))
+        np.random.seed(seed)
         try:
-            out = imagecorruptions.corrupt(img, corruption_name=name, severity=level)
+            kwargs = {"seed": seed} if name in SEEDED else {}
+            out = imagecorruptions.corrupt(img, corruption_name=name, severity=level, **kwargs)
         finally:
             np.random.set_state(state)
         return _u8(np.asarray(out, dtype=np.float64)[: img.shape[0], : img.shape[1], :3])
