@@ -56,7 +56,7 @@ def bench(args: argparse.Namespace, launcher: str, root: Path) -> tuple[float, d
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - t0
-    claims = json.loads((out / "claims.json").read_text())
+    claims = json.loads((out / args.bench_suite / "claims.json").read_text())
     rows = claims["claims"] if isinstance(claims, dict) and "claims" in claims else claims
     return wall, {r["id"]: r.get("margin") for r in rows}
 
