@@ -84,7 +84,8 @@ def attack_runs(suite: str, ctx: Any) -> tuple[dict[str, dict[str, dict[int, dic
     s = SCALE[suite]
     keys = [(kind, m, seed) for kind in s["kinds"] for m in s["methods"] for seed in s["seeds"]]
     controls = {"eval.controls": []}  # NaiveAttack needs no controls
-    recs = ctx.run_many([(f"backdoor/{kind}-{m}", {**overrides(suite, m, seed), **(controls if kind == "naive" else {})})
+    recs = ctx.run_many([(f"backdoor/{kind}-{m}",
+                          {**overrides(suite, m, seed), **(controls if kind == "naive" else {})})
                          for kind, m, seed in keys])
     out: dict[str, dict[str, dict[int, dict[str, Any]]]] = {}
     for (kind, m, seed), rec in zip(keys, recs):

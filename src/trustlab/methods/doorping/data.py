@@ -12,7 +12,8 @@
   ``--set data.name=distilled --set data.root=RUN_DIR_OR_distilled.pt``. Domains: ``distilled`` (train and
   val = the synthetic images, test = the source's test set), ``real`` (the source dataset) and, for a
   backdoored set, ``triggered`` (the source's non-target test images stamped, clipped to [0, 1] and
-  quantised to 8 bits, relabelled to the target: its accuracy is the headline ASR). Images are repeated to 3 channels and resized to ``data.image_size`` so the
+  quantised to 8 bits, relabelled to the target: its accuracy is the headline ASR).
+  Images are repeated to 3 channels and resized to ``data.image_size`` so the
   usual 3-channel models apply. Example (ERM trained on the distilled set, tested on real and triggered)::
 
       trustlab run erm/digits-dg --set data.name=distilled --set data.root=runs/backdoor/doorping-dm/<id> \\
@@ -227,7 +228,8 @@ def build_distilled(cfg: DataConfig) -> DGData:
     if state.get("trigger"):
         trig = PatchTrigger.from_state(state["trigger"])
         keep = src.y_test != trig.target
-        stamped = FloatImageDataset(view(trig.stamp_stored(src.x_test[keep])), torch.full((int(keep.sum()),), trig.target))
+        stamped = FloatImageDataset(view(trig.stamp_stored(src.x_test[keep])),
+                                    torch.full((int(keep.sum()),), trig.target))
         splits["triggered"] = {"train": stamped, "val": stamped, "test": stamped}
     info = {"method": state.get("method"), "ipc": state.get("ipc"), "source": state["source"]}
     return DGData("distilled", list(splits), list(state["classes"]), splits, info)

@@ -108,7 +108,8 @@ def _controls(cfg: DoorpingRecipeConfig, dcfg: Any, src: Any, attack: Any, trigg
     if "clean-distilled" in cfg.eval.controls and dcfg.method != "none":
         t0 = time.perf_counter()
         seed_everything(cfg.train.seed, cfg.train.deterministic)
-        real = RealData(src.x_train.to(device), src.y_train.to(device), k, torch.Generator().manual_seed(cfg.train.seed))
+        real = RealData(src.x_train.to(device), src.y_train.to(device), k,
+                        torch.Generator().manual_seed(cfg.train.seed))
         result = run_distillation(build_distiller(dcfg, make_net, k, device), real)
         rows = _evaluate(result.images.cpu(), result.labels.cpu(), cfg, make_net, augment, x_test, y_test, trigger)
         out["clean_cta"], out["clean_cta_std"] = _mean_std([m["cta"] for m in rows])

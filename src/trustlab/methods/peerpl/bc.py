@@ -121,7 +121,8 @@ def clone(cfg: BCRecipeConfig, demos: dict[str, np.ndarray], record: Any) -> dic
             losses.append(loss.item())
             peers.append(peer.item())
         policy.set_training_mode(False)
-        row: dict[str, Any] = {"epoch": epoch, "train/loss": float(np.mean(losses)), "train/peer_loss": float(np.mean(peers))}
+        row: dict[str, Any] = {"epoch": epoch, "train/loss": float(np.mean(losses)),
+                               "train/peer_loss": float(np.mean(peers))}
         if epoch in evals_at:
             ret = float(np.mean(run_eval(max(1, cfg.train.eval_episodes // 2), 30_000 + epoch)))
             row["true_return"] = ret
@@ -144,8 +145,8 @@ def run_demos(cfg: BCRecipeConfig, record: Any) -> dict[str, Any]:
     t0 = time.perf_counter()
     rows = train_demonstrator(cfg.env, cfg.demo, cfg.ppo, cfg.train.seed, cps, record.artifact("x").parent)
     io.write_json(record.artifact("demonstrators.json"), rows)
-    return {"env": cfg.env.id, "demonstrators": {f"steps_{r['steps']}": {"return": r["return"],
-                                                                          "transitions": r["transitions"]} for r in rows},
+    demos = {f"steps_{r['steps']}": {"return": r["return"], "transitions": r["transitions"]} for r in rows}
+    return {"env": cfg.env.id, "demonstrators": demos,
             "seconds": time.perf_counter() - t0}
 
 

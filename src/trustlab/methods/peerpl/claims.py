@@ -225,14 +225,15 @@ def check_peer_cotrain(suite: str, ctx: Any) -> ClaimResult:
 
 _NO_DEMO = ("smoke", "quick", "full")
 register_claim("peerpl/peer-reward-beats-noisy",
-               "Under binary reward noise (e+ in {0.1, 0.2, 0.3}; quick: 0.1) peer-reward DQN reaches a higher true-return AUC "
-               "than DQN trained on the noisy rewards", check_peer_beats_noisy, group="peerpl")
+               "Under binary reward noise (e+ in {0.1, 0.2, 0.3}; quick: 0.1) peer-reward DQN reaches a higher "
+               "true-return AUC than DQN trained on the noisy rewards", check_peer_beats_noisy, group="peerpl")
 register_claim("peerpl/peer-reward-vs-surrogate",
-               f"Peer-reward DQN, not knowing the noise rates, reaches at least {NONINFERIOR:.0%} of the true-return AUC "
-               "of the surrogate-reward correction that knows them", check_peer_vs_surrogate, group="peerpl",
-               suites=_NO_DEMO)
+               f"Peer-reward DQN, not knowing the noise rates, reaches at least {NONINFERIOR:.0%} of the "
+               "true-return AUC of the surrogate-reward correction that knows them", check_peer_vs_surrogate,
+               group="peerpl", suites=_NO_DEMO)
 register_claim("peerpl/peer-bc-beats-bc",
-               "Peer BC from weak demonstrations reaches a higher true return than plain BC from the same demonstrations",
+               "Peer BC from weak demonstrations reaches a higher true return than plain BC from the same "
+               "demonstrations",
                check_peer_bc_beats_bc, group="peerpl", suites=_NO_DEMO)
 register_claim("peerpl/peer-bc-vs-demonstrator",
                "Peer BC reaches (or beats) the return of the weak demonstrator it learns from",

@@ -124,7 +124,8 @@ class BinaryRewardNoise(_LevelNoise):
     def __init__(self, env: gym.Env, e_plus: float, e_minus: float = 0.0, levels: Sequence[float] = (-1.0, 1.0),
                  seed: int | None = None) -> None:
         if len(levels) != 2 or levels[0] >= levels[1]:
-            raise ConfigError(f"config key 'noise.levels': binary noise needs [low, high] with low < high, got {list(levels)}")
+            raise ConfigError("config key 'noise.levels': binary noise needs [low, high] with low < high, "
+                              f"got {list(levels)}")
         super().__init__(env, levels, binary_confusion(e_plus, e_minus), seed, snap=False)
         self.e_plus, self.e_minus = float(e_plus), float(e_minus)
 

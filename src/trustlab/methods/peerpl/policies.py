@@ -73,7 +73,8 @@ def policy_logits(policy: Any, obs: th.Tensor) -> th.Tensor:
     return policy.get_distribution(obs).distribution.logits
 
 
-def record_demos(policy: Any, env_cfg: Any, episodes: int, seed: int, deterministic: bool = False) -> dict[str, np.ndarray]:
+def record_demos(policy: Any, env_cfg: Any, episodes: int, seed: int,
+                 deterministic: bool = False) -> dict[str, np.ndarray]:
     """Run ``episodes`` episodes of ``policy`` (one vectorised copy each) and keep every (obs, action)."""
     from trustlab.methods.peerpl.envs import make_vec
 
