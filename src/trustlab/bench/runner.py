@@ -102,15 +102,19 @@ class BenchContext:
         pool = self._workers()
         futures = {pool.submit(_run, key[0], list(key[1]), str(self.runs_root), self.reuse): key for key in todo}
         failed: dict[tuple[str, tuple[str, ...]], BaseException] = {}
+        finished: dict[tuple[str, tuple[str, ...]], RunRecord] = {}
         for n, fut in enumerate(as_completed(futures), 1):
             key = futures[fut]
             exc = fut.exception()
             if exc is not None:
                 failed[key] = exc
                 continue
-            self._cache[key] = RunRecord.open(fut.result())
+            finished[key] = RunRecord.open(fut.result())
             if not self.quiet:
-                print(f"  done {n}/{len(todo)}: {self._cache[key].path}", file=sys.stderr)
+                print(f"  done {n}/{len(todo)}: {finished[key].path}", file=sys.stderr)
+        for key in todo:  # cached in the order asked for (``records()`` lists them so), not the order they finished
+            if key in finished:
+                self._cache[key] = finished[key]
         if any(isinstance(e, BrokenProcessPool) for e in failed.values()):  # a local worker died (e.g. out of memory)
             self.close()  # the next claim gets fresh workers
         if failed:
