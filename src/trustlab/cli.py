@@ -150,6 +150,14 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.power:  # reads the last bench of the suite; trains nothing
+        from trustlab.bench.power import power_markdown, power_rows
+
+        rows = power_rows(Path(args.out) / args.suite / "claims.json")
+        if args.only:
+            rows = [r for r in rows if any(r["claim"].startswith(p) for p in args.only)]
+        print(power_markdown(rows))
+        return 0
     from trustlab.bench.runner import run_bench
 
     _use_loggers(args)
@@ -294,6 +302,8 @@ def build_parser(catalog: dict[str, Any] | None = None) -> argparse.ArgumentPars
     p.add_argument("--slurm-time", type=int, default=None, metavar="MINUTES", help="time limit per run")
     p.add_argument("--slurm-cluster", default=None, help="'local' runs the jobs with submitit's local executor")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--power", action="store_true",
+                   help="print each claim's seeds needed (power analysis of the suite's last bench), train nothing")
     p.set_defaults(func=cmd_bench)
 
     _add_export(sub)

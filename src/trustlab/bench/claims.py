@@ -9,7 +9,7 @@ as failed with its margin, never hidden.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -18,7 +18,10 @@ from typing import Any
 SUITES = ("smoke", "demo", "quick", "full")
 
 
-VERDICTS = ("PASS", "FAIL", "INCONCLUSIVE")
+# INCONCLUSIVE: this regime can test the claim, but the seeds could not tell. INVALID: this regime cannot
+# test it (a validity gate failed: a compared model at chance, a positive control that does not work, an arm
+# at a floor or ceiling that makes the margin true by construction).
+VERDICTS = ("PASS", "FAIL", "INCONCLUSIVE", "INVALID")
 CONFIDENCE = 0.90  # two-sided level of the interval on the mean paired difference (one-sided 95% each way)
 
 
@@ -43,15 +46,19 @@ class ClaimResult:
     runs: list[str] = field(default_factory=list)  # run folders the claim read
     notes: str = ""
     seconds: float = 0.0
-    verdict: str = ""  # PASS | FAIL | INCONCLUSIVE; "" -> derived from ``passed`` (older claims.json)
+    verdict: str = ""  # PASS | FAIL | INCONCLUSIVE | INVALID; "" -> derived from ``passed`` (older claims.json)
     interval: list[float] = field(default_factory=list)  # [low, high] of the margin, CONFIDENCE two-sided
     diffs: list[float] = field(default_factory=list)  # the paired per-seed margins the verdict came from
+    gates: list[dict[str, Any]] = field(default_factory=list)  # every validity gate checked: name, ok, detail
+    reason: str = ""  # INVALID: the failed preconditions, one line
 
     def __post_init__(self) -> None:
         if not self.verdict:
             self.verdict = "PASS" if self.passed else "FAIL"
         if self.verdict not in VERDICTS:
             raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
+        if self.verdict == "INVALID" and not self.reason:
+            raise ValueError("an INVALID verdict needs the failed precondition as its reason")
         self.passed = self.verdict == "PASS"
 
     def to_dict(self) -> dict[str, Any]:
@@ -89,6 +96,67 @@ def decide(diffs: Sequence[float], min_seeds: int = 3, confidence: float = CONFI
     return "INCONCLUSIVE", [lo, hi]
 
 
+@dataclass(frozen=True)
+class Gate:
+    """One validity gate checked on the runs a claim read: a precondition under which its comparison means
+    something. ``name`` is one of the claim's declared ``preconditions``; ``detail`` says, in one line, what
+    was measured against what (``"gmoe/digits-dg mean held-out acc 0.098 < 0.200 (chance 0.1 + 0.1)"``)."""
+
+    name: str
+    ok: bool
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "ok": bool(self.ok), "detail": self.detail}
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def gate_above(name: str, label: str, values: Sequence[float] | float, floor: float, why: str = "") -> Gate:
+    """Passes when the mean of ``values`` is at least ``floor`` (e.g. a model above chance by a margin,
+    a positive control's ASR above 0.8)."""
+    m = mean([values] if isinstance(values, (int, float)) else list(values))
+    ok = m >= floor
+    return Gate(name, ok, f"{label} {_fmt(m)} {'>=' if ok else '<'} {_fmt(floor)}{f' ({why})' if why else ''}")
+
+
+def gate_below(name: str, label: str, values: Sequence[float] | float, ceiling: float, why: str = "") -> Gate:
+    """Passes when the mean of ``values`` is at most ``ceiling``."""
+    m = mean([values] if isinstance(values, (int, float)) else list(values))
+    ok = m <= ceiling
+    return Gate(name, ok, f"{label} {_fmt(m)} {'<=' if ok else '>'} {_fmt(ceiling)}{f' ({why})' if why else ''}")
+
+
+def gate_above_chance(name: str, label: str, values: Sequence[float] | float, chance: float,
+                      margin: float) -> Gate:
+    """Passes when the mean of ``values`` (an accuracy) is at least ``chance + margin``."""
+    return gate_above(name, label, values, chance + margin, f"chance {_fmt(chance)} + {_fmt(margin)}")
+
+
+def gate_inside(name: str, label: str, values: Sequence[float] | float, floor: float, ceiling: float) -> Gate:
+    """Passes when the mean of ``values`` lies strictly between ``floor`` and ``ceiling``: an arm sitting at
+    a floor or a ceiling (0 collisions, accuracy 1.0) can make a comparison true or false by construction."""
+    m = mean([values] if isinstance(values, (int, float)) else list(values))
+    ok = floor < m < ceiling
+    where = "inside" if ok else ("at the floor of" if m <= floor else "at the ceiling of")
+    return Gate(name, ok, f"{label} {_fmt(m)} {where} ({_fmt(floor)}, {_fmt(ceiling)})")
+
+
+def gate_differs(name: str, label: str, a: Sequence[float], b: Sequence[float], tol: float = 0.0) -> Gate:
+    """Passes when the two arms are not identical on every seed (within ``tol``): a control that cannot
+    differ from the baseline tests nothing."""
+    same = len(a) == len(b) and all(abs(float(x) - float(y)) <= tol for x, y in zip(a, b))
+    return Gate(name, not same, f"{label}: {'identical' if same else 'differ'} on "
+                f"{'every' if same else 'some'} seed (tol {_fmt(tol)})")
+
+
+def invalid_reason(gates: Sequence[Gate]) -> str:
+    """The failed gates as one line (empty when all passed)."""
+    return "; ".join(f"{g.name}: {g.detail}" for g in gates if not g.ok)
+
+
 def paired_result(
     claim_id: str,
     suite: str,
@@ -101,29 +169,53 @@ def paired_result(
     runs: list[str] | None = None,
     notes: str = "",
     min_seeds: int = 3,
+    gates: Sequence[Gate] = (),
 ) -> ClaimResult:
     """A :class:`ClaimResult` decided by :func:`decide` on ``diffs`` (one margin per seed, > 0 = claim holds).
 
     ``margin`` is the mean of ``diffs``; the statement comes from the registered claim. Use it for every
-    claim: the verdict then survives another machine's seed noise.
+    claim: the verdict then survives another machine's seed noise. ``gates`` are the claim's validity gates,
+    checked on the runs it read, one per declared precondition (``register_claim(preconditions=...)``);
+    when any fails, the verdict is ``INVALID`` (this regime cannot test the claim) whatever the interval,
+    and ``reason`` names the failed preconditions. The interval is still reported.
     """
     from trustlab.registry import CLAIMS
 
+    claim = CLAIMS.get(claim_id)
+    declared, checked = set(claim.preconditions), [g.name for g in gates]
+    if sorted(declared) != sorted(checked):
+        missing, extra = sorted(declared - set(checked)), sorted(set(checked) - declared)
+        raise ValueError(f"claim {claim_id}: gates checked {checked} do not match its declared preconditions "
+                         f"{sorted(declared)} (missing {missing}, undeclared {extra})")
     ds = [float(d) for d in diffs]
     verdict, iv = decide(ds, min_seeds=min_seeds)
+    reason = invalid_reason(gates)
+    if reason:
+        verdict = "INVALID"
     return ClaimResult(
-        claim_id, CLAIMS.get(claim_id).statement, suite, passed=verdict == "PASS", margin=mean(ds), unit=unit,
+        claim_id, claim.statement, suite, passed=verdict == "PASS", margin=mean(ds), unit=unit,
         values={k: [float(v) for v in vs] for k, vs in values.items()}, seeds=list(seeds), table=table or [],
         runs=runs or [], notes=notes, verdict=verdict, interval=iv, diffs=ds,
+        gates=[g.to_dict() for g in gates], reason=reason,
     )
 
 
 def register_claim(claim_id: str, statement: str, check: Callable[[str, Any], ClaimResult], group: str = "",
-                   suites: Sequence[str] = SUITES) -> Claim:
-    """Register a claim under its id (spelled once) and return it."""
+                   suites: Sequence[str] = SUITES, preconditions: Mapping[str, str] | None = None,
+                   effect: float | None = None, effect_source: str = "") -> Claim:
+    """Register a claim under its id (spelled once) and return it.
+
+    ``preconditions``: ``{gate name: what must hold}``, the validity gates its check evaluates (every one,
+    every time; see :class:`Gate`). ``effect``: the effect size of interest in the claim's own unit (the
+    paper's effect, scaled to the miniature), which the power analysis (:mod:`trustlab.bench.power`) turns
+    into the seeds needed; ``effect_source`` says where it comes from.
+    """
     from trustlab.registry import CLAIMS
 
-    claim = Claim(claim_id, statement, check, suites=suites, group=group or claim_id.split("/")[0])
+    if effect is not None and not effect > 0:
+        raise ValueError(f"claim {claim_id}: effect of interest must be > 0 in the claim's unit, got {effect}")
+    claim = Claim(claim_id, statement, check, suites=suites, group=group or claim_id.split("/")[0],
+                  preconditions=dict(preconditions or {}), effect=effect, effect_source=effect_source)
     CLAIMS.add(claim_id, claim)
     return claim
 
@@ -137,6 +229,9 @@ class Claim:
     check: Callable[[str, Any], ClaimResult]
     suites: Sequence[str] = SUITES
     group: str = ""  # method area, e.g. "erm"
+    preconditions: dict[str, str] = field(default_factory=dict)  # gate name -> what must hold
+    effect: float | None = None  # effect size of interest, in the claim's unit (power analysis)
+    effect_source: str = ""  # where the effect size comes from (the paper's effect, how it was scaled)
 
     @property
     def __doc__(self) -> str:  # type: ignore[override]  # registry help line

@@ -204,6 +204,8 @@ def _check_all(claims: list[Claim], suite: str, ctx: BenchContext, out_dir: Path
         if not quiet:
             iv = f" [{res.interval[0]:+.4f}, {res.interval[1]:+.4f}]" if len(res.interval) == 2 else ""
             print(f"      {res.verdict} margin {res.margin:+.4f}{iv} {res.unit} ({res.seconds:.0f}s)", file=sys.stderr)
+            if res.reason:
+                print(f"      invalid: {res.reason}", file=sys.stderr)
         results.append(res.to_dict())
         _write(out_dir, suite, results, time.perf_counter() - t0, ctx)  # partial results survive a crash
     _write(out_dir, suite, results, time.perf_counter() - t0, ctx)

@@ -54,6 +54,35 @@ def git_sha() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
+def cpu_isa() -> dict[str, Any]:
+    """The CPU and the kernel set torch and oneDNN pick for it. Float kernels follow the instruction set
+    (AVX-512 vs AVX2 vs SSE), so two machines of one seed can differ in the last digits, and a margin
+    near zero can change its verdict: the bench report's header shows these beside the verdicts."""
+    model, flags = "", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, val = (part.strip() for part in line.partition(":"))
+            if key == "model name" and not model:
+                model = val
+            elif key == "flags" and not flags:
+                flags = set(val.split())
+    except OSError:  # pragma: no cover  (not Linux)
+        pass
+    model = model or platform.processor()
+    try:
+        capability = str(torch.backends.cpu.get_cpu_capability())
+    except Exception:  # pragma: no cover  (older torch)
+        capability = "unknown"
+    simd = [f for f in ("avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "avx2", "fma", "sse4_1") if f in flags]
+    return {
+        "cpu_model": model,
+        "cpu_simd": simd,  # the vector extensions this CPU reports (/proc/cpuinfo)
+        "cpu_capability": capability,  # the ATen kernel set in use (ATEN_CPU_CAPABILITY caps it)
+        "aten_cpu_capability_env": os.environ.get("ATEN_CPU_CAPABILITY", ""),
+        "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", "") or "ALL (default)",
+    }
+
+
 def environment(device: str | None = None, seed: int | None = None) -> dict[str, Any]:
     """What env.json records: enough to tell two runs' setups apart."""
     import numpy
@@ -66,6 +95,7 @@ def environment(device: str | None = None, seed: int | None = None) -> dict[str,
         "machine": platform.machine(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
+        **cpu_isa(),
         "cuda": torch.cuda.is_available(),
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "device": device,
