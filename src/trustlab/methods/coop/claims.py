@@ -1,18 +1,27 @@
 """CoOp's headline findings as claims on the embedded tiny CLIP (paired rule over seeds).
 
 1. ``coop/beats-best-prompt``: at 16 shots CoOp beats the *best* hand-crafted prompt (picked on the test
-   set, an oracle and so a conservative baseline), averaged over the downstream tasks.
+   set, an oracle and so a conservative baseline), averaged over the testable downstream tasks.
 2. ``coop/few-shots-beat-prompt``: at 1-2 shots CoOp (mean of its 1- and 2-shot accuracy) beats the
-   hand-crafted prompt "a photo of a {}." on most tasks (margin: share of tasks won minus one half).
+   hand-crafted prompt "a photo of a {}." on most testable tasks (margin: share of tasks won minus one half).
 3. ``coop/linear-probe-needs-more-shots``: at 1 shot the linear probe on the same features is below
-   CoOp (the gap at 16 shots is in the table: the probe catches up with more shots).
+   CoOp on the testable tasks (the gap at 16 shots is in the table: the probe catches up with more shots).
 4. ``coop/dg-retention``: the context learned for the background task on scenes with handwritten digits
    keeps, on scenes with printed and outlined digits, at least the share of its source accuracy that
    zero-shot keeps, minus 0.05 (non-inferiority). (Background, not digit: the tiny CLIP is at chance on
    digits, which made the digit version vacuous.)
 
-All five embedded tasks are used, with no selection: colour and position are near 1.0 zero-shot (no
-headroom), digit and style near chance (the image features do not carry them); the README reports each.
+Validity gates (claims 1-3): every embedded task is run, and a task *counts* only when the comparison can
+mean something on it: the image features carry the class (the 16-shot linear probe, a classifier of the same
+features that never sees a prompt, is at least a tenth of the chance-to-perfect span above chance) and
+zero-shot is not at its ceiling (the best hand-crafted prompt is at least a tenth of that span below 1.0).
+On a task at the floor no prompt can help; on a task at the ceiling every method ties at ~1.0 (and a 1-shot
+probe loses to any text prior), so either would decide the mean by construction. Tasks that fail are
+excluded from the mean (and listed in the notes and gate details); when no task is left the claim is
+INVALID. Excluding, rather than declaring the whole claim INVALID when one task fails, keeps the paper's
+reading (an average over the downstream tasks where prompts can matter) and lets a CLIP that knows more
+tasks test more of them without changing the code. The selection reads the probe and zero-shot, never the
+CoOp arm whose margin is tested, and is made once over the mean of the seeds (the pairing stays per seed).
 
 Controls: the zero-shot prompts and ensemble are the same-budget, no-training baselines on the same
 images; the linear probe is the same-shots trained baseline; the tables list each prompt.
@@ -23,46 +32,125 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from trustlab.bench.claims import ClaimResult, mean, paired_result, register_claim, std
+from trustlab.bench.claims import ClaimResult, Gate, gate_above, gate_below, mean, paired_result, register_claim, std
+from trustlab.errors import ConfigError
 
 TASKS = ["digit", "colour", "background", "style", "position"]
+N_CLASSES = {"digit": 10, "colour": 6, "background": 5, "style": 3, "position": 3}  # scenes.VALUES (tested)
 NONINFERIORITY = 0.05
+# Floor and ceiling of a task, as a share of its chance-to-perfect span (1 - chance): a task counts when its
+# 16-shot linear probe is at least this share above chance and its best zero-shot prompt this share below 1.0.
+# A tenth of the span is over 3 binomial standard deviations of an accuracy at chance on the 800-scene test
+# pool for every embedded task (e.g. 0.067 vs 3 x 0.017 for 3 classes; 0.09 vs 3 x 0.011 for 10).
+SPAN_SHARE = 0.1
 
 SCALE: dict[str, dict[str, Any]] = {
     "smoke": {"seeds": [0], "tasks": ["colour"], "shots": [1, 2, 16],
               "overrides": {"clip.pretrained": False, "coop.epochs": 2}},
-    "demo": {"seeds": [0, 1, 2], "tasks": TASKS, "shots": [16],
-             "overrides": {"coop.epoch_scale": 0.25, "fewshot.linear_probe": False}},
+    # the demo runs the 16-shot probe too (one logistic regression per run): claim 1's learnability gate reads it
+    "demo": {"seeds": [0, 1, 2], "tasks": TASKS, "shots": [16], "overrides": {"coop.epoch_scale": 0.25}},
     "quick": {"seeds": [0, 1, 2], "tasks": TASKS, "shots": [1, 2, 4, 8, 16],
               "overrides": {"coop.epoch_scale": 0.25}},
-    "full": {"seeds": [0, 1, 2, 3, 4], "tasks": [*TASKS, "background"], "shots": [1, 2, 4, 8, 16], "overrides": {}},
+    "full": {"seeds": [0, 1, 2, 3, 4], "tasks": TASKS, "shots": [1, 2, 4, 8, 16], "overrides": {}},
 }
 
 
+def unique_tasks(tasks: list[str], where: str) -> list[str]:
+    """``tasks`` unchanged, or a ConfigError naming the task listed twice (it would count twice in a mean)."""
+    dup = sorted({t for t in tasks if tasks.count(t) > 1})
+    if dup:
+        raise ConfigError(f"{where}: task(s) {', '.join(dup)} listed twice; each task must count once in the "
+                          "claims' means")
+    return list(tasks)
+
+
+for _name, _sc in SCALE.items():
+    unique_tasks(_sc["tasks"], f"coop SCALE['{_name}']['tasks']")
+
+
 def fewshot_runs(suite: str, ctx: Any) -> tuple[dict[str, dict[int, dict]], list[str]]:
-    """One ``coop/fewshot`` run per (task, seed): ``{task: {seed: summary["accuracy"][task]}}``."""
+    """One ``coop/fewshot`` run per (task, seed): ``{task: {seed: summary["accuracy"][task]}}`` (plus the
+    nearest words and, under ``"n_classes"``, the task's class count)."""
     sc = SCALE[suite]
-    keys = [(t, s) for s in sc["seeds"] for t in sc["tasks"]]
+    tasks = unique_tasks(sc["tasks"], f"coop suite {suite}")
+    keys = [(t, s) for s in sc["seeds"] for t in tasks]
     recs = ctx.run_many([("coop/fewshot", {"fewshot.tasks": [t], "fewshot.shots": sc["shots"], "train.seed": s,
                                            **sc["overrides"]}) for t, s in keys])
     out: dict[str, dict[int, dict]] = {}
     for (t, s), rec in zip(keys, recs):
         summ = rec.summary()
-        out.setdefault(t, {})[s] = {**summ["accuracy"][t], "words": summ.get("nearest_words", {}).get(t, [])}
+        n_cls = len(summ.get("classes", {}).get(t, [])) or N_CLASSES[t]
+        out.setdefault(t, {})[s] = {**summ["accuracy"][t], "words": summ.get("nearest_words", {}).get(t, []),
+                                    "n_classes": n_cls}
     return out, [str(r.path) for r in recs]
+
+
+def floor_ceiling(chance: float) -> tuple[float, float]:
+    """(floor, ceiling) of a task's accuracy: chance + / 1.0 - ``SPAN_SHARE`` of its chance-to-perfect span."""
+    span = SPAN_SHARE * (1.0 - chance)
+    return chance + span, 1.0 - span
+
+
+def testable_tasks(suite: str, runs: dict[str, dict[int, dict]]) -> tuple[list[str], list[Gate], list[dict]]:
+    """The tasks on which a prompt comparison means something, the two gates, and one row per task.
+
+    ``features-carry-task``: at least one task whose mean (over seeds) 16-shot linear probe is >= its floor.
+    ``headroom``: at least one of those whose best hand-crafted prompt (test) is <= its ceiling. The tasks
+    passing both are returned (the claims' means run over them); when none does, a gate fails (INVALID)."""
+    sc = SCALE[suite]
+    top = max(sc["shots"])
+    learnable, kept, rows, why_l, why_h = [], [], [], [], []
+    for t in sc["tasks"]:
+        chance = 1.0 / runs[t][sc["seeds"][0]]["n_classes"]
+        floor, ceiling = floor_ceiling(chance)
+        probe = mean([runs[t][s].get(f"linear-probe@{top}", float("nan")) for s in sc["seeds"]])
+        zs = mean([runs[t][s]["zero-shot (best prompt on test)"] for s in sc["seeds"]])
+        carries = probe >= floor  # nan (no probe run) -> False
+        room = zs <= ceiling
+        learnable += [t] if carries else []
+        kept += [t] if carries and room else []
+        why_l.append(f"{t} {probe:.3f}{'>=' if carries else '<'}{floor:.3f}")
+        why_h.append(f"{t} {zs:.3f}{'<=' if room else '>'}{ceiling:.3f}")
+        rows.append({"task": t, "chance": chance, f"linear-probe@{top}": probe, "floor": floor,
+                     "best prompt (test)": zs, "ceiling": ceiling,
+                     "counted": "yes" if carries and room else ("no: features at chance" if not carries
+                                                                else "no: zero-shot at ceiling")})
+    gates = [Gate("features-carry-task", bool(learnable),
+                  f"{len(learnable)} of {len(sc['tasks'])} tasks with linear-probe@{top} >= floor: "
+                  + ", ".join(why_l)),
+             Gate("headroom", bool(kept), f"{len(kept)} of {len(learnable)} such tasks with best zero-shot "
+                  "prompt <= ceiling: " + ", ".join(w for t, w in zip(sc["tasks"], why_h) if t in learnable))]
+    return kept, gates, rows
+
+
+TASK_GATES = {
+    "features-carry-task": "at least one task where the image features carry the class: mean 16-shot linear "
+                           "probe >= chance + 0.1 x (1 - chance) (a prompt cannot recover a class the frozen image "
+                           "features do not hold; tasks below are left out of the mean)",
+    "headroom": "at least one such task where zero-shot is not at its ceiling: best hand-crafted prompt (test) <= "
+                "1 - 0.1 x (1 - chance) (at the ceiling every method ties at ~1.0; tasks above are left out)",
+}
+
+
+def _counted_note(kept: list[str], rows: list[dict]) -> str:
+    left = [f"{r['task']} ({r['counted'][4:]})" for r in rows if r["task"] not in kept]
+    return f"tasks counted: {', '.join(kept) or 'none'}; left out: {', '.join(left) or 'none'}"
 
 
 def check_beats_best_prompt(suite: str, ctx: Any) -> ClaimResult:
     runs, paths = fewshot_runs(suite, ctx)
     sc = SCALE[suite]
     top = max(sc["shots"])
-    diffs = [mean([runs[t][s][f"coop@{top}"] - runs[t][s]["zero-shot (best prompt on test)"] for t in sc["tasks"]])
+    kept, gates, gate_rows = testable_tasks(suite, runs)
+    counted = kept or sc["tasks"]  # no testable task: the margin over all tasks is still reported (INVALID)
+    diffs = [mean([runs[t][s][f"coop@{top}"] - runs[t][s]["zero-shot (best prompt on test)"] for t in counted])
              for s in sc["seeds"]]
     table = []
     for t in sc["tasks"]:
-        row = {"task": t}
-        for k in ("zero-shot (first prompt)", "zero-shot (best prompt on test)", "prompt ensemble", f"coop@{top}"):
-            vals = [runs[t][s][k] for s in sc["seeds"]]
+        row: dict[str, Any] = {"task": t, "counted": next(r["counted"] for r in gate_rows if r["task"] == t)}
+        for k in ("zero-shot (first prompt)", "zero-shot (best prompt on test)", "prompt ensemble", f"coop@{top}",
+                  f"linear-probe@{top}"):
+            vals = [runs[t][s].get(k, float("nan")) for s in sc["seeds"]]
             row[k], row[f"{k} std"] = mean(vals), std(vals)
         row["context words (seed 0)"] = " | ".join(runs[t][sc["seeds"][0]]["words"])
         table.append(row)
@@ -70,49 +158,59 @@ def check_beats_best_prompt(suite: str, ctx: Any) -> ClaimResult:
     values |= {f"{t}/best prompt": [runs[t][s]["zero-shot (best prompt on test)"] for s in sc["seeds"]]
                for t in sc["tasks"]}
     return paired_result("coop/beats-best-prompt", suite, diffs, unit=f"accuracy, CoOp@{top} minus best prompt "
-                         "(mean over tasks)", values=values, seeds=sc["seeds"], table=table, runs=paths,
-                         notes="best prompt = the hand-crafted prompt with the highest *test* accuracy per task "
-                               "(oracle choice); context words = nearest vocabulary tokens of each context vector")
+                         "(mean over the counted tasks)", values=values, seeds=sc["seeds"], table=table, runs=paths,
+                         gates=gates,
+                         notes=f"{_counted_note(kept, gate_rows)}; best prompt = the hand-crafted prompt with the "
+                               "highest *test* accuracy per task (oracle choice); context words = nearest vocabulary "
+                               "tokens of each context vector")
 
 
 def check_few_shots_beat_prompt(suite: str, ctx: Any) -> ClaimResult:
     runs, paths = fewshot_runs(suite, ctx)
     sc = SCALE[suite]
+    kept, gates, gate_rows = testable_tasks(suite, runs)
+    counted = kept or sc["tasks"]
     low = [s for s in sc["shots"] if s <= 2] or [min(sc["shots"])]
     won = {s: [mean([runs[t][s][f"coop@{k}"] for k in low]) > runs[t][s]["zero-shot (first prompt)"]
-               for t in sc["tasks"]] for s in sc["seeds"]}
+               for t in counted] for s in sc["seeds"]}
     diffs = [sum(w) / len(w) - 0.5 for w in won.values()]
-    table = [{"task": t, "zero-shot 'a photo of a {}.'": mean([runs[t][s]["zero-shot (first prompt)"]
-                                                                 for s in sc["seeds"]]),
+    table = [{"task": t, "counted": r["counted"],
+              "zero-shot 'a photo of a {}.'": mean([runs[t][s]["zero-shot (first prompt)"] for s in sc["seeds"]]),
               **{f"coop@{k}": mean([runs[t][s][f"coop@{k}"] for s in sc["seeds"]]) for k in low},
-              "seeds won": sum(won[s][i] for s in sc["seeds"])} for i, t in enumerate(sc["tasks"])]
+              "seeds won": sum(mean([runs[t][s][f"coop@{k}"] for k in low]) > runs[t][s]["zero-shot (first prompt)"]
+                               for s in sc["seeds"])} for t, r in zip(sc["tasks"], gate_rows)]
     _curves(suite, ctx, runs)
     return paired_result("coop/few-shots-beat-prompt", suite, diffs,
-                         unit="share of tasks where CoOp@1-2 beats the hand-crafted prompt, minus 0.5",
+                         unit="share of counted tasks where CoOp@1-2 beats the hand-crafted prompt, minus 0.5",
                          values={"tasks won": [float(sum(w)) for w in won.values()]}, seeds=sc["seeds"],
-                         table=table, runs=paths, notes=f"CoOp@1-2 = mean of CoOp at {low} shots")
+                         table=table, runs=paths, gates=gates,
+                         notes=f"{_counted_note(kept, gate_rows)}; CoOp@1-2 = mean of CoOp at {low} shots"
+                               + ("; with one counted task each seed's margin is +0.5 or -0.5" if len(kept) == 1
+                                  else ""))
 
 
 def check_linear_probe(suite: str, ctx: Any) -> ClaimResult:
     runs, paths = fewshot_runs(suite, ctx)
     sc = SCALE[suite]
     lo, hi = min(sc["shots"]), max(sc["shots"])
-    diffs = [mean([runs[t][s][f"coop@{lo}"] - runs[t][s].get(f"linear-probe@{lo}", float("nan")) for t in sc["tasks"]])
-             for s in sc["seeds"]]
+    kept, gates, gate_rows = testable_tasks(suite, runs)
+    counted = kept or sc["tasks"]
+    probe = lambda t, s, k: runs[t][s].get(f"linear-probe@{k}", float("nan"))  # noqa: E731
+    diffs = [mean([runs[t][s][f"coop@{lo}"] - probe(t, s, lo) for t in counted]) for s in sc["seeds"]]
     table = []
-    for t in sc["tasks"]:
-        row = {"task": t}
+    for t, r in zip(sc["tasks"], gate_rows):
+        row: dict[str, Any] = {"task": t, "counted": r["counted"]}
         for k in sc["shots"]:
             row[f"coop@{k}"] = mean([runs[t][s][f"coop@{k}"] for s in sc["seeds"]])
-            row[f"linear-probe@{k}"] = mean([runs[t][s].get(f"linear-probe@{k}", float("nan")) for s in sc["seeds"]])
+            row[f"linear-probe@{k}"] = mean([probe(t, s, k) for s in sc["seeds"]])
         row[f"gap@{lo}"] = row[f"coop@{lo}"] - row[f"linear-probe@{lo}"]
         row[f"gap@{hi}"] = row[f"coop@{hi}"] - row[f"linear-probe@{hi}"]
         table.append(row)
     return paired_result("coop/linear-probe-needs-more-shots", suite, diffs,
-                         unit=f"accuracy, CoOp@{lo} minus linear probe@{lo} (mean over tasks)",
-                         values={f"gap@{hi}": [mean([runs[t][s][f"coop@{hi}"] - runs[t][s].get(f"linear-probe@{hi}", 0)
-                                                     for t in sc["tasks"]]) for s in sc["seeds"]]},
-                         seeds=sc["seeds"], table=table, runs=paths)
+                         unit=f"accuracy, CoOp@{lo} minus linear probe@{lo} (mean over the counted tasks)",
+                         values={f"gap@{hi}": [mean([runs[t][s][f"coop@{hi}"] - probe(t, s, hi) for t in counted])
+                                               for s in sc["seeds"]]},
+                         seeds=sc["seeds"], table=table, runs=paths, gates=gates, notes=_counted_note(kept, gate_rows))
 
 
 def check_dg_retention(suite: str, ctx: Any) -> ClaimResult:
@@ -120,16 +218,27 @@ def check_dg_retention(suite: str, ctx: Any) -> ClaimResult:
     recs = ctx.run_many([("coop/dg", {"fewshot.shots": [max(sc["shots"])], "train.seed": s, **sc["overrides"]})
                          for s in sc["seeds"]])
     m = [r.summary()["metrics"] for r in recs]
+    task = recs[0].summary().get("task", "background")
     diffs = [x["coop/retention"] - x["zero-shot/retention"] + NONINFERIORITY for x in m]
     keys = [f"{a}/{b}" for a in ("zero-shot", "prompt ensemble", "coop") for b in ("source", "target", "retention")]
     values = {k: [x[k] for x in m] for k in keys}
     table = [{"method": a, **{b: mean(values[f"{a}/{b}"]) for b in ("source", "target", "retention")}}
              for a in ("zero-shot", "prompt ensemble", "coop")]
+    chance = 1.0 / N_CLASSES[task]
+    floor, ceiling = floor_ceiling(chance)
+    # retention is a ratio over the source accuracy: a source near chance makes it noise, a source at the
+    # ceiling leaves nothing to learn (and saturated targets then give both arms ~1.0: margin +0.05 by construction)
+    low_arm = min(mean(values["zero-shot/source"]), mean(values["coop/source"]))
+    gates = [gate_above("source-above-chance", f"{task} source accuracy of the lower arm (zero-shot, CoOp)", low_arm,
+                        floor, f"chance {chance:.3g} + {SPAN_SHARE} x (1 - chance)"),
+             gate_below("headroom", f"{task} zero-shot source accuracy", values["zero-shot/source"], ceiling,
+                        f"1 - {SPAN_SHARE} x (1 - chance)")]
     return paired_result("coop/dg-retention", suite, diffs,
                          unit=f"retention (target/source accuracy), CoOp minus zero-shot, + {NONINFERIORITY}",
                          values=values, seeds=sc["seeds"], table=table, runs=[str(r.path) for r in recs],
-                         notes=f"task = {recs[0].summary().get('task', 'background')}; source = scenes with "
-                               "handwritten digits; targets = scenes with printed and outlined digits (held-out fonts)")
+                         gates=gates,
+                         notes=f"task = {task}; source = scenes with handwritten digits; targets = scenes with "
+                               "printed and outlined digits (held-out fonts)")
 
 
 def _curves(suite: str, ctx: Any, runs: dict[str, dict[int, dict]]) -> Path | None:
@@ -166,12 +275,30 @@ def _curves(suite: str, ctx: Any, runs: dict[str, dict[int, dict]]) -> Path | No
     return out
 
 
+SOURCE_FLOOR = ("both arms learned the source: zero-shot and CoOp source accuracy >= chance + 0.1 x (1 - chance) "
+                "(retention divides by the source accuracy; near chance the ratio is noise)")
 register_claim("coop/beats-best-prompt", "CoOp at 16 shots beats the best hand-crafted prompt on average over the "
-               "downstream tasks", check_beats_best_prompt, group="coop")
+               "downstream tasks", check_beats_best_prompt, group="coop", preconditions=TASK_GATES,
+               effect=0.05, effect_source="the paper's 16-shot gain on ImageNet with RN50 (58.18 -> 62.95, +4.8 "
+                                          "points; its smallest on a large generic set, the 11-dataset mean is ~15): "
+                                          "5 points")
 register_claim("coop/few-shots-beat-prompt", "CoOp at 1-2 shots beats the hand-crafted prompt on most tasks",
-               check_few_shots_beat_prompt, group="coop", suites=("smoke", "quick", "full"))
+               check_few_shots_beat_prompt, group="coop", suites=("smoke", "quick", "full"),
+               preconditions=TASK_GATES,
+               effect=0.2, effect_source="the paper: 1-2 shots beat the hand-crafted prompt on 'most' of 11 datasets; "
+                                         "most taken as 70% of the counted tasks, i.e. 0.2 above one half")
 register_claim("coop/linear-probe-needs-more-shots", "At 1 shot a linear probe on the same features is below CoOp "
-               "(it needs more shots to catch up)", check_linear_probe, group="coop", suites=("smoke", "quick", "full"))
+               "(it needs more shots to catch up)", check_linear_probe, group="coop", suites=("smoke", "quick", "full"),
+               preconditions=TASK_GATES,
+               effect=0.1, effect_source="the paper's Fig. 3: the 1-shot linear probe is tens of points below CoOp@1 "
+                                         "on average; 10 accuracy points taken as the smallest gap of interest")
 register_claim("coop/dg-retention", f"Context learned on one style keeps, on the other styles, a share of its source "
                f"accuracy no worse than zero-shot's (non-inferiority margin {NONINFERIORITY})", check_dg_retention,
-               group="coop", suites=("smoke", "quick", "full"))
+               group="coop", suites=("smoke", "quick", "full"),
+               preconditions={"source-above-chance": SOURCE_FLOOR,
+                              "headroom": "zero-shot source accuracy <= 1 - 0.1 x (1 - chance) (at the ceiling there "
+                                          "is nothing to learn on the source, and with saturated targets both arms "
+                                          "retain ~1.0, which passes the non-inferiority test by construction)"},
+               effect=NONINFERIORITY, effect_source="the non-inferiority margin: when CoOp retains exactly as much as "
+                                                    "zero-shot (the paper's DG finding: CoOp keeps zero-shot's "
+                                                    "robustness on ImageNet variants) the true margin is 0.05")
