@@ -7,7 +7,8 @@
 * ``gmoe/dense-folder``      the dense ViT on a folder dataset
 
 The ERM CNN baseline is ``erm/digits-dg`` (``small_cnn``). Every run also measures routing: expert
-specialisation against a permutation control and against the same model at initialisation, load balance
+specialisation against a permutation control and against the same model at its initial weights (the very
+weights this run started from), load balance
 over training, and writes ``artifacts/routing.png`` (per expert: classes, domains, visual attributes).
 """
 
@@ -31,7 +32,7 @@ def _mean(xs: list[float]) -> float:
 
 
 def _routing_summary(cfg: GMoERecipeConfig, model: Any, data: DGData, result: FitResult,
-                     ctx: RunContext) -> dict[str, Any]:
+                     ctx: RunContext, init_state: dict[str, Any] | None = None) -> dict[str, Any]:
     from trustlab.methods.gmoe.routing import collect_routing, routing_figure, specialisation
 
     out: dict[str, Any] = {}
@@ -47,10 +48,19 @@ def _routing_summary(cfg: GMoERecipeConfig, model: Any, data: DGData, result: Fi
     out["specialisation"] = specialisation(routing, seed=cfg.train.seed)
     routing_figure(routing, ctx.record.artifact("routing.png"),
                    f"{cfg.model.name} held-out {cfg.data.target}, seed {cfg.train.seed}: tokens routed per expert")
-    # control: the same architecture and seed, untrained (does routing only reflect a random projection?)
-    seed_everything(cfg.train.seed, cfg.train.deterministic)
-    init = build_vit_model(cfg, data.num_classes).to(next(model.parameters()).device)
+    # control: the very weights this run started from, untrained (does routing only reflect a random
+    # projection?). Re-seeding and rebuilding is not the same: run_dg draws other weights before make_method
+    # builds the trained model, so a rebuilt model is another random init (measured: every tensor differs).
+    init = build_vit_model(cfg, data.num_classes)
+    if init_state is not None:
+        init.load_state_dict(init_state)
+    else:  # no snapshot (a caller outside run_gmoe): a fresh init of the same seed, flagged as such
+        seed_everything(cfg.train.seed, cfg.train.deterministic)
+        init = build_vit_model(cfg, data.num_classes)
+    init = init.to(next(model.parameters()).device)
     out["specialisation_init"] = specialisation(collect_routing(init, data, ROUTING_IMAGES), seed=cfg.train.seed)
+    # what the trained-vs-untrained comparison (claim gmoe/experts-specialise) needs: the same initial weights
+    out["specialisation_init_weights"] = "run-initial" if init_state is not None else "reseeded"
     return out
 
 
@@ -63,8 +73,13 @@ def run_gmoe(cfg: GMoERecipeConfig, ctx: RunContext) -> dict[str, Any]:
         raise ConfigError(f"vit.patch_size={cfg.vit.patch_size} must divide data.image_size={cfg.data.image_size}")
     build_vit_model(cfg, 2)  # fail on a bad model/moe setting before any data is built
 
+    init_state: dict[str, Any] = {}
+
     def make_method(_default: Any, data: DGData, c: GMoERecipeConfig) -> GMoE:
-        return GMoE(build_vit_model(c, data.num_classes))
+        model = build_vit_model(c, data.num_classes)
+        # the initial weights, kept for the untrained control of the routing statistics (same weights)
+        init_state.update({k: v.detach().clone() for k, v in model.state_dict().items()})
+        return GMoE(model)
 
     def extra(method: GMoE, data: DGData, result: FitResult) -> dict[str, Any]:
         from trustlab.models import count_macs, count_parameters
@@ -81,7 +96,9 @@ def run_gmoe(cfg: GMoERecipeConfig, ctx: RunContext) -> dict[str, Any]:
             "experts": moe[0].num_experts if moe else 0,
             "expert_hidden": moe[0].hidden if moe else model.dense_hidden,
         }
-        out.update(_routing_summary(cfg, model, data, result, ctx))
+        if moe:  # what the balance claims' gates read (k = E or k x capacity >= E balance by construction)
+            out.update({"top_k": cfg.moe.top_k, "capacity_factor": cfg.moe.capacity_factor})
+        out.update(_routing_summary(cfg, model, data, result, ctx, init_state or None))
         return out
 
     return run_dg(cfg, ctx, make_method, extra)
