@@ -13,15 +13,18 @@ from trustlab.models.moe import MODEL_PARTS, ROUTERS, MoEConfig, MoEFFN, aux_los
 
 
 def _reference(layer: MoEFFN, x: torch.Tensor) -> torch.Tensor:
-    """Per-token loop: y_t = sum over kept choices of gate * expert(x_t) (no capacity, eval mode)."""
-    idx, gates, keep, _, _ = layer.route(x)
+    """Per-token loop written from the module docstring, independent of ``layer.route``: eval-mode scores
+    softmax(router(x)), the top-k experts, their gates renormalised to sum to 1 when k > 1, every choice kept
+    (second_policy "all", capacity large enough), y_t = sum_j gate_j * expert_j(x_t)."""
+    k = layer.cfg.top_k
     y = torch.zeros_like(x)
     for t in range(x.shape[0]):
-        for j in range(idx.shape[1]):
-            if keep[t, j]:
-                e = int(idx[t, j])
-                h = F.gelu(x[t] @ layer.w1[e] + layer.b1[e, 0])
-                y[t] += gates[t, j] * (h @ layer.w2[e] + layer.b2[e, 0])
+        scores = torch.softmax(layer.router(x[t : t + 1])[0], 0).tolist()
+        ranked = sorted(range(len(scores)), key=lambda e: -scores[e])[:k]
+        total = sum(scores[e] for e in ranked) if k > 1 else 1.0
+        for e in ranked:
+            h = F.gelu(x[t] @ layer.w1[e] + layer.b1[e, 0])
+            y[t] += scores[e] / total * (h @ layer.w2[e] + layer.b2[e, 0])
     return y
 
 
@@ -101,13 +104,34 @@ def test_cosine_router_temperature_is_learned_and_clamped() -> None:
 
 
 def test_aux_loss_and_training_noise_only_in_training() -> None:
+    """Eval routing is deterministic; training adds gate_noise * N(0, 1) / E to the router logits (so the
+    gates change from call to call and equal those of the noisy logits drawn by hand); no noise when
+    gate_noise is 0."""
     torch.manual_seed(0)
-    layer = MoEFFN(MoEConfig(num_experts=4, proj_dim=4, gate_noise=1.0), 6, 8)
+    e = 4
+    layer = MoEFFN(MoEConfig(num_experts=e, proj_dim=4, gate_noise=1.0, capacity_factor=8.0), 6, 8)
     x = torch.randn(20, 6)
     layer.eval()
     a, b = layer(x), layer(x)
     torch.testing.assert_close(a, b)
-    assert float(layer.aux_loss) > 0 and layer.aux_loss.requires_grad
+    assert float(layer.aux_loss.detach()) > 0 and layer.aux_loss.requires_grad
+    with torch.no_grad():
+        g_eval = layer.route(x)[1]
+        torch.testing.assert_close(g_eval, layer.route(x)[1], rtol=0, atol=0)
+        layer.train()
+        g1, g2 = layer.route(x)[1], layer.route(x)[1]
+        assert not torch.equal(g1, g2) and not torch.equal(g1, g_eval), "training routes with fresh noise"
+        logits = layer.router(x)
+        torch.manual_seed(5)
+        idx, gates = layer.route(x)[:2]
+        torch.manual_seed(5)
+        noisy = logits + 1.0 * torch.randn(logits.shape) / e
+        want_gates, want_idx = noisy.softmax(1).max(1)
+        torch.testing.assert_close(gates[:, 0], want_gates)
+        assert torch.equal(idx[:, 0], want_idx)
+        layer.cfg.gate_noise = 0.0
+        layer.cfg.aux_loss = "gshard"
+        torch.testing.assert_close(layer.route(x)[1], g_eval, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize(
