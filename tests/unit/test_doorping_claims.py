@@ -71,3 +71,35 @@ def test_other_claims_and_the_demo_slice() -> None:
     ctx = _FakeContext(lambda r, ov: _summary(r, ov, asr=0.5, control=0.1))
     claims.check_asr_high("demo", ctx)
     assert {r for r, _ in ctx.asked} == {"backdoor/doorping-dc"}  # the demo trains only what its claims read
+
+
+def test_a_budget_where_badnets_plants_nothing_is_invalid_not_fail() -> None:
+    # the 1%-budget regime measured on MNIST-5k: even full-data BadNets training gives ASR ~0
+    def make(recipe: str, ov: dict[str, Any]) -> dict[str, Any]:
+        return {**_summary(recipe, ov, asr=0.04, control=0.03), "asr_full_data": 0.01}
+
+    for check in (claims.check_asr_high, claims.check_backdoor_in_data, claims.check_beats_naive):
+        res = check("quick", _FakeContext(make))
+        assert res.verdict == "INVALID" and res.reason.startswith("positive-control:")
+        assert res.margin < 0 and len(res.diffs) == 3  # the margin and its interval are still reported
+    # the positive-control claim itself is decided on it: FAIL, not INVALID
+    assert claims.check_positive_control("quick", _FakeContext(make)).verdict == "FAIL"
+
+
+def test_the_demo_measures_the_positive_control_and_a_missing_one_is_invalid() -> None:
+    ctx = _FakeContext(lambda r, ov: _summary(r, ov, asr=0.97, control=0.05))
+    assert claims.check_asr_high("demo", ctx).verdict == "PASS"
+    assert all("full-data" in ov["eval.controls"] for _, ov in ctx.asked)
+
+    def without_control(recipe: str, ov: dict[str, Any]) -> dict[str, Any]:
+        s = _summary(recipe, ov, asr=0.97, control=0.05)
+        del s["asr_full_data"], s["cta_full_data"]
+        return s
+
+    res = claims.check_asr_high("demo", _FakeContext(without_control))
+    assert res.verdict == "INVALID" and "not measured" in res.reason
+
+
+def test_a_trigger_that_fools_clean_models_makes_asr_high_invalid() -> None:
+    res = claims.check_asr_high("quick", _FakeContext(lambda r, ov: _summary(r, ov, asr=0.97, control=0.6)))
+    assert res.verdict == "INVALID" and res.reason.startswith("trigger-inert-on-clean:")

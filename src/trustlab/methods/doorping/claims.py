@@ -11,10 +11,20 @@ decided by the bench's paired rule on per-seed margins (the worst method's margi
    models trained on the clean distilled set: the backdoor is in the distilled data, not in the trigger.
 3. ``doorping/beats-naive``: DOORPING's ASR > NaiveAttack's at the same poison budget.
 4. ``doorping/positive-control`` (control): BadNets-style, models trained on the whole training set with the
-   same images poisoned by DOORPING's final trigger reach ASR >= 0.5: the trigger and budget can plant a
+   same images poisoned by DOORPING's final trigger reach ASR >= 0.8: the trigger and budget can plant a
    backdoor when the data is not distilled, so a low distilled ASR is the distillation's doing.
 5. ``doorping/clean-cta``: distilling clean data gives CTA well above chance (>= chance + 0.3), reported
    next to training on the whole (1%-poisoned) training set.
+
+Validity gates (``register_claim(preconditions=...)``; any failed gate is the verdict INVALID, "this regime
+cannot test the claim"). Claims 1-3 read DOORPING's ASR, so each needs the positive control to plant a
+backdoor at the claim's own poison budget (the DOORPING runs' ``full-data`` control, ASR >=
+:data:`POSITIVE_ASR`; at MNIST-5k with a 1% budget even BadNets training on the whole poisoned set plants
+nothing, ASR 0.003, so no attack could be tested there) and the models it compares to have learned the
+classes (CTA >= :data:`LEARNED_CTA`: a model that sends everything to the target has ASR 1 by construction).
+Claim 1 also needs a trigger that is inert on clean distilled sets (one that fools clean models meets the
+ASR bar by construction), claim 3 a NaiveAttack arm below the ASR ceiling, claim 4 a clean-inert trigger
+and a full-data model that learned, claim 5 a network that learns the task from the whole training set.
 
 Scales (:data:`SCALE`): ``smoke`` (seconds, 1 seed: the checks run), ``demo`` (DC only, 3 seeds, claims 1-2),
 ``quick`` (DC and DM, 3 seeds, every claim), ``full`` (paper-like; GPU). The settings of ``demo`` and
@@ -23,9 +33,11 @@ Scales (:data:`SCALE`): ``smoke`` (seconds, 1 seed: the checks run), ``demo`` (D
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import Any
 
-from trustlab.bench.claims import ClaimResult, mean, paired_result, register_claim, std
+from trustlab.bench.claims import ClaimResult, Gate, mean, paired_result, register_claim, std
 
 # claim ids (spelled once)
 ASR_HIGH = "doorping/asr-high"
@@ -39,9 +51,49 @@ CTA_DROP_MAX = 0.03
 CHANCE = 0.1
 WELL_ABOVE = 0.3
 LIFT_MIN = 0.5
-BADNETS_MIN = 0.5
+# The positive control (BadNets-style training on the whole poisoned training set: the same poisoned images,
+# stamped with the run's final trigger) must plant a backdoor at the claim's budget. A budget that suffices
+# gives ASR near 1 (0.972 at 10% on MNIST-5k), one that does not about 0 (0.003 at 1%): 0.8 tells them apart
+# with room on both sides. The positive-control claim uses the same bar.
+POSITIVE_ASR = 0.8
+BADNETS_MIN = POSITIVE_ASR
+# Fresh models "learned the classes": half the test digits right (5x chance; the ERM bench's learned bar).
+LEARNED_CTA = 0.5
+# The trigger alone, on models that never saw poison, may reach at most a claim's ASR bar minus LIFT_MIN: then
+# at least LIFT_MIN of an ASR at the bar must come from the poisoned data (the backdoor-in-data claim's lift).
+CLEAN_TRIGGER_MAX = ASR_MIN - LIFT_MIN
+CLEAN_TRIGGER_MAX_FULL = BADNETS_MIN - LIFT_MIN
 NAN = float("nan")
 CONTROLS = ["clean-real", "clean-distilled", "full-data"]
+
+# Effects of interest (the claim's own unit; power analysis) and where they come from.
+EFFECTS: dict[str, tuple[float, str]] = {
+    ASR_HIGH: (0.02, "the paper's DOORPING: ASR ~1.0 with CTA within ~1 point of clean distillation, i.e. "
+                     "min(1.0 - 0.9, 0.03 - 0.01) = 0.02 on this margin; the miniature keeps the same bars"),
+    IN_DATA: (0.2, "the paper's ASR ~1.0 against a trigger that fools clean models ~0.1 is a lift of ~0.9 "
+                   "(margin 0.4 over the 0.5 bar); half of it, 0.2, is the smallest margin of interest at CPU scale"),
+    BEATS_NAIVE: (0.1, "the paper's DOORPING ASR (~1.0) is tens of points above NaiveAttack's in most settings; "
+                       "10 ASR points is the smallest gap of interest"),
+    POSITIVE: (0.1, "BadNets with a sufficient budget plants a near-perfect backdoor (ASR ~1.0, 0.972 measured "
+                    "here at 10%): 0.1 above the 0.8 bar"),
+    CLEAN_CTA: (0.1, "DC on MNIST at ipc 10 reaches ~0.9 CTA in the DC paper (margin ~0.5 over chance + 0.3); "
+                     "the CPU miniature reached 0.6-0.78, so 0.1 above the bar is the effect of interest"),
+}
+
+# Power analysis (README "Seeds from the power analysis"): per-seed sd of each claim's margin from the last
+# measured runs; every DOORPING run costs 90-100 CPU-s in quick (over a minute), so seeds stay at 3.
+POWER_NOTES: dict[str, str] = {
+    ASR_HIGH: "power: 3 seeds needed for effect 0.02 at sd 0.0067 (demo 2026-12-03, a regime where the gates "
+              "fail: ASR at its floor); quick runs 3 (90-100 CPU-s per DOORPING run)",
+    IN_DATA: "power: 3 seeds needed for effect 0.2 at sd 0.0072 (demo 2026-12-03, ASR at its floor); quick runs 3 "
+             "(90-100 CPU-s per DOORPING run)",
+    BEATS_NAIVE: "power: not estimable (no NaiveAttack run measured at this scale); quick runs 3 (90-100 CPU-s per "
+                 "DOORPING run, over a minute)",
+    POSITIVE: "power: 3 seeds needed for effect 0.1 at sd 0.0007 (quick seeds 0-1, DC, asr_full_data at the 1% "
+              "budget, its floor); quick runs 3 (90-100 CPU-s per DOORPING run)",
+    CLEAN_CTA: "power: 3 seeds needed for effect 0.1 at sd 0.029 (demo clean distilled CTA, DC); quick runs 3 "
+               "(90-100 CPU-s per DOORPING run)",
+}
 
 # Every claim reads backdoor/* runs: they default to the reference's network (no normalisation, a 192-unit
 # hidden layer) with Adam for the fresh models.
@@ -63,14 +115,18 @@ _FULL = {"model.width": 1.0, "eval.num_models": 5, "train.epochs": 300, "train.s
 SCALE: dict[str, dict[str, Any]] = {
     "smoke": {"seeds": [0], "methods": ["dc", "dm"], "kinds": ["doorping", "naive"], "common": _SMOKE,
               "per_method": {}},
+    # the demo's claims are gated on the positive control, so its runs train the full-data control too
     "demo": {"seeds": [0, 1, 2], "methods": ["dc"], "kinds": ["doorping"],
-             "common": {**_QUICK, "eval.controls": ["clean-distilled"], "eval.num_models": 1, "eval.test_limit": 500},
+             "common": {**_QUICK, "eval.controls": ["clean-distilled", "full-data"], "eval.num_models": 1,
+                        "eval.test_limit": 500},
              "per_method": {"dc": {**_DC_QUICK, "distill.iterations": 10, "distill.batch_real": 16}}},
     "quick": {"seeds": [0, 1, 2], "methods": ["dc", "dm"], "kinds": ["doorping", "naive"], "common": _QUICK,
               "per_method": {"dc": _DC_QUICK, "dm": _DM_QUICK}},
     "full": {"seeds": [0, 1, 2], "methods": ["dc", "dsa", "dm"], "kinds": ["doorping", "naive"], "common": _FULL,
              "per_method": {"dm": {"distill.iterations": 5000, "distill.lr_img": 1.0}}},
 }
+
+Runs = dict[int, dict[str, Any]]  # {seed: summary} of one attack and method
 
 
 def overrides(suite: str, method: str, seed: int) -> dict[str, Any]:
@@ -79,7 +135,7 @@ def overrides(suite: str, method: str, seed: int) -> dict[str, Any]:
     return {**s["common"], **s["per_method"].get(method, {}), "train.seed": seed}
 
 
-def attack_runs(suite: str, ctx: Any) -> tuple[dict[str, dict[str, dict[int, dict[str, Any]]]], list[str]]:
+def attack_runs(suite: str, ctx: Any) -> tuple[dict[str, dict[str, Runs]], list[str]]:
     """``{kind: {method: {seed: summary}}}`` of every attack run of the suite (run together), and the folders."""
     s = SCALE[suite]
     keys = [(kind, m, seed) for kind in s["kinds"] for m in s["methods"] for seed in s["seeds"]]
@@ -87,13 +143,13 @@ def attack_runs(suite: str, ctx: Any) -> tuple[dict[str, dict[str, dict[int, dic
     recs = ctx.run_many([(f"backdoor/{kind}-{m}",
                           {**overrides(suite, m, seed), **(controls if kind == "naive" else {})})
                          for kind, m, seed in keys])
-    out: dict[str, dict[str, dict[int, dict[str, Any]]]] = {}
+    out: dict[str, dict[str, Runs]] = {}
     for (kind, m, seed), rec in zip(keys, recs):
         out.setdefault(kind, {}).setdefault(m, {})[seed] = rec.summary()
     return out, [str(rec.path) for rec in recs]
 
 
-def _per_seed(runs: dict[int, dict[str, Any]], key: str) -> list[float]:
+def _per_seed(runs: Runs, key: str) -> list[float]:
     return [float(runs[seed].get(key, NAN)) for seed in sorted(runs)]
 
 
@@ -102,107 +158,221 @@ def _worst(per_method: list[list[float]]) -> list[float]:
     return [min(col) for col in zip(*per_method)]
 
 
+# ------------------------------------------------------------------------------------------ validity gates
+
+def _gate_each(name: str, label: str, per_arm: dict[str, Sequence[float]], *, floor: float | None = None,
+               ceiling: float | None = None, why: str = "") -> Gate:
+    """A gate that must hold for every arm (method, or attack and method): each arm's mean over seeds is
+    at least ``floor`` / at most ``ceiling``. A value that was not measured (NaN: the run lacked the
+    control) fails the gate."""
+    means = {arm: mean([float(v) for v in vs]) for arm, vs in per_arm.items()}
+
+    def holds(x: float) -> bool:
+        return not math.isnan(x) and (floor is None or x >= floor) and (ceiling is None or x <= ceiling)
+
+    bad = [arm for arm, x in means.items() if not holds(x)]
+    shown = ", ".join(f"{arm} {'not measured' if math.isnan(x) else format(x, '.3f')}" for arm, x in means.items())
+    need = " and ".join(([f">= {floor:g}"] if floor is not None else [])
+                        + ([f"<= {ceiling:g}"] if ceiling is not None else []))
+    verdict = f"fails for {', '.join(bad)}" if bad else "holds for every arm"
+    return Gate(name, bool(means) and not bad,
+                f"{label} (mean over seeds): {shown}; need {need}: {verdict}{f' ({why})' if why else ''}")
+
+
+def _positive_gate(door: dict[str, Runs]) -> Gate:
+    return _gate_each("positive-control", "BadNets-style full-data ASR at this budget",
+                      {m: _per_seed(r, "asr_full_data") for m, r in door.items()}, floor=POSITIVE_ASR,
+                      why="the DOORPING runs' full-data control: same poisoned images, same final trigger")
+
+
+def _learned_gate(name: str, arms: dict[str, tuple[dict[str, Runs], str]]) -> Gate:
+    """Every arm ``{label: ({method: runs}, cta key)}`` has learned the classes: CTA >= LEARNED_CTA."""
+    per = {f"{label} {m}": _per_seed(r, key) for label, (runs, key) in arms.items() for m, r in runs.items()}
+    return _gate_each(name, "CTA", per, floor=LEARNED_CTA, why=f"chance {CHANCE:g} + {LEARNED_CTA - CHANCE:g}")
+
+
+def _clean_trigger_gate(door: dict[str, Runs], ceiling: float) -> Gate:
+    return _gate_each("trigger-inert-on-clean", "same trigger on models trained on the clean distilled set, ASR",
+                      {m: _per_seed(r, "asr_clean_distilled") for m, r in door.items()}, ceiling=ceiling,
+                      why=f"at least {LIFT_MIN:g} of an ASR at the bar must come from the poisoned data")
+
+
+def _notes(claim_id: str, *parts: str) -> str:
+    return "; ".join([p for p in parts if p] + [POWER_NOTES[claim_id]])
+
+
+# ------------------------------------------------------------------------------------------------- checks
+
 def check_asr_high(suite: str, ctx: Any) -> ClaimResult:
     runs, paths = attack_runs(suite, ctx)
+    door = runs["doorping"]
     values: dict[str, list[float]] = {}
     table, margins = [], []
-    for m, door in runs["doorping"].items():
-        asr, cta, cta0 = _per_seed(door, "asr"), _per_seed(door, "cta"), _per_seed(door, "clean_cta")
+    for m, r in door.items():
+        asr, cta, cta0 = _per_seed(r, "asr"), _per_seed(r, "cta"), _per_seed(r, "clean_cta")
         values.update({f"{m}/asr": asr, f"{m}/cta": cta, f"{m}/clean_cta": cta0,
-                       f"{m}/asr_reference": _per_seed(door, "asr_reference"),
-                       f"{m}/asr_unclipped": _per_seed(door, "asr_unclipped")})
+                       f"{m}/asr_reference": _per_seed(r, "asr_reference"),
+                       f"{m}/asr_unclipped": _per_seed(r, "asr_unclipped"),
+                       f"{m}/asr_full_data": _per_seed(r, "asr_full_data"),
+                       f"{m}/asr_clean_distilled": _per_seed(r, "asr_clean_distilled")})
         margins.append([min(a - ASR_MIN, CTA_DROP_MAX - (c0 - c)) for a, c, c0 in zip(asr, cta, cta0)])
         table.append({"method": m, "ASR (non-target, stored image)": mean(asr), "ASR std": std(asr),
                       "ASR, reference metric (all images, raw trigger)": mean(values[f"{m}/asr_reference"]),
                       "ASR, non-target, raw trigger": mean(values[f"{m}/asr_unclipped"]),
-                      "DOORPING CTA": mean(cta), "clean distilled CTA": mean(cta0), "CTA drop": mean(cta0) - mean(cta)})
+                      "DOORPING CTA": mean(cta), "clean distilled CTA": mean(cta0), "CTA drop": mean(cta0) - mean(cta),
+                      "positive control: full-data ASR": mean(values[f"{m}/asr_full_data"])})
+    # the CTA drop is part of the claim, so only the clean arm is gated on having learned
+    gates = [_positive_gate(door), _learned_gate("clean-distilled-learned", {"clean distilled": (door, "clean_cta")}),
+             _clean_trigger_gate(door, CLEAN_TRIGGER_MAX)]
     return paired_result(ASR_HIGH, suite, _worst(margins), values=values, seeds=SCALE[suite]["seeds"],
                          unit=f"min over methods of min(ASR - {ASR_MIN}, {CTA_DROP_MAX} - CTA drop), per seed",
-                         table=table, runs=paths)
+                         table=table, runs=paths, gates=gates, notes=_notes(ASR_HIGH))
 
 
 def check_backdoor_in_data(suite: str, ctx: Any) -> ClaimResult:
     runs, paths = attack_runs(suite, ctx)
+    door = runs["doorping"]
     values: dict[str, list[float]] = {}
     table, margins = [], []
-    for m, door in runs["doorping"].items():
-        asr, control = _per_seed(door, "asr"), _per_seed(door, "asr_clean_distilled")
+    for m, r in door.items():
+        asr, control = _per_seed(r, "asr"), _per_seed(r, "asr_clean_distilled")
         values[f"{m}/asr"], values[f"{m}/asr_clean_distilled"] = asr, control
+        values[f"{m}/asr_full_data"] = _per_seed(r, "asr_full_data")
         margins.append([a - c - LIFT_MIN for a, c in zip(asr, control)])
         table.append({"method": m, "DOORPING ASR": mean(asr), "same trigger, clean distilled set": mean(control),
-                      "same trigger, ipc clean real images": mean(_per_seed(door, "asr_clean_real")),
-                      "lift": mean(asr) - mean(control)})
+                      "same trigger, ipc clean real images": mean(_per_seed(r, "asr_clean_real")),
+                      "lift": mean(asr) - mean(control),
+                      "positive control: full-data ASR": mean(values[f"{m}/asr_full_data"])})
+    gates = [_positive_gate(door),
+             _learned_gate("distilled-learned", {"DOORPING": (door, "cta"), "clean distilled": (door, "clean_cta")})]
     return paired_result(IN_DATA, suite, _worst(margins), values=values,
-                         seeds=SCALE[suite]["seeds"], table=table, runs=paths,
+                         seeds=SCALE[suite]["seeds"], table=table, runs=paths, gates=gates,
                          unit=f"ASR minus the clean-distilled-set ASR of the same trigger, minus {LIFT_MIN} "
                          "(worst method, per seed)",
-                         notes="control: the clean training set distilled with the same settings and seed "
-                         "(eval.controls=clean-distilled), fresh models trained on it, tested with the DOORPING "
-                         "run's final trigger")
+                         notes=_notes(IN_DATA, "control: the clean training set distilled with the same settings "
+                                      "and seed (eval.controls=clean-distilled), fresh models trained on it, tested "
+                                      "with the DOORPING run's final trigger"))
 
 
 def check_beats_naive(suite: str, ctx: Any) -> ClaimResult:
     runs, paths = attack_runs(suite, ctx)
+    door, naive = runs["doorping"], runs["naive"]
     values: dict[str, list[float]] = {}
     table, margins = [], []
-    for m, door in runs["doorping"].items():
-        naive = runs["naive"][m]
-        a_d, a_n = _per_seed(door, "asr"), _per_seed(naive, "asr")
+    for m, r in door.items():
+        a_d, a_n = _per_seed(r, "asr"), _per_seed(naive[m], "asr")
         values[f"{m}/doorping_asr"], values[f"{m}/naive_asr"] = a_d, a_n
         margins.append([d - n for d, n in zip(a_d, a_n)])
-        first = door[min(door)]
+        first = r[min(r)]
         table.append({"method": m, "DOORPING ASR": mean(a_d), "NaiveAttack ASR": mean(a_n),
-                      "DOORPING CTA": mean(_per_seed(door, "cta")), "NaiveAttack CTA": mean(_per_seed(naive, "cta")),
-                      "poisoned images": first.get("attack_info", {}).get("poisoned", NAN)})
+                      "DOORPING CTA": mean(_per_seed(r, "cta")), "NaiveAttack CTA": mean(_per_seed(naive[m], "cta")),
+                      "poisoned images": first.get("attack_info", {}).get("poisoned", NAN),
+                      "positive control: full-data ASR": mean(_per_seed(r, "asr_full_data"))})
+    ceiling = 1.0 - EFFECTS[BEATS_NAIVE][0]
+    gates = [_positive_gate(door),
+             _learned_gate("attacked-learned", {"DOORPING": (door, "cta"), "NaiveAttack": (naive, "cta")}),
+             _gate_each("naive-below-ceiling", "NaiveAttack ASR", {m: _per_seed(r, "asr") for m, r in naive.items()},
+                        ceiling=ceiling, why="DOORPING needs room above it for the effect of interest")]
     return paired_result(BEATS_NAIVE, suite, _worst(margins), values=values, seeds=SCALE[suite]["seeds"],
                          unit="ASR, DOORPING minus NaiveAttack (worst method, per seed)", table=table, runs=paths,
-                         notes="both attacks poison the same portion with a trigger of the same size, position "
-                         "and target; both bounded to [0, 1]")
+                         gates=gates,
+                         notes=_notes(BEATS_NAIVE, "both attacks poison the same portion with a trigger of the same "
+                                      "size, position and target; both bounded to [0, 1]"))
 
 
 def check_positive_control(suite: str, ctx: Any) -> ClaimResult:
     runs, paths = attack_runs(suite, ctx)
+    door = runs["doorping"]
     values: dict[str, list[float]] = {}
     table, margins = [], []
-    for m, door in runs["doorping"].items():
-        asr_full, cta_full = _per_seed(door, "asr_full_data"), _per_seed(door, "cta_full_data")
+    for m, r in door.items():
+        asr_full, cta_full = _per_seed(r, "asr_full_data"), _per_seed(r, "cta_full_data")
         values[f"{m}/asr_full_data"], values[f"{m}/cta_full_data"] = asr_full, cta_full
         margins.append([a - BADNETS_MIN for a in asr_full])
         table.append({"method": m, "full poisoned data: ASR": mean(asr_full), "full poisoned data: CTA": mean(cta_full),
-                      "distilled (DOORPING) ASR": mean(_per_seed(door, "asr"))})
+                      "same trigger, clean distilled set": mean(_per_seed(r, "asr_clean_distilled")),
+                      "distilled (DOORPING) ASR": mean(_per_seed(r, "asr"))})
+    gates = [_learned_gate("full-data-learned", {"full poisoned data": (door, "cta_full_data")}),
+             _clean_trigger_gate(door, CLEAN_TRIGGER_MAX_FULL)]
     return paired_result(POSITIVE, suite, _worst(margins), values=values,
-                         seeds=SCALE[suite]["seeds"], table=table, runs=paths,
+                         seeds=SCALE[suite]["seeds"], table=table, runs=paths, gates=gates,
                          unit=f"BadNets-style ASR minus {BADNETS_MIN} (worst method, per seed)",
-                         notes="models trained on the whole training set with the DOORPING run's poisoned images "
-                         "stamped with its final trigger (eval.controls=full-data, eval.full_data_epochs)")
+                         notes=_notes(POSITIVE, "models trained on the whole training set with the DOORPING run's "
+                                      "poisoned images stamped with its final trigger (eval.controls=full-data, "
+                                      "eval.full_data_epochs)"))
 
 
 def check_clean_cta(suite: str, ctx: Any) -> ClaimResult:
     seeds = SCALE[suite]["seeds"]
     runs, paths = attack_runs(suite, ctx)
+    door = runs["doorping"]
     values: dict[str, list[float]] = {}
     table, margins = [], []
-    for m, door in runs["doorping"].items():
-        cta, full = _per_seed(door, "clean_cta"), _per_seed(door, "cta_full_data")
+    for m, r in door.items():
+        cta, full = _per_seed(r, "clean_cta"), _per_seed(r, "cta_full_data")
         values[f"{m}/clean_cta"], values[f"{m}/cta_full_data"] = cta, full
         margins.append([c - (CHANCE + WELL_ABOVE) for c in cta])
         table.append({"method": m, "distilled CTA": mean(cta), "CTA std": std(cta),
                       "full-data CTA (1% poisoned, the BadNets control)": mean(full), "chance": CHANCE,
-                      "images": door[seeds[0]].get("synthetic_size"), "full images": door[seeds[0]].get("train_size")})
-    return paired_result(CLEAN_CTA, suite, _worst(margins), values=values, seeds=seeds, table=table,
+                      "images": r[seeds[0]].get("synthetic_size"), "full images": r[seeds[0]].get("train_size")})
+    gates = [_learned_gate("full-data-learned", {"full training set": (door, "cta_full_data")})]
+    return paired_result(CLEAN_CTA, suite, _worst(margins), values=values, seeds=seeds, table=table, gates=gates,
                          runs=paths, unit=f"clean distilled CTA above chance + {WELL_ABOVE} (worst method, per seed)",
-                         notes="the clean distilled sets are the clean-distilled controls of the DOORPING runs; the "
-                         "full-data reference is the BadNets control's model (whole training set, 1% poisoned)")
+                         notes=_notes(CLEAN_CTA, "the clean distilled sets are the clean-distilled controls of the "
+                                      "DOORPING runs; the full-data reference is the BadNets control's model (whole "
+                                      "training set, 1% poisoned)"))
 
 
+# ------------------------------------------------------------------------------------------- registration
+
+_POSITIVE_TEXT = (f"the positive control plants a backdoor at the claim's poison budget: BadNets-style training on "
+                  f"the whole training set, with the same poisoned images stamped with the run's final trigger "
+                  f"(the DOORPING runs' full-data control), reaches ASR >= {POSITIVE_ASR} for every method. At a "
+                  f"budget where not even that plants a backdoor (MNIST-5k at 1%: ASR 0.003), no backdoor attack "
+                  f"on distilled data can be tested; {POSITIVE_ASR} separates a planted backdoor (~1.0) from none "
+                  f"(~0)")
+_LEARNED_TEXT = (f"CTA >= {LEARNED_CTA} (chance {CHANCE} + {LEARNED_CTA - CHANCE:g}: half the test digits right, "
+                 f"the ERM bench's learned bar)")
+_INERT_TEXT = ("the same final trigger on models trained on the clean distilled set gives ASR <= {:g} (the bar "
+               f"minus {LIFT_MIN}): a trigger that fools models that never saw poison meets the bar by construction")
 _NOT_DEMO = ("smoke", "quick", "full")
-register_claim(ASR_HIGH, f"DOORPING reaches ASR >= {ASR_MIN} (non-target, trigger in the valid pixel "
-               f"range) with CTA within {int(CTA_DROP_MAX * 100)} points of the clean distilled set", check_asr_high)
-register_claim(IN_DATA, f"DOORPING's ASR comes from the distilled data: it exceeds by >= {LIFT_MIN} "
-               "the ASR of the same trigger on models trained on a clean distilled set", check_backdoor_in_data)
-register_claim(BEATS_NAIVE, "DOORPING's ASR > NaiveAttack's ASR at the same poison budget",
-               check_beats_naive, suites=_NOT_DEMO)
-register_claim(POSITIVE, f"BadNets-style control: the same trigger and poison budget on the whole "
-               f"training set give ASR >= {BADNETS_MIN}", check_positive_control, suites=_NOT_DEMO)
-register_claim(CLEAN_CTA, f"Distilling clean data gives CTA well above chance (>= chance + {WELL_ABOVE}); "
-               "reported against full-data training", check_clean_cta, suites=_NOT_DEMO)
+
+
+def _register(claim_id: str, statement: str, check: Any, preconditions: dict[str, str],
+              suites: Sequence[str] | None = None) -> None:
+    effect, source = EFFECTS[claim_id]
+    register_claim(claim_id, statement, check, **({"suites": suites} if suites else {}), preconditions=preconditions,
+                   effect=effect, effect_source=source)
+
+
+_register(ASR_HIGH, f"DOORPING reaches ASR >= {ASR_MIN} (non-target, trigger in the valid pixel range) with CTA "
+          f"within {int(CTA_DROP_MAX * 100)} points of the clean distilled set", check_asr_high,
+          {"positive-control": _POSITIVE_TEXT,
+           "clean-distilled-learned": f"models trained on the clean distilled set (the CTA reference) reach "
+                                      f"{_LEARNED_TEXT}; DOORPING's own CTA is the claim's CTA-drop term, not a gate",
+           "trigger-inert-on-clean": _INERT_TEXT.format(CLEAN_TRIGGER_MAX)})
+_register(IN_DATA, f"DOORPING's ASR comes from the distilled data: it exceeds by >= {LIFT_MIN} "
+          "the ASR of the same trigger on models trained on a clean distilled set", check_backdoor_in_data,
+          {"positive-control": _POSITIVE_TEXT,
+           "distilled-learned": f"models trained on the DOORPING and on the clean distilled sets reach "
+                                f"{_LEARNED_TEXT}: a model that sends every input to the target has ASR 1 by "
+                                "construction, one at chance has an ASR that says nothing about a backdoor"})
+_register(BEATS_NAIVE, "DOORPING's ASR > NaiveAttack's ASR at the same poison budget", check_beats_naive,
+          {"positive-control": _POSITIVE_TEXT,
+           "attacked-learned": f"models trained on the DOORPING and on the NaiveAttack distilled sets reach "
+                               f"{_LEARNED_TEXT}: a model that sends every input to the target has ASR 1 by "
+                               "construction",
+           "naive-below-ceiling": f"NaiveAttack's ASR <= {1.0 - EFFECTS[BEATS_NAIVE][0]:g} (1 minus the effect of "
+                                  "interest): an arm at the ceiling cannot be beaten"},
+          suites=_NOT_DEMO)
+_register(POSITIVE, f"BadNets-style control: the same trigger and poison budget on the whole "
+          f"training set give ASR >= {BADNETS_MIN}", check_positive_control,
+          {"full-data-learned": f"the model trained on the whole poisoned training set reaches {_LEARNED_TEXT}",
+           "trigger-inert-on-clean": _INERT_TEXT.format(CLEAN_TRIGGER_MAX_FULL)},
+          suites=_NOT_DEMO)
+_register(CLEAN_CTA, f"Distilling clean data gives CTA well above chance (>= chance + {WELL_ABOVE}); "
+          "reported against full-data training", check_clean_cta,
+          {"full-data-learned": f"the network learns the task from the whole training set: the full-data model "
+                                f"reaches {_LEARNED_TEXT}, above the claim's bar chance + {WELL_ABOVE}; otherwise a "
+                                "low distilled CTA says nothing about distillation"},
+          suites=_NOT_DEMO)
