@@ -49,7 +49,10 @@ SCALE: dict[str, dict[str, Any]] = {
               "overrides": {"clip.pretrained": False, "coop.epochs": 2}},
     # the demo runs the 16-shot probe too (one logistic regression per run): claim 1's learnability gate reads it
     "demo": {"seeds": [0, 1, 2], "tasks": TASKS, "shots": [16], "overrides": {"coop.epoch_scale": 0.25}},
-    "quick": {"seeds": [0, 1, 2], "tasks": TASKS, "shots": [1, 2, 4, 8, 16],
+    # power analysis (README "Seeds from the power analysis"): the counted tasks run 33 seeds (few-shots-beat-
+    # prompt needs them; every task runs the first 3, which decide the gates), coop/dg 39 (runs cost seconds)
+    "quick": {"seeds": [0, 1, 2], "extra_seeds": list(range(3, 33)), "dg_seeds": list(range(39)),
+              "tasks": TASKS, "shots": [1, 2, 4, 8, 16],
               "overrides": {"coop.epoch_scale": 0.25}},
     "full": {"seeds": [0, 1, 2, 3, 4], "tasks": TASKS, "shots": [1, 2, 4, 8, 16], "overrides": {}},
 }
@@ -68,21 +71,36 @@ for _name, _sc in SCALE.items():
     unique_tasks(_sc["tasks"], f"coop SCALE['{_name}']['tasks']")
 
 
-def fewshot_runs(suite: str, ctx: Any) -> tuple[dict[str, dict[int, dict]], list[str]]:
-    """One ``coop/fewshot`` run per (task, seed): ``{task: {seed: summary["accuracy"][task]}}`` (plus the
-    nearest words and, under ``"n_classes"``, the task's class count)."""
+def fewshot_runs(suite: str, ctx: Any) -> tuple[dict[str, dict[int, dict]], list[str], list[Gate], list[dict],
+                                               list[str], list[int]]:
+    """``coop/fewshot`` runs, one per (task, seed), and the validity gates on them.
+
+    Every task runs the suite's ``seeds``; those runs decide which tasks count (:func:`testable_tasks`). The
+    counted tasks then also run ``extra_seeds`` (the power analysis' seeds), so the margins of the claims run
+    over ``seeds + extra_seeds`` on the counted tasks while the selection never reads the extra runs.
+    Returns ``({task: {seed: summary["accuracy"][task] + words + n_classes}}, run folders, gates, gate rows,
+    counted tasks (all tasks when none is testable: the claim is then INVALID), seeds of the margins)``."""
     sc = SCALE[suite]
     tasks = unique_tasks(sc["tasks"], f"coop suite {suite}")
-    keys = [(t, s) for s in sc["seeds"] for t in tasks]
-    recs = ctx.run_many([("coop/fewshot", {"fewshot.tasks": [t], "fewshot.shots": sc["shots"], "train.seed": s,
-                                           **sc["overrides"]}) for t, s in keys])
     out: dict[str, dict[int, dict]] = {}
-    for (t, s), rec in zip(keys, recs):
-        summ = rec.summary()
-        n_cls = len(summ.get("classes", {}).get(t, [])) or N_CLASSES[t]
-        out.setdefault(t, {})[s] = {**summ["accuracy"][t], "words": summ.get("nearest_words", {}).get(t, []),
-                                    "n_classes": n_cls}
-    return out, [str(r.path) for r in recs]
+    paths: list[str] = []
+
+    def run(keys: list[tuple[str, int]]) -> None:
+        recs = ctx.run_many([("coop/fewshot", {"fewshot.tasks": [t], "fewshot.shots": sc["shots"], "train.seed": s,
+                                               **sc["overrides"]}) for t, s in keys])
+        for (t, s), rec in zip(keys, recs):
+            summ = rec.summary()
+            n_cls = len(summ.get("classes", {}).get(t, [])) or N_CLASSES[t]
+            out.setdefault(t, {})[s] = {**summ["accuracy"][t], "words": summ.get("nearest_words", {}).get(t, []),
+                                        "n_classes": n_cls}
+        paths.extend(str(r.path) for r in recs)
+
+    run([(t, s) for s in sc["seeds"] for t in tasks])
+    kept, gates, rows = testable_tasks(suite, out)
+    extra = [s for s in sc.get("extra_seeds", []) if s not in sc["seeds"]]
+    if kept and extra:
+        run([(t, s) for s in extra for t in kept])
+    return out, paths, gates, rows, kept or tasks, list(sc["seeds"]) + (extra if kept else [])
 
 
 def floor_ceiling(chance: float) -> tuple[float, float]:
@@ -138,27 +156,25 @@ def _counted_note(kept: list[str], rows: list[dict]) -> str:
 
 
 def check_beats_best_prompt(suite: str, ctx: Any) -> ClaimResult:
-    runs, paths = fewshot_runs(suite, ctx)
+    runs, paths, gates, gate_rows, counted, seeds = fewshot_runs(suite, ctx)
+    kept = [t for t in counted if any(r["task"] == t and r["counted"] == "yes" for r in gate_rows)]
     sc = SCALE[suite]
     top = max(sc["shots"])
-    kept, gates, gate_rows = testable_tasks(suite, runs)
-    counted = kept or sc["tasks"]  # no testable task: the margin over all tasks is still reported (INVALID)
     diffs = [mean([runs[t][s][f"coop@{top}"] - runs[t][s]["zero-shot (best prompt on test)"] for t in counted])
-             for s in sc["seeds"]]
+             for s in seeds]
     table = []
     for t in sc["tasks"]:
         row: dict[str, Any] = {"task": t, "counted": next(r["counted"] for r in gate_rows if r["task"] == t)}
         for k in ("zero-shot (first prompt)", "zero-shot (best prompt on test)", "prompt ensemble", f"coop@{top}",
                   f"linear-probe@{top}"):
-            vals = [runs[t][s].get(k, float("nan")) for s in sc["seeds"]]
+            vals = [runs[t][s].get(k, float("nan")) for s in runs[t]]
             row[k], row[f"{k} std"] = mean(vals), std(vals)
         row["context words (seed 0)"] = " | ".join(runs[t][sc["seeds"][0]]["words"])
         table.append(row)
-    values = {f"{t}/coop@{top}": [runs[t][s][f"coop@{top}"] for s in sc["seeds"]] for t in sc["tasks"]}
-    values |= {f"{t}/best prompt": [runs[t][s]["zero-shot (best prompt on test)"] for s in sc["seeds"]]
-               for t in sc["tasks"]}
+    values = {f"{t}/coop@{top}": [runs[t][s][f"coop@{top}"] for s in seeds] for t in counted}
+    values |= {f"{t}/best prompt": [runs[t][s]["zero-shot (best prompt on test)"] for s in seeds] for t in counted}
     return paired_result("coop/beats-best-prompt", suite, diffs, unit=f"accuracy, CoOp@{top} minus best prompt "
-                         "(mean over the counted tasks)", values=values, seeds=sc["seeds"], table=table, runs=paths,
+                         "(mean over the counted tasks)", values=values, seeds=seeds, table=table, runs=paths,
                          gates=gates,
                          notes=f"{_counted_note(kept, gate_rows)}; best prompt = the hand-crafted prompt with the "
                                "highest *test* accuracy per task (oracle choice); context words = nearest vocabulary "
@@ -166,23 +182,22 @@ def check_beats_best_prompt(suite: str, ctx: Any) -> ClaimResult:
 
 
 def check_few_shots_beat_prompt(suite: str, ctx: Any) -> ClaimResult:
-    runs, paths = fewshot_runs(suite, ctx)
+    runs, paths, gates, gate_rows, counted, seeds = fewshot_runs(suite, ctx)
+    kept = [t for t in counted if any(r["task"] == t and r["counted"] == "yes" for r in gate_rows)]
     sc = SCALE[suite]
-    kept, gates, gate_rows = testable_tasks(suite, runs)
-    counted = kept or sc["tasks"]
     low = [s for s in sc["shots"] if s <= 2] or [min(sc["shots"])]
     won = {s: [mean([runs[t][s][f"coop@{k}"] for k in low]) > runs[t][s]["zero-shot (first prompt)"]
-               for t in counted] for s in sc["seeds"]}
+               for t in counted] for s in seeds}
     diffs = [sum(w) / len(w) - 0.5 for w in won.values()]
     table = [{"task": t, "counted": r["counted"],
-              "zero-shot 'a photo of a {}.'": mean([runs[t][s]["zero-shot (first prompt)"] for s in sc["seeds"]]),
-              **{f"coop@{k}": mean([runs[t][s][f"coop@{k}"] for s in sc["seeds"]]) for k in low},
+              "zero-shot 'a photo of a {}.'": mean([runs[t][s]["zero-shot (first prompt)"] for s in runs[t]]),
+              **{f"coop@{k}": mean([runs[t][s][f"coop@{k}"] for s in runs[t]]) for k in low},
               "seeds won": sum(mean([runs[t][s][f"coop@{k}"] for k in low]) > runs[t][s]["zero-shot (first prompt)"]
-                               for s in sc["seeds"])} for t, r in zip(sc["tasks"], gate_rows)]
+                               for s in runs[t]), "seeds run": len(runs[t])} for t, r in zip(sc["tasks"], gate_rows)]
     _curves(suite, ctx, runs)
     return paired_result("coop/few-shots-beat-prompt", suite, diffs,
                          unit="share of counted tasks where CoOp@1-2 beats the hand-crafted prompt, minus 0.5",
-                         values={"tasks won": [float(sum(w)) for w in won.values()]}, seeds=sc["seeds"],
+                         values={"tasks won": [float(sum(w)) for w in won.values()]}, seeds=seeds,
                          table=table, runs=paths, gates=gates,
                          notes=f"{_counted_note(kept, gate_rows)}; CoOp@1-2 = mean of CoOp at {low} shots"
                                + ("; with one counted task each seed's margin is +0.5 or -0.5" if len(kept) == 1
@@ -190,33 +205,33 @@ def check_few_shots_beat_prompt(suite: str, ctx: Any) -> ClaimResult:
 
 
 def check_linear_probe(suite: str, ctx: Any) -> ClaimResult:
-    runs, paths = fewshot_runs(suite, ctx)
+    runs, paths, gates, gate_rows, counted, seeds = fewshot_runs(suite, ctx)
+    kept = [t for t in counted if any(r["task"] == t and r["counted"] == "yes" for r in gate_rows)]
     sc = SCALE[suite]
     lo, hi = min(sc["shots"]), max(sc["shots"])
-    kept, gates, gate_rows = testable_tasks(suite, runs)
-    counted = kept or sc["tasks"]
     probe = lambda t, s, k: runs[t][s].get(f"linear-probe@{k}", float("nan"))  # noqa: E731
-    diffs = [mean([runs[t][s][f"coop@{lo}"] - probe(t, s, lo) for t in counted]) for s in sc["seeds"]]
+    diffs = [mean([runs[t][s][f"coop@{lo}"] - probe(t, s, lo) for t in counted]) for s in seeds]
     table = []
     for t, r in zip(sc["tasks"], gate_rows):
         row: dict[str, Any] = {"task": t, "counted": r["counted"]}
         for k in sc["shots"]:
-            row[f"coop@{k}"] = mean([runs[t][s][f"coop@{k}"] for s in sc["seeds"]])
-            row[f"linear-probe@{k}"] = mean([probe(t, s, k) for s in sc["seeds"]])
+            row[f"coop@{k}"] = mean([runs[t][s][f"coop@{k}"] for s in runs[t]])
+            row[f"linear-probe@{k}"] = mean([probe(t, s, k) for s in runs[t]])
         row[f"gap@{lo}"] = row[f"coop@{lo}"] - row[f"linear-probe@{lo}"]
         row[f"gap@{hi}"] = row[f"coop@{hi}"] - row[f"linear-probe@{hi}"]
         table.append(row)
     return paired_result("coop/linear-probe-needs-more-shots", suite, diffs,
                          unit=f"accuracy, CoOp@{lo} minus linear probe@{lo} (mean over the counted tasks)",
                          values={f"gap@{hi}": [mean([runs[t][s][f"coop@{hi}"] - probe(t, s, hi) for t in counted])
-                                               for s in sc["seeds"]]},
-                         seeds=sc["seeds"], table=table, runs=paths, gates=gates, notes=_counted_note(kept, gate_rows))
+                                               for s in seeds]},
+                         seeds=seeds, table=table, runs=paths, gates=gates, notes=_counted_note(kept, gate_rows))
 
 
 def check_dg_retention(suite: str, ctx: Any) -> ClaimResult:
     sc = SCALE[suite]
+    seeds = list(sc.get("dg_seeds", sc["seeds"]))
     recs = ctx.run_many([("coop/dg", {"fewshot.shots": [max(sc["shots"])], "train.seed": s, **sc["overrides"]})
-                         for s in sc["seeds"]])
+                         for s in seeds])
     m = [r.summary()["metrics"] for r in recs]
     task = recs[0].summary().get("task", "background")
     diffs = [x["coop/retention"] - x["zero-shot/retention"] + NONINFERIORITY for x in m]
@@ -235,7 +250,7 @@ def check_dg_retention(suite: str, ctx: Any) -> ClaimResult:
                         f"1 - {SPAN_SHARE} x (1 - chance)")]
     return paired_result("coop/dg-retention", suite, diffs,
                          unit=f"retention (target/source accuracy), CoOp minus zero-shot, + {NONINFERIORITY}",
-                         values=values, seeds=sc["seeds"], table=table, runs=[str(r.path) for r in recs],
+                         values=values, seeds=seeds, table=table, runs=[str(r.path) for r in recs],
                          gates=gates,
                          notes=f"task = {task}; source = scenes with handwritten digits; targets = scenes with "
                                "printed and outlined digits (held-out fonts)")
