@@ -25,6 +25,12 @@ def test_run_then_score_a_folder(tmp_path: Path) -> None:
     float(lines[0].split("\t")[0])
     bad = cli("score", str(tmp_path / "nope.png"), "--run", str(rd), runs=runs, timeout=900)
     assert bad.returncode == 2 and bad.stderr.strip().startswith("error:") and len(bad.stderr.strip().splitlines()) == 1
+    for n in ("-3", "0"):  # -3 was a traceback, 0 silently meant the default
+        bad = cli("score", str(tmp_path / "data" / "img" / "0.png"), "--run", str(rd), "--patches", n, runs=runs,
+                  timeout=900)
+        err = bad.stderr.strip()
+        assert bad.returncode == 2 and err.startswith("error: --patches must be a positive number") and n in err
+        assert len(err.splitlines()) == 1 and not bad.stdout
 
 
 @pytest.mark.parametrize(("row", "match"), [
@@ -58,3 +64,18 @@ def test_data_show_iqa_distort(tmp_path: Path) -> None:
     assert pngs and all(p.is_file() and p.suffix == ".png" for p in pngs)
     build = cli("data", "build", "iqa-distort", check=True, timeout=600)
     assert "proxy MOS" in build.stdout and "NOT human opinion" in build.stdout
+
+
+def test_pyiqa_split_columns_need_a_choice_and_bad_split_keys_are_one_line(tmp_path: Path) -> None:
+    meta = make_csv_dataset(tmp_path / "data")
+    lines = meta.read_text().strip().splitlines()
+    rows = [lines[0] + ",ratio802_seed123_split_01"] + [ln + (",test" if i < 3 else ",train")
+                                                        for i, ln in enumerate(lines[1:])]
+    (tmp_path / "data" / "r.csv").write_text("\n".join(rows) + "\n")
+    cases = [((), "split columns ratio802_seed123_split_01 but none was chosen"),
+             (("--set", "data.split_index=4"), "data.split_index=4: no pyiqa split column"),
+             (("--set", "data.split_column=nope"), "data.split_column 'nope' is not a column")]
+    for extra, match in cases:
+        proc = cli(*CSV, f"data.meta={tmp_path / 'data' / 'r.csv'}", *extra, "--quiet", runs=tmp_path / "runs",
+                   timeout=900)
+        assert proc.returncode == 2 and match in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

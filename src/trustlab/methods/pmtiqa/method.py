@@ -78,8 +78,12 @@ class IQADataConfig:
     meta: str | None = None  # csv: the meta file (name, mos[, std], optional ref_name / split columns)
     root: str | None = None  # csv: the image root (paths in the CSV are relative to it)
     layout: str = "generic"  # csv: live | csiq | tid2013 | koniq | livec | bid | generic (sets range, direction)
-    mos_range: list[float] | None = None  # csv: (lo, hi) of the labels; null = the layout's
+    mos_range: list[float] | None = None  # csv: (lo, hi) of the labels; null = the layout's (pyiqa's)
     lower_better: bool | None = None  # csv: labels are lower-is-better (DMOS); null = the layout's
+    strict_range: bool = False  # csv: scores outside mos_range are an error (default: kept, one warning)
+    split_column: str = "auto"  # csv: auto (official_split, else split) | random | a column name
+    split_index: int | None = None  # csv: pyiqa's split number: ratio*_split_NN column, or the split_file entry
+    split_file: str | None = None  # csv: pyiqa's split pickle {index: {train, val, test: row indices}}
     image_size: int = 64  # csv: shorter side resized to this before cropping patches (0 = keep)
     split_seed: int = 0  # which split by reference content (the claims' "seed")
     val_fraction: float = 0.1

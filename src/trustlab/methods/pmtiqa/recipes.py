@@ -56,7 +56,8 @@ def load_data(cfg: PMTRecipeConfig) -> tuple[Any, dict[str, np.ndarray]]:
         if d.exclude_types:
             raise ConfigError("data.exclude_types needs the embedded iqa-distort data (distortion types)")
         data = load_csv(d.meta, d.root, layout=d.layout, mos_range=d.mos_range, lower_better=d.lower_better,
-                        image_size=d.image_size, patch_size=cfg.method.patch_size)
+                        image_size=d.image_size, patch_size=cfg.method.patch_size, split_column=d.split_column,
+                        split_index=d.split_index, split_file=d.split_file, strict_range=d.strict_range)
     else:
         raise ConfigError(f"data.name '{d.name}' is not an IQA dataset; use iqa-distort or csv")
     parts = data.splits if data.splits is not None else split_by_group(
@@ -123,6 +124,9 @@ def run_pmtiqa(cfg: PMTRecipeConfig, ctx: RunContext) -> dict[str, Any]:
                              cfg.method.patch_size, cfg.method.train_patches)
     summary: dict[str, Any] = {"n_train": int(len(parts["train"])), "n_val": int(len(parts["val"])),
                                "n_test": int(len(parts["test"]))}
+    if "split" in data.info:  # csv: where the split came from, and the reader's warnings
+        summary["data_split"] = data.info["split"]
+        summary["data_warnings"] = list(data.info.get("warnings", []))  # type: ignore[call-overload]
     held = list(cfg.data.exclude_types)
     if held:  # the untrained network on the held-out types: a control for "ranks unseen types"
         pred0, _ = evaluate(net.to(device), data, parts["test"], cfg, device)

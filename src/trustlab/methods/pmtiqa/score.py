@@ -40,11 +40,16 @@ def collect_images(paths: list[str]) -> list[Path]:
 
 
 def score_images(run_dir: str | Path, paths: list[str], patches: int | None = None) -> list[tuple[Path, float]]:
-    """(path, score) for every image, with the model of a finished pmtiqa run."""
+    """(path, score) for every image, with the model of a finished pmtiqa run (``patches`` None: the run's
+    ``method.test_patches``; otherwise a positive count)."""
     import torch
 
     from trustlab.config import from_dict
-    from trustlab.errors import NotFoundError
+    from trustlab.errors import ConfigError, NotFoundError
+
+    if patches is not None and (isinstance(patches, bool) or not isinstance(patches, int) or patches <= 0):
+        raise ConfigError(f"--patches must be a positive number of random patches per image, got {patches}; "
+                          "leave it out to use the run's method.test_patches")
     from trustlab.methods.pmtiqa.csvdata import load_image
     from trustlab.methods.pmtiqa.method import PMTRecipeConfig, build_net, predict_images, to_label_scale
     from trustlab.runs.store import RunRecord
@@ -66,7 +71,7 @@ def score_images(run_dir: str | Path, paths: list[str], patches: int | None = No
     from trustlab.methods.pmtiqa.method import check_patchable
 
     check_patchable(images, cfg.method.patch_size, [str(f) for f in files])
-    q = predict_images(net, images, cfg.method.patch_size, patches or cfg.method.test_patches,
+    q = predict_images(net, images, cfg.method.patch_size, cfg.method.test_patches if patches is None else patches,
                        target_scale=cfg.method.target_scale)
     scores = to_label_scale(q, tuple(state["mos_range"]), bool(state["lower_better"]))
     return list(zip(files, [float(s) for s in scores]))
