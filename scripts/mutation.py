@@ -1,0 +1,208 @@
+"""Mutation testing of the metric, claim and LiDAR modules (issue 23, "tests that can fail"); not run by CI.
+
+Each module is mutated by mutmut (pinned in the ``dev`` extra) in its own scratch copy of the checkout, with
+only the unit tests that exercise it (one torch thread, ``-x``), so a mutant costs about a second. mutmut
+runs, per mutant, only the selected tests that reach the mutated function. Prints one row per module:
+mutants, killed, survived (incl. mutants no selected test reaches), timeout, excluded (equivalent mutants,
+each with its reason in ``EQUIVALENT`` below), survivor % = survived / (mutants - excluded), seconds.
+
+    .venv/bin/python scripts/mutation.py                       # every module (about 20 min on 2 cores)
+    .venv/bin/python scripts/mutation.py rl robustness --jobs 2
+    .venv/bin/python scripts/mutation.py lidar --show          # also print each survivor's diff
+
+Scratch copies live under ``--workdir`` (default ``/tmp/trustlab-mutation``); the checkout is not touched.
+The report with the last numbers is ``docs/notes/mutation.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MUTMUT = Path(sys.executable).with_name("mutmut")
+
+
+@dataclass
+class Target:
+    source: str  # file mutated, relative to the checkout
+    tests: list[str]  # the fast unit tests that exercise it
+    limit: float = 0.10  # the survivor share the module must stay under
+
+
+TARGETS: dict[str, Target] = {
+    "iqa": Target("src/trustlab/metrics/iqa.py", ["tests/parity/test_iqa_parity.py",
+                                                  "tests/unit/test_iqa_mutation.py"]),
+    "ood": Target("src/trustlab/metrics/ood.py", ["tests/unit/test_ood_metrics.py",
+                                                  "tests/unit/test_ood_metrics_mutation.py"]),
+    "psg": Target("src/trustlab/metrics/psg.py", ["tests/unit/test_psg_metrics.py",
+                                                  "tests/unit/test_psg_mutation.py"]),
+    "rl": Target("src/trustlab/metrics/rl.py", ["tests/unit/test_peerpl_metrics.py",
+                                                "tests/unit/test_rl_mutation.py"]),
+    "robustness": Target("src/trustlab/metrics/robustness.py", ["tests/unit/test_minmax_metrics.py",
+                                                                "tests/unit/test_robustness_mutation.py"]),
+    "lidar": Target("src/trustlab/methods/advsim/lidar.py", ["tests/unit/test_advsim_lidar.py",
+                                                             "tests/unit/test_advsim_lidar_mutation.py"]),
+    "claims": Target("src/trustlab/bench/claims.py", ["tests/unit/test_bench_claims_mutation.py"]),
+}
+
+# Equivalent mutants: {module: {mutant name: (text of the mutated line, why no test can tell it apart)}}.
+# The text is checked against the mutant's diff, so an entry goes stale (and stops excluding) when the
+# source changes and mutmut renumbers its mutants.
+EQUIVALENT: dict[str, dict[str, tuple[str, str]]] = {}
+
+
+@dataclass
+class Row:
+    name: str
+    mutants: int = 0
+    killed: int = 0
+    survived: int = 0
+    timeout: int = 0
+    excluded: int = 0
+    seconds: float = 0.0
+    survivors: list[str] = field(default_factory=list)
+    stale: list[str] = field(default_factory=list)
+
+    @property
+    def share(self) -> float:
+        n = self.mutants - self.excluded
+        return self.survived / n if n else 0.0
+
+
+def _pyproject(t: Target) -> str:
+    q = lambda xs: "[" + ", ".join(json.dumps(x) for x in xs) + "]"
+    return f"""[tool.mutmut]
+source_paths = ["src/"]
+only_mutate = {q([t.source])}
+pytest_add_cli_args_test_selection = {q(t.tests)}
+pytest_add_cli_args = ["-p", "no:cacheprovider", "-p", "no:xdist", "-q", "-x"]
+process_isolation = "forkserver"
+use_git_change_detection = false
+track_dependencies = false
+
+[tool.pytest.ini_options]
+addopts = "-q -m 'not slow and not gpu'"
+markers = ["slow: slow", "parity: parity", "gpu: gpu"]
+filterwarnings = ["ignore::DeprecationWarning"]
+"""
+
+
+def _prepare(work: Path, t: Target) -> None:
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(ROOT / "src", work / "src", ignore=ignore)
+    shutil.copytree(ROOT / "tests", work / "tests", ignore=ignore)
+    (work / "pyproject.toml").write_text(_pyproject(t))
+
+
+def _mutmut(work: Path, *args: str, env: dict[str, str], log: Path | None = None) -> str:
+    out = subprocess.run(["nice", "-n", "15", str(MUTMUT), *args], cwd=work, env=env, text=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if log is not None:
+        log.write_text(out.stdout)
+    if out.returncode != 0:
+        raise SystemExit(f"mutmut {' '.join(args)} failed in {work} (exit {out.returncode}):\n{out.stdout[-3000:]}")
+    return out.stdout
+
+
+def _diffs(work: Path, names: list[str], env: dict[str, str]) -> list[str]:
+    """The diff of each mutant (one process: ``mutmut show`` per mutant costs an interpreter start each)."""
+    if not names:
+        return []
+    code = ("import json, sys\nfrom mutmut.mutation.diff_apply import get_diff_for_mutant\n"
+            "print(json.dumps([f'# {n}\\n' + get_diff_for_mutant(n) for n in json.loads(sys.stdin.read())]))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=work, env=env, text=True, input=json.dumps(names),
+                         capture_output=True)
+    if out.returncode != 0:
+        raise SystemExit(f"reading the mutants' diffs failed in {work}:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout)
+
+
+def run_module(name: str, workdir: Path, jobs: int, show: bool) -> Row:
+    t = TARGETS[name]
+    missing = [p for p in t.tests if not (ROOT / p).is_file()]
+    if missing:
+        print(f"warning: {name}: test file(s) missing, left out: {', '.join(missing)}", flush=True)
+        t = Target(t.source, [p for p in t.tests if p not in missing], t.limit)
+    if not t.tests:
+        raise SystemExit(f"{name}: no test file to run")
+    work = workdir / name
+    _prepare(work, t)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1",
+           "TRUSTLAB_DATA": os.environ.get("TRUSTLAB_DATA", str(ROOT / ".cache" / "trustlab"))}
+    t0 = time.perf_counter()
+    _mutmut(work, "run", "--max-children", str(jobs), env=env, log=work / "run.log")
+    row = Row(name, seconds=time.perf_counter() - t0)
+    _mutmut(work, "export-cicd-stats", env=env)
+    s = json.loads((work / "mutants" / "mutmut-cicd-stats.json").read_text())
+    row.mutants, row.killed, row.timeout = s["total"], s["killed"], s["timeout"]
+    bad = [line.strip().rsplit(": ", 1) for line in _mutmut(work, "results", env=env).splitlines() if ": " in line]
+    survivors = [m for m, status in bad if status in ("survived", "no tests", "suspicious", "skipped")]
+    shown: list[str] = []
+    row.killed += sum(status in ("caught by type check", "segfault") for _, status in bad)
+    excl = EQUIVALENT.get(name, {})
+    diffs = _diffs(work, survivors, env)
+    for m, diff in zip(survivors, diffs):
+        if m in excl and any(line.startswith("+") and excl[m][0] in line for line in diff.splitlines()):
+            row.excluded += 1
+            continue
+        if m in excl:
+            row.stale.append(m)
+        row.survivors.append(m)
+        shown.append(diff)
+    row.stale += [m for m in excl if m not in survivors]
+    row.survived = len(row.survivors)
+    (work / "survivors.txt").write_text("\n".join(shown) + "\n")
+    if show and shown:
+        print(f"--- survivors of {name} ({work / 'survivors.txt'})\n" + "\n".join(shown), flush=True)
+    return row
+
+
+def table(rows: list[Row]) -> str:
+    head = "| module | source | mutants | killed | survived | timeout | excluded (equivalent) | survivor % | time (s) |"
+    lines = [head, "|" + "---|" * 9]
+    for r in rows:
+        lines.append(f"| {r.name} | `{TARGETS[r.name].source}` | {r.mutants} | {r.killed} | {r.survived} | "
+                     f"{r.timeout} | {r.excluded} | {100 * r.share:.1f} | {r.seconds:.0f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("modules", nargs="*", help=f"any of {', '.join(TARGETS)} (default: all)")
+    ap.add_argument("--workdir", type=Path, default=Path("/tmp/trustlab-mutation"))
+    ap.add_argument("--jobs", type=int, default=1, help="mutants tested at once (mutmut --max-children)")
+    ap.add_argument("--show", action="store_true", help="print the diff of every surviving mutant")
+    args = ap.parse_args(argv)
+    unknown = [m for m in args.modules if m not in TARGETS]
+    if unknown:
+        ap.error(f"unknown module(s) {', '.join(unknown)}; choose from {', '.join(TARGETS)}")
+    if not MUTMUT.exists():
+        raise SystemExit(f"{MUTMUT} not found: install the dev extra (pip install -e '.[dev]')")
+    rows = []
+    for name in args.modules or list(TARGETS):
+        row = run_module(name, args.workdir, args.jobs, args.show)
+        rows.append(row)
+        print(f"{name}: {row.mutants} mutants, {row.survived} survived ({100 * row.share:.1f}%), "
+              f"{row.seconds:.0f} s", flush=True)
+        for m in row.stale:
+            print(f"  warning: exclusion {m} no longer matches a surviving mutant; update EQUIVALENT", flush=True)
+    print(table(rows))
+    over = [r.name for r in rows if r.share > TARGETS[r.name].limit]
+    if over:
+        print(f"over the survivor limit: {', '.join(over)}")
+    return 1 if over else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
