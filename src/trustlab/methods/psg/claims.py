@@ -11,16 +11,35 @@
   PredCls mR@20 (margin debiased - plain); its R@20 is reported beside it (the usual price).
 * PSGTR vs two-stage in SGDet is reported in the first claim's table, whichever wins.
 
-Each seed trains both models once; every claim reads the same runs (cached per bench).
+Each seed trains both models once; every claim reads the same runs (cached per bench). The quick suite trains
+the two-stage model on 8 seeds (the power analysis; ~50 CPU-s a run) and PSGTR on the first 3 (~250 CPU-s a run).
+
+Validity gates (a failed one makes the verdict INVALID): the segmenter works (test PQ >= ``PQ_MIN``: SGDet and
+the prior's SGDet run on its masks), the prior / plain model leaves room above it for the effect, the relation
+head learned more than the class-pair prior (PredCls R@20 above the prior's), mR@K is computed over every
+predicate class (an absent one counts 0) and at least ``MIN_PREDICATES`` of them.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from trustlab.bench.claims import ClaimResult, mean, paired_result, register_claim, std
+from trustlab.bench.claims import (
+    ClaimResult,
+    Gate,
+    gate_above,
+    gate_below,
+    mean,
+    paired_result,
+    register_claim,
+    std,
+)
 
 TWO, TR = "psg/two-stage", "psg/psgtr"
+# effects of interest (test R@20 / mR@20 points, as fractions; sources at register_claim)
+EFFECT_PRIOR, EFFECT_MODES, EFFECT_TAIL, EFFECT_DEBIAS = 0.02, 0.01, 0.02, 0.02
+PQ_MIN = 0.5  # segmenter works: at PQ 0.5 a typical segment is matched (IoU > 0.5) and mostly right
+MIN_PREDICATES = 5  # mR@K averages per-predicate recalls; over fewer classes it is one or two classes' recall
 SCALE: dict[str, dict[str, Any]] = {
     "smoke": {"seeds": [0], "two": {"method.seg_epochs": 1, "method.rel_epochs": 2, "data.max_train": 32,
                                     "data.max_test": 16, "method.figures": False},
@@ -28,20 +47,57 @@ SCALE: dict[str, dict[str, Any]] = {
     "demo": {"seeds": [0, 1, 2], "two": {"method.seg_epochs": 8, "method.rel_epochs": 15, "data.max_train": 160,
                                          "data.max_test": 60, "method.figures": False},
              "tr": {"method.epochs": 6, "data.max_train": 160, "data.max_test": 60, "method.figures": False}},
-    "quick": {"seeds": [0, 1, 2], "two": {}, "tr": {}},
+    # quick: two-stage seeds from the power analysis (README "Seeds"; long-tail-gap needs 8), PSGTR on 3 (a run
+    # costs ~250 CPU-s: the claim says so in its notes)
+    "quick": {"seeds": list(range(8)), "tr_seeds": [0, 1, 2], "two": {}, "tr": {}},
     "full": {"seeds": [0, 1, 2, 3, 4], "two": {"method.seg_epochs": 40, "method.rel_epochs": 60},
              "tr": {"method.epochs": 150}},
 }
 
 
+def _tr_seeds(suite: str) -> list[int]:
+    return SCALE[suite].get("tr_seeds", SCALE[suite]["seeds"])
+
+
 def summaries(suite: str, ctx: Any, psgtr: bool = True) -> tuple[list[dict], list[dict], list[str]]:
-    seeds = SCALE[suite]["seeds"]
+    """Two-stage runs of the suite's seeds, or (``psgtr``) two-stage and PSGTR runs of the PSGTR seeds, paired."""
+    seeds = _tr_seeds(suite) if psgtr else SCALE[suite]["seeds"]
     jobs = [(TWO, {**SCALE[suite]["two"], "train.seed": s}) for s in seeds]
     if psgtr:
         jobs += [(TR, {**SCALE[suite]["tr"], "train.seed": s}) for s in seeds]
     recs = ctx.run_many(jobs)
     sums = [r.summary() for r in recs]
     return sums[: len(seeds)], sums[len(seeds):], [str(r.path) for r in recs]
+
+
+def _gate_segmenter(two: list[dict]) -> Gate:
+    return gate_above("segmenter-works", "two-stage segmenter test PQ", [float(s["test_PQ"]) for s in two], PQ_MIN,
+                      "SGDet recall on worse masks is capped by the masks, not by relations")
+
+
+def _gate_room(name: str, label: str, vals: list[float], effect: float) -> Gate:
+    return gate_below(name, label, vals, 1 - effect, f"room for the effect {effect} below recall 1")
+
+
+def _gate_learned(two: list[dict]) -> Gate:
+    return gate_above("relations-learned", "two-stage PredCls R@20 minus the prior-only's",
+                      [_v(s, "predcls") - _v(s, "predcls_freq") for s in two], 0.0,
+                      "the relation head learned more than the class-pair prior")
+
+
+def _gate_predicates(two: list[dict]) -> Gate:
+    """mR@K over every predicate class with test instances (an absent class counts recall 0 in mR@K: it lowers mR
+    by construction) and at least MIN_PREDICATES of them. Presence from per_predicate_R@50 (nan when absent)."""
+    present, total = [], []
+    for s in two:
+        pp = s.get("per_predicate_R@50") or {}
+        vals = [float(v.get("predcls", float("nan")) if isinstance(v, dict) else v) for v in pp.values()]
+        present.append(sum(v == v for v in vals))
+        total.append(len(s.get("predicates") or pp))
+    ok = bool(total) and all(p == t and p >= MIN_PREDICATES for p, t in zip(present, total))
+    need = "every one and" if not ok else "every one,"
+    return Gate("mr-predicates", ok, f"predicate classes with test instances {min(present, default=0)}-"
+                f"{max(present, default=0)} of {max(total, default=0)} per seed ({need} >= {MIN_PREDICATES})")
 
 
 def _v(s: dict, mode: str, key: str = "R@20") -> float:
@@ -72,6 +128,9 @@ def check_two_stage_above_prior(suite: str, ctx: Any) -> ClaimResult:
                 "two_sgdet": [_v(s, "sgdet") for s in two], "freq_sgdet": [_v(s, "sgdet_freq") for s in two],
                 "diff_predcls": d_pc, "diff_sgdet": d_det},
         seeds=SCALE[suite]["seeds"], table=_prior_rows(two, []), runs=paths,
+        gates=[_gate_segmenter(two),
+               _gate_room("room-above-prior", "prior-only test R@20 (the higher of PredCls and SGDet)",
+                          [max(_v(s, "predcls_freq"), _v(s, "sgdet_freq")) for s in two], EFFECT_PRIOR)],
         notes=f"margins: PredCls {mean(d_pc):+.3f}, SGDet {mean(d_det):+.3f}")
 
 
@@ -85,8 +144,10 @@ def check_psgtr_above_prior(suite: str, ctx: Any) -> ClaimResult:
         values={"psgtr_sgdet": [_v(t, "sgdet") for t in tr], "freq_sgdet": [_v(s, "sgdet_freq") for s in two],
                 "psgtr_minus_two_stage": vs_two,
                 "psgtr_resolved_overlaps": [float(t["test_sgdet_resolved"]["R@20"]) for t in tr]},
-        seeds=SCALE[suite]["seeds"], table=_prior_rows(two, tr), runs=paths,
-        notes=f"PSGTR minus two-stage SGDet R@20: {mean(vs_two):+.3f} (reported, not claimed)")
+        seeds=_tr_seeds(suite), table=_prior_rows(two, tr), runs=paths,
+        gates=[_gate_segmenter(two), _gate_room("room-above-prior", "prior-only test SGDet R@20",
+                                                [_v(s, "sgdet_freq") for s in two], EFFECT_PRIOR)],
+        notes=f"PSGTR minus two-stage SGDet R@20: {mean(vs_two):+.3f} (reported, not claimed). {POWER_PSGTR}")
 
 
 def check_modes(suite: str, ctx: Any) -> ClaimResult:
@@ -98,7 +159,10 @@ def check_modes(suite: str, ctx: Any) -> ClaimResult:
     return paired_result("psg/predcls-sgcls-sgdet", suite, [min(x, y) for x, y in zip(a, b)],
                          unit="test R@20, min(PredCls - SGCls, SGCls - SGDet), two-stage",
                          values={"predcls_minus_sgcls": a, "sgcls_minus_sgdet": b}, seeds=SCALE[suite]["seeds"],
-                         table=rows, runs=paths)
+                         table=rows, runs=paths,
+                         gates=[_gate_segmenter(two), _gate_learned(two),
+                                _gate_room("predcls-not-at-ceiling", "two-stage PredCls test R@20",
+                                           [_v(s, "predcls") for s in two], EFFECT_MODES)])
 
 
 def check_long_tail(suite: str, ctx: Any) -> ClaimResult:
@@ -107,6 +171,7 @@ def check_long_tail(suite: str, ctx: Any) -> ClaimResult:
     ctrl = [_v(s, "predcls_freq") - _v(s, "predcls_freq", "mR@20") for s in two]
     return paired_result("psg/long-tail-gap", suite, diffs, unit="test PredCls R@20 - mR@20, two-stage",
                          values={"gap": diffs, "freq_gap": ctrl}, seeds=SCALE[suite]["seeds"], runs=paths,
+                         gates=[_gate_predicates(two), _gate_learned(two)],
                          notes=f"same gap of the prior-only baseline: {mean(ctrl):+.3f}")
 
 
@@ -122,18 +187,56 @@ def check_debias(suite: str, ctx: Any) -> ClaimResult:
     return paired_result("psg/debias-raises-mr", suite, diffs["predcls"],
                          unit="test PredCls mR@20, logit-adjusted (tau=1) minus plain, same model",
                          values={"predcls": diffs["predcls"], "sgdet": diffs["sgdet"]}, seeds=SCALE[suite]["seeds"],
-                         table=rows, runs=paths, notes=f"SGDet: {mean(diffs['sgdet']):+.4f}")
+                         table=rows, runs=paths, notes=f"SGDet: {mean(diffs['sgdet']):+.4f}",
+                         gates=[_gate_predicates(two), _gate_learned(two),
+                                _gate_room("room-above-plain", "plain PredCls test mR@20",
+                                           [_v(s, "predcls", "mR@20") for s in two], EFFECT_DEBIAS)])
 
 
+POWER_PSGTR = ("power: 7 seeds needed for effect 0.02 R@20 at sd 0.018 (quick, n = 3); quick runs PSGTR on 3 seeds "
+               "(a PSGTR run costs ~250 CPU-s, over a minute)")
+_SEG = (f"the two-stage segmenter's test PQ >= {PQ_MIN} (SGDet, and the prior-only SGDet baseline, run on its "
+        "masks: with worse masks every model's SGDet recall is capped by the masks, not by relations)")
+_LEARNED = ("the relation head learned more than the class-pair prior: two-stage PredCls R@20 >= the prior-only's "
+            "(else the comparison is the prior's)")
+_PRED = (f"mR@K is averaged over every predicate class, each with test instances, and >= {MIN_PREDICATES} of them "
+         "(an absent class counts recall 0 in mR@K: R - mR > 0 by construction; over fewer classes mR is one or two "
+         "classes' recall)")
+_PRIOR_SRC = ("the paper's SGDet gaps between relation heads (IMP 16.5 -> MOTIFS 20.0 -> VCTree 20.6 R@20: 0.6-3.5 "
+              "points on ~20, 3-17 %); the miniature's prior reaches 0.85 PredCls R@20, so 2 points is about 15 % of "
+              "the headroom above it")
 register_claim("psg/two-stage-above-prior",
                "PSG two-stage: test R@20 above the prior-only baseline (most frequent predicate per subject-object "
-               "class pair, same masks and classes) in PredCls and in SGDet", check_two_stage_above_prior)
+               "class pair, same masks and classes) in PredCls and in SGDet", check_two_stage_above_prior,
+               preconditions={"segmenter-works": _SEG,
+                              "room-above-prior": f"the prior-only test R@20 <= 1 - {EFFECT_PRIOR} in PredCls and "
+                                                  "SGDet (room above it for the effect)"},
+               effect=EFFECT_PRIOR, effect_source=_PRIOR_SRC)
 register_claim("psg/psgtr-above-prior",
                "PSG PSGTR: test SGDet R@20 above the prior-only baseline (on the two-stage segmenter's masks)",
-               check_psgtr_above_prior, suites=("smoke", "quick", "full"))
+               check_psgtr_above_prior, suites=("smoke", "quick", "full"),
+               preconditions={"segmenter-works": _SEG,
+                              "room-above-prior": f"the prior-only test SGDet R@20 <= 1 - {EFFECT_PRIOR}"},
+               effect=EFFECT_PRIOR, effect_source=_PRIOR_SRC)
 register_claim("psg/predcls-sgcls-sgdet", "PSG two-stage: test R@20 PredCls > SGCls > SGDet (ground-truth masks "
-               "and classes help)", check_modes, suites=("smoke", "quick", "full"))
+               "and classes help)", check_modes, suites=("smoke", "quick", "full"),
+               preconditions={"segmenter-works": _SEG + "; a broken segmenter makes SGCls > SGDet by construction",
+                              "relations-learned": _LEARNED,
+                              "predcls-not-at-ceiling": f"two-stage PredCls R@20 <= 1 - {EFFECT_MODES} (at the "
+                                                        "ceiling PredCls >= SGCls holds by construction)"},
+               effect=EFFECT_MODES,
+               effect_source="the paper's modes differ by tens of points on real images; with 13 easy classes the "
+                             "miniature's PredCls - SGCls step is small, 1 R@20 point is the smallest step of interest")
 register_claim("psg/long-tail-gap", "PSG two-stage: PredCls mR@20 is below R@20 (long-tailed predicates)",
-               check_long_tail, suites=("smoke", "quick", "full"))
+               check_long_tail, suites=("smoke", "quick", "full"),
+               preconditions={"mr-predicates": _PRED, "relations-learned": _LEARNED},
+               effect=EFFECT_TAIL,
+               effect_source="the paper's mR is about half of R (MOTIFS SGDet 20.0 / 9.1); the miniature's predicates "
+                             "are far less skewed, 2 points is the smallest gap of interest")
 register_claim("psg/debias-raises-mr", "PSG two-stage: logit adjustment by the predicate prior raises PredCls mR@20",
-               check_debias, suites=("smoke", "quick", "full"))
+               check_debias, suites=("smoke", "quick", "full"),
+               preconditions={"mr-predicates": _PRED, "relations-learned": _LEARNED,
+                              "room-above-plain": f"the plain PredCls mR@20 <= 1 - {EFFECT_DEBIAS} (room to raise it)"},
+               effect=EFFECT_DEBIAS,
+               effect_source="debiasing on PSG/VG raises mR@K by several points at a cost in R@K (not in the PSG "
+                             "paper); 2 mR@20 points is the smallest gain of interest")
