@@ -17,13 +17,14 @@ import io as _bytes_io
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from trustlab.runs import io
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 DPI = 110
 _X_KEYS = ("epoch", "step")
@@ -31,6 +32,9 @@ _SKIP_PREFIXES = ("time/",)  # wall-clock timings are not training curves
 
 
 def _new_figure(width: float, height: float) -> Figure:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # imported on first use: SVG-only reports skip it
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
@@ -336,39 +340,110 @@ def roc_curve(
     return save_png(fig, out)
 
 
-VERDICT_COLOURS = {"PASS": "#1f883d", "FAIL": "#cf222e", "INCONCLUSIVE": "#8250df", "ERROR": "#9a6700"}
+VERDICT_COLOURS = {"PASS": "#1f883d", "FAIL": "#cf222e", "INCONCLUSIVE": "#8250df", "INVALID": "#6e7781",
+                   "ERROR": "#9a6700"}
+_ARROW_AT = 1.07  # where a clipped interval's arrow head is drawn (the plotted range is +-1)
+FOREST_CLIP = 4.0  # a row's scale is at most this many |margin|s: a huge interval is clipped, its dot stays visible
+
+
+def forest_scale(margin: float, low: float, high: float) -> float:
+    """The scale a forest-plot row is divided by: the largest finite ``|value|`` of margin and interval
+    ends, but at most ``FOREST_CLIP * |margin|`` (an interval far wider than its margin would otherwise
+    squash the dot onto zero; its ends are then clipped at +-1 and drawn with an arrow)."""
+    finite = [abs(v) for v in (margin, low, high) if math.isfinite(v)]
+    scale = max(finite) if finite and max(finite) > 0 else 1.0
+    if math.isfinite(margin) and margin != 0:
+        scale = min(scale, FOREST_CLIP * abs(margin))
+    return scale
+
+
+def forest_groups(labels: Sequence[str]) -> list[tuple[str, list[int]]]:
+    """Row indices grouped by method area (the label before the first "/"), areas in order of first
+    appearance."""
+    groups: dict[str, list[int]] = {}
+    for i, label in enumerate(labels):
+        groups.setdefault(label.split("/", 1)[0] if "/" in label else "", []).append(i)
+    return list(groups.items())
+
+
+def _num_text(v: float) -> str:
+    return "nan" if math.isnan(v) else ("inf" if v == math.inf else "-inf" if v == -math.inf else f"{v:+.3g}")
 
 
 def forest_plot(rows: Sequence[tuple[str, float, float, float, str]], out: str | Path, title: str) -> Path | None:
-    """Every claim's margin (dot) and interval (line) against zero, coloured by verdict.
+    """The forest plot of :func:`forest_figure` as a PNG; ``None`` when there are no rows."""
+    fig = forest_figure(rows, title)
+    return None if fig is None else save_png(fig, out)
+
+
+def forest_figure(rows: Sequence[tuple[str, float, float, float, str]], title: str) -> Figure | None:
+    """Every claim's margin (dot) and interval (line) against zero, coloured by verdict, grouped by
+    method area (claim id before "/": a bold label row and a separator per area).
 
     ``rows``: (label, margin, low, high, verdict). Claims measure in different units, so each row is
-    scaled by the largest absolute value among its margin and interval ends (the x axis is "margin /
-    scale"; the label carries the raw margin). Non-finite margins are drawn as a grey cross at 0.
+    divided by its own :func:`forest_scale` (the x axis is "margin / row scale"; the raw margin and
+    interval are printed at the right). An interval end past +-1 (or infinite) is clipped there and
+    drawn as an arrow head. Non-finite margins are drawn as a grey cross at 0.
     """
+    from matplotlib.lines import Line2D
+    from matplotlib.transforms import blended_transform_factory
+
     if not rows:
         return None
-    fig = _new_figure(7.5, 0.38 * len(rows) + 1.2)
+    groups = forest_groups([r[0] for r in rows])
+    n_lines = len(rows) + sum(1 for g, _ in groups if g)
+    fig = _new_figure(9.0, 0.3 * n_lines + 1.7)
     ax = fig.add_subplot()
-    for i, (_, m, lo, hi, verdict) in enumerate(rows):
-        y = len(rows) - 1 - i
-        finite = [abs(v) for v in (m, lo, hi) if math.isfinite(v)]
-        scale = max(finite) if finite and max(finite) > 0 else 1.0
-        colour = VERDICT_COLOURS.get(verdict, "0.5")
-        if math.isfinite(lo) and math.isfinite(hi):
-            ax.plot([lo / scale, hi / scale], [y, y], color=colour, linewidth=2.2, solid_capstyle="butt")
-        if math.isfinite(m):
-            ax.plot([m / scale], [y], "o", color=colour, markersize=6)
-        else:
-            ax.plot([0], [y], "x", color="0.5", markersize=7)
+    right = blended_transform_factory(ax.transAxes, ax.transData)
+    ticks: list[float] = []
+    tick_labels: list[str] = []
+    bold: list[bool] = []
+    y = n_lines - 1
+    for g, (group, members) in enumerate(groups):
+        if g:
+            ax.axhline(y + 0.5, color="0.75", linewidth=0.8)
+        if group:
+            ticks.append(y)
+            tick_labels.append(group)
+            bold.append(True)
+            y -= 1
+        for i in members:
+            label, m, lo, hi, verdict = rows[i]
+            scale = forest_scale(m, lo, hi)
+            colour = VERDICT_COLOURS.get(verdict, "0.5")
+            if not (math.isnan(lo) or math.isnan(hi)):
+                # a clipped end runs a little past +-1 into an arrow head, clear of a dot sitting at +-1
+                a = -_ARROW_AT if lo / scale < -1.0 else lo / scale
+                b = _ARROW_AT if hi / scale > 1.0 else hi / scale
+                ax.plot([a, b], [y, y], color=colour, linewidth=2.2, solid_capstyle="butt")
+                if a == -_ARROW_AT:
+                    ax.plot([a], [y], marker="<", color=colour, markersize=7)
+                if b == _ARROW_AT:
+                    ax.plot([b], [y], marker=">", color=colour, markersize=7)
+            if math.isfinite(m):
+                ax.plot([m / scale], [y], "o", color=colour, markersize=6)
+            else:
+                ax.plot([0], [y], "x", color="0.5", markersize=7)
+            raw = _num_text(m) + (f" [{_num_text(lo)}, {_num_text(hi)}]" if not math.isnan(lo + hi) else "")
+            ax.text(1.02, y, raw, transform=right, fontsize=7, va="center", ha="left", color="0.25")
+            ticks.append(y)
+            tick_labels.append(("  " + label.split("/", 1)[1]) if group else label)
+            bold.append(False)
+            y -= 1
     ax.axvline(0, color="0.2", linewidth=1)
-    ax.set_xlim(-1.1, 1.1)
-    ax.set_ylim(-0.7, len(rows) - 0.3)
-    ax.set_yticks(range(len(rows))[::-1], [f"{r[0]}  {_label(r[1])}" for r in rows], fontsize=8)
-    ax.set_xlabel("margin / scale (dot: mean over seeds; line: 90% interval; right of 0 = claim holds)")
-    ax.set_title(title)
-    for verdict, colour in VERDICT_COLOURS.items():
-        ax.plot([], [], "o-", color=colour, label=verdict)
-    ax.legend(fontsize=7, frameon=False, loc="lower right")
+    ax.set_xlim(-1.15, 1.15)
+    ax.set_xticks([-1.0, -0.5, 0.0, 0.5, 1.0])
+    ax.set_ylim(-0.7, n_lines - 0.3)
+    ax.set_yticks(ticks, tick_labels, fontsize=8)
+    for tick, is_group in zip(ax.get_yticklabels(), bold, strict=True):
+        if is_group:
+            tick.set_fontweight("bold")
+    ax.tick_params(axis="y", length=0)
+    ax.set_xlabel("margin / row scale (right of 0: the claim holds)", fontsize=9)
+    handles = [Line2D([], [], color=c, marker="o", linewidth=2.2, label=v) for v, c in VERDICT_COLOURS.items()]
+    handles.append(Line2D([], [], color="0.3", marker=">", linestyle="none", label="interval continues"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8, frameon=False)
+    fig.suptitle(title, fontsize=11)
     _style(ax)
-    return save_png(fig, out)
+    ax.grid(False, axis="y")
+    return fig

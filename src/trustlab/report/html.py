@@ -17,12 +17,12 @@ from __future__ import annotations
 import html
 import json
 import math
+import os
 import re
+import tempfile
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
-
-from trustlab.runs import io
 
 CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0 auto;max-width:1150px;
@@ -35,7 +35,8 @@ th{background:#f3f5f8;font-weight:600}tr:nth-child(even) td{background:#fafbfc}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .badge{display:inline-block;padding:.08em .55em;border-radius:.8em;font-size:.8em;font-weight:700;
 letter-spacing:.03em;color:#fff}.pass{background:#1f883d}.fail{background:#cf222e}.error{background:#9a6700}
-.unfinished{background:#6e7781}.inconclusive{background:#8250df}.done{background:#1f883d}
+.unfinished{background:#6e7781}.inconclusive{background:#8250df}.invalid{background:#6e7781}
+.done{background:#1f883d}.reason{font-size:.85em;color:#57606a}
 img{max-width:100%;border:1px solid #eef0f3;margin:.3em 0}figure{margin:.6em 0}
 figcaption{font-size:.85em;color:#57606a}.grid{display:flex;flex-wrap:wrap;gap:.8em}
 .grid figure{flex:0 1 auto;max-width:100%}
@@ -124,9 +125,13 @@ def badge(passed: bool | None, text: str | None = None) -> Markup:
     return Markup(f'<span class="badge {cls}">{esc(label)}</span>')
 
 
+VERDICT_CLASSES = {"PASS": "pass", "FAIL": "fail", "INCONCLUSIVE": "inconclusive", "INVALID": "invalid"}
+
+
 def verdict_badge(verdict: str) -> Markup:
-    """PASS (green), FAIL (red), INCONCLUSIVE (purple) or ERROR (amber) for a claim's verdict."""
-    cls = {"PASS": "pass", "FAIL": "fail", "INCONCLUSIVE": "inconclusive"}.get(verdict, "error")
+    """PASS (green), FAIL (red), INCONCLUSIVE (purple), INVALID (grey: the regime cannot test the
+    claim) or ERROR (amber) for a claim's verdict."""
+    cls = VERDICT_CLASSES.get(verdict, "error")
     return Markup(f'<span class="badge {cls}">{esc(verdict)}</span>')
 
 
@@ -222,6 +227,22 @@ def page(title: str, body: Iterable[Any]) -> str:
     )
 
 
+def write_atomic(path: str | Path, text: str) -> Path:
+    """Write text atomically (temp file + rename) without fsync: a report is rebuilt from the run
+    records at any time, and a bench report writes hundreds of files (an fsync each took 10 ms)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
 def write_page(path: str | Path, document: str) -> Path:
     """Write a document atomically (temp file + rename)."""
-    return io.write_text(Path(path), document)
+    return write_atomic(path, document)

@@ -2,7 +2,8 @@
 
     python -m trustlab.report.markdown reports/demo/claims.json [--only okd/]
 
-One row per claim: id, suite and seeds, verdict, margin with its 90% interval and unit, seconds.
+One row per claim: id, suite and seeds, verdict (an INVALID one with its reason: the validity gate
+that failed), margin with its 90% interval and unit, seconds.
 """
 
 from __future__ import annotations
@@ -30,9 +31,13 @@ def table(doc: dict[str, Any], only: list[str] | None = None) -> str:
         cid = str(c.get("id", "?"))
         if only and not cid.startswith(tuple(only)):
             continue
+        from trustlab.report.bench_report import reason
         from trustlab.report.bench_report import verdict as verdict_of
 
         verdict = verdict_of(c)
+        why = reason(c)
+        if why:
+            verdict += ": " + why.replace("|", "\\|")
         iv = c.get("interval") or []
         interval = f" [{_num(iv[0])}, {_num(iv[1])}]" if len(iv) == 2 else ""
         seeds = ",".join(map(str, c.get("seeds") or [])) or "-"

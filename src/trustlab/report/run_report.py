@@ -1,4 +1,4 @@
-"""The HTML report of one run record: ``<run_dir>/report/index.html`` plus its PNG figures.
+"""The HTML report of one run record: ``<run_dir>/report/index.html`` plus its SVG figures.
 
 It reads the record only (config.yaml, env.json, metrics.jsonl, summary.json, artifacts/, done)
 and never the run's stdout. Sections: a header (recipe, run id, done/unfinished, seed, device, git
@@ -6,6 +6,11 @@ sha, duration), the resolved config (collapsible), the summary's scalars, each d
 the summary as a table and a bar chart (e.g. ``per_domain``), each dict of dicts as a table (e.g.
 ``leaderboard``), training curves from metrics.jsonl, then every image in artifacts/ embedded and
 every JSON/CSV table linked (by relative path; nothing is copied).
+
+The charts are hand-written SVG (:mod:`trustlab.report.svg`, milliseconds each). Besides
+``curves.svg`` it writes ``curves-small.svg``, the thumbnail a bench report shows for the run.
+:func:`ensure_run_report` renders only when the record (or the report code) changed since the
+last render: the inputs' sizes and modification times are kept in ``report/.inputs.json``.
 
 Example::
 
@@ -15,21 +20,28 @@ Example::
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import math
 import os
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from trustlab.report import figures
+from trustlab.errors import NotFoundError
 from trustlab.report import html as h
+from trustlab.report import svg
 from trustlab.runs.store import RunRecord
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp")
+_INPUTS = ".inputs.json"  # in report/: what the last render read, see ensure_run_report
+_RECORD_FILES = ("config.yaml", "env.json", "metrics.jsonl", "summary.json", "done", "failed")
+_FIGURE_SUFFIXES = (".svg", ".png")  # figures render_run writes into report/ (stale ones are removed)
 TABLE_SUFFIXES = (".json", ".csv", ".tsv", ".jsonl")
 _DURATION_KEYS = ("seconds", "duration_s", "wall_s", "time/total_s", "time_s")
 
@@ -148,10 +160,10 @@ def _summary_sections(summary: dict[str, Any], out: Path, used: set[str]) -> lis
             body.append(h.kv_table(value, percent=percent, header=(key, "value")))
             numbers = {str(k): float(v) for k, v in value.items() if _is_num(v)}
             if numbers:
-                png = _unique(f"summary-{h.slug(key)}.png", used)
+                name = _unique(f"summary-{h.slug(key)}.svg", used)
                 ref = _mean_or_none(numbers.values())
-                if figures.bar_chart(numbers, out / png, key, "value", ref_line=ref, ref_label="mean"):
-                    body.append(h.image(png, alt=f"{key} bar chart"))
+                if svg.bar_chart(numbers, out / name, key, "value", ref_line=ref, ref_label="mean"):
+                    body.append(h.image(name, alt=f"{key} bar chart"))
         elif isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
             first = "name" if not any("name" in v for v in value.values()) else "key"
             rows = [{first: k, **v} for k, v in value.items()]
@@ -212,17 +224,90 @@ def _size(path: Path) -> str:
     return f"{n:.1f} GB"
 
 
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: a tenth of the pure-Python parse time
+_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def _load_yaml(path: Path) -> Any:
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader) or {}
+
+
+@functools.cache
+def code_version() -> str:
+    """Sizes and times of the report code: a render by other code is stale."""
+    here = Path(__file__).parent
+    stats = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(here.glob("*.py"))]
+    return hashlib.sha1(repr(stats).encode()).hexdigest()[:16]
+
+
+def _fingerprint(run_dir: Path) -> str:
+    """What a render reads, by size and modification time: the record's files, artifacts/, the code."""
+    parts: list[Any] = [code_version()]
+    for name in _RECORD_FILES:
+        try:
+            st = (run_dir / name).stat()
+            parts.append((name, st.st_size, st.st_mtime_ns))
+        except OSError:
+            parts.append((name, None))
+    root = run_dir / "artifacts"
+    if root.is_dir():
+        for p in sorted(root.rglob("*")):
+            try:
+                st = p.stat()
+            except OSError:
+                continue
+            parts.append((str(p.relative_to(root)), st.st_size, st.st_mtime_ns))
+    return hashlib.sha1(repr(parts).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """A rendered run report: its page, the run's title, and its curve thumbnail (None: no curves)."""
+
+    index: Path
+    title: str
+    thumbnail: Path | None
+
+
+def _read_inputs(out: Path) -> dict[str, Any]:
+    try:
+        data = json.loads((out / _INPUTS).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def ensure_run_report(run_dir: str | Path) -> RunReport:
+    """The run's report, rendered with :func:`render_run` only when it is missing or stale (the
+    record's files, its artifacts or the report code changed since the last render)."""
+    path = Path(run_dir)
+    out = path / "report"
+    seen = _read_inputs(out)
+    if seen.get("fingerprint") != _fingerprint(path) or not (out / "index.html").is_file():
+        render_run(path)
+        seen = _read_inputs(out)
+    thumb = seen.get("thumbnail")
+    thumbnail = out / thumb if isinstance(thumb, str) and (out / thumb).is_file() else None
+    return RunReport(out / "index.html", str(seen.get("title") or path.name), thumbnail)
+
+
 def render_run(run_dir: str | Path) -> Path:
-    """Write ``<run_dir>/report/index.html`` (and its PNGs) from the run record; return its path.
+    """Write ``<run_dir>/report/index.html`` (and its SVG figures) from the run record; return its path.
 
     Works on unfinished runs (marked "unfinished") and on records without metrics.jsonl or
     summary.json. Raises :class:`trustlab.errors.NotFoundError` if ``run_dir`` is not a run record.
+    Figures left in ``report/`` by an earlier render that this one did not write are removed.
     """
-    run = RunRecord.open(run_dir, writer=False)
-    out = run.path / "report"
+    path = Path(run_dir)
+    if not (path / "config.yaml").is_file():
+        raise NotFoundError(f"'{path}' is not a run record (no config.yaml); `trustlab runs` lists them")
+    out = path / "report"
     out.mkdir(parents=True, exist_ok=True)
+    fingerprint = _fingerprint(path)  # before reading: a change during the render re-renders next time
     problems: list[str] = []
-    config = _read("config.yaml", run.config, {}, problems)
+    config = _read("config.yaml", lambda: _load_yaml(path / "config.yaml"), {}, problems)
+    config = config if isinstance(config, dict) else {}
+    run = RunRecord(path=path, recipe=str(config.get("recipe", path.parent.name)), writer=False)
     env = _read("env.json", run.env, {}, problems)
     summary = _read("summary.json", run.summary, {}, problems)
     rows = _read("metrics.jsonl", run.metrics, [], problems)
@@ -234,22 +319,31 @@ def render_run(run_dir: str | Path) -> Path:
     body: list[Any] = _header(run, config, env, run_seconds(run, summary, rows))
     if problems:
         body.append(h.bullet_list(problems))
-    body.append(h.details("Resolved config (config.yaml)", h.preformatted(yaml.safe_dump(config, sort_keys=False))))
+    dumped = yaml.dump(config, Dumper=_Dumper, sort_keys=False)
+    body.append(h.details("Resolved config (config.yaml)", h.preformatted(dumped)))
     body.append(h.details("Environment (env.json)", h.kv_table({k: h.fmt(v) for k, v in env.items()})))
     body += _summary_sections(summary, out, used)
 
+    title = f"{config.get('recipe', run.recipe)} / {run.path.name}"
     body.append(h.heading("Training curves"))
-    curves = figures.training_curves(rows, out / _unique("curves.png", used)) if rows else None
+    curves = svg.training_curves(rows, out / _unique("curves.svg", used)) if rows else None
+    thumbnail = None
     if curves is not None:
         body.append(h.image(curves.name, alt="training curves"))
         body.append(h.paragraph(f"{len(rows)} rows in metrics.jsonl.", muted=True))
+        thumbnail = svg.training_curves(rows, out / _unique("curves-small.svg", used), title=title, small=True)
     else:
         note = "no metrics.jsonl" if not rows else "metrics.jsonl has no loss, accuracy or lr values"
         body.append(h.paragraph(f"No training curves ({note}).", muted=True))
 
     body += _artifact_sections(run, out)
-    title = f"{config.get('recipe', run.recipe)} / {run.path.name}"
-    return h.write_page(out / "index.html", h.page(title, body))
+    page = h.write_page(out / "index.html", h.page(title, body))
+    for old in out.iterdir():  # figures of an earlier render (other summary keys, the old PNG charts)
+        if old.suffix.lower() in _FIGURE_SUFFIXES and old.name not in used and old.is_file():
+            old.unlink(missing_ok=True)
+    h.write_atomic(out / _INPUTS, json.dumps({"fingerprint": fingerprint, "title": title,
+                                              "thumbnail": thumbnail.name if thumbnail else None}))
+    return page
 
 
 def render_runs_index(run_dirs: Iterable[str | Path], out_dir: str | Path) -> Path:
