@@ -51,6 +51,7 @@ class Clip:
     arch: str
     context_length: int
     image_size: int
+    source: str = ""  # where the weights came from (the embedded tiny CLIP: shipped file or pretrained here)
 
     def __post_init__(self) -> None:
         from open_clip.tokenizer import SimpleTokenizer

@@ -50,6 +50,9 @@ class ClipConfig:
     arch: str = TINY
     weights: str | None = None
     pretrained: bool = True  # arch tiny without weights: the embedded pretrained model (false: random init)
+    # the embedded pretrained model: the weights shipped in the package when they are for the current pretraining
+    # recipe (false: pretrain on this machine and cache, as before shipped weights existed)
+    shipped: bool = True
 
 
 @dataclass

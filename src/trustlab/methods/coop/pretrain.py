@@ -13,12 +13,16 @@ Cost: the images are normalised once up front and captions are tokenised word by
 backward only. :data:`RECIPE` is the whole recipe; its hash is part of the cache key, so changing any
 value retrains the cached model.
 
-The weights are cached like a dataset: ``<cache>/coop-tinyclip/v2/weights.npz`` + ``stats.npz`` with a
-manifest and checksums, built under a file lock so two bench workers never pretrain twice.
+Shipped weights: the package ships this recipe's result (``weights/tiny_clip.pt``, built by
+``python -m trustlab.methods.coop.shipped``); :func:`load_pretrained_tiny` uses it whenever its recorded settings
+equal :func:`recipe_settings` (``clip.shipped`` / ``shipped=True``, the default). Otherwise the weights are cached
+like a dataset: ``<cache>/coop-tinyclip/v2/weights.npz`` + ``stats.npz`` with a manifest and checksums, built under
+a file lock so two bench workers never pretrain twice. One stderr line says which was used.
 
 Usage::
 
-    clip = load_pretrained_tiny()            # trains on first use (about 30 CPU-seconds)
+    clip = load_pretrained_tiny()            # the shipped weights (else trains on first use, about 45 CPU-seconds)
+    clip.source                              # "shipped weights weights/tiny_clip.pt (sha256 ...)" or "pretrained ..."
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import json
 import math
 import sys
 import time
+from typing import Any
 
 import numpy as np
 import torch
@@ -51,6 +56,23 @@ WEIGHT_DECAY = 0.05
 HARD_ATTRS = {"background": 0.2, "style": 0.1}
 RECIPE = {"steps": STEPS, "batch": BATCH, "lr": LR, "warmup": WARMUP, "weight_decay": WEIGHT_DECAY,
           "hard": HARD_ATTRS, "seed": SEED, "arch": TINY_CONFIG}
+
+
+def recipe_settings() -> dict:
+    """Everything the pretrained weights depend on: :data:`RECIPE`, the loop's version and the scenes' generator.
+    The shipped weights are used only when their recorded settings equal these."""
+    return {**RECIPE, "loop": PRETRAIN_VERSION, "scenes": scenes.GENERATOR_VERSION}
+
+
+def portable_token_init(n: int, dim: int, seed: int, std: float = 0.02) -> np.ndarray:
+    """(n, dim) float32 with mean 0 and std ``std`` (Irwin-Hall: the sum of 12 uniforms minus 6), from PCG64
+    integers and exact float additions, so every CPU draws the same bits. The shipped weights' token rows that
+    neither pretraining nor the embedded prompts use (random either way) are these (:mod:`.shipped`)."""
+    rng = np.random.Generator(np.random.PCG64(seed))
+    acc = np.zeros((n, dim), np.float64)
+    for _ in range(12):
+        acc += rng.random((n, dim))
+    return ((acc - 6.0) * std).astype(np.float32)
 
 
 def recipe_key() -> str:
@@ -149,18 +171,34 @@ def pretrain(steps: int = STEPS, batch_size: int = BATCH, lr: float = LR, seed: 
     return state, stats
 
 
-def load_pretrained_tiny(cache_dir: str | None = None, device: str | torch.device = "cpu") -> Clip:
-    """The embedded pretrained tiny CLIP, frozen (pretrained and cached on first use)."""
+def load_pretrained_tiny(cache_dir: str | None = None, device: str | torch.device = "cpu",
+                         shipped: bool = True) -> Clip:
+    """The embedded pretrained tiny CLIP, frozen: the shipped weights when they are for this recipe (and
+    ``shipped``), else pretrained and cached on first use. ``clip.source`` says which."""
     clip = build_clip(TINY, None, device="cpu")
-    state = pretrained_arrays(cache_dir)["weights"]
-    clip.model.load_state_dict({k: torch.as_tensor(v) for k, v in state.items()}, strict=True)
+    arrays = pretrained_arrays(cache_dir, shipped=shipped)
+    clip.model.load_state_dict({k: torch.as_tensor(v) for k, v in arrays["weights"].items()}, strict=True)
+    clip.source = str(arrays.get("source", ""))
     freeze(clip.model).to(device)
     return clip
 
 
-def pretrained_arrays(cache_dir: str | None = None) -> dict[str, dict[str, np.ndarray]]:
-    """``{"weights": state arrays, "stats": {...}}`` from the cache, training them first if needed."""
+def pretrained_arrays(cache_dir: str | None = None, shipped: bool = True) -> dict[str, Any]:
+    """``{"weights": state arrays, "stats": {...}, "source": which}``: the shipped file when it is for
+    :func:`recipe_settings` (and ``shipped``), else from the cache, training them first if needed."""
+    from trustlab.data.shipped import announce
     from trustlab.runs.cache import exclusive
+
+    why = "clip.shipped=false"
+    if shipped:
+        from trustlab.methods.coop.shipped import load_if_matching
+
+        arrays, why = load_if_matching()
+        if arrays is not None:
+            announce("coop tiny CLIP", why)
+            return {**arrays, "source": why}
+    source = f"pretrained on this machine (cache; {why})"
+    announce("coop tiny CLIP", source)
 
     directory = dataset_dir(NAME, VERSION, cache_dir)
     with exclusive(directory.parent / f".{VERSION}.lock"):
@@ -169,5 +207,6 @@ def pretrained_arrays(cache_dir: str | None = None) -> dict[str, dict[str, np.nd
             return {"weights": state, "stats": stats}
 
         with torch.enable_grad():
-            return load_or_build(NAME, VERSION, build, seed=SEED, cache_dir=cache_dir,
-                                 generator_version=f"scenes-{scenes.GENERATOR_VERSION}+clip-{recipe_key()}")
+            arrays = load_or_build(NAME, VERSION, build, seed=SEED, cache_dir=cache_dir,
+                                   generator_version=f"scenes-{scenes.GENERATOR_VERSION}+clip-{recipe_key()}")
+    return {**arrays, "source": source}

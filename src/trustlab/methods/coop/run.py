@@ -36,9 +36,10 @@ def load_clip(cfg: CoOpRecipeConfig) -> Clip:
     if cfg.clip.arch == TINY and not cfg.clip.weights and cfg.clip.pretrained:
         from trustlab.methods.coop.pretrain import load_pretrained_tiny
 
-        return load_pretrained_tiny()
+        return load_pretrained_tiny(shipped=cfg.clip.shipped)
     clip = build_clip(cfg.clip.arch, cfg.clip.weights)
     freeze(clip.model)
+    clip.source = f"local checkpoint {cfg.clip.weights}" if cfg.clip.weights else "random init"
     return clip
 
 
@@ -123,7 +124,7 @@ def run_fewshot(cfg: CoOpRecipeConfig, ctx: Any) -> dict[str, Any]:
     _plot(ctx, acc, shots_list)
     return {"accuracy": acc, "zero_shot_prompts": zs, "nearest_words": words, "metrics": scalars,
             "classes": {t.name: t.classes for t in tasks}, "shots": shots_list, "lr": resolve_lr(cfg.coop, clip),
-            "seconds": time.time() - start}
+            "clip_weights": clip.source, "seconds": time.time() - start}
 
 
 def _enough(y: torch.Tensor, n_cls: int, k: int) -> bool:
@@ -181,7 +182,7 @@ def run_dg(cfg: CoOpRecipeConfig, ctx: Any) -> dict[str, Any]:
         out[f"{meth}/retention"] = tgt / src if src > 0 else float("nan")
     ctx.record.log(out)
     return {"metrics": out, "per_domain": per, "sources": sources, "targets": targets, "shots": shots,
-            "task": task.name, "lr": resolve_lr(cfg.coop, clip),
+            "task": task.name, "lr": resolve_lr(cfg.coop, clip), "clip_weights": clip.source,
             "nearest_words": [" / ".join(w) for w in nearest_words(clip, model.prompt_learner.ctx,
                                                                    cfg.fewshot.nearest_k)],
             "seconds": time.time() - start}
