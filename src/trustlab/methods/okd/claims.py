@@ -12,7 +12,7 @@ the mean over the suite's held-out domains of (method A - method B), or the DOSC
 after its validity gates (README, "Validity gates"): the teacher and the compared students trained and above
 chance, the teacher ahead of the student it should help, no student at the in-domain ceiling, the DOSCO
 split holding its contexts out. Seeds per claim come from the power analysis (``CLAIM_SEEDS``).
-The demo runs claims 1 and 2 on one held-out domain with three seeds. Every run of a suite shares one
+The demo runs claims 1 and 2 on one held-out domain (3 and 4 seeds). Every run of a suite shares one
 teacher per held-out domain (``teacher.seed`` is fixed, so the run cache trains it once for every claim
 and seed). Nothing here is tuned on held-out domains: the settings are the recipes' defaults scaled per
 suite (``SCALE``), and model selection uses source-domain validation.
