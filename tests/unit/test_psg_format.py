@@ -130,3 +130,78 @@ def test_generated_scenes_are_sound_and_long_tailed():
     assert counts[PREDICATES.index("on")] == head and head > 10 * tail  # long tail
     again = generate(seed=0, sizes={"train": 3, "val": 0, "test": 0})
     np.testing.assert_array_equal(again.split("train")[2].image, data.split("train")[2].image)
+
+
+# --- psg.json as released (string ids), written the way OpenPSG writes it: tests/unit/openpsg_fixture.py ---
+
+
+@pytest.fixture()
+def release(tmp_path, small):
+    from tests.unit.openpsg_fixture import write_openpsg
+
+    write_openpsg(tmp_path / "psg", small)
+    return tmp_path / "psg"
+
+
+def test_reads_the_release_layout_with_string_ids(release, small):
+    top = json.loads((release / "psg.json").read_text())
+    assert list(top) == ["data", "thing_classes", "stuff_classes", "predicate_classes", "test_image_ids"]
+    assert top["test_image_ids"][0] == "107910" and top["data"][0]["image_id"] == "107902"
+    data = read_psg(release, val_fraction=0.25)
+    assert {k: len(v) for k, v in data.splits.items()} == {"train": 6, "val": 2, "test": 3}
+    test = data.split("test")
+    assert [sc.image_id for sc in test] == ["107910", "107911", "107912"]  # kept as written
+    for a, b in zip(test, small.split("test")):
+        np.testing.assert_array_equal(a.relations, b.relations)
+        np.testing.assert_array_equal(a.labels, b.labels)
+        np.testing.assert_array_equal(a.masks(), b.masks())  # the release's large rgb2id segment ids
+    # written back by this package's writer: the string ids stay strings and read back the same
+    write_psg(release.parent / "again", data)
+    again = json.loads((release.parent / "again" / "psg.json").read_text())
+    assert again["test_image_ids"] == ["107910", "107911", "107912"]
+    assert [sc.image_id for sc in read_psg(release.parent / "again").split("test")] == ["107910", "107911", "107912"]
+
+
+def test_ids_compare_by_value_across_int_and_string(release):
+    from trustlab.methods.psg.format import id_key
+
+    assert id_key(107902) == id_key("107902") and id_key("0107902") != id_key(107902)
+    _edit(release, lambda t: t.update(test_image_ids=[int(i) for i in t["test_image_ids"]]))
+    assert len(read_psg(release).split("test")) == 3  # integers in test_image_ids match string image_ids
+    _edit(release, lambda t: t["data"][1].update(image_id=int(t["data"][0]["image_id"])))
+    with pytest.raises(DataError, match="image_id 107902 occurs twice"):
+        read_psg(release)
+
+
+@pytest.mark.parametrize("edit,needle", [
+    (lambda t: t.update(test_image_ids="107910"), "test_image_ids must be a list of image ids"),
+    (lambda t: t.update(test_image_ids=[["107910"]]), "test_image_ids[0] is ['107910'], not an image id"),
+    (lambda t: t.update(test_image_ids=[None]), "test_image_ids[0] is None, not an image id"),
+    (lambda t: t.update(val_image_ids={"a": 1}), "val_image_ids must be a list of image ids"),
+    (lambda t: t["data"][0].update(image_id=["107902"]), "'image_id' must be a string or an integer"),
+    (lambda t: t["data"][0].update(image_id=1.5), "'image_id' must be a string or an integer"),
+    (lambda t: t["data"][0].update(image_id=""), "'image_id' must be a string or an integer"),
+    (lambda t: t["data"][0].pop("image_id"), "lacks image_id"),
+    (lambda t: t["data"][0]["segments_info"][0].update(iscrowd="no"), "segments_info[0].iscrowd must be 0 or 1"),
+    (lambda t: t["data"][0]["segments_info"][0].update(iscrowd=2), "segments_info[0].iscrowd must be 0 or 1"),
+    (lambda t: t["data"][0]["segments_info"][1].update(area="big"), "'segments_info[1].area' must be a non-negative"),
+    (lambda t: t["data"][0]["segments_info"][1].update(area=12.5), "'segments_info[1].area' must be a non-negative"),
+    (lambda t: t["data"][0]["segments_info"][1].update(area=-1), "'segments_info[1].area' must be a non-negative"),
+    (lambda t: t["data"][0]["segments_info"][0].update(id="5"), "'segments_info[0].id' must be an integer"),
+    (lambda t: t["data"][0]["annotations"][0].update(bbox=["0", 0, 1, 1]), "annotations[0].bbox must be four"),
+    (lambda t: t["data"][0].update(height="64"), "'height' must be an integer"),
+    (lambda t: t["data"].append(["not", "an", "image"]), "data[11] must be an object"),
+])
+def test_each_malformed_field_is_one_error_naming_it(release, edit, needle):
+    _edit(release, edit)
+    with pytest.raises(DataError) as e:
+        read_psg(release)
+    assert needle in str(e.value) and "\n" not in str(e.value)
+
+
+def test_integral_float_area_and_bool_iscrowd_are_accepted(release):
+    def edit(t):
+        t["data"][0]["segments_info"][0].update(area=float(t["data"][0]["segments_info"][0]["area"]), iscrowd=False)
+
+    _edit(release, edit)
+    assert read_psg(release).split("train")[0].segments[0]["iscrowd"] == 0

@@ -12,7 +12,13 @@ release: then every non-test image is train). Per image: ``file_name``, ``height
 ``image_id``, ``pan_seg_file_name``, ``segments_info`` [{id, category_id (0-based over thing_classes +
 stuff_classes), iscrowd, isthing, area}], ``annotations`` [{bbox [x1, y1, x2, y2], bbox_mode 0,
 category_id}] aligned with segments_info, ``relations`` [[subject_idx, object_idx, predicate_idx]]
-(indices into segments_info; predicate 0-based).
+(indices into segments_info; predicate 0-based). Other keys (the release's ``coco_image_id``) are ignored.
+
+Image ids are kept as written: the release writes them as strings (``"image_id": "107902"``,
+``test_image_ids`` a list of strings; OpenPSG's preprocessing writes ``str(image_id)`` and only tests
+``image_id in test_image_ids``), this package's own writer as integers. Ids are compared by
+:func:`id_key`: an integer and the string of its decimal digits are the same id (``107902`` ==
+``"107902"``); other strings compare exactly (``"0107902"`` is not ``107902``).
 
 Usage::
 
@@ -72,7 +78,7 @@ class PSGScene:
     """One image: ``image`` uint8 H x W x 3, ``pan`` int64 panoptic ids, ``segments`` (segments_info
     dicts), ``relations`` int64 R x 3 (subject, object, predicate)."""
 
-    image_id: int
+    image_id: int | str  # as written in psg.json (the release: strings)
     file_name: str
     image: np.ndarray
     pan: np.ndarray
@@ -140,6 +146,44 @@ def _int(v: object, what: str, where: str) -> int:
     return int(v)
 
 
+def _count(v: object, what: str, where: str) -> int:
+    """A non-negative integer; an integral float (``42555.0``) is accepted as that integer."""
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+        raise DataError(f"{where}: '{what}' must be a non-negative integer (a pixel count), got {v!r}; "
+                        "write the segment's area in pixels")
+    return int(v)
+
+
+def id_key(v: object) -> str:
+    """The comparison key of an image id: ``str(v)`` for an integer, the string itself for a string."""
+    return str(int(v)) if isinstance(v, (int, np.integer)) and not isinstance(v, bool) else str(v)
+
+
+def _image_id(v: object, where: str) -> int | str:
+    """An image id as written: a non-empty string (the release) or an integer (this package's writer)."""
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        return int(v)
+    if isinstance(v, str) and v.strip():
+        return v
+    raise DataError(f"{where}: 'image_id' must be a string or an integer (the release writes strings such as "
+                    f"\"107902\"), got {v!r}; give each image one scalar id")
+
+
+def _id_list(top: dict[str, Any], key: str, jpath: Path) -> set[str]:
+    """The keys (:func:`id_key`) of a top-level id list (``test_image_ids`` / ``val_image_ids``)."""
+    v = top.get(key, [])
+    if not isinstance(v, list):
+        raise DataError(f"'{jpath}': {key} must be a list of image ids (strings or integers, as data[].image_id), "
+                        f"got {type(v).__name__}; write e.g. \"{key}\": [\"107902\", \"107903\"]")
+    for j, i in enumerate(v):
+        if isinstance(i, bool) or not isinstance(i, (str, int)) or (isinstance(i, str) and not i.strip()):
+            raise DataError(f"'{jpath}': {key}[{j}] is {i!r}, not an image id; {key} lists data[].image_id "
+                            "values (strings or integers)")
+    return {id_key(i) for i in v}
+
+
 def _read_png(path: Path, where: str) -> np.ndarray:
     from PIL import Image
 
@@ -160,8 +204,8 @@ def _check_item(d: object, k: int, n_classes: int, n_things: int, n_pred: int, r
     missing = [key for key in ITEM_KEYS if key not in d]
     if missing:
         raise DataError(f"{where} lacks {', '.join(missing)}; each item needs {', '.join(ITEM_KEYS)}")
-    image_id = _int(d["image_id"], "image_id", where)
-    where = f"psg.json image_id {image_id}"
+    image_id = _image_id(d["image_id"], where)
+    where = f"psg.json image_id {image_id!r}"
     h, w = _int(d["height"], "height", where), _int(d["width"], "width", where)
     if h <= 0 or w <= 0:
         raise DataError(f"{where}: height/width must be positive, got {h}x{w}")
@@ -188,9 +232,16 @@ def _check_item(d: object, k: int, n_classes: int, n_things: int, n_pred: int, r
         if bool(isthing) != (cat < n_things):
             raise DataError(f"{where}: segments_info[{j}] has isthing={isthing} but category {cat} is a "
                             f"{'thing' if cat < n_things else 'stuff'} class (things are 0..{n_things - 1})")
+        crowd = s["iscrowd"]
+        if isinstance(crowd, bool):
+            crowd = int(crowd)
+        if isinstance(crowd, bool) or not isinstance(crowd, (int, np.integer)) or crowd not in (0, 1):
+            raise DataError(f"{where}: segments_info[{j}].iscrowd must be 0 or 1, got {crowd!r}; "
+                            "write 0 for a single instance, 1 for a crowd region")
+        area = _count(s.get("area", 0), f"segments_info[{j}].area", where)
         ids.add(sid)
-        segments.append({"id": sid, "category_id": cat, "iscrowd": int(s["iscrowd"]), "isthing": int(bool(isthing)),
-                         "area": int(s.get("area", 0))})
+        segments.append({"id": sid, "category_id": cat, "iscrowd": int(crowd), "isthing": int(bool(isthing)),
+                         "area": area})
     anns = d.get("annotations")
     if anns is not None:
         if not isinstance(anns, list) or len(anns) != len(segments):
@@ -200,8 +251,10 @@ def _check_item(d: object, k: int, n_classes: int, n_things: int, n_pred: int, r
             if not isinstance(a, dict) or a.get("category_id") != s["category_id"]:
                 raise DataError(f"{where}: annotations[{j}].category_id differs from segments_info[{j}]")
             box = a.get("bbox")
-            if not (isinstance(box, list) and len(box) == 4):
-                raise DataError(f"{where}: annotations[{j}].bbox must be [x1, y1, x2, y2]")
+            if not (isinstance(box, list) and len(box) == 4 and all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) for v in box)):
+                raise DataError(f"{where}: annotations[{j}].bbox must be four numbers [x1, y1, x2, y2] "
+                                f"(bbox_mode 0, pixels), got {box!r}")
     rels = d["relations"]
     if not isinstance(rels, list):
         raise DataError(f"{where}: relations must be a list of [subject_idx, object_idx, predicate_idx]")
@@ -278,16 +331,22 @@ def read_psg(root: str | os.PathLike[str], json_path: str | os.PathLike[str] | N
     n_things = len(top["thing_classes"])
     n_classes = n_things + len(top["stuff_classes"])
     n_pred = len(top["predicate_classes"])
-    test_ids = {int(i) for i in top["test_image_ids"]}
-    val_ids = {int(i) for i in top.get("val_image_ids", [])}
+    test_ids = _id_list(top, "test_image_ids", jpath)
+    val_ids = _id_list(top, "val_image_ids", jpath)
     items = top["data"]
-    seen: set[int] = set()
+    seen: set[str] = set()
     order: dict[str, list[int]] = {"train": [], "val": [], "test": []}
     for k, d in enumerate(items):
-        iid = d.get("image_id") if isinstance(d, dict) else None
+        where = f"psg.json data[{k}]"
+        if not isinstance(d, dict):
+            raise DataError(f"{where} must be an object, got {type(d).__name__}")
+        if "image_id" not in d:
+            raise DataError(f"{where} lacks image_id; each item needs {', '.join(ITEM_KEYS)}")
+        iid = id_key(_image_id(d["image_id"], where))
         if iid in seen:
-            raise DataError(f"psg.json data[{k}]: image_id {iid} occurs twice; image ids must be unique")
-        seen.add(iid)  # type: ignore[arg-type]
+            raise DataError(f"{where}: image_id {d['image_id']!r} occurs twice; image ids must be unique "
+                            "(an integer and the string of its digits are the same id)")
+        seen.add(iid)
         order["test" if iid in test_ids else "val" if iid in val_ids else "train"].append(k)
     if not val_ids and val_fraction > 0 and order["train"]:
         n_val = max(1, round(val_fraction * len(order["train"])))
@@ -317,7 +376,7 @@ def scene_item(scene: PSGScene, pan_name: str) -> dict[str, Any]:
     segs = [{**s, "area": int(m.sum())} for s, m in zip(scene.segments, masks)]
     return {
         "file_name": scene.file_name, "height": int(scene.pan.shape[0]), "width": int(scene.pan.shape[1]),
-        "image_id": int(scene.image_id), "pan_seg_file_name": pan_name, "segments_info": segs,
+        "image_id": scene.image_id, "pan_seg_file_name": pan_name, "segments_info": segs,
         "annotations": [{"bbox": _bbox(m), "bbox_mode": 0, "category_id": s["category_id"]}
                         for s, m in zip(segs, masks)],
         "relations": [[int(a), int(b), int(c)] for a, b, c in scene.relations],
@@ -343,14 +402,15 @@ def write_psg(root: str | os.PathLike[str], data: PSGData, extra: dict[str, Any]
                 img_rel = sc.file_name
                 pan_rel = f"panoptic/{Path(img_rel).stem}.png"
                 _inside(tmp, img_rel, "file_name", f"scene {sc.image_id}")
+                (tmp / img_rel).parent.mkdir(parents=True, exist_ok=True)  # e.g. the release's train2017/
                 Image.fromarray(sc.image).save(tmp / img_rel, format="PNG")
                 Image.fromarray(id2rgb(sc.pan)).save(tmp / pan_rel, format="PNG")
                 files += [img_rel, pan_rel]
                 items.append(scene_item(sc, pan_rel))
                 if split == "test":
-                    test_ids.append(int(sc.image_id))
+                    test_ids.append(sc.image_id)
                 elif split == "val":
-                    val_ids.append(int(sc.image_id))
+                    val_ids.append(sc.image_id)
         top = {"data": items, "thing_classes": data.thing_classes, "stuff_classes": data.stuff_classes,
                "predicate_classes": data.predicate_classes, "test_image_ids": test_ids,
                "val_image_ids": val_ids, **(extra or {})}

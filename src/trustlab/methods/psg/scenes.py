@@ -552,7 +552,8 @@ def _show(cfg: Any, out_dir: Path) -> list[Path]:
         labels = [data.classes[c] for c in sc.labels]
         trip = [(int(a), int(b), data.predicate_classes[int(p)]) for a, b, p in sc.relations]
         img = draw_graph_panel(sc, masks, labels, trip, f"{data.name} image {sc.image_id}: masks and scene graph")
-        path = out_dir / f"{data.name}_{sc.image_id}.png"
+        safe_id = "".join(c if c.isalnum() or c in "-_" else "_" for c in str(sc.image_id))  # release ids are strings
+        path = out_dir / f"{data.name}_{safe_id}.png"
         tmp = path.with_name(f".{path.name}.tmp")
         img.save(tmp, format="PNG")
         os.replace(tmp, path)
