@@ -64,15 +64,36 @@ def test_bev_channels():
     assert g[-1].sum() > 0 and g[2].sum() == 0  # ground returns; nothing above 2 m
 
 
+def _occupancy_detector(channels: int):
+    """A hand-set detector whose boxes follow the sweep: the heatmap logit of each 1 m cell (stride 2) rises with
+    the non-ground LiDAR returns in it, so a cell with points on an object is a peak; boxes are 4.5 x 2 m."""
+    import torch
+    from torch import nn
+
+    net = nn.Sequential(nn.AvgPool2d(2), nn.Conv2d(channels, 7, 1))
+    with torch.no_grad():
+        conv = net[1]
+        conv.weight.zero_()
+        conv.bias.zero_()
+        conv.weight[0, : channels - 1] = 8.0  # object channels (the last one is ground)
+        conv.bias[0] = -3.0
+        conv.bias[3] = 1.0  # cos 2 yaw: boxes along the ego heading
+        conv.bias[5], conv.bias[6] = math.log(4.5), math.log(2.0)
+    return net.eval()
+
+
 def test_closed_loop_with_remove_and_recast_is_identical():
     """The stack re-uses logged-scene sweeps (remove-and-recast of the perturbed actor) when the SDV is where it
-    was in the unperturbed rollout; rollouts are identical to full re-casts."""
+    was in the unperturbed rollout: every sweep, detection and rollout equals the one from full re-casts. The
+    detector reads the sweep (its boxes differ between perturbations), so a wrong sweep changes what it sees."""
     from trustlab.methods.advsim.adversary import AdversaryConfig, Perturbation
     from trustlab.methods.advsim.scenarios import generate
-    from trustlab.methods.advsim.stack import DetectorConfig, Stack, StackConfig
+    from trustlab.methods.advsim.stack import Stack, StackConfig
 
-    stack = Stack(StackConfig(detector=DetectorConfig(samples=48, steps=4, batch=8)))
+    cfg = StackConfig()
+    stack = Stack(cfg, net=_occupancy_detector(cfg.bev.channels))
     rng = np.random.default_rng(1)
+    seen = differ = 0
     for sc in generate(seed=0, per_kind=1)[:3]:
         p = Perturbation(sc, AdversaryConfig())
         acts = [p.actors(p.project(rng.random(p.dim))[1]) for _ in range(2)]
@@ -80,7 +101,17 @@ def test_closed_loop_with_remove_and_recast_is_identical():
         for reuse in (False, True):
             stack.reuse_sweeps = reuse
             stack.rollout(sc)
-            runs[reuse] = [stack.rollout(sc, a) for a in acts]
+            runs[reuse] = [stack.rollout(sc, a, keep_sweeps=True) for a in acts]
         for a, b in zip(runs[False], runs[True]):
+            for sa, sb in zip(a.sweeps, b.sweeps):
+                assert np.array_equal(sa.range, sb.range) and np.array_equal(sa.hit, sb.hit)
+            for da, db in zip(a.detections, b.detections):
+                assert np.array_equal(da, db)
             assert np.array_equal(a.sdv, b.sdv) and a.min_gap == b.min_gap
+            seen += sum(len(d) > 0 for d in a.detections)
+        first, second = runs[True]
+        differ += any(da.shape != db.shape or not np.allclose(da, db)
+                      for da, db in zip(first.detections, second.detections))
     assert stack.sweep_stats["update"] > 0
+    assert seen > 10, "the detector reports the actors it has points on"
+    assert differ >= 2, "detections follow the perturbed actor"
