@@ -47,12 +47,41 @@ def test_projection_is_always_plausible(scs):
     assert moved > 10  # most draws keep part of the perturbation
 
 
+class _Recording:
+    """Passes rollouts through to a stack and keeps each (actors, rollout): the queries as the stack saw them."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack, self.runs = stack, []
+
+    def rollout(self, sc, actors=None, **kw):
+        r = self.stack.rollout(sc, actors, **kw)
+        self.runs.append((actors, r))
+        return r
+
+
 @pytest.mark.parametrize("opt", ["random", "bo", "cma"])
 def test_equal_query_budget(scs, opt):
-    stack = Stack(StackConfig(perception="gt"))
-    res = search(scs[1], stack, AdversaryConfig(optimizer=opt, budget=7), seed=0)
-    assert len(res.values) == 7 and res.best_value == max(res.values)
-    assert (res.first_failure > 0) == res.found
+    """Each optimiser makes exactly ``budget`` closed-loop queries; the result's values, best value, best delta
+    and first failure are those of the rollouts the stack ran, scored here with the objective as documented
+    (w_col [collision] - w_gap clip(min gap, -1, 5) + w_il IL error + w_other max decel / 6)."""
+    # a 4.5 m near-miss margin: each optimiser meets its first failure after a few queries (not on the logs)
+    scfg = StackConfig(perception="gt", near_miss=4.5)
+    stack = _Recording(Stack(scfg))
+    cfg = AdversaryConfig(optimizer=opt, budget=7)
+    res = search(scs[1], stack, cfg, seed=0)
+    base, *queries = stack.runs
+    assert base[0] is None and len(queries) == 7, "one unperturbed rollout, then exactly the budget"
+    want = [10.0 * r.collision - 1.0 * min(max(r.min_gap, -1.0), 5.0) + 0.5 * r.il_error + 0.5 * r.max_decel / 6
+            for _, r in queries]
+    assert res.values == pytest.approx(want, rel=1e-12, abs=1e-12)
+    best = int(np.argmax(want))
+    assert res.best_value == pytest.approx(want[best], rel=1e-12, abs=1e-12)
+    best_actors = queries[best][0][Perturbation(scs[1], cfg).k]
+    assert np.allclose(perturbed_states(scs[1], scs[1].adversary, np.asarray(res.best_delta), cfg.knots), best_actors)
+    fails = [r.collision or r.min_gap < scfg.near_miss for _, r in queries]
+    assert res.failures == fails and res.found == any(fails) and not fails[0]
+    assert res.first_failure == next((i + 1 for i, f in enumerate(fails) if f), 0) > 1
+    assert res.base_failure == (base[1].collision or base[1].min_gap < scfg.near_miss)
 
 
 def test_bad_bounds(scs):
