@@ -13,16 +13,15 @@ TINY = ["--set", "method.seg_epochs=1", "--set", "method.rel_epochs=1", "--set",
 
 @pytest.fixture(scope="module")
 def own_root(tmp_path_factory):
-    """A small PSG root written by the PSG writer with scenes of another seed (the user's own data)."""
-    from trustlab.methods.psg.format import write_psg
+    """A small PSG root laid out as the OpenPSG release (string image ids, train2017/ + panoptic_train2017/,
+    no val_image_ids), written independently of the package's writer, with scenes of another seed."""
+    from tests.unit.openpsg_fixture import write_openpsg
     from trustlab.methods.psg.scenes import generate
 
     root = tmp_path_factory.mktemp("own") / "mypsg"
     data = generate(seed=11, sizes={"train": 12, "val": 0, "test": 6})
-    write_psg(root, data)
-    top = json.loads((root / "psg.json").read_text())
-    top.pop("val_image_ids")  # as in the OpenPSG release
-    (root / "psg.json").write_text(json.dumps(top))
+    write_openpsg(root, data)
+    assert isinstance(json.loads((root / "psg.json").read_text())["test_image_ids"][0], str)
     return root
 
 
@@ -38,6 +37,7 @@ def test_run_on_your_own_psg_root(tmp_path, own_root):
     s = json.loads((run_dir(proc.stdout) / "summary.json").read_text())
     assert s["n_train"] == 9 and s["n_val"] == 3 and s["n_test"] == 6
     assert 0 <= s["test_predcls"]["R@20"] <= 1
+    assert s["eval_resolution"] == "original" and s["test_relations_dropped"] == 0 and s["test_relations"] > 0
 
 
 def test_bad_psg_root_is_one_error_line_exit_2(tmp_path, own_root):

@@ -1,11 +1,22 @@
 """PSG recipes' configs, data preparation, evaluation helpers and the two-stage run.
 
 Data: the embedded ``psg-scenes`` or a PSG root (``data.name=psg``, ``data.root=<folder with psg.json>``),
-both read by :func:`trustlab.methods.psg.format.read_psg`; images and panoptic maps are resized to
-``data.image_size`` squares (nearest for the maps; segments that vanish are dropped with their relations).
+both read by :func:`trustlab.methods.psg.format.read_psg`. The models see images and panoptic maps resized to
+``data.image_size`` squares (bilinear / nearest); a segment that vanishes in that resize is not in the
+model's input (training targets and PredCls/SGCls inputs).
 
 Evaluation (:func:`evaluate_preds`): R@K / mR@K with and without graph constraint from
 :mod:`trustlab.metrics.psg`; keys ``R@K``, ``mR@K`` (graph constraint) and ``ngR@K``, ``ngmR@K`` (none).
+``data.eval_resolution``:
+
+* ``original`` (default, as OpenPSG): the ground truth is every segment and every relation of the image at its
+  own height x width; predicted masks are upsampled (nearest) from the square to that size; PredCls/SGCls
+  predictions carry the original ground-truth masks of the segments they were given. A relation whose
+  segment vanished at the model's resolution can only be a miss.
+* ``image_size`` (a speed option): ground truth and predictions on the squares; relations of vanished
+  segments are dropped from the ground truth. Each summary reports ``<split>_relations`` (ground truth
+  scored), ``<split>_relations_dropped`` (removed from it: 0 in ``original``) and ``<split>_relations_vanished``
+  (relations of segments that vanished in the resize).
 """
 
 from __future__ import annotations
@@ -34,7 +45,8 @@ class PSGDataConfig:
     max_images: int | None = None  # psg: first N images of each split (quick looks at the 48k release)
     max_train: int | None = None  # first N training scenes (tiny runs)
     max_test: int | None = None  # first N val/test scenes (tiny runs)
-    image_size: int = 64  # images and panoptic maps are resized to this square
+    image_size: int = 64  # images and panoptic maps are resized to this square for the models
+    eval_resolution: str = "original"  # original (every relation, each image's size) | image_size (speed option)
     batch_size: int = 16
 
 
@@ -64,24 +76,93 @@ class TwoStageRecipeConfig:
 # --- data -----------------------------------------------------------------------------------------------
 
 
+EVAL_RESOLUTIONS = ("original", "image_size")
+
+
+class PanopticMasks:
+    """Boolean masks (len(ids) x H x W) of panoptic ids, built from the map on each use: full-resolution ground
+    truth without holding every image's S x H x W masks in memory. Behaves as an array for ``np.asarray``."""
+
+    def __init__(self, pan: np.ndarray, ids: np.ndarray) -> None:
+        self.pan, self.ids = pan, np.asarray(ids, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (len(self.ids), *self.pan.shape)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        m = self.pan[None] == self.ids[:, None, None]
+        return m if dtype is None else m.astype(dtype)
+
+    def __getitem__(self, idx: Any) -> np.ndarray:
+        return np.asarray(self)[idx]
+
+
+def upsample_masks(masks: Any, shape: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resize of boolean masks N x h x w to N x H x W (pixel centres, as PIL's NEAREST)."""
+    m = np.asarray(masks, dtype=bool)
+    h, w = m.shape[1:]
+    if (h, w) == tuple(shape):
+        return m
+    rows = np.minimum(((np.arange(shape[0]) + 0.5) * h / shape[0]).astype(np.int64), h - 1)
+    cols = np.minimum(((np.arange(shape[1]) + 0.5) * w / shape[1]).astype(np.int64), w - 1)
+    return m[:, rows][:, :, cols]
+
+
 @dataclass
 class Prepared:
-    """A split as tensors: images N x 3 x S x S in [0, 1], panoptic ids, and per-scene labels/masks/relations."""
+    """A split as tensors: images N x 3 x S x S in [0, 1], panoptic ids, and per-scene labels/masks/relations
+    of the segments that survive the resize (the models' view); ``scenes`` are the originals (evaluation)."""
 
     images: torch.Tensor
     pans: np.ndarray
     labels: list[np.ndarray]
     masks: list[np.ndarray]
     rels: list[np.ndarray]
+    scenes: list[Any] = field(default_factory=list)
+    kept: list[np.ndarray] = field(default_factory=list)  # per scene: bool per original segment, survives
+    eval_resolution: str = "original"
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def gt(self, i: int) -> SceneGT:
-        return SceneGT(self.masks[i], self.labels[i], self.rels[i])
+        """The ground truth scored: every segment and relation at the image's size (``original``), or the
+        resized segments and their relations (``image_size``)."""
+        if self.eval_resolution == "image_size" or self._unchanged(i):
+            return SceneGT(self.masks[i], self.labels[i], self.rels[i])
+        sc = self.scenes[i]
+        ids = np.asarray([s["id"] for s in sc.segments], dtype=np.int64)
+        return SceneGT(PanopticMasks(sc.pan, ids), sc.labels, sc.relations)  # type: ignore[arg-type]
+
+    def given_masks(self, i: int) -> Any:
+        """The ground-truth masks given to PredCls/SGCls (the surviving segments, aligned with ``labels[i]``),
+        at the evaluation resolution."""
+        if self.eval_resolution == "image_size" or self._unchanged(i):
+            return self.masks[i]
+        sc = self.scenes[i]
+        ids = np.asarray([s["id"] for s in sc.segments], dtype=np.int64)
+        return PanopticMasks(sc.pan, ids[self.kept[i]])
+
+    def _unchanged(self, i: int) -> bool:
+        """The scene was already a square of the models' size (the embedded data): both views are the same."""
+        return not self.scenes or (self.scenes[i].pan.shape == self.pans[i].shape and bool(self.kept[i].all()))
+
+    def relation_counts(self) -> dict[str, int]:
+        """Unique ground-truth relations scored, dropped from the ground truth, and vanished in the resize."""
+        total = sum(len(np.unique(np.asarray(sc.relations).reshape(-1, 3), axis=0)) for sc in self.scenes)
+        kept = sum(len(r) for r in self.rels)
+        vanished = total - kept
+        if self.eval_resolution == "image_size":
+            return {"relations": kept, "relations_dropped": vanished, "relations_vanished": vanished}
+        return {"relations": total, "relations_dropped": 0, "relations_vanished": vanished}
 
 
-def _resize_scene(sc: Any, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _resize_scene(sc: Any, size: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     from PIL import Image
 
     img, pan = sc.image, sc.pan
@@ -96,20 +177,22 @@ def _resize_scene(sc: Any, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
     rels = np.asarray([(new_index[a], new_index[b], p) for a, b, p in sc.relations if keep[a] and keep[b]],
                       dtype=np.int64).reshape(-1, 3)
     pan = np.where(np.isin(pan, ids[keep]), pan, 0)
-    return img, pan, sc.labels[keep], masks[keep], np.unique(rels, axis=0) if len(rels) else rels
+    return img, pan, sc.labels[keep], masks[keep], np.unique(rels, axis=0) if len(rels) else rels, keep
 
 
-def prepare(scenes: list[Any], size: int) -> Prepared:
-    imgs, pans, labels, masks, rels = [], [], [], [], []
+def prepare(scenes: list[Any], size: int, eval_resolution: str = "original") -> Prepared:
+    imgs, pans, labels, masks, rels, kept = [], [], [], [], [], []
     for sc in scenes:
-        img, pan, lab, m, r = _resize_scene(sc, size)
+        img, pan, lab, m, r, keep = _resize_scene(sc, size)
         imgs.append(img)
         pans.append(pan)
         labels.append(lab)
         masks.append(m)
         rels.append(r)
+        kept.append(keep)
     images = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).float().div(255.0) if imgs else torch.zeros(0)
-    return Prepared(images, np.stack(pans) if pans else np.zeros((0, size, size), np.int64), labels, masks, rels)
+    return Prepared(images, np.stack(pans) if pans else np.zeros((0, size, size), np.int64), labels, masks, rels,
+                    list(scenes), kept, eval_resolution)
 
 
 def load_splits(d: PSGDataConfig) -> tuple[Any, dict[str, Prepared]]:
@@ -131,12 +214,15 @@ def load_splits(d: PSGDataConfig) -> tuple[Any, dict[str, Prepared]]:
                           "use psg-scenes (embedded) or psg (data.root)")
     if d.image_size < 16:
         raise ConfigError(f"data.image_size={d.image_size} is too small; use >= 16")
+    if d.eval_resolution not in EVAL_RESOLUTIONS:
+        raise ConfigError(f"data.eval_resolution '{d.eval_resolution}' is not one of {', '.join(EVAL_RESOLUTIONS)}; "
+                          "original scores every relation at each image's size, image_size on the squares")
     out = {}
     for split in ("train", "val", "test"):
         scenes = data.splits.get(split, [])
         cap = d.max_train if split == "train" else d.max_test
         scenes = scenes[:cap] if cap is not None else scenes
-        out[split] = prepare(scenes, d.image_size)
+        out[split] = prepare(scenes, d.image_size, d.eval_resolution)
     if len(out["train"]) == 0 or sum(len(r) for r in out["train"].rels) == 0:
         raise DataError(f"the train split of '{data.name}' has no relations; a PSG root needs non-test images "
                         "with relations (image ids outside test_image_ids)")
@@ -150,9 +236,35 @@ def load_splits(d: PSGDataConfig) -> tuple[Any, dict[str, Prepared]]:
 # --- evaluation -----------------------------------------------------------------------------------------
 
 
+class _Fitted:
+    """``preds[i]`` with its masks upsampled to ``gts[i]``'s size, one image at a time (lazy)."""
+
+    def __init__(self, gts: list[SceneGT], preds: list[ScenePred]) -> None:
+        self.gts, self.preds = gts, preds
+
+    def __len__(self) -> int:
+        return len(self.preds)
+
+    def __getitem__(self, i: int) -> ScenePred:
+        p, shape = self.preds[i], tuple(np.shape(self.gts[i].masks)[1:])
+        if len(shape) != 2 or tuple(np.shape(p.masks)[1:]) == shape:
+            return p
+        return ScenePred(upsample_masks(p.masks, shape), p.labels, p.triplets, p.scores)  # type: ignore[arg-type]
+
+    def __iter__(self) -> Any:
+        return (self[i] for i in range(len(self)))
+
+
 def evaluate_preds(gts: list[SceneGT], preds_gc: list[ScenePred], preds_ng: list[ScenePred] | None,
                    num_predicates: int, overlaps: str = "keep") -> dict[str, Any]:
-    """Flat dict of R@K, mR@K (graph constraint) and ngR@K, ngmR@K (no constraint) + per-predicate @50."""
+    """Flat dict of R@K, mR@K (graph constraint) and ngR@K, ngmR@K (no constraint) + per-predicate @50.
+
+    Predicted masks smaller than the ground truth's (the model's squares vs the original size) are upsampled
+    (nearest) to each image's size first."""
+    if len(gts) and len(preds_gc) == len(gts):
+        preds_gc = _Fitted(gts, preds_gc)  # type: ignore[assignment]
+        if preds_ng is not None and len(preds_ng) == len(gts):
+            preds_ng = _Fitted(gts, preds_ng)  # type: ignore[assignment]
     r = triplet_recall(gts, preds_gc, num_predicates, overlaps=overlaps)
     out: dict[str, Any] = {f"{m}@{k}": r[f"{m}@{k}"] for k in KS for m in ("R", "mR")}
     out["per_predicate@50"] = r["per_predicate@50"]
@@ -168,10 +280,15 @@ def scalars(d: dict[str, Any]) -> dict[str, float]:
 
 def panoptic_quality(gt: Prepared, pred_masks: list[np.ndarray], pred_labels: list[np.ndarray], num_classes: int
                      ) -> dict[str, float]:
+    """PQ against the evaluation ground truth (:meth:`Prepared.gt`), predicted masks upsampled to its size."""
     stats = None
     for i in range(len(gt)):
-        gc, gi = masks_to_panoptic(gt.masks[i], gt.labels[i], gt.pans[i].shape)
-        pc, pi = masks_to_panoptic(pred_masks[i], pred_labels[i], gt.pans[i].shape)
+        g = gt.gt(i)
+        shape = tuple(np.shape(g.masks)[1:]) if len(g.masks) else tuple(gt.scenes[i].pan.shape
+                                                                        if gt.scenes else gt.pans[i].shape)
+        gc, gi = masks_to_panoptic(np.asarray(g.masks, dtype=bool), g.labels, shape)  # type: ignore[arg-type]
+        pm = upsample_masks(pred_masks[i], shape) if len(pred_masks[i]) else np.zeros((0, *shape), bool)
+        pc, pi = masks_to_panoptic(pm, pred_labels[i], shape)  # type: ignore[arg-type]
         stats = pq_update(pc, pi, gc, gi, num_classes, stats)
     return pq_compute(stats) if stats is not None else {"PQ": float("nan")}
 
@@ -316,7 +433,7 @@ def run_two_stage(cfg: TwoStageRecipeConfig, ctx: Any) -> dict[str, Any]:
     ctx.record.save_checkpoint({"segmenter": seg.state_dict(), "relation": head.state_dict(),
                                 "classes": data.classes, "predicates": data.predicate_classes}, "model.pt")
     summary: dict[str, Any] = {"n_train": len(tr), "n_val": len(sp["val"]), "n_test": len(sp["test"]),
-                               "predicates": data.predicate_classes,
+                               "eval_resolution": cfg.data.eval_resolution, "predicates": data.predicate_classes,
                                "train_predicate_counts": [int(v) for v in rel_ct.sum((0, 1))]}
     t1 = time.perf_counter()
     for split in ("val", "test"):
@@ -335,7 +452,7 @@ def run_two_stage(cfg: TwoStageRecipeConfig, ctx: Any) -> dict[str, Any]:
                         masks, lab_in, sc_in = segs[i]
                         gi = g_det
                     else:
-                        masks, lab_in, sc_in = ev.masks[i], ev.labels[i], None
+                        masks, lab_in, sc_in = ev.given_masks(i), ev.labels[i], None
                         gi = g_gt
                     if len(masks) < 2:
                         empty = ScenePred(masks, np.asarray(lab_in), np.zeros((0, 3), np.int64), np.zeros(0))
@@ -357,7 +474,7 @@ def run_two_stage(cfg: TwoStageRecipeConfig, ctx: Any) -> dict[str, Any]:
                 if mode == "sgdet":
                     masks, lab, sc_ = segs[i]
                 else:
-                    masks, lab, sc_ = ev.masks[i], ev.labels[i], np.ones(len(ev.labels[i]))
+                    masks, lab, sc_ = ev.given_masks(i), ev.labels[i], np.ones(len(ev.labels[i]))
                 gc.append(freq_pred(masks, lab, sc_, rel_ct, pair_ct, True))
                 ng.append(freq_pred(masks, lab, sc_, rel_ct, pair_ct, False))
             res[mode + "_freq"] = evaluate_preds(gts, gc, ng, npred)
@@ -365,6 +482,7 @@ def run_two_stage(cfg: TwoStageRecipeConfig, ctx: Any) -> dict[str, Any]:
         for key, vals in res.items():
             summary[f"{split}_{key}"] = scalars(vals)
         summary[f"{split}_PQ"] = pq["PQ"]
+        summary.update({f"{split}_{k}": v for k, v in ev.relation_counts().items()})
         if split == "test":
             summary["per_predicate_R@50"] = {
                 data.predicate_classes[p]: {k: res[k]["per_predicate@50"][p] for k in

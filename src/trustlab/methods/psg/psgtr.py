@@ -292,7 +292,8 @@ def run_psgtr(cfg: PSGTRRecipeConfig, ctx: Any) -> dict[str, Any]:
     t_train = time.perf_counter() - t0
     ctx.record.save_checkpoint({"model": net.state_dict(), "classes": data.classes,
                                 "predicates": data.predicate_classes}, "model.pt")
-    summary: dict[str, Any] = {"n_train": len(tr), "n_val": len(sp["val"]), "n_test": len(sp["test"])}
+    summary: dict[str, Any] = {"n_train": len(tr), "n_val": len(sp["val"]), "n_test": len(sp["test"]),
+                               "eval_resolution": cfg.data.eval_resolution}
     t1 = time.perf_counter()
     for split in ("val", "test"):
         ev = sp[split]
@@ -307,6 +308,7 @@ def run_psgtr(cfg: PSGTRRecipeConfig, ctx: Any) -> dict[str, Any]:
         res = evaluate_preds(gts, gc, ng, npred)
         summary[f"{split}_sgdet"] = scalars(res)
         summary[f"{split}_sgdet_resolved"] = scalars(evaluate_preds(gts, gc, ng, npred, overlaps="resolve"))
+        summary.update({f"{split}_{k}": v for k, v in ev.relation_counts().items()})
         if split == "test":
             summary["per_predicate_R@50"] = {data.predicate_classes[p]: res["per_predicate@50"][p]
                                              for p in range(npred)}
