@@ -56,7 +56,27 @@ TARGETS: dict[str, Target] = {
 # Equivalent mutants: {module: {mutant name: (text of the mutated line, why no test can tell it apart)}}.
 # The text is checked against the mutant's diff, so an entry goes stale (and stops excluding) when the
 # source changes and mutmut renumbers its mutants.
-EQUIVALENT: dict[str, dict[str, tuple[str, str]]] = {}
+_NAN = "float() parses 'NAN' case-insensitively: the same nan"
+_NEG = "numpy's reshape treats any negative size as 'infer', so -2 is -1"
+EQUIVALENT: dict[str, dict[str, tuple[str, str]]] = {
+    "robustness": {
+        "trustlab.metrics.robustness.x_asr_all__mutmut_10": ('float("NAN")', _NAN),
+        "trustlab.metrics.robustness.x_asr_avg__mutmut_8": ('float("NAN")', _NAN),
+        "trustlab.metrics.robustness.x_per_domain_rate__mutmut_11": ('float("NAN")', _NAN),
+        "trustlab.metrics.robustness.x_fooling_rate__mutmut_12": ('float("NAN")', _NAN),
+        "trustlab.metrics.robustness.x_perturbation_norms__mutmut_7": ('float("NAN")', _NAN),
+        "trustlab.metrics.robustness.x_union_accuracy__mutmut_10": ('float("NAN")', _NAN),
+        "trustlab.metrics.robustness.x_success_matrix__mutmut_16": ("y.reshape(len(y), -2)", _NEG),
+        "trustlab.metrics.robustness.x_success_matrix__mutmut_15": (
+            "y.reshape(len(y), +1)", "the reshape runs only when the labels' shape differs from pred's (N, K), i.e. "
+            "for (N,) or (N, 1) labels, where reshape(N, 1) == reshape(N, -1)"),
+        "trustlab.metrics.robustness.x_perturbation_norms__mutmut_18": (
+            "if (d.ndim > 1) or True", "for a 1-D delta reshape(N, -1) and d[:, None] are both (N, 1)"),
+        "trustlab.metrics.robustness.x_perturbation_norms__mutmut_24": ("d.reshape(len(d), -2)", _NEG),
+        "trustlab.metrics.robustness.x_perturbation_norms__mutmut_25": (
+            "if d.ndim >= 1", "for a 1-D delta reshape(N, -1) and d[:, None] are both (N, 1)"),
+    },
+}
 
 
 @dataclass
