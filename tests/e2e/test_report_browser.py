@@ -40,6 +40,11 @@ def bench_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         {"id": "demo/inconclusive", "statement": "unclear", "suite": "smoke", "passed": False, "margin": 0.01,
          "unit": "acc", "values": {"b": [0.1, -0.05, 0.0]}, "seeds": [0, 1, 2], "runs": [], "verdict": "INCONCLUSIVE",
          "interval": [-0.1, 0.12], "diffs": [0.1, -0.05, 0.0], "table": [], "notes": "", "seconds": 1.0},
+        {"id": "demo/invalid", "statement": "untestable", "suite": "smoke", "passed": False, "margin": 0.05,
+         "unit": "acc", "values": {"c": [0.1, 0.1, 0.1]}, "seeds": [0, 1, 2], "runs": [str(rec.path)],
+         "verdict": "INVALID", "interval": [-0.2, 0.3], "diffs": [0.1, 0.0, 0.05], "table": [], "notes": "",
+         "seconds": 1.0, "reason": "above-chance: acc 0.1 < 0.2",
+         "gates": [{"name": "above-chance", "ok": False, "detail": "acc 0.1 < 0.2"}]},
         {"id": "demo/error", "statement": "broke", "suite": "smoke", "passed": False, "margin": float("nan"),
          "unit": "", "values": {}, "seeds": [], "runs": [], "notes": "error: boom", "seconds": 0.0},
     ]
@@ -89,10 +94,16 @@ def test_bench_and_run_reports_render(how: str, bench_dir: Path, browser, server
     page, errors = _check_page(browser, url)
     # the overview table: one row per claim, each with its verdict badge
     rows = page.locator("table").nth(1).locator("tbody tr")
-    assert rows.count() == 3
+    assert rows.count() == 4
     badges = page.locator("table").nth(1).locator(".badge").all_inner_texts()
-    assert badges == ["PASS", "INCONCLUSIVE", "ERROR"]
+    assert badges == ["PASS", "INCONCLUSIVE", "INVALID", "ERROR"]
+    assert rows.nth(2).locator(".reason").inner_text() == "above-chance: acc 0.1 < 0.2"  # shown beside the badge
+    grey = page.locator("table").nth(1).locator(".badge.invalid").evaluate("b => getComputedStyle(b).backgroundColor")
+    assert grey == "rgb(110, 119, 129)"  # #6e7781
     assert page.locator("img[src='forest.png']").count() == 1
+    # two claims read the run: both show its one curve thumbnail (an SVG in the run's report folder)
+    thumbs = page.locator("img[src$='report/curves-small.svg']")
+    assert thumbs.count() == 2 and len(set(thumbs.evaluate_all("xs => xs.map(x => x.src)"))) == 1
     # the link to the run's own report resolves and that page loads its figures too
     link = page.locator("a", has_text="report").first
     href = link.get_attribute("href")

@@ -277,7 +277,7 @@ def _run_gallery(claim: Mapping[str, Any], suite_dir: Path, reports: RunReports)
         link = h.link(os.path.relpath(report.index, suite_dir), f"{name} report")
         if report.thumbnail is not None:
             src = os.path.relpath(report.thumbnail, suite_dir)
-            figures_html.append(h.image(src, alt=f"training curves of {name}", caption=link, width=520))
+            figures_html.append(h.image(src, alt=f"training curves of {name}", caption=link))  # ~530 px wide
         else:
             empty = h.paragraph("no training curves", muted=True)
             figures_html.append(h.Markup(f"<figure>{empty}<figcaption>{link}</figcaption></figure>"))

@@ -347,7 +347,7 @@ def render_run(run_dir: str | Path) -> Path:
 
 
 def render_runs_index(run_dirs: Iterable[str | Path], out_dir: str | Path) -> Path:
-    """Render every run's report and write ``<out_dir>/index.html``: one row per run, linked.
+    """Render every run's report (where stale) and write ``<out_dir>/index.html``: one row per run, linked.
 
     Columns: recipe, run id, status, seed, duration, then the summary's top-level numbers. Folders
     that are not run records are listed as missing rather than failing the whole index.
@@ -361,7 +361,7 @@ def render_runs_index(run_dirs: Iterable[str | Path], out_dir: str | Path) -> Pa
         if not (path / "config.yaml").is_file():
             rows.append({"run id": str(path), "status": h.badge(False, "missing")})
             continue
-        report = render_run(path)
+        report = ensure_run_report(path).index  # rendered again only when the record changed
         run = RunRecord.open(path, writer=False)
         summary, env = run.summary(), run.env()
         numbers = {k: v for k, v in summary.items() if _is_num(v) and k not in _DURATION_KEYS}

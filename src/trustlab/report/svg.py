@@ -180,8 +180,8 @@ def line_panels(
     groups = [(g, c) for g, c in series.items() if c]
     if not groups:
         return None
-    fs = 9 if small else 10
-    pw, ph = (250, 150) if small else (360, 220)  # plot area of one panel
+    fs = 8 if small else 10
+    pw, ph = (128, 96) if small else (360, 220)  # plot area of one panel (small: 3 panels in ~530 px)
     top = (22 if title else 6) + fs + 8  # figure title, panel title
     parts: list[str] = []
     if title:
@@ -231,8 +231,8 @@ def line_panels(
                 label = key if len(key) <= max_chars else key[: max_chars - 1] + "…"
                 parts.append(_line(x0 + 2, ly + i * (fs + 5), x0 + 18, ly + i * (fs + 5), stroke=colour, width=2))
                 parts.append(_text(x0 + 22, ly + i * (fs + 5), label, size=fs - 1, baseline="middle"))
-        x = x1 + 14
-    return document(max(x, 300), height, parts)
+        x = x1 + (8 if small else 14)
+    return document(max(x, 200 if small else 300), height, parts)
 
 
 def training_curves(
