@@ -50,7 +50,8 @@ TARGETS: dict[str, Target] = {
                                                                 "tests/unit/test_robustness_mutation.py"]),
     "lidar": Target("src/trustlab/methods/advsim/lidar.py", ["tests/unit/test_advsim_lidar.py",
                                                              "tests/unit/test_advsim_lidar_mutation.py"]),
-    "claims": Target("src/trustlab/bench/claims.py", ["tests/unit/test_bench_claims_mutation.py"]),
+    "claims": Target("src/trustlab/bench/claims.py", ["tests/unit/test_bench_gates_power.py",
+                                                      "tests/unit/test_bench_claims_mutation.py"]),
 }
 
 # Equivalent mutants: {module: {mutant name: (text of the mutated line, why no test can tell it apart)}}.
