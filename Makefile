@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo quick catalog test test-all bench smoke lint clean install
+.PHONY: demo quick catalog test test-all bench smoke lint clean install weights
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ quick: $(STAMP)
 
 catalog: $(STAMP)
 	$(PY) -m trustlab.catalog
+
+# rebuild the shipped weights (methods/*/weights/*.pt + .json; about 3 CPU-minutes), then commit them
+weights: $(STAMP)
+	$(PY) -m trustlab.methods.coop.shipped
+	$(PY) -m trustlab.methods.advsim.shipped
 
 test: $(STAMP)
 	$(PY) -m trustlab.catalog

@@ -146,6 +146,7 @@ def run_attack(cfg: AttackConfig, ctx: Any) -> dict[str, Any]:
         "perception_only": int(sum(only)), "perception_only_rate": _rate(only) if other is not None else None,
         "mean_first_failure": float(np.mean([r["first_failure"] for r in rows if r["found"]])) if any(found) else None,
         "per_kind": per_kind, "search_seconds": seconds, "detector": stack.det_meta or None,
+        "detector_weights": stack.det_source or (other.det_source if other is not None else None),
         "scenarios": [r["scenario"] for r in rows],
     }
     _attack_figures(cfg, ctx, scs, rows, stack)

@@ -5,7 +5,10 @@ run in closed loop against (possibly perturbed) non-reactive actor trajectories.
   (:func:`trustlab.methods.advsim.lidar.bev`), CenterNet-style: a centre heatmap at 1 m cells (stride 2) and
   per-cell regression of the centre offset, the box orientation (cos 2θ, sin 2θ: boxes are symmetric) and
   log length / width. Trained here on simulated sweeps of scenarios generated with other seeds than the
-  embedded set (:func:`train_detector`, cached under ``$TRUSTLAB_DATA/advsim-detector/``).
+  embedded set (:func:`train_detector`). The default settings' weights ship in the package
+  (``weights/bev_detector.pt``, :mod:`trustlab.methods.advsim.shipped`) and are used whenever the requested
+  settings are the ones they were trained with (``detector.shipped``); other settings are trained and cached under
+  ``$TRUSTLAB_DATA/advsim-detector/``. One stderr line says which.
 * Prediction: detections are matched to the previous step's tracks (greedy nearest neighbour within
   ``match_dist``); a track's velocity is the smoothed displacement; a new track starts at rest. Every object is
   predicted at constant velocity over the planning horizon. The ``gt`` stack skips perception: it gets every
@@ -28,6 +31,7 @@ from trustlab.methods.advsim.lidar import BEVConfig, Lidar, LidarConfig, bev, to
 from trustlab.methods.advsim.world import Scenario, box_gap
 
 STRIDE = 2
+DETECTOR_VERSION = "1.0"  # of the training loop and targets: bump when they change (cache key, shipped settings)
 
 
 # --- detector ------------------------------------------------------------------------------------------
@@ -55,6 +59,9 @@ class DetectorConfig:
     seed: int = 0
     threshold: float = 0.3  # heatmap peak score to report a detection
     min_points: int = 4  # an actor with fewer LiDAR points is not a training positive (invisible)
+    # use the weights shipped in the package when these settings (but threshold) are the ones they were trained
+    # with; false: train on this machine and cache, as before shipped weights existed
+    shipped: bool = True
 
 
 def _targets(boxes: np.ndarray, pose: np.ndarray, visible: np.ndarray, bcfg: BEVConfig) -> tuple[np.ndarray, ...]:
@@ -205,7 +212,8 @@ def _det_metrics(out: np.ndarray, heat: np.ndarray, thr: float) -> tuple[float, 
 
 
 def load_detector(cfg: DetectorConfig, lidar_cfg: LidarConfig, bcfg: BEVConfig) -> tuple[Any, dict[str, float]]:
-    """The trained detector (built and cached on first use) and its held-out precision / recall."""
+    """The trained detector and its held-out precision / recall: the shipped weights when they were trained with
+    these settings (and ``cfg.shipped``), else trained and cached on first use. ``net.source`` says which."""
     import fcntl
     import hashlib
     import json
@@ -214,20 +222,33 @@ def load_detector(cfg: DetectorConfig, lidar_cfg: LidarConfig, bcfg: BEVConfig) 
     import torch
 
     from trustlab.data.cache import dataset_dir, load_or_build
+    from trustlab.data.shipped import announce
 
-    key = hashlib.sha1(json.dumps([asdict(cfg), asdict(lidar_cfg), asdict(bcfg)], sort_keys=True).encode())
+    why = "detector.shipped=false"
+    if cfg.shipped:
+        from trustlab.methods.advsim.shipped import load_if_matching
+
+        net, meta, why = load_if_matching(cfg, lidar_cfg, bcfg)
+        if net is not None:
+            announce("advsim detector", why)
+            net.source = why
+            return net, meta
+    det = {k: v for k, v in asdict(cfg).items() if k != "shipped"}  # the cache key of the settings before it existed
+    key = hashlib.sha1(json.dumps([det, asdict(lidar_cfg), asdict(bcfg)], sort_keys=True).encode())
     version = f"v1-{key.hexdigest()[:10]}"
     lock = dataset_dir("advsim-detector", version).with_suffix(".lock")
     lock.parent.mkdir(parents=True, exist_ok=True)
     with open(lock, "w") as fh:  # two bench workers: one trains, the other waits and reads the cache
         fcntl.flock(fh, fcntl.LOCK_EX)
         parts = load_or_build("advsim-detector", version, lambda: {"weights": train_detector(cfg, lidar_cfg, bcfg)},
-                              seed=cfg.seed, generator_version="1.0")
+                              seed=cfg.seed, generator_version=DETECTOR_VERSION)
     w = parts["weights"]
     net = build_detector(bcfg.channels, cfg.width)
     net.load_state_dict({k: torch.from_numpy(v) for k, v in w.items() if not k.startswith("meta/")})
     net.eval()
     meta = {k.split("/", 1)[1]: float(np.ravel(v)[0]) for k, v in w.items() if k.startswith("meta/")}
+    net.source = f"trained on this machine (cache; {why})"
+    announce("advsim detector", net.source)
     return net, meta
 
 
@@ -397,6 +418,8 @@ class Stack:
         self.det_meta: dict[str, float] = {}
         if cfg.perception == "lidar" and net is None:
             self.net, self.det_meta = load_detector(cfg.detector, cfg.lidar, cfg.bev)
+        # which detector weights: shipped file / trained here (None: the gt stack has no detector)
+        self.det_source = getattr(self.net, "source", "given") if self.net is not None else None
         # remove-and-recast: sweeps of the logged actors, per (step, sensor position), of the last scenario
         self.reuse_sweeps = True
         self._sweeps: dict[tuple[int, bytes], Any] = {}
