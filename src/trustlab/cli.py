@@ -122,12 +122,23 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if not records:
         print(f"no runs under '{args.runs_dir or os.environ.get('TRUSTLAB_RUNS', 'runs')}'")
         return 0
+    if args.clean_failed:
+        import shutil
+
+        failed = [rec for rec in records if rec.status == "failed"]
+        for rec in failed:
+            shutil.rmtree(rec.path)
+            print(f"removed {rec.path}  ({rec.error()})")
+        print(f"{len(failed)} failed run(s) removed; {len(records) - len(failed)} kept")
+        return 0
     for rec in records:
         s = rec.summary()
         keys = [k for k in ("heldout_acc", "indomain_acc", "acc", "auroc", "asr", "cta") if k in s]
-        metrics = "  ".join(f"{k}={_fmt(s[k])}" for k in keys)
-        status = "done" if rec.done else "unfinished"
-        print(f"{str(rec.path):<60} {status:<10} {metrics}")
+        status = rec.status
+        if status == "killed" and rec.checkpoint_path().is_file():
+            status = "killed (resumable: trustlab run --resume DIR)"
+        detail = rec.error() if status == "failed" else "  ".join(f"{k}={_fmt(s[k])}" for k in keys)
+        print(f"{str(rec.path):<60} {status:<10} {detail}")
     return 0
 
 
@@ -273,8 +284,9 @@ def build_parser(catalog: dict[str, Any] | None = None) -> argparse.ArgumentPars
                    help="print the resolved config (every key, value and type) as YAML and exit")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("runs", help="list run records with their key metrics")
+    p = sub.add_parser("runs", help="list run records (done, failed, killed) with their key metrics")
     p.add_argument("--runs-dir", default=None)
+    p.add_argument("--clean-failed", action="store_true", help="remove the runs that stopped on an error")
     p.set_defaults(func=cmd_runs)
 
     p = sub.add_parser("report", help="render a run record or a bench folder as HTML")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from trustlab.config import Overrides, build_config, from_dict, load_yaml, to_dict
-from trustlab.errors import ConfigError
+from trustlab.errors import ConfigError, TrustlabError
 from trustlab.registry import RECIPES
 from trustlab.runs.store import RunRecord, environment
 
@@ -78,6 +78,8 @@ def run_recipe(
         record = RunRecord.open(resume_dir, writer=writer)
         if record.done:
             raise ConfigError(f"run '{resume_dir}' already finished; nothing to resume")
+        if record.failed and writer:  # retried after its error was fixed: it is running again
+            (record.path / "failed").unlink()
         recipe: Recipe = RECIPES.get(record.recipe)
         saved = record.config()
         saved.pop("recipe", None)
@@ -91,7 +93,21 @@ def run_recipe(
         env = environment(seed=seed)
         record = RunRecord.create(name, cfg_dict, root=runs_root, run_id=run_id, env=env, writer=writer)
     ctx = RunContext(record=record, resume=resume_dir is not None, quiet=quiet)
-    summary = recipe.run(cfg, ctx)
+    try:
+        summary = recipe.run(cfg, ctx)
+    except TrustlabError as exc:
+        # rejected before anything was written (bad config, data path, checkpoint): the run never ran, and
+        # leaves no folder behind; found mid-run (a corrupt file): the record says failed, with the error
+        if resume_dir is None and record.pristine():
+            record.discard()
+        else:
+            record.mark_failed(str(exc))
+        raise
+    except Exception as exc:
+        record.mark_failed(f"{type(exc).__name__}: {exc}")
+        raise
+    finally:  # KeyboardInterrupt / kill: the record stays unfinished (killed), resumable from its checkpoint
+        record.close_loggers()
     record.write_summary(summary)
     record.mark_done()
     return record

@@ -61,6 +61,11 @@ class Registry(Generic[T]):
         doc = help if help is not None else (getattr(obj, "__doc__", None) or "")
         self._help[name] = doc.strip().splitlines()[0] if doc.strip() else ""
 
+    def remove(self, name: str) -> None:
+        """Unregister ``name`` (tests that register a temporary item); a missing name is a no-op."""
+        self._items.pop(name, None)
+        self._help.pop(name, None)
+
     def get(self, name: str) -> T:
         if name not in self._items:
             raise NotFoundError(

@@ -22,7 +22,7 @@ def gated_claim():
                       preconditions={"above-chance": "acc >= 0.2", "not-at-ceiling": "acc < 1"},
                       effect=0.05, effect_source="test")
     yield CLAIMS.get(ID)
-    CLAIMS._items.pop(ID, None)  # type: ignore[attr-defined]
+    CLAIMS.remove(ID)
 
 
 def _result(gates, diffs=(0.1, 0.12, 0.11)):

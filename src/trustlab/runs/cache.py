@@ -49,6 +49,10 @@ def cached_run(recipe: str, overrides: Overrides | None, root: str | Path, quiet
     with lock:
         if (path / "done").is_file():
             return RunRecord.open(path)
+        if (path / "failed").is_file():  # stopped on an error last time: train it again from scratch
+            import shutil
+
+            shutil.rmtree(path)
         if (path / "checkpoints" / "last.pt").is_file():
             return run_recipe(recipe, resume_dir=path, quiet=quiet)
         if path.exists():  # a run killed before its first checkpoint: start it again

@@ -68,13 +68,17 @@ class TensorBoardLogger:
         self.writer.close()
 
 
-def mlflow_uri(run_path: Path | None = None) -> str:
-    """``$MLFLOW_TRACKING_URI``, else ``file:<runs root>/mlruns`` (the folder above the recipe folders)."""
+def mlflow_uri(run_path: Path | None = None, recipe: str = "") -> str:
+    """``$MLFLOW_TRACKING_URI``, else ``file:<runs root>/mlruns``: the runs root is the folder above the
+    recipe folders of ``run_path`` (``<root>/<recipe>/<run id>``, so ``--runs-dir`` is honoured), or, with
+    no run yet, ``$TRUSTLAB_RUNS`` / ``./runs``."""
     if os.environ.get("MLFLOW_TRACKING_URI"):
         return os.environ["MLFLOW_TRACKING_URI"]
-    from trustlab.runs.store import runs_root
-
-    return (runs_root() / "mlruns").resolve().as_uri()
+    if run_path is not None:
+        root = Path(run_path).resolve().parents[recipe.count("/") + 1] if recipe else Path(run_path).parent
+    else:
+        root = Path(os.environ.get("TRUSTLAB_RUNS") or "runs")
+    return (root / "mlruns").resolve().as_uri()
 
 
 class MLflowLogger:
@@ -86,7 +90,7 @@ class MLflowLogger:
         from trustlab.config import _flatten
 
         self.mlflow = mlflow
-        uri = mlflow_uri(run_path)
+        uri = mlflow_uri(run_path, recipe)
         if uri.startswith("file:"):  # MLflow 3 keeps the file store behind an opt-in; it is our offline default
             os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
         mlflow.set_tracking_uri(uri)

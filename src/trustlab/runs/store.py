@@ -208,14 +208,59 @@ class RunRecord:
 
     def mark_done(self) -> None:
         if self.writer:
-            if self._loggers is not None:
-                self._loggers.close()
+            self.close_loggers()
             io.write_text(self.path / "done", time.strftime("%Y-%m-%dT%H:%M:%S%z") + "\n")
+
+    def mark_failed(self, error: str) -> None:
+        """The run stopped on an error after it had started writing: ``failed`` holds the error line (it is
+        not resumable; ``trustlab runs --clean-failed`` removes it)."""
+        if self.writer:
+            self.close_loggers()
+            line = " ".join(str(error).split()) or "error"
+            io.write_text(self.path / "failed", time.strftime("%Y-%m-%dT%H:%M:%S%z") + " " + line + "\n")
+
+    def close_loggers(self) -> None:
+        """End the optional tracking runs (MLflow, TensorBoard) whatever way the run ended."""
+        if self._loggers is not None:
+            self._loggers.close()
+            self._loggers = None
+
+    def pristine(self) -> bool:
+        """Nothing but the config and env were written: no metrics, summary, checkpoint or artifact."""
+        def empty(folder: Path) -> bool:
+            return not folder.is_dir() or not any(p.is_file() for p in folder.rglob("*"))
+
+        metrics = self.path / "metrics.jsonl"
+        return (not (metrics.is_file() and metrics.stat().st_size) and not (self.path / "summary.json").exists()
+                and empty(self.path / "checkpoints") and empty(self.path / "artifacts"))
+
+    def discard(self) -> None:
+        """Remove the folder of a run that was rejected before it wrote anything (it never ran)."""
+        if self.writer:
+            import shutil
+
+            self.close_loggers()
+            shutil.rmtree(self.path, ignore_errors=True)
 
     # --- reads --------------------------------------------------------------------------------
     @property
     def done(self) -> bool:
         return (self.path / "done").exists()
+
+    @property
+    def failed(self) -> bool:
+        return (self.path / "failed").exists() and not self.done
+
+    @property
+    def status(self) -> str:
+        """``done``; ``failed`` (stopped on an error, see :meth:`error`); or ``killed``: stopped from
+        outside (interrupt, kill, out of memory), resumable from its last checkpoint if it has one."""
+        return "done" if self.done else ("failed" if self.failed else "killed")
+
+    def error(self) -> str:
+        """The error line of a failed run ("" otherwise)."""
+        p = self.path / "failed"
+        return p.read_text().strip().split(" ", 1)[-1] if p.is_file() else ""
 
     def config(self) -> dict[str, Any]:
         return read_config(self.path)
