@@ -125,3 +125,18 @@ def test_env_records_the_cpu_and_its_kernel_set(monkeypatch) -> None:
     assert env["cpu_capability"] in ("DEFAULT", "AVX2", "AVX512", "ZVECTOR", "VSX", "NEON", "SVE256")
     assert env["onednn_max_cpu_isa"] == "SSE41" and isinstance(env["cpu_simd"], list)
     assert env["cpu_model"]
+
+
+def test_bench_report_header_shows_the_cpu_and_kernel_set(tmp_path: Path) -> None:
+    from trustlab.report import render_bench
+
+    env = {"cpu_model": "AMD EPYC 7B13", "cpu_capability": "AVX2", "onednn_max_cpu_isa": "SSE41",
+           "cpu_simd": ["avx2", "fma"]}
+    claim = {"id": "erm/beats-chance", "statement": "s", "suite": "quick", "passed": False, "margin": 0.1,
+             "unit": "acc", "values": {"a": [0.1, 0.2, 0.3]}, "seeds": [0, 1, 2], "verdict": "INVALID",
+             "interval": [0.0, 0.2], "diffs": [0.1, 0.1, 0.1], "reason": "learned: mean in-domain acc 0.3 < 0.5",
+             "gates": [{"name": "learned", "ok": False, "detail": "mean in-domain acc 0.3 < 0.5"}]}
+    (tmp_path / "claims.json").write_text(json.dumps({"suite": "quick", "env": env, "claims": [claim]}))
+    html = Path(render_bench(tmp_path)).read_text()
+    for text in ("AMD EPYC 7B13", "AVX2", "SSE41", ">INVALID<", "mean in-domain acc 0.3 &lt; 0.5"):
+        assert text in html, text

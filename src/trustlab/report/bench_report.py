@@ -45,7 +45,10 @@ from trustlab.report import figures, svg
 from trustlab.report import html as h
 from trustlab.report.run_report import RunReport, code_version, ensure_run_report, format_seconds
 
-ENV_KEYS = ("machine", "platform", "torch", "python", "cpu_count", "torch_threads", "gpu", "device", "git_sha")
+# the CPU and the kernel set torch / oneDNN chose are in the header: float kernels follow the instruction set,
+# and a margin near zero can change verdict between machines (scripts/isa_verdicts.py)
+ENV_KEYS = ("machine", "platform", "cpu_model", "cpu_simd", "cpu_capability", "onednn_max_cpu_isa", "torch",
+            "python", "cpu_count", "torch_threads", "gpu", "device", "git_sha")
 
 
 def _floats(values: Any) -> list[float]:
