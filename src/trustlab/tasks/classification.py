@@ -28,6 +28,23 @@ from trustlab.registry import DATASETS
 from trustlab.runs.store import RunRecord
 
 
+@dataclass
+class ERMConfig:
+    """Settings of the ERM step (:class:`Classify`); the ``method:`` section of :class:`ERMRecipeConfig`."""
+
+    label_smoothing: float = 0.0
+
+
+@dataclass
+class ERMRecipeConfig:
+    """A recipe that trains one classifier by ERM: the ``erm/*`` recipes and the KD/OKD teacher."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    method: ERMConfig = field(default_factory=ERMConfig)
+
+
 def build_data(cfg: DataConfig) -> DGData:
     """The dataset named by ``data.name`` (``trustlab list datasets``)."""
     import trustlab.data  # noqa: F401  (registers the datasets)

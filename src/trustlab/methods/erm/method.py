@@ -11,18 +11,12 @@ Dassl/on-device-DG reference setup (papers/01).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from torch import nn
 
-from trustlab.experiment import DataConfig, ModelConfig, TrainConfig
 from trustlab.registry import METHODS
-from trustlab.tasks.classification import Classify
+from trustlab.tasks.classification import Classify, ERMConfig, ERMRecipeConfig
 
-
-@dataclass
-class ERMConfig:
-    label_smoothing: float = 0.0
+__all__ = ["ERM", "ERMConfig", "ERMRecipeConfig"]  # the configs live in the shared layer (the KD/OKD teacher uses them)
 
 
 @METHODS.register("erm")
@@ -33,11 +27,3 @@ class ERM(Classify):
         cfg = cfg or ERMConfig()
         super().__init__(model, label_smoothing=cfg.label_smoothing)
         self.cfg = cfg
-
-
-@dataclass
-class ERMRecipeConfig:
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    method: ERMConfig = field(default_factory=ERMConfig)

@@ -35,14 +35,13 @@ from trustlab.engine.fit import FitResult
 from trustlab.engine.runtime import resolve_device
 from trustlab.errors import ConfigError
 from trustlab.experiment import DataConfig, ModelConfig, TrainConfig
-from trustlab.methods.erm.method import ERM, ERMRecipeConfig
 from trustlab.methods.okd.baselines import RSC, EFDMix, MixRecipeConfig, MixStyle, RSCRecipeConfig
 from trustlab.methods.okd.method import KD, OKD, KDRecipeConfig, OKDConfig, student_model
 from trustlab.methods.okd.teacher import TEACHER_RECIPE, TeacherConfig, load_teacher, runs_root_of
 from trustlab.recipes import TINY_FOLDER, Recipe, RunContext, register_recipe
 from trustlab.registry import RECIPES
 from trustlab.runs.cache import cached_run
-from trustlab.tasks.classification import run_dg
+from trustlab.tasks.classification import Classify, ERMRecipeConfig, run_dg
 
 DIGITS_DATA: dict[str, Any] = {"name": "digits-dg", "target": "mnistm", "image_size": 32, "batch_size": 32}
 DOSCO_DATA: dict[str, Any] = {"name": "dosco-digits", "target": "unseen", "image_size": 32, "batch_size": 32}
@@ -187,7 +186,7 @@ def _register(name: str, description: str, config_cls: type, run: Any, defaults:
 
 _register(
     TEACHER_RECIPE, "ERM teacher for KD/OKD (resnet18 w0.25 by default); trained once per data config, cached",
-    ERMRecipeConfig, dg(lambda model, c: ERM(model, c.method)),
+    ERMRecipeConfig, dg(lambda model, c: Classify(model, label_smoothing=c.method.label_smoothing)),
     {"data": {**DIGITS_DATA, "batch_size": 64}, "model": dict(TEACHER["model"]),
      "train": {**TRAIN, "lr": TEACHER["lr"]}},
     {**TINY, "model.name": "small_cnn", "model.width": 0.125},
@@ -195,7 +194,8 @@ _register(
 
 # (name, description, config, run function, teacher?) of each method; one recipe per dataset kind below
 _METHODS: list[tuple[str, str, type, Any, bool]] = [
-    ("student-erm", "ERM of the tiny student (small_cnn w0.125)", StudentERMConfig, dg(lambda m, c: ERM(m)), False),
+    ("student-erm", "ERM of the tiny student (small_cnn w0.125)", StudentERMConfig, dg(lambda m, c: Classify(m)),
+     False),
     ("kd", "KD (T=4, 0.1 CE + 0.9 T^2 KL) into the tiny student", KDRecipeConfig, distill(KD), True),
     ("okd", "OKD (KD + T^2 KL on fusion OOD data) into the tiny student", OKDStudyConfig, distill(OKD), True),
     ("mixstyle", "MixStyle (p=0.5, alpha=0.1) for the tiny student", MixRecipeConfig,
