@@ -30,21 +30,7 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     if tp is Any:
         return value
     if origin in (Union, types.UnionType):
-        args = get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(value, arg, key)
-            except ConfigError as exc:
-                errors.append(str(exc))
-        if len(errors) > 1:  # e.g. int | Literal["all"]: say every form the key accepts
-            raise ConfigError(f"config key '{key}': {value!r} fits none of its forms: "
-                              + "; ".join(e.split(": ", 1)[-1] for e in errors))
-        raise ConfigError(errors[0] if errors else f"config key '{key}': bad value {value!r}")
+        return _coerce_union(value, tp, key)
     if origin is typing.Literal:
         if value not in get_args(tp):
             raise ConfigError(f"config key '{key}': {value!r} is not one of {list(get_args(tp))}")
@@ -66,30 +52,62 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"config key '{key}': expected a mapping, got {value!r}")
         return from_dict(tp, value, prefix=f"{key}.")
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"config key '{key}': expected true/false, got {value!r}")
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise ConfigError(f"config key '{key}': expected an integer, got {value!r}")
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads "1e-3" (no dot) as a string
-            with contextlib.suppress(ValueError):  # not a number: the error below names the key
-                return float(value)
-        raise ConfigError(f"config key '{key}': expected a number, got {value!r}")
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return str(value)
-        raise ConfigError(f"config key '{key}': expected a string, got {value!r}")
+    if tp in _SCALARS:
+        return _SCALARS[tp](value, key)
     return value
+
+
+def _coerce_union(value: Any, tp: Any, key: str) -> Any:
+    """The first member of a union (``X | None``, ``int | Literal["all"]``) that ``value`` fits."""
+    args = get_args(tp)
+    if value is None and type(None) in args:
+        return None
+    errors = []
+    for arg in args:
+        if arg is type(None):
+            continue
+        try:
+            return _coerce(value, arg, key)
+        except ConfigError as exc:
+            errors.append(str(exc))
+    if len(errors) > 1:  # e.g. int | Literal["all"]: say every form the key accepts
+        raise ConfigError(f"config key '{key}': {value!r} fits none of its forms: "
+                          + "; ".join(e.split(": ", 1)[-1] for e in errors))
+    raise ConfigError(errors[0] if errors else f"config key '{key}': bad value {value!r}")
+
+
+def _to_bool(value: Any, key: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise ConfigError(f"config key '{key}': expected true/false, got {value!r}")
+
+
+def _to_int(value: Any, key: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise ConfigError(f"config key '{key}': expected an integer, got {value!r}")
+
+
+def _to_float(value: Any, key: str) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):  # YAML 1.1 reads "1e-3" (no dot) as a string
+        with contextlib.suppress(ValueError):  # not a number: the error below names the key
+            return float(value)
+    raise ConfigError(f"config key '{key}': expected a number, got {value!r}")
+
+
+def _to_str(value: Any, key: str) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise ConfigError(f"config key '{key}': expected a string, got {value!r}")
+
+
+_SCALARS = {bool: _to_bool, int: _to_int, float: _to_float, str: _to_str}
 
 
 def from_dict(cls: type[C], data: dict[str, Any], prefix: str = "") -> C:

@@ -230,6 +230,45 @@ def _find_corrupt(paths: list[Path]) -> list[Path]:
 # ---------------------------------------------------------------- builder
 
 
+def _drop_corrupt(tree: dict[str, dict[str, dict[str, list[Path]]]], root: Path, skip: bool) -> tuple[int, int]:
+    """Fail on unreadable images, or (``skip``) drop them from ``tree`` in place, with classes left empty;
+    ``(images, unreadable)``."""
+    all_paths = [p for splits in tree.values() for classes in splits.values() for ps in classes.values() for p in ps]
+    bad = _find_corrupt(all_paths)
+    if bad and not skip:
+        shown = ", ".join(str(p) for p in bad[:5])
+        more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
+        raise DataError(
+            f"{len(bad)} unreadable image(s) under '{root}': {shown}{more}; fix or remove them, "
+            "or pass --set data.skip_corrupt=true to skip them"
+        )
+    if bad:
+        bad_set = set(bad)
+        for splits in tree.values():
+            for classes in splits.values():
+                for c in list(classes):
+                    classes[c] = [p for p in classes[c] if p not in bad_set]
+                    if not classes[c]:
+                        del classes[c]
+    return len(all_paths), len(bad)
+
+
+def _common_classes(tree: dict[str, dict[str, dict[str, list[Path]]]], root: Path) -> list[str]:
+    """The sorted class names; every domain must have images and every class."""
+    per_domain = {d: set().union(*(set(cl) for cl in splits.values())) for d, splits in tree.items()}
+    for d, present in per_domain.items():
+        if not present:
+            raise DataError(f"domain '{d}' under '{root}' is empty (no images in class folders)")
+    classes = sorted(set().union(*per_domain.values()))
+    missing = {c: [d for d in tree if c not in per_domain[d]] for c in classes}
+    missing = {c: ds for c, ds in missing.items() if ds}
+    if missing:
+        shown = "; ".join(f"class '{c}' is missing in domain(s) {', '.join(ds)}" for c, ds in list(missing.items())[:3])
+        more = f" (and {len(missing) - 3} more classes)" if len(missing) > 3 else ""
+        raise DataError(f"{shown}{more} under '{root}'; every domain needs the same class folders")
+    return classes
+
+
 @DATASETS.register("folder")
 def build_folder(cfg: DataConfig) -> DGData:
     """Image folders under data.root: DomainBed root/<domain>/<class>/<image>, Dassl train/val/test, ImageFolder."""
@@ -246,35 +285,8 @@ def build_folder(cfg: DataConfig) -> DGData:
         )
     layout, tree = _scan(root)
 
-    all_paths = [p for splits in tree.values() for classes in splits.values() for ps in classes.values() for p in ps]
-    bad = _find_corrupt(all_paths)
-    if bad and not cfg.skip_corrupt:
-        shown = ", ".join(str(p) for p in bad[:5])
-        more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
-        raise DataError(
-            f"{len(bad)} unreadable image(s) under '{root}': {shown}{more}; fix or remove them, "
-            "or pass --set data.skip_corrupt=true to skip them"
-        )
-    if bad:
-        bad_set = set(bad)
-        for splits in tree.values():
-            for classes in splits.values():
-                for c in list(classes):
-                    classes[c] = [p for p in classes[c] if p not in bad_set]
-                    if not classes[c]:
-                        del classes[c]
-
-    per_domain = {d: set().union(*(set(cl) for cl in splits.values())) for d, splits in tree.items()}
-    for d, present in per_domain.items():
-        if not present:
-            raise DataError(f"domain '{d}' under '{root}' is empty (no images in class folders)")
-    classes = sorted(set().union(*per_domain.values()))
-    missing = {c: [d for d in tree if c not in per_domain[d]] for c in classes}
-    missing = {c: ds for c, ds in missing.items() if ds}
-    if missing:
-        shown = "; ".join(f"class '{c}' is missing in domain(s) {', '.join(ds)}" for c, ds in list(missing.items())[:3])
-        more = f" (and {len(missing) - 3} more classes)" if len(missing) > 3 else ""
-        raise DataError(f"{shown}{more} under '{root}'; every domain needs the same class folders")
+    n_images, n_bad = _drop_corrupt(tree, root, cfg.skip_corrupt)
+    classes = _common_classes(tree, root)
 
     cidx = {c: i for i, c in enumerate(classes)}
     splits_out: dict[str, dict[str, Dataset]] = {}
@@ -304,7 +316,7 @@ def build_folder(cfg: DataConfig) -> DGData:
         info={
             "root": str(root),
             "layout": layout,
-            "skipped_corrupt": len(bad),
-            "num_images": len(all_paths) - len(bad),
+            "skipped_corrupt": n_bad,
+            "num_images": n_images - n_bad,
         },
     )
