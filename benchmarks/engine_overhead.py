@@ -1,17 +1,26 @@
-"""Engine overhead: throughput of trustlab's fit() vs a bare PyTorch loop, same model/data, one run.
+"""Engine overhead: throughput of trustlab's fit() vs a bare PyTorch loop, same model/data, one run; and the
+fit() of an earlier commit beside today's (the loop before the split into state / epoch / step).
 
-    .venv/bin/python benchmarks/engine_overhead.py [--reps 3] [--n 2048]
+    .venv/bin/python benchmarks/engine_overhead.py [--reps 3] [--n 2048] [--base c4ca20e]
 
-Both loops do the same work per step (forward, cross-entropy, backward, SGD step, LR schedule step).
-Runs alternate (bare, fit, bare, fit, ...) so machine noise hits both; the ratio of the median
-throughputs is printed. Target: fit / bare >= 0.95.
+All loops do the same work per step (forward, cross-entropy, backward, SGD step, LR schedule step).
+Runs alternate (bare, fit, old fit, bare, ...) so machine noise hits all; the ratios of the median
+throughputs are printed. Target: fit / bare >= 0.95. ``--base`` is any git revision whose
+``src/trustlab/engine/fit.py`` still imports against today's package (the old module is loaded from
+``git show``; ``--base none`` skips it).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
+from types import ModuleType
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +32,22 @@ from trustlab.engine.runtime import seed_everything
 from trustlab.experiment import TrainConfig
 from trustlab.methods.erm.method import ERM
 from trustlab.models import build_model
+
+BASE = "c4ca20e"  # the last commit with the 148-line fit()
+
+
+def old_fit_module(rev: str) -> ModuleType:
+    """``trustlab.engine.fit`` as it was at ``rev``, imported as a separate module."""
+    root = Path(__file__).resolve().parents[1]
+    src = subprocess.run(["git", "show", f"{rev}:src/trustlab/engine/fit.py"], cwd=root, check=True,
+                         capture_output=True, text=True).stdout
+    path = Path(tempfile.mkdtemp()) / f"fit_{rev}.py"
+    path.write_text(src)
+    spec = importlib.util.spec_from_file_location(f"fit_{rev}", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def bare_loop(model, data, cfg: TrainConfig, batch_size: int) -> float:
@@ -42,8 +67,8 @@ def bare_loop(model, data, cfg: TrainConfig, batch_size: int) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def engine_loop(model, data, cfg: TrainConfig, batch_size: int) -> float:
-    res = fit(ERM(model), data, cfg, batch_size=batch_size, quiet=True)
+def engine_loop(fit_fn, model, data, cfg: TrainConfig, batch_size: int) -> float:
+    res = fit_fn(ERM(model), data, cfg, batch_size=batch_size, quiet=True)
     return res.samples_per_second
 
 
@@ -54,24 +79,33 @@ def main() -> None:
     ap.add_argument("--model", default="small_cnn")
     ap.add_argument("--width", type=float, default=0.25)
     ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--base", default=BASE, help="git revision of the old fit() to time beside (none: skip)")
     args = ap.parse_args()
     g = torch.Generator().manual_seed(0)
     data = TensorDataset(torch.rand(args.n, 3, 32, 32, generator=g), torch.randint(0, 10, (args.n,), generator=g))
     cfg = TrainConfig(epochs=1, device="cpu", lr=0.01, deterministic=False)
-    bare, eng = [], []
+    loops = {"bare loop": None, "fit()": fit}
+    if args.base != "none":
+        loops[f"fit()@{args.base}"] = old_fit_module(args.base).fit
+    runs: dict[str, list[float]] = {k: [] for k in loops}
     for rep in range(args.reps + 1):
-        seed_everything(rep, deterministic=False)
-        b = bare_loop(build_model(args.model, 10, 32, args.width), data, cfg, args.batch_size)
-        seed_everything(rep, deterministic=False)
-        e = engine_loop(build_model(args.model, 10, 32, args.width), data, cfg, args.batch_size)
-        if rep:  # the first pair warms up caches and allocators
-            bare.append(b)
-            eng.append(e)
-    mb, me = statistics.median(bare), statistics.median(eng)
+        for name, fit_fn in loops.items():
+            seed_everything(rep, deterministic=False)
+            model = build_model(args.model, 10, 32, args.width)
+            v = bare_loop(model, data, cfg, args.batch_size) if fit_fn is None else \
+                engine_loop(fit_fn, model, data, cfg, args.batch_size)
+            if rep:  # the first round warms up caches and allocators
+                runs[name].append(v)
+    med = {k: statistics.median(v) for k, v in runs.items()}
     print(f"model={args.model} width={args.width} n={args.n} batch={args.batch_size} threads={torch.get_num_threads()}")
-    print(f"bare loop : {mb:8.1f} samples/s  (runs: {', '.join(f'{v:.0f}' for v in bare)})")
-    print(f"fit()     : {me:8.1f} samples/s  (runs: {', '.join(f'{v:.0f}' for v in eng)})")
-    print(f"ratio fit/bare = {me / mb:.3f}  (target >= 0.95)")
+    for name, vals in runs.items():
+        print(f"{name:<16}: {med[name]:8.1f} samples/s  (runs: {', '.join(f'{v:.0f}' for v in vals)})")
+    bare = med["bare loop"]
+    for name in list(loops)[1:]:
+        print(f"ratio {name} / bare = {med[name] / bare:.3f}  (target >= 0.95)")
+    if len(loops) == 3:
+        old = list(loops)[2]
+        print(f"ratio fit() / {old} = {med['fit()'] / med[old]:.3f}")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from trustlab.errors import ConfigError
+
 
 @dataclass
 class DataConfig:
@@ -51,14 +53,38 @@ class TrainConfig:
     lr: float = 0.01
     momentum: float = 0.9
     weight_decay: float = 5e-4
-    schedule: Literal["cosine", "step", "constant"] = "cosine"
-    warmup_epochs: int = 0
+    # onecycle: torch.optim.lr_scheduler.OneCycleLR (max_lr = lr, its defaults: cosine anneal, div_factor 25,
+    # final_div_factor 1e4, momentum / Adam beta1 cycled 0.85-0.95); its first phase is its own warm-up
+    schedule: Literal["cosine", "step", "constant", "onecycle"] = "cosine"
+    warmup_epochs: int = 0  # warm-up length in epochs ...
+    warmup_steps: int = 0  # ... plus this many optimizer steps
+    warmup: Literal["linear", "constant"] = "linear"  # linear: lr * (step + 1) / warm-up; constant: lr * warmup_factor
+    warmup_factor: float = 0.1  # constant warm-up's LR multiplier (ResNet-110 style: 0.1 lr, then the schedule)
+    pct_start: float = 0.3  # onecycle: share of the steps spent raising the LR
     step_size: int = 30  # step schedule: epochs between decays
     gamma: float = 0.1  # step schedule: decay factor
     grad_clip: float | None = None  # max global gradient norm
+    grad_accum_steps: int = 1  # each batch runs as this many micro-batches (same step, less activation memory)
     amp: bool = False  # mixed precision (CUDA only)
+    amp_dtype: Literal["bf16", "fp16"] = "bf16"  # fp16 adds a GradScaler (loss scaling); bf16 needs none
+    log_every: int = 50  # optimizer steps between host syncs: NaN/inf check and progress-bar loss
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     deterministic: bool = True
     eval_every: int = 1  # epochs between evaluations
     max_steps_per_epoch: int | None = None
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.grad_accum_steps < 1:
+            raise ConfigError(f"train.grad_accum_steps must be >= 1, got {self.grad_accum_steps}")
+        if self.log_every < 1:
+            raise ConfigError(f"train.log_every must be >= 1, got {self.log_every}")
+        if self.warmup_epochs < 0 or self.warmup_steps < 0:
+            raise ConfigError("train.warmup_epochs and train.warmup_steps must be >= 0")
+        if not 0.0 < self.warmup_factor <= 1.0:
+            raise ConfigError(f"train.warmup_factor must be in (0, 1], got {self.warmup_factor}")
+        if not 0.0 < self.pct_start < 1.0:
+            raise ConfigError(f"train.pct_start must be in (0, 1), got {self.pct_start}")
+        if self.schedule == "onecycle" and (self.warmup_epochs or self.warmup_steps):
+            raise ConfigError("train.schedule=onecycle warms up by itself (train.pct_start); "
+                              "set train.warmup_epochs=0 and train.warmup_steps=0")
