@@ -59,7 +59,46 @@ TARGETS: dict[str, Target] = {
 # source changes and mutmut renumbers its mutants.
 _NAN = "float() parses 'NAN' case-insensitively: the same nan"
 _NEG = "numpy's reshape treats any negative size as 'infer', so -2 is -1"
+_TIES = "tied values all get the same mean rank, so the order within ties (all a sort kind can change) cannot show"
+_KCLIP = ("tau-b: |S| <= min(n0 - ties_x, n0 - ties_y) <= the denominator sqrt((n0 - ties_x)(n0 - ties_y)), "
+          "all integers (exact in float64 below 2**53), so the clip to [-1, 1] never acts")
+_EXP_LO = "exp(z) <= exp(-50) ~ 2e-22, so 1 + exp(z) == 1.0 in float64 whether z is clipped at -50, -51 or not"
+IQA = "trustlab.metrics.iqa.x_"
 EQUIVALENT: dict[str, dict[str, tuple[str, str]]] = {
+    "iqa": {
+        IQA + "_pearson__mutmut_5": ('float("NAN")', _NAN),
+        IQA + "_pearson__mutmut_21": ('float("NAN")', _NAN),
+        IQA + "krcc__mutmut_18": ('float("NAN")', _NAN),
+        IQA + "krcc__mutmut_82": ('float("NAN")', _NAN),
+        IQA + "plcc_logistic__mutmut_24": ('float("NAN")', _NAN),
+        IQA + "_pair__mutmut_8": ("reshape(-2)", _NEG),
+        IQA + "_pair__mutmut_16": ("reshape(-2)", _NEG),
+        IQA + "average_ranks__mutmut_8": ("reshape(-2)", _NEG),
+        IQA + "fit_logistic__mutmut_9": ("reshape(-2)", _NEG),
+        IQA + "fit_logistic__mutmut_17": ("reshape(-2)", _NEG),
+        IQA + "average_ranks__mutmut_11": ("kind=None", _TIES),
+        IQA + "average_ranks__mutmut_13": ("np.argsort(x, )", _TIES),
+        IQA + "average_ranks__mutmut_15": ('kind="MERGESORT"', _TIES),
+        IQA + "krcc__mutmut_3": ("chunk: int = 2049", "the chunk size only splits the pair loop; S and the tie "
+                                 "counts are sums of integers, exact in any split"),
+        IQA + "krcc__mutmut_66": ("n0 = n * (n - 1) / 2", "n (n - 1) is even: / and // give the same number"),
+        IQA + "krcc__mutmut_85": ("np.clip(s / den, None, 1.0)", _KCLIP),
+        IQA + "krcc__mutmut_86": ("np.clip(s / den, -1.0, None)", _KCLIP),
+        IQA + "krcc__mutmut_92": ("np.clip(s / den, -2.0, 1.0)", _KCLIP),
+        IQA + "krcc__mutmut_93": ("np.clip(s / den, -1.0, 2.0)", _KCLIP),
+        IQA + "logistic4__mutmut_3": ("None, 50)", _EXP_LO),
+        IQA + "logistic4__mutmut_15": ("-51, 50)", _EXP_LO),
+        IQA + "logistic5__mutmut_3": ("None, 50)", _EXP_LO),
+        IQA + "logistic5__mutmut_11": ("-51, 50)", _EXP_LO),
+        IQA + "logistic5__mutmut_12": ("-50, 51)", "1 / (1 + exp(z)) <= 2e-22 for z >= 50, and b1 (0.5 - 2e-22) "
+                                       "== b1 0.5 in float64: clipping at 51 instead of 50 cannot show"),
+        IQA + "fit_logistic__mutmut_56": ("raise RuntimeError(None)", "raised and caught inside fit_logistic: "
+                                          "its message is never seen"),
+        IQA + "fit_logistic__mutmut_57": ('RuntimeError("XXnon-finite fitXX")', "raised and caught inside "
+                                          "fit_logistic: its message is never seen"),
+        IQA + "fit_logistic__mutmut_58": ('RuntimeError("NON-FINITE FIT")', "raised and caught inside "
+                                          "fit_logistic: its message is never seen"),
+    },
     "robustness": {
         "trustlab.metrics.robustness.x_asr_all__mutmut_10": ('float("NAN")', _NAN),
         "trustlab.metrics.robustness.x_asr_avg__mutmut_8": ('float("NAN")', _NAN),
