@@ -31,7 +31,8 @@ _X_KEYS = ("epoch", "step")
 _SKIP_PREFIXES = ("time/",)  # wall-clock timings are not training curves
 
 
-def _new_figure(width: float, height: float) -> Figure:
+def new_figure(width: float, height: float) -> Figure:
+    """A matplotlib figure (inches) on its own Agg canvas, constrained layout: draw on it, then :func:`save_png`."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # imported on first use: SVG-only reports skip it
     from matplotlib.figure import Figure
 
@@ -40,7 +41,11 @@ def _new_figure(width: float, height: float) -> Figure:
     return fig
 
 
-def _style(ax: Any) -> None:
+_new_figure = new_figure  # old private name, still imported by methods/pmtiqa/recipes.py (being rewritten, issue 27)
+
+
+def style(ax: Any) -> None:
+    """The house style of an axes: light grid, no top/right spines."""
     ax.grid(True, alpha=0.3, linewidth=0.6)
     ax.spines["top"].set_visible(False)
     ax.spines["right"].set_visible(False)
@@ -52,6 +57,42 @@ def save_png(fig: Figure, out: str | Path) -> Path:
     fig.savefig(buf, format="png", dpi=DPI)
     fig.clear()  # drop artists now: figures made in a loop would otherwise pile up until GC
     return io.write_bytes(Path(out), buf.getvalue())
+
+
+def save_image(image: Any, out: str | Path) -> Path:
+    """Write a PIL image as PNG, atomically."""
+    buf = _bytes_io.BytesIO()
+    image.save(buf, format="PNG")
+    return io.write_bytes(Path(out), buf.getvalue())
+
+
+def image_grid(images: Sequence[np.ndarray] | np.ndarray, out: str | Path, cols: int, *, rows: int | None = None,
+               scale: int = 1, border: int = 0, title: str = "", title_height: int = 14,
+               tile_shape: tuple[int, int] = (32, 32)) -> Path:
+    """Images (N, H, W) grey or (N, H, W, 3) RGB, uint8, on a white grid of ``cols`` columns and ``rows`` rows (as
+    many as the images need when None; images beyond ``cols * rows`` are left out), each with ``border`` pixels of
+    white around it, the whole enlarged ``scale`` times (nearest neighbour), under a ``title`` line when given;
+    written as PNG atomically. ``tile_shape`` (H, W) sizes the cells when there are no images.
+
+        image_grid(x_uint8, "samples.png", cols=8, scale=2, border=1)
+    """
+    from PIL import Image, ImageDraw
+
+    images = list(images)
+    h, w = images[0].shape[:2] if images else tile_shape
+    grey = bool(images) and images[0].ndim == 2
+    rows = rows if rows is not None else (len(images) + cols - 1) // cols
+    cell_h, cell_w = (h + 2 * border) * scale, (w + 2 * border) * scale
+    top = title_height if title else 0
+    white = 255 if grey else (255, 255, 255)
+    canvas = Image.new("L" if grey else "RGB", (cols * cell_w, rows * cell_h + top), white)
+    if title:
+        ImageDraw.Draw(canvas).text((2, 1), title, fill=0 if grey else (0, 0, 0))
+    for k, im in enumerate(images[: cols * rows]):
+        tile = Image.fromarray(im).resize((w * scale, h * scale), Image.NEAREST)
+        r, c = divmod(k, cols)
+        canvas.paste(tile, (c * cell_w + border * scale, top + r * cell_h + border * scale))
+    return save_image(canvas, out)
 
 
 def _is_number(v: Any) -> bool:
@@ -125,7 +166,7 @@ def training_curves(
         return None
     n = len(series)
     width, height = (3.2 * n, 2.4) if small else (4.6 * n, 3.4)
-    fig = _new_figure(max(width, 4.0), height)
+    fig = new_figure(max(width, 4.0), height)
     axes = fig.subplots(1, n, squeeze=False)[0]
     for ax, (group, curves) in zip(axes, series.items(), strict=True):
         for key, (xs, ys) in curves.items():
@@ -140,7 +181,7 @@ def training_curves(
         if len(curves) > 1 or not small:
             ax.legend(fontsize=6 if small else 8, frameon=False)
         ax.tick_params(labelsize=7 if small else 9)
-        _style(ax)
+        style(ax)
     if title:
         fig.suptitle(title, fontsize=10 if small else 12)
     return save_png(fig, out)
@@ -188,7 +229,7 @@ def bar_chart(
         return None
     ys = [float(values[k]) if _is_number(values[k]) else float("nan") for k in names]
     errs = [_error((errors or {}).get(k)) for k in names]
-    fig = _new_figure(max(4.0, 0.75 * len(names) + 2.0), 3.4)
+    fig = new_figure(max(4.0, 0.75 * len(names) + 2.0), 3.4)
     ax = fig.add_subplot()
     xs = np.arange(len(names))
     ax.bar(xs, [y if math.isfinite(y) else 0.0 for y in ys], color=[f"C{i % 10}" for i in range(len(names))], alpha=0.9)
@@ -213,7 +254,7 @@ def bar_chart(
     ax.set_title(title)
     ax.set_ylabel(ylabel)
     ax.margins(y=0.12)
-    _style(ax)
+    style(ax)
     ax.grid(False, axis="x")
     return save_png(fig, out)
 
@@ -237,7 +278,7 @@ def grouped_bar_chart(
     if not group_names or not series_names:
         return None
     width = 0.8 / len(series_names)
-    fig = _new_figure(max(4.5, 0.5 * len(group_names) * len(series_names) + 2.5), 3.6)
+    fig = new_figure(max(4.5, 0.5 * len(group_names) * len(series_names) + 2.5), 3.6)
     ax = fig.add_subplot()
     xs = np.arange(len(group_names))
     for j, series in enumerate(series_names):
@@ -255,7 +296,7 @@ def grouped_bar_chart(
         ax.set_ylabel(ylabel)
     ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.margins(y=0.15)
-    _style(ax)
+    style(ax)
     ax.grid(False, axis="x")
     return save_png(fig, out)
 
@@ -279,7 +320,7 @@ def histogram(
     lo = min(float(a.min()) for a in clean.values())
     hi = max(float(a.max()) for a in clean.values())
     edges = np.linspace(lo, hi if hi > lo else lo + 1.0, bins + 1)
-    fig = _new_figure(5.0, 3.4)
+    fig = new_figure(5.0, 3.4)
     ax = fig.add_subplot()
     for i, (name, a) in enumerate(clean.items()):
         ax.hist(a, bins=edges, density=True, alpha=0.45, color=f"C{i % 10}", label=f"{name} (n={a.size})")
@@ -288,7 +329,7 @@ def histogram(
     ax.set_xlabel(xlabel)
     ax.set_ylabel("density")
     ax.legend(fontsize=8, frameon=False)
-    _style(ax)
+    style(ax)
     return save_png(fig, out)
 
 
@@ -322,7 +363,7 @@ def roc_curve(
     """
     if not curves:
         return None
-    fig = _new_figure(4.4, 4.0)
+    fig = new_figure(4.4, 4.0)
     ax = fig.add_subplot()
     ax.plot([0, 1], [0, 1], color="0.6", linestyle=":", linewidth=1)
     for i, (name, (fpr, tpr)) in enumerate(curves.items()):
@@ -336,7 +377,7 @@ def roc_curve(
     ax.set_ylabel("true positive rate")
     ax.set_title(title)
     ax.legend(fontsize=8, frameon=False, loc="lower right")
-    _style(ax)
+    style(ax)
     return save_png(fig, out)
 
 
@@ -392,7 +433,7 @@ def forest_figure(rows: Sequence[tuple[str, float, float, float, str]], title: s
         return None
     groups = forest_groups([r[0] for r in rows])
     n_lines = len(rows) + sum(1 for g, _ in groups if g)
-    fig = _new_figure(9.0, 0.3 * n_lines + 1.7)
+    fig = new_figure(9.0, 0.3 * n_lines + 1.7)
     ax = fig.add_subplot()
     right = blended_transform_factory(ax.transAxes, ax.transData)
     ticks: list[float] = []
@@ -444,6 +485,6 @@ def forest_figure(rows: Sequence[tuple[str, float, float, float, str]], title: s
     handles.append(Line2D([], [], color="0.3", marker=">", linestyle="none", label="interval continues"))
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8, frameon=False)
     fig.suptitle(title, fontsize=11)
-    _style(ax)
+    style(ax)
     ax.grid(False, axis="y")
     return fig

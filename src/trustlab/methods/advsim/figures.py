@@ -65,12 +65,12 @@ def bev_panel(ax: Any, sc: Scenario, t: int, sdv: np.ndarray, actors: np.ndarray
 def scenario_grid(scs: list[Scenario], out: Path) -> Path:
     """One panel per scenario at t = 0 with a LiDAR sweep from the SDV and every logged path."""
     from trustlab.methods.advsim.lidar import Lidar
-    from trustlab.report.figures import _new_figure, save_png
+    from trustlab.report.figures import new_figure, save_png
 
     lidar = Lidar()
     cols = min(3, len(scs))
     rows = -(-len(scs) // cols)
-    fig = _new_figure(4.2 * cols, 3.4 * rows)
+    fig = new_figure(4.2 * cols, 3.4 * rows)
     for i, sc in enumerate(scs):
         ax = fig.add_subplot(rows, cols, i + 1)
         acts = sc.actor_logs()
@@ -91,9 +91,9 @@ def _key_step(r: Any) -> int:
 
 def attack_figure(sc: Scenario, stack: Any, base: Any, adv: Any, out: Path, title: str = "") -> Path:
     """Before / after the attack at the step closest to failure: points, boxes, detections, planned path."""
-    from trustlab.report.figures import _new_figure, save_png
+    from trustlab.report.figures import new_figure, save_png
 
-    fig = _new_figure(10, 4.2)
+    fig = new_figure(10, 4.2)
     for j, (name, r) in enumerate([("original", base), ("adversarial", adv)]):
         ax = fig.add_subplot(1, 2, j + 1)
         t = _key_step(r)
@@ -113,11 +113,11 @@ def attack_figure(sc: Scenario, stack: Any, base: Any, adv: Any, out: Path, titl
 
 def frame_strip(sc: Scenario, stack: Any, r: Any, out: Path, frames: int = 5) -> Path:
     """A strip of closed-loop frames of one rollout (sweep, detections, plan at each chosen step)."""
-    from trustlab.report.figures import _new_figure, save_png
+    from trustlab.report.figures import new_figure, save_png
 
     n = len(r.plans)
     steps = sorted(set(np.linspace(0, n - 1, min(frames, n)).round().astype(int).tolist()))
-    fig = _new_figure(3.2 * len(steps), 3.4)
+    fig = new_figure(3.2 * len(steps), 3.4)
     for j, t in enumerate(steps):
         ax = fig.add_subplot(1, len(steps), j + 1)
         pts = hits = None

@@ -24,6 +24,8 @@ def _scene_lines(cfg: object) -> list[str]:
 def _grid(images: np.ndarray, texts: list[str], path: Path, cols: int = 6) -> Path:
     from PIL import Image, ImageDraw
 
+    from trustlab.report.figures import save_image
+
     cell_w, cell_h, img = 260, 110, 96
     rows = (len(images) + cols - 1) // cols
     canvas = Image.new("RGB", (cols * cell_w, rows * cell_h), (255, 255, 255))
@@ -38,11 +40,7 @@ def _grid(images: np.ndarray, texts: list[str], path: Path, cols: int = 6) -> Pa
                 line, y = "", y + 12
             line = f"{line} {w}".strip()
         draw.text((c * cell_w + img + 10, y), line, fill=(0, 0, 0))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.png")
-    canvas.save(tmp)
-    tmp.replace(path)
-    return path
+    return save_image(canvas, path)
 
 
 def _scene_show(cfg: object, out_dir: Path) -> list[Path]:

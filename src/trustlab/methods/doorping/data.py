@@ -24,14 +24,12 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
@@ -124,19 +122,10 @@ def load_source(cfg: DataConfig) -> Source:
 
 def grid_png(images: Tensor, nrow: int, out: Path, scale: int = 2) -> Path:
     """Images (N, C, H, W) in [0, 1] -> one PNG, ``nrow`` images per row (one class per row)."""
-    x = images.detach().cpu().float().clamp(0, 1)
-    n, c, h, w = x.shape
-    rows = (n + nrow - 1) // nrow
-    canvas = torch.ones(c, rows * (h + 2), nrow * (w + 2))
-    for i in range(n):
-        r, q = divmod(i, nrow)
-        canvas[:, r * (h + 2) + 1 : r * (h + 2) + 1 + h, q * (w + 2) + 1 : q * (w + 2) + 1 + w] = x[i]
-    arr = (canvas.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-    img = Image.fromarray(arr[..., 0] if c == 1 else arr)
-    img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
-    buf = BytesIO()
-    img.save(buf, format="PNG")
-    return io.write_bytes(out, buf.getvalue())
+    from trustlab.report.figures import image_grid
+
+    x = (images.detach().cpu().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    return image_grid(x[..., 0] if x.shape[-1] == 1 else x, out, nrow, scale=scale, border=1)
 
 
 def save_distilled(folder: Path, images: Tensor, labels: Tensor, *, classes: list[str], source: str,

@@ -112,17 +112,13 @@ def specialisation(routing: dict[str, Any], n_perm: int = 20, seed: int = 0) -> 
 
 def routing_figure(routing: dict[str, Any], out: Any, title: str = "") -> Any:
     """Per expert (rows) of the last MoE layer: share of its tokens per class, domain and attribute bin."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    from trustlab.report.figures import save_png
+    from trustlab.report.figures import new_figure, save_png
 
     experts, e = routing["experts"][-1], routing["num_experts"][-1]
     panels = [("class", [str(i) for i in range(int(routing["class"].max()) + 1)]),
               ("domain", routing["domains"]), ("brightness", ["dark", "", "", "bright"]),
               ("ink", ["flat", "", "", "edges"]), ("colour", ["grey", "", "", "colour"])]
-    fig = Figure(figsize=(3.0 * len(panels), 0.45 * e + 1.6), dpi=110, layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = new_figure(3.0 * len(panels), 0.45 * e + 1.6)
     axes = fig.subplots(1, len(panels))
     for ax, (attr, names) in zip(axes, panels):
         k = len(names)

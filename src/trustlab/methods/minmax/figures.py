@@ -14,16 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
-from trustlab.report.figures import DPI, save_png
-
-
-def _figure(width: float, height: float) -> Figure:
-    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
+from trustlab.report.figures import new_figure, save_png
 
 
 def weights_over_iterations(
@@ -38,7 +30,7 @@ def weights_over_iterations(
     if w.ndim != 2 or not w.size:
         return None
     panels = 2 if loss_history is not None else 1
-    fig = _figure(4.6 * panels, 3.3)
+    fig = new_figure(4.6 * panels, 3.3)
     axes = fig.subplots(1, panels, squeeze=False)[0]
     its = np.arange(len(w))
     for k, name in enumerate(domains):
@@ -97,7 +89,7 @@ def example_grid(
         scale = float(imgs.abs().max()) if float(imgs.min()) < 0 else None
         for c in range(min(n, len(imgs))):
             canvas[r * cell_h : r * cell_h + h, c * cell_w : c * cell_w + w] = _tile(imgs[c], scale)
-    fig = _figure(0.75 * n + 1.4, 0.8 * len(rows) * cell_h / max(h, 1) + 0.5)
+    fig = new_figure(0.75 * n + 1.4, 0.8 * len(rows) * cell_h / max(h, 1) + 0.5)
     ax = fig.subplots()
     ax.imshow(canvas, vmin=0, vmax=1, interpolation="nearest")
     ax.set_xticks([])

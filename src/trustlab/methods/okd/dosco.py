@@ -270,20 +270,9 @@ def write_split(split: dict, meta: dict, out_dir: str | Path, source: Source | N
 
 def contact_sheet(images: np.ndarray, title: str, path: Path, cols: int = 8, rows: int = 4, scale: int = 2) -> Path:
     """Up to ``cols * rows`` images (N, H, W, 3) on a grid under a title line, written as PNG."""
-    from io import BytesIO
+    from trustlab.report.figures import image_grid
 
-    from PIL import Image, ImageDraw
-
-    h, w = (images.shape[1:3] if len(images) else (32, 32))
-    tile_h, tile_w = h * scale, w * scale
-    sheet = Image.new("RGB", (cols * tile_w, rows * tile_h + 14), (255, 255, 255))
-    ImageDraw.Draw(sheet).text((2, 1), title, fill=(0, 0, 0))
-    for k, im in enumerate(images[: cols * rows]):
-        tile = Image.fromarray(im).resize((tile_w, tile_h), Image.NEAREST)
-        sheet.paste(tile, ((k % cols) * tile_w, 14 + (k // cols) * tile_h))
-    buf = BytesIO()
-    sheet.save(buf, format="PNG")
-    return io.write_bytes(path, buf.getvalue())
+    return image_grid(images, path, cols, rows=rows, scale=scale, title=title)
 
 
 # ---------------------------------------------------------------- as a DG dataset

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from trustlab.metrics.rl import mean_band
-from trustlab.report.figures import _new_figure, _style, save_png
+from trustlab.report.figures import new_figure, save_png, style
 
 
 def save_curve(grid: Sequence[float], curve: Sequence[float], out: str | Path, title: str,
@@ -17,7 +17,7 @@ def save_curve(grid: Sequence[float], curve: Sequence[float], out: str | Path, t
     """The run's learning curve (true return per step window) over its raw episode returns."""
     if not len(grid) or np.isnan(np.asarray(curve, dtype=float)).all():
         return None
-    fig = _new_figure(5.0, 3.2)
+    fig = new_figure(5.0, 3.2)
     ax = fig.add_subplot(1, 1, 1)
     if episodes is not None and episodes.steps:
         ax.scatter(episodes.steps, episodes.returns, s=4, alpha=0.3, color="grey", label="episodes")
@@ -26,14 +26,14 @@ def save_curve(grid: Sequence[float], curve: Sequence[float], out: str | Path, t
     ax.set_ylabel("true return")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
-    _style(ax)
+    style(ax)
     return save_png(fig, out)
 
 
 def save_bands(grid: Sequence[float], curves: Mapping[str, Sequence[Sequence[float]]], out: str | Path,
                title: str, ylabel: str = "true return", xlabel: str = "environment steps") -> Path | None:
     """Mean curve of each method with a +-1 std band over seeds (one row per seed)."""
-    fig = _new_figure(5.5, 3.5)
+    fig = new_figure(5.5, 3.5)
     ax = fig.add_subplot(1, 1, 1)
     drawn = False
     for name, rows in curves.items():
@@ -50,5 +50,5 @@ def save_bands(grid: Sequence[float], curves: Mapping[str, Sequence[Sequence[flo
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
-    _style(ax)
+    style(ax)
     return save_png(fig, out)
