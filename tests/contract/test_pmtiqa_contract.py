@@ -33,6 +33,29 @@ def test_net_shapes_and_a_training_step(backbone: str, multi_scale: bool) -> Non
     assert torch.isfinite(loss) and (branch_grad is None or branch_grad.abs().sum() > 0)
 
 
+@pytest.mark.parametrize("backbone", ["resnet18", "mobilenet_v3_small"])
+def test_branches_average_windows_and_never_expand_channels(backbone: str) -> None:
+    """At 32-px patches the stage maps are 8/4/2 px: each branch must average 2x2 windows (a pooling to the
+    reference's 8/4/2 grids there would be the identity), and its 1x1 conv must reduce, not expand."""
+    from trustlab.methods.pmtiqa.model import branch_window
+
+    torch.manual_seed(0)
+    net = build_net(ModelConfig(name=backbone, width=0.125), PMTConfig(patch_size=32))
+    taps = net._run_backbone(torch.rand(2, 3, 32, 32))
+    for branch, tap in zip(net.branches, taps[:3]):
+        conv = branch[0]
+        assert conv.out_channels <= conv.in_channels
+        full, pooled = conv(tap), branch(tap)
+        assert pooled.shape[-1] < full.shape[-1] or full.shape[-1] == 1  # not an identity pooling
+        w = full.shape[-1] // pooled.shape[-1]
+        assert w >= 2 or full.shape[-1] == 1
+        torch.testing.assert_close(pooled[..., 0, 0], full[..., :w, :w].mean((-2, -1)))  # a window average
+        assert not torch.allclose(pooled, full[..., ::w, ::w][..., : pooled.shape[-2], : pooled.shape[-1]])
+    # the reference's own setting: 224-px patches, maps 56/28/14, AvgPool2d(7, 7) -> 8/4/2 grids
+    assert [branch_window(s, g) for s, g in ((56, 8), (28, 4), (14, 2))] == [7, 7, 7]
+    assert [branch_window(s, g) for s, g in ((8, 8), (4, 4), (2, 2), (1, 2))] == [2, 2, 2, 1]
+
+
 def test_unsupported_backbone_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="no stage table"):
         build_net(ModelConfig(name="small_cnn", width=0.25), PMTConfig())

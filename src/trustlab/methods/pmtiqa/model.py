@@ -5,11 +5,18 @@ Pan et al., "Progressive Multi-Task Image Quality Assessment" (2023); reference 
 
 Multi-scale (``multi_scale=True``), as the reference's "lda" branches::
 
-    stage k = 1..3:  1x1 conv (no bias) to 16 / 32 / 64 channels -> average pool to an 8x8 / 4x4 / 2x2 grid
-                     -> flatten -> Linear -> 28              (reference: AvgPool2d(7, 7) on 56/28/14 px maps)
+    stage k = 1..3:  1x1 conv (no bias) to C_k / 4 channels (never more than C_k)
+                     -> AvgPool2d(w_k, stride w_k) -> flatten -> Linear -> 28
     stage 4:         average pool to 1x1 -> Linear -> 112 - 3 * 28 = 28
     concat (112) -> Linear 112 -> LeakyReLU -> Linear 14 -> LeakyReLU          (the shared trunk ``fcs``)
     heads:  fc_mos Linear 14 -> 1 (quality);  fc_cls Linear 14 -> 14 -> LeakyReLU -> 10 (quality level)
+
+The pooling window ``w_k = max(2, S_k // g_k)`` is computed from the stage's map side ``S_k`` at the patch
+size used, with ``g_k = 8 / 4 / 2`` the reference's grids (``branch_window``): at the reference's 224-px
+patches (maps 56/28/14) it is the reference's ``AvgPool2d(7, 7)`` (grids 8/4/2); at 32-px patches (maps
+8/4/2) it is a 2x2 average (grids 4/2/1), never the identity a fixed 8/4/2 grid would be there. The 1x1 conv
+reduces by 4 as the reference's ResNet-18 backbone (``ResNetBackbone_18``: 64/128/256 -> 16/32/64; its
+ResNet-50 one reduces by 16), so it never expands the narrow stages of a width-0.125 backbone.
 
 Single-scale (``multi_scale=False``, the ablation's baseline): only the last stage, pooled to 1x1 ->
 Linear -> 112, then the same trunk and heads (same parameter budget in the trunk).
@@ -38,8 +45,24 @@ STAGES: dict[str, tuple[str, ...]] = {
     "resnet18": ("layer1", "layer2", "layer3", "layer4"),
     "mobilenet_v3_small": ("net.features.1", "net.features.3", "net.features.8", "net.features.12"),
 }
-BRANCH_CHANNELS = (16, 32, 64)  # reference: 1x1 convs 256/512/1024 -> 16/32/64 on ResNet-50
+BRANCH_REDUCTION = 4  # 1x1 conv C -> C / 4 (reference ResNetBackbone_18: 64/128/256 -> 16/32/64)
 BRANCH_GRIDS = (8, 4, 2)  # reference: AvgPool2d(7, 7) on 56/28/14 px maps -> 8x8 / 4x4 / 2x2
+
+
+def branch_window(side: int, grid: int) -> int:
+    """Average-pooling window (= stride) for a ``side``-px stage map whose reference grid is ``grid``.
+
+    ``side // grid`` where that averages (the reference's 7 on 56/28/14-px maps), else 2, so the branch always
+    averages neighbouring positions (a 1-px map, with nothing to average, keeps window 1).
+    """
+    if side < 2:
+        return 1
+    return max(2, side // grid)
+
+
+def branch_channels(c_in: int) -> int:
+    """1x1-conv output width: the reference's reduction by 4, at least 1, never above ``c_in``."""
+    return max(1, c_in // BRANCH_REDUCTION)
 
 
 class PMTNet(nn.Module):
@@ -69,13 +92,17 @@ class PMTNet(nn.Module):
         modules = dict(backbone.named_modules())
         for name in STAGES[backbone_name]:
             modules[name].register_forward_hook(lambda _m, _i, out: self._taps.append(out))
-        channels = self._stage_channels()
+        channels, sides = self._stage_shapes()
         if multi_scale:
             self.branches = nn.ModuleList()
             self.branch_fcs = nn.ModuleList()
-            for c_in, c_out, grid in zip(channels[:3], BRANCH_CHANNELS, BRANCH_GRIDS):
-                self.branches.append(nn.Sequential(nn.Conv2d(c_in, c_out, 1, bias=False), nn.AdaptiveAvgPool2d(grid)))
-                self.branch_fcs.append(nn.Linear(c_out * grid * grid, branch_dim))
+            self.branch_windows: list[int] = []
+            for c_in, (mh, mw), grid in zip(channels[:3], sides[:3], BRANCH_GRIDS):
+                c_out, win = branch_channels(c_in), branch_window(min(mh, mw), grid)
+                cells = (mh // win) * (mw // win)  # AvgPool2d floors, as the reference's
+                self.branches.append(nn.Sequential(nn.Conv2d(c_in, c_out, 1, bias=False), nn.AvgPool2d(win, win)))
+                self.branch_fcs.append(nn.Linear(c_out * cells, branch_dim))
+                self.branch_windows.append(win)
             self.last_fc = nn.Linear(channels[3], hidden - 3 * branch_dim)
         else:
             self.last_fc = nn.Linear(channels[3], hidden)
@@ -92,13 +119,14 @@ class PMTNet(nn.Module):
         nn.init.kaiming_normal_(self.last_fc.weight)
 
     @torch.no_grad()
-    def _stage_channels(self) -> list[int]:
+    def _stage_shapes(self) -> tuple[list[int], list[tuple[int, int]]]:
+        """Channels and map size (H, W) of each stage at the backbone's input size (the patch)."""
         h, w = self.backbone.input_size
         was_training = self.backbone.training
         self.backbone.eval()
         taps = self._run_backbone(torch.zeros(1, self.backbone.in_chans, h, w))
         self.backbone.train(was_training)
-        return [t.shape[1] for t in taps]
+        return [t.shape[1] for t in taps], [(t.shape[-2], t.shape[-1]) for t in taps]
 
     def _run_backbone(self, x: Tensor) -> list[Tensor]:
         self._taps = []
