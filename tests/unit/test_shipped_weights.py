@@ -55,8 +55,9 @@ def test_shipped_clip_is_for_the_current_recipe_and_reproduces_its_logits():
 
 
 def test_shipped_detector_is_for_the_default_settings_and_reproduces_its_outputs():
+    from trustlab.methods.advsim.detector import DetectorConfig
     from trustlab.methods.advsim.lidar import BEVConfig, LidarConfig
-    from trustlab.methods.advsim.stack import DetectorConfig, load_detector
+    from trustlab.methods.advsim.stack import load_detector
 
     cfg, bcfg = DetectorConfig(), BEVConfig()
     net, det_meta = load_detector(cfg, LidarConfig(), bcfg)
@@ -70,8 +71,8 @@ def test_shipped_detector_is_for_the_default_settings_and_reproduces_its_outputs
 
 
 def test_other_detector_settings_fall_back_to_training():
+    from trustlab.methods.advsim.detector import DetectorConfig
     from trustlab.methods.advsim.lidar import BEVConfig, LidarConfig
-    from trustlab.methods.advsim.stack import DetectorConfig
 
     net, _, why = adv_shipped.load_if_matching(DetectorConfig(steps=4), LidarConfig(), BEVConfig())
     assert net is None and "detector.steps: 4, shipped 1000" in why

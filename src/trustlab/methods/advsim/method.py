@@ -13,7 +13,8 @@ import numpy as np
 
 from trustlab.errors import ConfigError
 from trustlab.methods.advsim.adversary import AdversaryConfig, Perturbation, check_config, search
-from trustlab.methods.advsim.stack import DetectorConfig, PlannerConfig, Stack, StackConfig
+from trustlab.methods.advsim.detector import DetectorConfig
+from trustlab.methods.advsim.stack import PlannerConfig, Stack, StackConfig
 
 
 @dataclass

@@ -268,38 +268,6 @@ def _register() -> None:
     DATASETS.add(NAME, DatasetEntry(_lines, _show, "AdvSim: 48 JSON traffic scenarios (6 kinds) for the LiDAR "
                                     "autonomy stack; data.root=<folder of scenario .json> for your own",
                                     build_seconds=5.0))
-    DATASETS.add("advsim-detector", DatasetEntry(_det_lines, _det_show, "AdvSim: the BEV LiDAR detector trained on "
-                                                 "simulated sweeps (cached weights, held-out precision/recall)",
-                                                 build_seconds=120.0))
-
-
-def _det_lines(cfg: object) -> list[str]:
-    from trustlab.methods.advsim.lidar import BEVConfig, LidarConfig
-    from trustlab.methods.advsim.stack import DetectorConfig, load_detector
-
-    d = DetectorConfig()
-    _, meta = load_detector(d, LidarConfig(), BEVConfig())
-    return [f"advsim-detector: BEV CNN trained on {d.samples} simulated sweeps for {d.steps} Adam steps; held-out "
-            f"precision {meta['val_precision']:.3f} recall {meta['val_recall']:.3f} (centre within 1 m, score > "
-            f"{d.threshold})"]
-
-
-def _det_show(cfg: object, out_dir: Path) -> list[Path]:
-    """Detections of the default detector on the first scenario of each kind (BEV with the sweep)."""
-    from trustlab.methods.advsim.figures import attack_figure
-    from trustlab.methods.advsim.stack import Stack, StackConfig
-
-    stack = Stack(StackConfig())
-    out = []
-    seen: set[str] = set()
-    for sc in load_set(getattr(cfg, "root", None)):
-        if sc.kind in seen or len(seen) >= 2:
-            continue
-        seen.add(sc.kind)
-        r = stack.rollout(sc)
-        out.append(attack_figure(sc, stack, r, r, Path(out_dir) / f"advsim-detector_{sc.name}.png",
-                                 title=f"{sc.name}: detector output in closed loop (both panels the original)"))
-    return out
 
 
 _register()

@@ -1,6 +1,6 @@
 """Shipped weights of the default BEV detector: ``weights/bev_detector.pt`` + ``weights/bev_detector.json``.
 
-Rebuild them (trains :class:`~trustlab.methods.advsim.stack.DetectorConfig` defaults on simulated sweeps, about
+Rebuild them (trains :class:`~trustlab.methods.advsim.detector.DetectorConfig` defaults on simulated sweeps, about
 90 CPU-seconds, and rewrites both files)::
 
     python -m trustlab.methods.advsim.shipped          # or: make weights
@@ -33,7 +33,7 @@ NOT_TRAINING = ("threshold", "shipped")  # decoding / loading options: not part 
 def detector_settings(cfg: Any, lidar_cfg: Any, bcfg: Any) -> dict[str, Any]:
     """What the trained weights depend on: the detector's training settings, LiDAR, BEV grid, data and loop."""
     from trustlab.methods.advsim import scenarios
-    from trustlab.methods.advsim.stack import DETECTOR_VERSION
+    from trustlab.methods.advsim.detector import DETECTOR_VERSION
 
     det = {k: v for k, v in asdict(cfg).items() if k not in NOT_TRAINING}
     return {"detector": det, "lidar": asdict(lidar_cfg), "bev": asdict(bcfg), "scenario_generator": scenarios.GENERATOR,
@@ -53,7 +53,7 @@ def probe(net: Any, channels: int, shape: tuple[int, int]) -> dict[str, list[flo
 
 
 def net_from(payload: dict[str, Any], channels: int, width: int) -> Any:
-    from trustlab.methods.advsim.stack import build_detector
+    from trustlab.methods.advsim.detector import build_detector
 
     net = build_detector(channels, width)
     net.load_state_dict({k[len("weights/"):]: v.float() for k, v in payload.items() if k.startswith("weights/")})
@@ -82,8 +82,8 @@ def build(out: Path = WEIGHTS, tiny: bool = False) -> dict[str, Any]:
     import torch
 
     from trustlab.data import shipped
+    from trustlab.methods.advsim.detector import DetectorConfig, train_detector
     from trustlab.methods.advsim.lidar import BEVConfig, LidarConfig
-    from trustlab.methods.advsim.stack import DetectorConfig, train_detector
 
     cfg = DetectorConfig(**TINY) if tiny else DetectorConfig()
     lidar_cfg, bcfg = LidarConfig(), BEVConfig()
@@ -95,10 +95,10 @@ def build(out: Path = WEIGHTS, tiny: bool = False) -> dict[str, Any]:
         t = torch.from_numpy(np.ascontiguousarray(v))
         payload[k if k.startswith("meta/") else f"weights/{k}"] = t
     net = net_from(payload, bcfg.channels, cfg.width)
-    meta = {"what": "the AdvSim BEV detector (stack.build_detector) trained on simulated LiDAR sweeps",
+    meta = {"what": "the AdvSim BEV detector (detector.build_detector) trained on simulated LiDAR sweeps",
             "command": COMMAND + (f" --tiny --out {out}" if tiny else ""), "seed": cfg.seed,
             "data": f"{cfg.samples} + {max(8, cfg.samples // 8)} held-out simulated sweeps of scenarios generated "
-                    f"with seeds 1000+ (stack.detector_samples), advsim scenario generator "
+                    f"with seeds 1000+ (detector.detector_samples), advsim scenario generator "
                     f"{detector_settings(cfg, lidar_cfg, bcfg)['scenario_generator']}",
             "key": detector_settings(cfg, lidar_cfg, bcfg), "torch_threads": torch.get_num_threads(),
             "storage": "fp32 state dict",

@@ -1,14 +1,11 @@
 """The autonomy stack under attack: LiDAR detector -> tracker / constant-velocity prediction -> sampling planner,
 run in closed loop against (possibly perturbed) non-reactive actor trajectories.
 
-* Detector (:class:`BEVDetector`): a small CNN on the ego-centric BEV grid of one sweep
-  (:func:`trustlab.methods.advsim.lidar.bev`), CenterNet-style: a centre heatmap at 1 m cells (stride 2) and
-  per-cell regression of the centre offset, the box orientation (cos 2θ, sin 2θ: boxes are symmetric) and
-  log length / width. Trained here on simulated sweeps of scenarios generated with other seeds than the
-  embedded set (:func:`train_detector`). The default settings' weights ship in the package
-  (``weights/bev_detector.pt``, :mod:`trustlab.methods.advsim.shipped`) and are used whenever the requested
-  settings are the ones they were trained with (``detector.shipped``); other settings are trained and cached under
-  ``$TRUSTLAB_DATA/advsim-detector/``. One stderr line says which.
+* Detector (:mod:`trustlab.methods.advsim.detector`): a small CenterNet-style CNN on the BEV grid of one sweep.
+  :func:`load_detector` gives the shipped weights (``weights/bev_detector.pt``,
+  :mod:`trustlab.methods.advsim.shipped`) when the requested settings are the ones they were trained with
+  (``detector.shipped``), else trains them (:func:`~trustlab.methods.advsim.detector.train_detector`) and caches
+  them under ``$TRUSTLAB_DATA/advsim-detector/``. One stderr line says which.
 * Prediction: detections are matched to the previous step's tracks (greedy nearest neighbour within
   ``match_dist``); a track's velocity is the smoothed displacement; a new track starts at rest. Every object is
   predicted at constant velocity over the planning horizon. The ``gt`` stack skips perception: it gets every
@@ -21,194 +18,17 @@ run in closed loop against (possibly perturbed) non-reactive actor trajectories.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
 
-from trustlab.methods.advsim.lidar import BEVConfig, Lidar, LidarConfig, bev, to_ego
+from trustlab.methods.advsim.detector import DETECTOR_VERSION, DetectorConfig, build_detector, decode, train_detector
+from trustlab.methods.advsim.lidar import BEVConfig, Lidar, LidarConfig, bev
 from trustlab.methods.advsim.world import Scenario, box_gap
 
-STRIDE = 2
-DETECTOR_VERSION = "1.0"  # of the training loop and targets: bump when they change (cache key, shipped settings)
-
-
-# --- detector ------------------------------------------------------------------------------------------
-
-
-def build_detector(channels: int, width: int = 24) -> Any:
-    import torch.nn as nn
-
-    return nn.Sequential(
-        nn.Conv2d(channels, 16, 3, stride=STRIDE, padding=1), nn.ReLU(),
-        nn.Conv2d(16, width, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(width, width, 3, padding=2, dilation=2), nn.ReLU(),
-        nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(width, 7, 1),
-    )
-
-
-@dataclass(frozen=True)
-class DetectorConfig:
-    samples: int = 2000  # simulated sweeps to train on
-    steps: int = 1000  # Adam steps
-    batch: int = 16
-    lr: float = 3e-3
-    width: int = 24
-    seed: int = 0
-    threshold: float = 0.3  # heatmap peak score to report a detection
-    min_points: int = 4  # an actor with fewer LiDAR points is not a training positive (invisible)
-    # use the weights shipped in the package when these settings (but threshold) are the ones they were trained
-    # with; false: train on this machine and cache, as before shipped weights existed
-    shipped: bool = True
-
-
-def _targets(boxes: np.ndarray, pose: np.ndarray, visible: np.ndarray, bcfg: BEVConfig) -> tuple[np.ndarray, ...]:
-    """Heatmap (h, w) and regression (6, h, w) + mask at stride-2 cells for the visible boxes."""
-    H, W = bcfg.shape
-    h, w = H // STRIDE, W // STRIDE
-    cell = bcfg.cell * STRIDE
-    heat = np.zeros((h, w), np.float32)
-    reg = np.zeros((6, h, w), np.float32)
-    mask = np.zeros((h, w), np.float32)
-    gx, gy = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
-    for b, vis in zip(boxes, visible):
-        if not vis:
-            continue
-        e = to_ego(b[None, :2], pose)[0]
-        fx, fy = (e[0] - bcfg.x_min) / cell, (e[1] + bcfg.y_half) / cell
-        ix, iy = int(math.floor(fx)), int(math.floor(fy))
-        if not (0 <= ix < h and 0 <= iy < w):
-            continue
-        sig = 0.8
-        heat = np.maximum(heat, np.exp(-((gx + 0.5 - fx) ** 2 + (gy + 0.5 - fy) ** 2) / (2 * sig**2)))
-        heat[ix, iy] = 1.0
-        yaw = float(b[2] - pose[2])
-        reg[:, ix, iy] = (fx - ix - 0.5, fy - iy - 0.5, math.cos(2 * yaw), math.sin(2 * yaw), math.log(b[3]),
-                          math.log(b[4]))
-        mask[ix, iy] = 1.0
-    return heat, reg, mask
-
-
-def detector_samples(n: int, seed: int, lidar: Lidar, bcfg: BEVConfig, min_points: int) -> dict[str, np.ndarray]:
-    """``n`` simulated sweeps around the SDV of generated scenarios (seeds unlike the embedded set's 0), with
-    the actors jittered, as BEV inputs and CenterNet targets."""
-    from trustlab.methods.advsim.scenarios import generate
-
-    rng = np.random.default_rng(seed)
-    pool: list[Scenario] = []
-    k = 0
-    while len(pool) * 10 < n:
-        pool += generate(seed=1000 + seed * 100 + k, per_kind=2)
-        k += 1
-    H, W = bcfg.shape
-    out = {"x": np.zeros((n, bcfg.channels, H, W), np.float16),
-           "heat": np.zeros((n, H // STRIDE, W // STRIDE), np.float32),
-           "reg": np.zeros((n, 6, H // STRIDE, W // STRIDE), np.float32),
-           "mask": np.zeros((n, H // STRIDE, W // STRIDE), np.float32)}
-    for i in range(n):
-        sc = pool[int(rng.integers(len(pool)))]
-        t = int(rng.integers(sc.steps + 1))
-        pose = sc.sdv_log()[t, :3] + rng.normal(0, [0.5, 0.5, 0.05])
-        states = [sc.actor_log(j)[t].copy() for j in range(len(sc.actors))]
-        sizes = [a.size for a in sc.actors]
-        for st in states:
-            st[:3] += rng.normal(0, [2.0, 1.0, 0.3])
-        for _ in range(int(rng.integers(0, 3))):  # distractor cars anywhere in view
-            e = np.array([rng.uniform(-10, 45), rng.uniform(-20, 20)])
-            c, s = math.cos(pose[2]), math.sin(pose[2])
-            w = pose[:2] + np.array([c * e[0] - s * e[1], s * e[0] + c * e[1]])
-            states.append(np.array([w[0], w[1], rng.uniform(-np.pi, np.pi), 0, 0]))
-            sizes.append((rng.uniform(4, 5.5), rng.uniform(1.8, 2.2), 1.6))
-        boxes = np.array([[st[0], st[1], st[2], sz[0], sz[1], sz[2]] for st, sz in zip(states, sizes)]).reshape(-1, 6)
-        keep = (box_gap(boxes[:, None, :5], boxes[None, :, :5]) + np.eye(len(boxes)) * 1e9).min(1) > 0 \
-            if len(boxes) > 1 else np.ones(len(boxes), bool)
-        keep &= np.hypot(boxes[:, 0] - pose[0], boxes[:, 1] - pose[1]) > 4.0
-        boxes = boxes[keep]
-        sw = lidar.cast(pose[:2], boxes)
-        pts, hit = sw.points()
-        counts = np.bincount(hit[hit >= 0].astype(np.int64), minlength=len(boxes))
-        out["x"][i] = bev(pts, hit, pose, bcfg)
-        out["heat"][i], out["reg"][i], out["mask"][i] = _targets(boxes, pose, counts >= min_points, bcfg)
-    return out
-
-
-def _loss(out: Any, heat: Any, reg: Any, mask: Any) -> Any:
-    """CenterNet focal loss on the heatmap + L1 on the regression at centre cells."""
-    import torch
-
-    p = torch.sigmoid(out[:, 0]).clamp(1e-4, 1 - 1e-4)
-    pos = heat.eq(1).float()
-    neg = 1 - pos
-    lp = -(torch.log(p) * (1 - p) ** 2 * pos).sum()
-    ln = -(torch.log(1 - p) * p**2 * (1 - heat) ** 4 * neg).sum()
-    npos = pos.sum().clamp(min=1)
-    lreg = (torch.abs(out[:, 1:] - reg) * mask[:, None]).sum() / npos
-    return (lp + ln) / npos + lreg
-
-
-def train_detector(cfg: DetectorConfig, lidar_cfg: LidarConfig, bcfg: BEVConfig) -> dict[str, np.ndarray]:
-    """Train on simulated sweeps; returns the state dict (numpy) and held-out detection metrics."""
-    import torch
-
-    from trustlab.engine.runtime import seed_everything
-
-    seed_everything(cfg.seed)
-    lidar = Lidar(lidar_cfg)
-    n_val = max(8, cfg.samples // 8)
-    data = detector_samples(cfg.samples + n_val, cfg.seed, lidar, bcfg, cfg.min_points)
-    t = {k: torch.from_numpy(v) for k, v in data.items()}
-    net = build_detector(bcfg.channels, cfg.width)
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(1, cfg.steps))
-    g = torch.Generator().manual_seed(cfg.seed)
-    for _ in range(cfg.steps):
-        idx = torch.randint(0, cfg.samples, (cfg.batch,), generator=g)
-        loss = _loss(net(t["x"][idx].float()), t["heat"][idx], t["reg"][idx], t["mask"][idx])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-    net.eval()
-    state = {k: v.detach().numpy() for k, v in net.state_dict().items()}
-    val = slice(cfg.samples, cfg.samples + n_val)
-    with torch.no_grad():
-        out = net(t["x"][val].float()).numpy()
-    prec, rec = _det_metrics(out, data["heat"][val], cfg.threshold)
-    return {**state, "meta/val_precision": np.array(prec), "meta/val_recall": np.array(rec),
-            "meta/final_loss": np.array(float(loss.detach()))}
-
-
-def _peaks(out: np.ndarray, threshold: float, k: int = 24) -> list[tuple[int, int, float]]:
-    """(ix, iy, score) of local maxima of the heatmap logits above ``threshold`` (3x3 max)."""
-    p = 1 / (1 + np.exp(-out[0]))
-    padded = np.pad(p, 1, constant_values=0)
-    h, w = p.shape
-    m = np.max(np.stack([padded[i : i + h, j : j + w] for i in range(3) for j in range(3)]), axis=0)
-    ix, iy = np.nonzero((p >= m) & (p > threshold))
-    sc = p[ix, iy]
-    order = np.argsort(-sc)[:k]
-    return [(int(ix[o]), int(iy[o]), float(sc[o])) for o in order]
-
-
-def _det_metrics(out: np.ndarray, heat: np.ndarray, thr: float) -> tuple[float, float]:
-    """Precision / recall of peaks vs target centres (match within 1 cell = 1 m)."""
-    tp = fp = fn = 0
-    for o, hm in zip(out, heat):
-        gts = list(zip(*np.nonzero(hm == 1)))
-        dets = _peaks(o, thr)
-        used = set()
-        for ix, iy, _ in dets:
-            j = next((j for j, (gx, gy) in enumerate(gts) if j not in used and abs(gx - ix) <= 1 and abs(gy - iy) <= 1),
-                     None)
-            if j is None:
-                fp += 1
-            else:
-                used.add(j)
-                tp += 1
-        fn += len(gts) - len(used)
-    return tp / max(1, tp + fp), tp / max(1, tp + fn)
+# --- the detector's weights ----------------------------------------------------------------------------
 
 
 def load_detector(cfg: DetectorConfig, lidar_cfg: LidarConfig, bcfg: BEVConfig) -> tuple[Any, dict[str, float]]:
@@ -218,8 +38,6 @@ def load_detector(cfg: DetectorConfig, lidar_cfg: LidarConfig, bcfg: BEVConfig) 
     import hashlib
     import json
     from dataclasses import asdict
-
-    import torch
 
     from trustlab.data.cache import dataset_dir, load_or_build
     from trustlab.data.shipped import announce
@@ -250,21 +68,6 @@ def load_detector(cfg: DetectorConfig, lidar_cfg: LidarConfig, bcfg: BEVConfig) 
     net.source = f"trained on this machine (cache; {why})"
     announce("advsim detector", net.source)
     return net, meta
-
-
-def decode(out: np.ndarray, pose: np.ndarray, bcfg: BEVConfig, threshold: float) -> np.ndarray:
-    """Detections (N, 6) in the world frame: (x, y, yaw mod pi, length, width, score)."""
-    cell = bcfg.cell * STRIDE
-    c, s = math.cos(pose[2]), math.sin(pose[2])
-    dets = []
-    for ix, iy, sc in _peaks(out, threshold):
-        ox, oy, c2, s2, ll, lw = out[1:, ix, iy]
-        ex = bcfg.x_min + (ix + 0.5 + ox) * cell
-        ey = -bcfg.y_half + (iy + 0.5 + oy) * cell
-        yaw = 0.5 * math.atan2(s2, c2) + pose[2]
-        dets.append([pose[0] + c * ex - s * ey, pose[1] + s * ex + c * ey, yaw, math.exp(min(ll, 3.0)),
-                     math.exp(min(lw, 1.5)), sc])
-    return np.array(dets, dtype=np.float64).reshape(-1, 6)
 
 
 # --- prediction ----------------------------------------------------------------------------------------
@@ -452,8 +255,6 @@ class Stack:
 
     def detect(self, pose: np.ndarray, boxes3: np.ndarray, sc: Scenario | None = None,
                t: int = 0) -> tuple[np.ndarray, Any]:
-        import torch
-
         sw = self.lidar.cast(pose[:2], boxes3) if sc is None else self.sweep(sc, t, pose[:2], boxes3)
         pts, hit = sw.points()
         x = torch.from_numpy(bev(pts, hit, pose, self.cfg.bev))[None]
@@ -508,3 +309,46 @@ class Stack:
         prog = float(np.hypot(*np.diff(sdv[:, :2], axis=0).T).sum())
         return Rollout(sdv, acts, plans, dets_all, float(min_gap), col_step >= 0, col_step,
                        bool(min_gap < self.cfg.near_miss), il, decel, prog, sweeps)
+
+
+# --- trustlab data build|show advsim-detector ----------------------------------------------------------
+
+
+def _det_lines(cfg: object) -> list[str]:
+    d = DetectorConfig()
+    _, meta = load_detector(d, LidarConfig(), BEVConfig())
+    return [f"advsim-detector: BEV CNN trained on {d.samples} simulated sweeps for {d.steps} Adam steps; held-out "
+            f"precision {meta['val_precision']:.3f} recall {meta['val_recall']:.3f} (centre within 1 m, score > "
+            f"{d.threshold})"]
+
+
+def _det_show(cfg: object, out_dir: Any) -> list[Any]:
+    """Detections of the default detector on the first scenario of each kind (BEV with the sweep)."""
+    from pathlib import Path
+
+    from trustlab.methods.advsim.figures import attack_figure
+    from trustlab.methods.advsim.scenarios import load_set
+
+    stack = Stack(StackConfig())
+    out = []
+    seen: set[str] = set()
+    for sc in load_set(getattr(cfg, "root", None)):
+        if sc.kind in seen or len(seen) >= 2:
+            continue
+        seen.add(sc.kind)
+        r = stack.rollout(sc)
+        out.append(attack_figure(sc, stack, r, r, Path(out_dir) / f"advsim-detector_{sc.name}.png",
+                                 title=f"{sc.name}: detector output in closed loop (both panels the original)"))
+    return out
+
+
+def _register() -> None:
+    from trustlab.data.base import DatasetEntry
+    from trustlab.registry import DATASETS
+
+    DATASETS.add("advsim-detector", DatasetEntry(_det_lines, _det_show, "AdvSim: the BEV LiDAR detector trained on "
+                                                 "simulated sweeps (cached weights, held-out precision/recall)",
+                                                 build_seconds=120.0))
+
+
+_register()
