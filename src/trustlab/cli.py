@@ -102,10 +102,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _print_config(args: argparse.Namespace, overrides: list[str]) -> int:
     """``trustlab run RECIPE --print-config``: the resolved config, every key with its type; runs nothing."""
     from trustlab.config import describe
-    from trustlab.recipes import _recipe_of_config
+    from trustlab.recipes import recipe_of_config
     from trustlab.registry import RECIPES
 
-    name = _recipe_of_config(args.recipe, args.config)
+    name = recipe_of_config(args.recipe, args.config)
     cfg = RECIPES.get(name).config(args.config, overrides)
     print(f"# recipe {name}: {RECIPES.help(name)}\nrecipe: {name}\n{describe(cfg)}")
     return 0

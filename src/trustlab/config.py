@@ -214,7 +214,7 @@ def override_strings(overrides: Overrides | None) -> list[str]:
         return []
     if isinstance(overrides, dict):
         out = []
-        for key, value in sorted(_flatten(overrides).items()):
+        for key, value in sorted(flatten(overrides).items()):
             text = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
             if text.endswith("\n..."):
                 text = text[: -len("\n...")]
@@ -225,12 +225,13 @@ def override_strings(overrides: Overrides | None) -> list[str]:
     return [str(o) for o in overrides]
 
 
-def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (empty mappings stay as values)."""
     out: dict[str, Any] = {}
     for key, value in d.items():
         full = f"{prefix}{key}"
         if isinstance(value, dict) and value:
-            out.update(_flatten(value, full + "."))
+            out.update(flatten(value, full + "."))
         else:
             out[full] = value
     return out
@@ -268,7 +269,7 @@ def build_config(
         loaded.pop("recipe", None)  # a run record's config.yaml names its recipe (checked by run_recipe)
         data = merge(data, loaded)
     if isinstance(overrides, dict):
-        for key, value in _flatten(overrides).items():
+        for key, value in flatten(overrides).items():
             nested: dict[str, Any] = {}
             cur = nested
             parts = key.split(".")

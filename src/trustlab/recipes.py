@@ -85,7 +85,7 @@ def run_recipe(
         saved.pop("recipe", None)
         cfg = from_dict(recipe.config_cls, saved)
     else:
-        name = _recipe_of_config(name, yaml_path)
+        name = recipe_of_config(name, yaml_path)
         recipe = RECIPES.get(name)
         cfg = recipe.config(yaml_path, overrides)
         cfg_dict = to_dict(cfg)
@@ -113,7 +113,7 @@ def run_recipe(
     return record
 
 
-def _recipe_of_config(name: str, yaml_path: str | Path | None) -> str:
+def recipe_of_config(name: str, yaml_path: str | Path | None) -> str:
     """A run record's ``config.yaml`` names its recipe: re-running it needs no recipe argument, and a
     different recipe is refused (its config would not fit). The key itself is dropped by the loader."""
     if yaml_path is None:

@@ -60,7 +60,7 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Call ``write(tmp)`` on a temp file next to ``path``, then move it into place."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -93,7 +93,7 @@ def save_npz_atomic(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarra
                 with zf.open(info, "w", force_zip64=True) as f:
                     np.lib.format.write_array(f, np.ascontiguousarray(arr), allow_pickle=False)
 
-    _atomic_write(path, write)
+    atomic_write(path, write)
 
 
 def load_npz(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
@@ -105,7 +105,7 @@ def load_npz(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
 def write_json_atomic(path: str | os.PathLike[str], obj: object) -> None:
     """Write ``obj`` as pretty, key-sorted JSON, atomically."""
     text = json.dumps(obj, indent=2, sort_keys=True) + "\n"
-    _atomic_write(Path(path), lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    atomic_write(Path(path), lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def write_manifest(

@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from trustlab.data.cache import _atomic_write, sha256_file, write_json_atomic
+from trustlab.data.cache import atomic_write, sha256_file, write_json_atomic
 from trustlab.errors import DataError
 
 _ANNOUNCED: set[tuple[str, str]] = set()
@@ -49,7 +49,7 @@ def save(pt: str | os.PathLike[str], payload: Mapping[str, Any], meta: Mapping[s
     import torch
 
     pt = Path(pt)
-    _atomic_write(pt, lambda tmp: torch.save(dict(payload), tmp))
+    atomic_write(pt, lambda tmp: torch.save(dict(payload), tmp))
     full = {**normalise(dict(meta)), "file": pt.name, "sha256": sha256_file(pt), "bytes": pt.stat().st_size,
             "torch": torch.__version__}
     write_json_atomic(meta_path(pt), full)

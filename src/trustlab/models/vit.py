@@ -142,7 +142,8 @@ class ViTClassifier(Classifier):
                 "total": blocks + embed + per_image / n}
 
 
-def _embed_dim(width: float, num_heads: int, base: int) -> int:
+def scaled_embed_dim(width: float, num_heads: int, base: int) -> int:
+    """``base * width`` rounded to a multiple of ``num_heads`` (at least one per head)."""
     return max(num_heads, int(round(base * width / num_heads)) * num_heads)
 
 
@@ -168,7 +169,7 @@ def build_vit(num_classes: int, input_size: tuple[int, int], width: float, in_ch
     if moe and not moe_blocks:
         raise ConfigError(f"MoE options {sorted(moe)} need moe_blocks (e.g. moe_blocks=[{max(depth - 4, 0)}, "
                           f"{depth - 2}]) or model vit_moe")
-    return ViTClassifier(num_classes, input_size, in_chans, embed_dim=_embed_dim(width, num_heads, embed_base),
+    return ViTClassifier(num_classes, input_size, in_chans, embed_dim=scaled_embed_dim(width, num_heads, embed_base),
                          depth=depth, num_heads=num_heads, patch_size=patch_size, mlp_ratio=mlp_ratio,
                          drop_path=drop_path, moe_blocks=list(moe_blocks), moe=cfg, expert_hidden=expert_hidden,
                          fusion=fusion, pos_init_std=pos_init_std, mean=mean, std=std)

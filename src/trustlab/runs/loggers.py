@@ -87,7 +87,7 @@ class MLflowLogger:
     def __init__(self, run_path: Path, recipe: str, config: dict[str, Any]) -> None:
         import mlflow
 
-        from trustlab.config import _flatten
+        from trustlab.config import flatten
 
         self.mlflow = mlflow
         uri = mlflow_uri(run_path, recipe)
@@ -96,7 +96,7 @@ class MLflowLogger:
         mlflow.set_tracking_uri(uri)
         mlflow.set_experiment(recipe)
         self.run = mlflow.start_run(run_name=run_path.name)
-        params = {k: str(v)[:500] for k, v in _flatten(config).items()}
+        params = {k: str(v)[:500] for k, v in flatten(config).items()}
         mlflow.log_params(params)
         mlflow.set_tag("trustlab.run_dir", str(run_path))
 

@@ -71,7 +71,7 @@ def matched_hidden(dim: int, dense_hidden: int, moe: MoEConfig) -> int:
 def build_vit_model(cfg: GMoERecipeConfig, num_classes: int) -> nn.Module:
     """``vit`` / ``vit_moe`` from the recipe's ``vit`` and ``moe`` sections."""
     from trustlab.models import build_model
-    from trustlab.models.vit import _embed_dim
+    from trustlab.models.vit import scaled_embed_dim
 
     name = cfg.model.name
     if name not in VIT_MODELS:
@@ -86,7 +86,7 @@ def build_vit_model(cfg: GMoERecipeConfig, num_classes: int) -> nn.Module:
         if v.moe_blocks:
             opts["moe_blocks"] = list(v.moe_blocks)
         if v.match_dense_flops:
-            dim = _embed_dim(cfg.model.width, v.num_heads, v.embed_dim)
+            dim = scaled_embed_dim(cfg.model.width, v.num_heads, v.embed_dim)
             opts["expert_hidden"] = matched_hidden(dim, int(dim * v.mlp_ratio), moe)
         opts.update(asdict(moe))
     elif v.fusion != "none":
