@@ -99,6 +99,10 @@ EQUIVALENT: dict[str, dict[str, tuple[str, str]]] = {
         IQA + "fit_logistic__mutmut_58": ('RuntimeError("NON-FINITE FIT")', "raised and caught inside "
                                           "fit_logistic: its message is never seen"),
     },
+    "rl": {
+        "trustlab.metrics.rl.x_learning_curve__mutmut_31": (
+            'kind="STABLE"', "numpy reads the sort kind case-insensitively: the same stable sort"),
+    },
     "robustness": {
         "trustlab.metrics.robustness.x_asr_all__mutmut_10": ('float("NAN")', _NAN),
         "trustlab.metrics.robustness.x_asr_avg__mutmut_8": ('float("NAN")', _NAN),
@@ -188,7 +192,16 @@ def _diffs(work: Path, names: list[str], env: dict[str, str]) -> list[str]:
     return json.loads(out.stdout)
 
 
-def run_module(name: str, workdir: Path, jobs: int, show: bool) -> Row:
+DETECTED = ("killed", "timeout", "caught by type check", "segfault")
+
+
+def _statuses(work: Path, env: dict[str, str]) -> dict[str, str]:
+    """{mutant: status} of every mutant of the last run in ``work`` (killed, survived, no tests, timeout, ...)."""
+    lines = _mutmut(work, "results", "--all", "true", env=env).splitlines()
+    return dict(line.strip().rsplit(": ", 1) for line in lines if ": " in line)
+
+
+def run_module(name: str, workdir: Path, jobs: int, show: bool, previous: Path | None = None) -> Row:
     t = TARGETS[name]
     missing = [p for p in t.tests if not (ROOT / p).is_file()]
     if missing:
@@ -197,19 +210,31 @@ def run_module(name: str, workdir: Path, jobs: int, show: bool) -> Row:
     if not t.tests:
         raise SystemExit(f"{name}: no test file to run")
     work = workdir / name
-    _prepare(work, t)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1",
            "TRUSTLAB_DATA": os.environ.get("TRUSTLAB_DATA", str(ROOT / ".cache" / "trustlab"))}
+    # --retest-survivors-of: tests were only added since that run and the source is byte-identical, so its
+    # killed mutants stay killed; only its survivors are run again (mutmut run NAME...)
+    prev: dict[str, str] = {}
+    if previous is not None and (previous / name / "mutants").is_dir():
+        if (previous / name / t.source).read_bytes() == (ROOT / t.source).read_bytes():
+            pj = previous / name / "results.json"
+            prev = json.loads(pj.read_text()) if pj.is_file() else _statuses(previous / name, env)
+        else:
+            print(f"{name}: {t.source} changed since {previous}; running every mutant", flush=True)
+    _prepare(work, t)
+    retest = [m for m, st in prev.items() if st not in DETECTED]
     t0 = time.perf_counter()
-    _mutmut(work, "run", "--max-children", str(jobs), env=env, log=work / "run.log")
+    if not prev or retest:
+        _mutmut(work, "run", "--max-children", str(jobs), *retest, env=env, log=work / "run.log")
     row = Row(name, seconds=time.perf_counter() - t0)
-    _mutmut(work, "export-cicd-stats", env=env)
-    s = json.loads((work / "mutants" / "mutmut-cicd-stats.json").read_text())
-    row.mutants, row.killed, row.timeout = s["total"], s["killed"], s["timeout"]
-    bad = [line.strip().rsplit(": ", 1) for line in _mutmut(work, "results", env=env).splitlines() if ": " in line]
-    survivors = [m for m, status in bad if status in ("survived", "no tests", "suspicious", "skipped")]
+    now = _statuses(work, env) if (not prev or retest) else {}
+    statuses = {m: now.get(m, st) if m in retest else st for m, st in prev.items()} if prev else now
+    (work / "results.json").write_text(json.dumps(statuses, indent=1))
+    row.mutants = len(statuses)
+    row.killed = sum(st in ("killed", "caught by type check", "segfault") for st in statuses.values())
+    row.timeout = sum(st == "timeout" for st in statuses.values())
+    survivors = [m for m, st in statuses.items() if st not in DETECTED]
     shown: list[str] = []
-    row.killed += sum(status in ("caught by type check", "segfault") for _, status in bad)
     excl = EQUIVALENT.get(name, {})
     diffs = _diffs(work, survivors, env)
     for m, diff in zip(survivors, diffs):
@@ -243,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/trustlab-mutation"))
     ap.add_argument("--jobs", type=int, default=1, help="mutants tested at once (mutmut --max-children)")
     ap.add_argument("--show", action="store_true", help="print the diff of every surviving mutant")
+    ap.add_argument("--retest-survivors-of", type=Path, metavar="WORKDIR",
+                    help="a previous --workdir: keep its killed mutants (tests only added, source unchanged) and "
+                         "run only its survivors again")
     args = ap.parse_args(argv)
     unknown = [m for m in args.modules if m not in TARGETS]
     if unknown:
@@ -251,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"{MUTMUT} not found: install the dev extra (pip install -e '.[dev]')")
     rows = []
     for name in args.modules or list(TARGETS):
-        row = run_module(name, args.workdir, args.jobs, args.show)
+        row = run_module(name, args.workdir, args.jobs, args.show, args.retest_survivors_of)
         rows.append(row)
         print(f"{name}: {row.mutants} mutants, {row.survived} survived ({100 * row.share:.1f}%), "
               f"{row.seconds:.0f} s", flush=True)
