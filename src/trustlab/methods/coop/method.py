@@ -25,7 +25,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -218,8 +217,3 @@ def linear_probe_accuracy(train: tuple[torch.Tensor, torch.Tensor], val: tuple[t
             best = (acc, c)
     clf = LogisticRegression(C=best[1], max_iter=1000).fit(xtr, ytr)
     return float((clf.predict(test[0].numpy()) == test[1].numpy()).mean()), best[1]
-
-
-def set_seed(seed: int) -> None:
-    torch.manual_seed(seed)
-    np.random.seed(seed % (2**32))

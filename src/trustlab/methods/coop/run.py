@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from trustlab.engine.runtime import seed_everything
 from trustlab.errors import ConfigError
 from trustlab.methods.coop.clip_model import TINY, Clip, build_clip, freeze
 from trustlab.methods.coop.method import (
@@ -22,7 +23,6 @@ from trustlab.methods.coop.method import (
     linear_probe_accuracy,
     prompt_text_features,
     resolve_lr,
-    set_seed,
     zero_shot_accuracy,
 )
 from trustlab.methods.coop.prompts import PromptLearner, nearest_words
@@ -83,7 +83,7 @@ def zero_shot_table(clip: Clip, task: TaskData, feats: torch.Tensor, y: torch.Te
 
 def run_fewshot(cfg: CoOpRecipeConfig, ctx: Any) -> dict[str, Any]:
     start = time.time()
-    set_seed(cfg.train.seed)
+    seed_everything(cfg.train.seed)
     clip = load_clip(cfg)
     tasks = load_tasks(cfg, clip)
     shots_list = sorted(set(int(s) for s in cfg.fewshot.shots))
@@ -105,7 +105,7 @@ def run_fewshot(cfg: CoOpRecipeConfig, ctx: Any) -> dict[str, Any]:
         for s in shots_list:
             seed = cfg.train.seed * 1000 + s
             idx = sample_shots(tr.y, len(task.classes), s, seed, task.classes)
-            set_seed(seed)
+            seed_everything(seed)
             model = CoOp(clip, task.classes, cfg.coop)
             fit_coop(model, ftr[idx], tr.y[idx], cfg.coop, s, seed)
             row[f"coop@{s}"] = coop_accuracy(model, fte, te.y)
@@ -134,7 +134,7 @@ def _enough(y: torch.Tensor, n_cls: int, k: int) -> bool:
 def run_dg(cfg: CoOpRecipeConfig, ctx: Any) -> dict[str, Any]:
     """Learn the context on the source domain(s), test zero-shot and CoOp on every domain."""
     start = time.time()
-    set_seed(cfg.train.seed)
+    seed_everything(cfg.train.seed)
     clip = load_clip(cfg)
     task = load_tasks(cfg, clip, names=[cfg.fewshot.dg_task])[0]
     if cfg.data.name == EMBEDDED:
@@ -160,7 +160,7 @@ def run_dg(cfg: CoOpRecipeConfig, ctx: Any) -> dict[str, Any]:
     ftr, fte = feats(tr.x)[keep], feats(te.x)
     seed = cfg.train.seed * 1000 + shots
     idx = sample_shots(tr_y, len(task.classes), shots, seed, task.classes)
-    set_seed(seed)
+    seed_everything(seed)
     model = CoOp(clip, task.classes, cfg.coop)
     fit_coop(model, ftr[idx], tr_y[idx], cfg.coop, shots, seed)
     first = prompt_text_features(clip, task.templates[0], task.classes)
