@@ -95,6 +95,27 @@ class RandomBatchSampler(Sampler[list[int]]):
             yield torch.randint(0, self.n, (self.batch_size,), generator=g).tolist()
 
 
+class TensorRows(Dataset):
+    """Rows of equal-length tensors whose batch is one fancy index per tensor (no per-row collation):
+    ``fit(method, TensorRows(x, y), cfg, ..., collate_fn=TensorRows.collate)``; a batch is ``(x[idx], y[idx])``."""
+
+    def __init__(self, *tensors: torch.Tensor) -> None:
+        self.tensors = tensors
+
+    def __len__(self) -> int:
+        return len(self.tensors[0])
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
+        return tuple(t[i] for t in self.tensors)
+
+    def __getitems__(self, idx: list[int]) -> tuple[torch.Tensor, ...]:
+        return tuple(t[idx] for t in self.tensors)
+
+    @staticmethod
+    def collate(batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        return batch
+
+
 class _MicroBatches(Sampler[list[int]]):
     """Each batch of ``sampler`` as ``k`` contiguous micro-batches (sizes differ by at most one)."""
 

@@ -23,12 +23,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import Dataset
 
 from trustlab.engine.optim import build_optimizer
 from trustlab.experiment import TrainConfig
@@ -171,23 +169,6 @@ class DetectorTraining(nn.Module):
         return build_optimizer(self.net.parameters(), cfg)
 
 
-class _Rows(Dataset):
-    """Rows of equal-length tensors; a batch is one fancy index per tensor (no per-item collation)."""
-
-    def __init__(self, *tensors: torch.Tensor) -> None:
-        self.tensors = tensors
-
-    def __len__(self) -> int:
-        return len(self.tensors[0])
-
-    def __getitems__(self, idx: list[int]) -> tuple[torch.Tensor, ...]:
-        return tuple(t[idx] for t in self.tensors)
-
-
-def _whole(batch: Any) -> Any:
-    return batch
-
-
 def train_config(cfg: DetectorConfig) -> TrainConfig:
     """The engine settings of the detector's training: ``cfg.steps`` Adam steps on batches drawn with
     replacement, under OneCycleLR (max lr ``cfg.lr``), on the CPU."""
@@ -198,7 +179,7 @@ def train_config(cfg: DetectorConfig) -> TrainConfig:
 def train_detector(cfg: DetectorConfig, lidar_cfg: LidarConfig, bcfg: BEVConfig) -> dict[str, np.ndarray]:
     """Train on simulated sweeps with :func:`~trustlab.engine.fit.fit`; returns the state dict (numpy) and
     held-out detection metrics."""
-    from trustlab.engine.fit import RandomBatchSampler, fit
+    from trustlab.engine.fit import RandomBatchSampler, TensorRows, fit
     from trustlab.engine.runtime import seed_everything
 
     seed_everything(cfg.seed)
@@ -208,9 +189,9 @@ def train_detector(cfg: DetectorConfig, lidar_cfg: LidarConfig, bcfg: BEVConfig)
     t = {k: torch.from_numpy(v) for k, v in data.items()}
     net = build_detector(bcfg.channels, cfg.width)
     method = DetectorTraining(net)
-    train = _Rows(*(t[k][: cfg.samples] for k in ("x", "heat", "reg", "mask")))
+    train = TensorRows(*(t[k][: cfg.samples] for k in ("x", "heat", "reg", "mask")))
     fit(method, train, train_config(cfg), batch_sampler=RandomBatchSampler(cfg.samples, cfg.batch, cfg.steps, cfg.seed),
-        collate_fn=_whole, quiet=True)
+        collate_fn=TensorRows.collate, quiet=True)
     state = {k: v.detach().numpy() for k, v in net.state_dict().items()}
     val = slice(cfg.samples, cfg.samples + n_val)
     with torch.no_grad():

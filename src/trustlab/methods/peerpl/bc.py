@@ -12,13 +12,17 @@ optionally ``episode_returns``; observation size and action range must match ``e
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch as th
+from torch.utils.data import Sampler
 
-from trustlab.errors import ConfigError, DataError, NotFoundError
+from trustlab.engine.optim import build_optimizer
+from trustlab.errors import DataError, NotFoundError
+from trustlab.experiment import TrainConfig
 from trustlab.methods.peerpl.envs import EnvConfig, check_discrete, evaluate, make_vec
 from trustlab.methods.peerpl.method import BCRecipeConfig, DemoConfig, PPOConfig
 from trustlab.methods.peerpl.policies import make_ppo, peer_cloning_loss, policy_logits, record_demos
@@ -84,21 +88,89 @@ def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     return buf.getvalue()
 
 
+class Cloner(th.nn.Module):
+    """A policy cloned by (peer) BC, as a :class:`~trustlab.engine.protocols.Trainable` for
+    :func:`trustlab.engine.fit.fit`: batches are ``(obs, actions)``; the peer term draws its permutations from
+    ``generator`` (the one the batch order comes from, as the reference's single RNG)."""
+
+    def __init__(self, policy: Any, xi: float, generator: th.Generator) -> None:
+        super().__init__()
+        self.policy, self.xi, self.generator = policy, xi, generator
+
+    def training_step(self, batch: tuple[th.Tensor, th.Tensor]) -> dict[str, th.Tensor]:
+        obs, act = batch
+        loss, peer = peer_cloning_loss(policy_logits(self.policy, obs), act, self.xi, self.generator)
+        return {"loss": loss, "peer_loss": peer}
+
+    def predict(self, obs: th.Tensor) -> th.Tensor:
+        return policy_logits(self.policy, obs)
+
+    def configure_optimizers(self, cfg: TrainConfig) -> th.optim.Optimizer:
+        return build_optimizer(self.policy.parameters(), cfg)  # Adam, eps 1e-8 (stable-baselines' pretrain)
+
+
+class EpochOrder(Sampler[list[int]]):
+    """Each epoch, one ``randperm`` from ``generator`` cut into batches, the last one short (the reference's
+    ``pretrain`` loop: every transition once per epoch)."""
+
+    def __init__(self, n: int, batch_size: int, generator: th.Generator) -> None:
+        self.n, self.batch_size, self.generator = n, batch_size, generator
+
+    def set_epoch(self, epoch: int) -> None:  # the order continues the generator's stream
+        pass
+
+    def __len__(self) -> int:
+        return -(-self.n // self.batch_size)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        order = th.randperm(self.n, generator=self.generator)
+        for b in range(0, self.n, self.batch_size):
+            yield order[b:b + self.batch_size].tolist()
+
+
+class ReturnCurve:
+    """The evaluator: the clone's true return (half the evaluation episodes) at the epochs of ``at``."""
+
+    def __init__(self, run_eval: Any, at: set[int], episodes: int) -> None:
+        self.run_eval, self.at, self.episodes = run_eval, at, episodes
+        self.curve: list[tuple[int, float]] = []
+
+    def evaluate(self, method: Any, epoch: int) -> dict[str, float]:
+        if epoch not in self.at:
+            return {}
+        ret = float(np.mean(self.run_eval(self.episodes, 30_000 + epoch)))
+        self.curve.append((epoch, ret))
+        return {"true_return": ret}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"curve": [list(c) for c in self.curve]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.curve = [(int(e), float(r)) for e, r in state["curve"]]
+
+
+def bc_train_config(cfg: BCRecipeConfig) -> TrainConfig:
+    """The engine settings of (peer) BC: ``bc.epochs`` epochs of Adam at ``bc.learning_rate``, constant LR."""
+    return TrainConfig(epochs=cfg.bc.epochs, optimizer="adam", lr=cfg.bc.learning_rate, weight_decay=0.0,
+                       schedule="constant", device=cfg.train.device, seed=cfg.train.seed)
+
+
 def clone(cfg: BCRecipeConfig, demos: dict[str, np.ndarray], record: Any) -> dict[str, Any]:
-    """Train a fresh PPO-style policy by (peer) BC on ``demos``; evaluate it at a few epochs."""
+    """Train a fresh PPO-style policy by (peer) BC on ``demos`` with :func:`~trustlab.engine.fit.fit`; evaluate
+    it at a few epochs. Not resumable (seconds; the batch order's generator is not checkpointed)."""
+    from trustlab.engine.fit import TensorRows, fit
+
     seed = cfg.train.seed
     th.manual_seed(seed)
     venv = make_vec(EnvConfig(cfg.env.id, 1, cfg.env.max_episode_steps), seed)
     # the learner is a PPO policy (as the reference's PPO2.pretrain); only its net_arch matters for cloning
     ppo_cfg = PPOConfig(**{**cfg.ppo.__dict__, "net_arch": list(cfg.bc.net_arch), "batch_size": cfg.ppo.n_steps})
-    learner = make_ppo(ppo_cfg, venv, seed)
+    learner = make_ppo(ppo_cfg, venv, seed, device=cfg.train.device)
     venv.close()
     policy = learner.policy
-    opt = th.optim.Adam(policy.parameters(), lr=cfg.bc.learning_rate, eps=1e-8)
     obs = th.as_tensor(demos["obs"])
     act = th.as_tensor(demos["actions"])
     gen = th.Generator().manual_seed(seed)
-    n = len(act)
     evals_at = set(np.unique(np.linspace(0, cfg.bc.epochs, min(cfg.train.curve_points, cfg.bc.epochs) + 1)
                              .round().astype(int)).tolist()) - {0}
 
@@ -107,33 +179,20 @@ def clone(cfg: BCRecipeConfig, demos: dict[str, np.ndarray], record: Any) -> dic
             return policy.predict(o, deterministic=cfg.bc.deterministic_eval)[0]
         return evaluate(act_fn, cfg.env, episodes, seed + offset)
 
-    curve, t0 = [], time.perf_counter()
-    for epoch in range(1, cfg.bc.epochs + 1):
-        order = th.randperm(n, generator=gen)
-        losses, peers = [], []
-        policy.set_training_mode(True)
-        for b in range(0, n, cfg.bc.batch_size):
-            idx = order[b:b + cfg.bc.batch_size]
-            loss, peer = peer_cloning_loss(policy_logits(policy, obs[idx]), act[idx], cfg.bc.xi, gen)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
-            peers.append(peer.item())
-        policy.set_training_mode(False)
-        row: dict[str, Any] = {"epoch": epoch, "train/loss": float(np.mean(losses)),
-                               "train/peer_loss": float(np.mean(peers))}
-        if epoch in evals_at:
-            ret = float(np.mean(run_eval(max(1, cfg.train.eval_episodes // 2), 30_000 + epoch)))
-            row["true_return"] = ret
-            curve.append((epoch, ret))
-        record.log(row)
+    t0 = time.perf_counter()
+    curve = ReturnCurve(run_eval, evals_at, max(1, cfg.train.eval_episodes // 2))
+    # the DataLoader's own generator: its per-epoch draw must not move the global RNG that the stochastic
+    # evaluation samples actions from (the seeded results stay those of the hand-written loop before issue 24)
+    fit(Cloner(policy, cfg.bc.xi, gen), TensorRows(obs, act), bc_train_config(cfg),
+        batch_sampler=EpochOrder(len(act), cfg.bc.batch_size, gen), collate_fn=TensorRows.collate,
+        evaluator=curve, record=record, quiet=True, generator=th.Generator())
     final = run_eval(cfg.train.eval_episodes, 10_000)
     with th.no_grad():
-        agree = float((policy_logits(policy, obs).argmax(1) == act).float().mean())
+        agree = float((policy_logits(policy, obs.to(policy.device)).argmax(1) == act.to(policy.device))
+                      .float().mean())
     return {"eval_return": float(np.mean(final)), "eval_return_std": float(np.std(final)),
-            "curve_epochs": [e for e, _ in curve], "curve": [r for _, r in curve], "train_agreement": agree,
-            "bc_seconds": time.perf_counter() - t0}
+            "curve_epochs": [e for e, _ in curve.curve], "curve": [r for _, r in curve.curve],
+            "train_agreement": agree, "bc_seconds": time.perf_counter() - t0}
 
 
 def run_demos(cfg: BCRecipeConfig, record: Any) -> dict[str, Any]:
@@ -179,10 +238,3 @@ def run_bc(cfg: BCRecipeConfig, record: Any) -> dict[str, Any]:
         "bc_seconds": out["bc_seconds"],
         "demo_path": str(path),
     }
-
-
-def check_bc_config(cfg: BCRecipeConfig) -> None:
-    if cfg.bc.xi < 0:
-        raise ConfigError(f"config key 'bc.xi': must be >= 0, got {cfg.bc.xi}")
-    if cfg.demo.path is not None:
-        load_demos(cfg.demo.path, cfg.env.id)

@@ -138,6 +138,10 @@ class BCConfig:
     net_arch: list[int] = field(default_factory=lambda: [64, 64])
     deterministic_eval: bool = False  # the reference evaluates the stochastic policy (predict's default)
 
+    def __post_init__(self) -> None:
+        if self.xi < 0:
+            raise ConfigError(f"config key 'bc.xi': must be >= 0, got {self.xi}")
+
 
 @dataclass
 class BCRecipeConfig:
@@ -147,12 +151,7 @@ class BCRecipeConfig:
     demo: DemoConfig = field(default_factory=DemoConfig)
     ppo: PPOConfig = field(default_factory=PPOConfig)
     bc: BCConfig = field(default_factory=BCConfig)
-    train: RLTrainConfig = field(default_factory=RLTrainConfig)
-
-    def __post_init__(self) -> None:
-        from trustlab.methods.peerpl.bc import check_bc_config
-
-        check_bc_config(self)
+    train: RLTrainConfig = field(default_factory=RLTrainConfig)  # demo.path is read (and checked) when the run starts
 
 
 @dataclass
