@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from trustlab.bench.claims import mean
 from trustlab.data.base import DGData
 from trustlab.engine.fit import FitResult
 from trustlab.engine.runtime import seed_everything
@@ -25,10 +26,6 @@ from trustlab.recipes import TINY_FOLDER, Recipe, RunContext, register_recipe
 from trustlab.tasks.classification import run_dg
 
 ROUTING_IMAGES = 100  # test images per domain for the routing statistics
-
-
-def _mean(xs: list[float]) -> float:
-    return sum(xs) / len(xs) if xs else float("nan")
 
 
 def _routing_summary(cfg: GMoERecipeConfig, model: Any, data: DGData, result: FitResult,
@@ -41,8 +38,8 @@ def _routing_summary(cfg: GMoERecipeConfig, model: Any, data: DGData, result: Fi
         return out
     cv = [float(r["train/moe_cv"]) for r in hist]
     drop = [float(r["train/moe_drop"]) for r in hist]
-    out["balance"] = {"cv_max": max(cv), "cv_last": cv[-1], "cv_mean": _mean(cv),
-                      "drop_max": max(drop), "drop_last": drop[-1], "drop_mean": _mean(drop)}
+    out["balance"] = {"cv_max": max(cv), "cv_last": cv[-1], "cv_mean": mean(cv),
+                      "drop_max": max(drop), "drop_last": drop[-1], "drop_mean": mean(drop)}
     out["balance_curve"] = {"cv": cv, "drop": drop}
     routing = collect_routing(model, data, ROUTING_IMAGES)
     out["specialisation"] = specialisation(routing, seed=cfg.train.seed)
