@@ -201,8 +201,10 @@ def _statuses(work: Path, env: dict[str, str]) -> dict[str, str]:
     return dict(line.strip().rsplit(": ", 1) for line in lines if ": " in line)
 
 
-def run_module(name: str, workdir: Path, jobs: int, show: bool, previous: Path | None = None) -> Row:
+def run_module(name: str, workdir: Path, jobs: int, show: bool, previous: Path | None = None,
+               leave_out: tuple[str, ...] = ()) -> Row:
     t = TARGETS[name]
+    t = Target(t.source, [p for p in t.tests if p not in leave_out], t.limit)
     missing = [p for p in t.tests if not (ROOT / p).is_file()]
     if missing:
         print(f"warning: {name}: test file(s) missing, left out: {', '.join(missing)}", flush=True)
@@ -271,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--retest-survivors-of", type=Path, metavar="WORKDIR",
                     help="a previous --workdir: keep its killed mutants (tests only added, source unchanged) and "
                          "run only its survivors again")
+    ap.add_argument("--leave-out", nargs="*", default=[], metavar="TEST_FILE",
+                    help="test files not to run (e.g. the before of a before/after comparison)")
     args = ap.parse_args(argv)
     unknown = [m for m in args.modules if m not in TARGETS]
     if unknown:
@@ -279,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"{MUTMUT} not found: install the dev extra (pip install -e '.[dev]')")
     rows = []
     for name in args.modules or list(TARGETS):
-        row = run_module(name, args.workdir, args.jobs, args.show, args.retest_survivors_of)
+        row = run_module(name, args.workdir, args.jobs, args.show, args.retest_survivors_of, tuple(args.leave_out))
         rows.append(row)
         print(f"{name}: {row.mutants} mutants, {row.survived} survived ({100 * row.share:.1f}%), "
               f"{row.seconds:.0f} s", flush=True)
