@@ -33,7 +33,9 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         return _coerce_union(value, tp, key)
     if origin is typing.Literal:
         if value not in get_args(tp):
-            raise ConfigError(f"config key '{key}': {value!r} is not one of {list(get_args(tp))}")
+            options = list(get_args(tp))
+            hint = did_you_mean(value, [o for o in options if isinstance(o, str)]) if isinstance(value, str) else ""
+            raise ConfigError(f"config key '{key}': {value!r} is not one of {options}{hint}")
         return value
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):

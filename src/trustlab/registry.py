@@ -42,6 +42,7 @@ class Registry(Generic[T]):
         self.key = key or (kind.replace(" ", "-") + "s")
         self._items: dict[str, T] = {}
         self._help: dict[str, str] = {}
+        self.listed = listed
         if listed:
             ALL.setdefault(self.key, self)
 
@@ -68,10 +69,9 @@ class Registry(Generic[T]):
 
     def get(self, name: str) -> T:
         if name not in self._items:
-            raise NotFoundError(
-                f"unknown {self.kind} '{name}'{did_you_mean(name, self._items)}; "
-                f"`trustlab list {self.key}` shows the {len(self._items)} registered"
-            )
+            known = (f"`trustlab list {self.key}` shows the {len(self._items)} registered" if self.listed
+                     else f"known: {', '.join(self.names())}")
+            raise NotFoundError(f"unknown {self.kind} '{name}'{did_you_mean(name, self._items)}; {known}")
         return self._items[name]
 
     def __contains__(self, name: str) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -19,7 +21,7 @@ from trustlab.methods.peerpl.noise import (
     surrogate_table,
     uniform_confusion,
 )
-from trustlab.methods.peerpl.schedules import SCHEDULES, peer_weight
+from trustlab.methods.peerpl.schedules import SCHEDULES, Schedule, check_schedule, peer_weight
 
 
 class Levels(gym.Env):
@@ -120,7 +122,7 @@ def test_default_levels_per_env():
 def test_unknown_env_id_and_schedule_are_clear_errors():
     with pytest.raises(NotFoundError, match="did you mean 'CartPole-v1'"):
         build_config(NoisyRewardConfig, {}, None, ["env.id=CartPol-v1"])
-    with pytest.raises(ConfigError, match="unknown schedule 'trinagle'.*triangle"):
+    with pytest.raises(ConfigError, match="'trinagle' is not one of .*did you mean 'triangle'"):
         build_config(NoisyRewardConfig, {}, None, ["method.schedule=trinagle"])
     with pytest.raises(ConfigError, match="cotrain.schedule"):
         build_config(CotrainRecipeConfig, {}, None, ["cotrain.schedule=inc_dec"])  # the reference's CLI quirk
@@ -134,4 +136,8 @@ def test_schedules(name, expected):
 
 
 def test_schedule_names_are_the_four_of_the_issue():
-    assert set(SCHEDULES) == {"constant", "increasing", "decreasing", "triangle"}
+    assert set(SCHEDULES.names()) == {"constant", "increasing", "decreasing", "triangle"}
+    assert set(get_args(Schedule)) == set(SCHEDULES.names())  # the config type and the registry agree
+    with pytest.raises(ConfigError, match=r"config key 'method.schedule': unknown peer schedule 'trinagle' "
+                                          r"\(did you mean 'triangle'\?\); known: constant, decreasing"):
+        check_schedule("trinagle")

@@ -14,6 +14,7 @@ from typing import Literal
 
 from trustlab.errors import ConfigError
 from trustlab.methods.peerpl.envs import EnvConfig
+from trustlab.methods.peerpl.schedules import Schedule
 
 
 def _check_peer(section: str, xi: float, schedule: str, start: float, end: float) -> None:
@@ -50,7 +51,7 @@ class PeerConfig:
 
     reward: Literal["clean", "noisy", "surrogate", "peer"] = "peer"
     xi: float = 0.2  # reference sweeps 0.1-0.5
-    schedule: str = "constant"  # constant | increasing | decreasing | triangle
+    schedule: Schedule = "constant"
     start: float = 0.0  # window of training (fractions) where the peer term is on
     end: float = 1.0
 
@@ -160,7 +161,7 @@ class CotrainConfig:
 
     mode: Literal["individual", "cotrain"] = "cotrain"  # individual: no copying at all
     xi: float = 0.2  # peer weight (0 with mode=cotrain = plain copying)
-    schedule: str = "constant"
+    schedule: Schedule = "constant"
     start: float = 0.0
     end: float = 1.0
     masks: list[int] = field(default_factory=lambda: [1, 0])  # feature hidden from agent A, agent B
