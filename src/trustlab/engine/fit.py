@@ -329,10 +329,9 @@ def _setup(method: nn.Module, train_data: Dataset, cfg: TrainConfig, batch_size:
         generator=generator,
     )
     steps_per_epoch = min(len(sampler), cfg.max_steps_per_epoch or len(sampler))
-    use_amp = cfg.amp and device.type == "cuda"
-    if cfg.amp and not use_amp and not quiet and ctx.is_main:
+    amp_dtype = autocast_dtype(cfg, device)
+    if cfg.amp and amp_dtype is None and not quiet and ctx.is_main:
         print("note: train.amp needs CUDA; training in fp32", file=sys.stderr)
-    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[cfg.amp_dtype] if use_amp else None
     stepper: nn.Module = _Stepper(method)
     if ctx.world_size > 1:
         stepper = nn.parallel.DistributedDataParallel(
@@ -347,6 +346,14 @@ def _setup(method: nn.Module, train_data: Dataset, cfg: TrainConfig, batch_size:
         params=[p for p in method.parameters() if p.requires_grad], sampler=sampler, loader=loader,
         steps_per_epoch=steps_per_epoch, device=device, ctx=ctx, amp_dtype=amp_dtype,
     )
+
+
+def autocast_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of ``train.amp`` / ``train.amp_dtype`` on ``device`` (None: full precision; AMP is
+    CUDA only). fp16 also gets a GradScaler (loss scaling); bf16 has fp32's range and needs none."""
+    if not cfg.amp or device.type != "cuda":
+        return None
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}[cfg.amp_dtype]
 
 
 def _train_epoch(st: _State, cfg: TrainConfig, bar: Any) -> dict[str, float]:
