@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -90,10 +90,10 @@ class MoEConfig:
     gate_noise: float = 1.0  # training noise N(0, 1) * gate_noise / E on the logits
     capacity_factor: float = 1.5  # training capacity
     eval_capacity_factor: float | None = None  # None: same as training (Tutel); SF-MoE v1 uses 2.0
-    second_policy: str = "all"  # k >= 2 only: all | threshold | random
+    second_policy: Literal["all", "threshold", "random"] = "all"  # k >= 2 only
     second_threshold: float = 0.2
     batch_prioritized: bool = True
-    aux_loss: str = "importance_load"  # importance_load | gshard | none
+    aux_loss: Literal["importance_load", "gshard", "none"] = "importance_load"
     aux_weight: float = 0.01
     dropout: float = 0.1  # after the expert activation (reference: moe_drop = Dropout(0.1))
 

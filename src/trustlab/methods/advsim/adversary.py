@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -31,8 +31,8 @@ from trustlab.methods.advsim.world import Scenario, bicycle_rollout, box_gap
 
 @dataclass
 class AdversaryConfig:
-    optimizer: str = "bo"  # bo | cma | random
-    sampler: str = "tpe"  # bo only: tpe | gp (optuna's GPSampler, slower per query)
+    optimizer: Literal["bo", "cma", "random"] = "bo"
+    sampler: Literal["tpe", "gp"] = "tpe"  # bo only; gp: optuna's GPSampler, slower per query
     budget: int = 16  # closed-loop queries per scenario
     seed: int = 0
     lon: list[float] = field(default_factory=lambda: [-4.0, 4.0])  # m, initial offset along heading

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -20,7 +20,7 @@ from trustlab.methods.advsim.stack import PlannerConfig, Stack, StackConfig
 @dataclass
 class AdvDataConfig:
     root: str | None = None  # folder of scenario .json files; None = the embedded advsim-scenarios
-    split: str = "all"  # all | train | test (index % 4 == 3 is test)
+    split: Literal["all", "train", "test"] = "all"  # index % 4 == 3 is test
     kinds: list[str] = field(default_factory=list)  # keep only these kinds ([] = all)
     max_scenarios: int | None = None  # a random subset of this many (drawn with subset_seed)
     subset_seed: int = 0
@@ -28,7 +28,7 @@ class AdvDataConfig:
 
 @dataclass
 class StackSection:
-    perception: str = "lidar"  # lidar (BEV detector on simulated sweeps) | gt (true actor states)
+    perception: Literal["lidar", "gt"] = "lidar"  # lidar: BEV detector on simulated sweeps; gt: true actor states
     near_miss: float = 0.5  # m: SAT gap below which the SDV had a near-miss
     replay: bool = True  # replay each found failure on the other perception (lidar <-> gt)
 

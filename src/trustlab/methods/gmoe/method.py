@@ -16,7 +16,7 @@ Recipe config: ``data``, ``model`` (name ``vit_moe`` | ``vit``; ``width`` scales
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -43,7 +43,7 @@ class ViTOptions:
     pos_init_std: float = 1.0
     moe_blocks: list[int] = field(default_factory=list)
     match_dense_flops: bool = True  # trim each expert's hidden so MoE MACs/token <= the dense ViT's
-    fusion: str = "none"  # none | layers (our fusion block; see models/vit.py)
+    fusion: Literal["none", "layers"] = "none"  # layers: our fusion block (models/vit.py)
 
 
 @dataclass

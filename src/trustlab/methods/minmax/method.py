@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -42,18 +43,18 @@ class AttackConfig:
     iterations, beta 40, gamma 3, CW loss with kappa 50, N(0, 0.1) start); ``step_size`` None means
     2.5 * eps / steps (Madry et al.), in input units along the normalised direction."""
 
-    norm: str = "linf"  # linf | l2 | l1
+    norm: Literal["linf", "l2", "l1"] = "linf"
     eps: float = 0.2
     steps: int = 20
     step_size: float | None = None
     alpha: float | None = None  # set: the reference's raw-gradient step z - (1/alpha) grad (step_size unused)
-    loss: str = "cw"  # cw (margin, kappa) | ce
+    loss: Literal["cw", "ce"] = "cw"  # cw: margin with kappa
     kappa: float = 50.0
-    weighting: str = "minmax"  # minmax | average | max
+    weighting: Literal["minmax", "average", "max"] = "minmax"
     beta: float = 40.0  # inverse step size of the w ascent
     gamma: float = 3.0  # pull of w towards 1/K
     targeted: bool = False  # then y holds the target classes
-    init: str = "normal"  # normal (N(0, init_std)) | uniform | zero
+    init: Literal["normal", "uniform", "zero"] = "normal"  # normal: N(0, init_std)
     init_std: float = 0.1
     l1_sparsity: float = 0.05  # share of coordinates moved per l_1 step
     seed: int | None = None  # random start generator; None uses torch's global RNG
@@ -110,7 +111,7 @@ class MinMaxATConfig:
     batch with step 2.5 * eps / steps; beta/gamma weight the types (gamma -> inf gives AVG, gamma -> 0
     approaches MAX)."""
 
-    mode: str = "minmax"  # minmax | average | max | standard
+    mode: Literal["minmax", "average", "max", "standard"] = "minmax"
     types: list[str] = field(default_factory=lambda: ["linf:0.3", "l2:2.0", "l1:10.0"])
     steps: int = 10
     step_scale: float = 2.5
