@@ -1,4 +1,5 @@
-"""Every registered model meets the Classifier contract (DESIGN.md, "Contracts") and trains a step."""
+"""Every registered model meets the Classifier contract (DEVELOPERS.md, "APIs to build on", Models) and trains a
+step."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Triggers, poisoning and the DOORPING trigger update (papers/04)."""
+"""Triggers, poisoning and the DOORPING trigger update (Liu et al., arXiv:2301.01197)."""
 
 from __future__ import annotations
 

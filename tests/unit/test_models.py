@@ -139,7 +139,7 @@ def test_small_cnn_matches_the_dc_convnet_by_hand() -> None:
 
 
 def test_small_cnn_hidden_layer_is_the_backdoor_reference_convnet() -> None:
-    # baadd's ConvNet (papers/04): no norm, flatten -> Linear(2048, 192) -> ReLU -> Linear(192, K)
+    # baadd's ConvNet (Liu et al., arXiv:2301.01197): no norm, flatten -> Linear(2048, 192) -> ReLU -> Linear(192, K)
     model = build_model("small_cnn", 10, 32, norm="none", hidden=192)
     convs = (3 * 9 + 1) * 128 + 2 * (128 * 9 + 1) * 128
     assert count_parameters(model) == convs + (2048 * 192 + 192) + (192 * 10 + 10)

@@ -1,7 +1,7 @@
 """Training-time augmentation of the DG recipes (``data.augment``).
 
-The on-device DG reference (papers/01, Dassl) trains every model with ``random_resized_crop`` (scale
-0.7-1) and ``random_flip``; ``data.augment`` offers the same:
+The on-device DG reference (Zhou et al., On-Device Domain Generalization, arXiv:2209.07521; Dassl) trains every model
+with ``random_resized_crop`` (scale 0.7-1) and ``random_flip``; ``data.augment`` offers the same:
 
 - ``none`` (default): images as stored;
 - ``crop``: RandomResizedCrop to ``data.image_size``, scale (0.7, 1.0), aspect ratio (3/4, 4/3);

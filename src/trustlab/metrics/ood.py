@@ -1,6 +1,7 @@
 """OOD-detection and open-set metrics: pure NumPy functions of detector scores.
 
-Conventions (read from OpenOOD v1.5, ``openood/evaluators/metrics.py``; see papers/02):
+Conventions (read from OpenOOD v1.5, ``openood/evaluators/metrics.py``; Yang et al., Generalized Out-of-Distribution
+Detection: A Survey, arXiv:2110.11334):
 
 * Scores: **higher = more in-distribution** (every trustlab ``Scorer``).
 * OOD is the *positive* class and the ranking score is ``-score``. AUROC does not depend on that

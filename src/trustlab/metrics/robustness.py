@@ -3,7 +3,8 @@
 Pure functions on arrays (numpy arrays or torch tensors; converted with ``np.asarray``). Shapes:
 ``success`` is a bool matrix (N, K): entry (n, k) says the attack on sample n succeeded in domain k
 (the k-th model, input of a group, or transformation). Definitions follow Wang et al., NeurIPS 2021
-(papers/03) and the reference code's "foolrate":
+(Wang et al., Adversarial Attack Generation Empowered by Min-Max Optimization, arXiv:1906.03563) and the reference
+code's "foolrate":
 
 - ``asr_all``: share of samples that fool ALL K domains (the worst domain per sample).
 - ``asr_avg``: mean per-domain success, i.e. success averaged over samples and domains.

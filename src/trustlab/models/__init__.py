@@ -2,7 +2,7 @@
 
 ``build_model(name, num_classes, input_size=32, width=1.0, in_chans=3, weights=None, **options)``
 returns a model that takes [0, 1] images, normalises inside, and exposes
-``forward(x, return_features=False)`` and ``classifier()`` (DESIGN.md, "Contracts").
+``forward(x, return_features=False)`` and ``classifier()`` (DEVELOPERS.md, "APIs to build on").
 Importing this package registers ``small_cnn``, ``mobilenet_v3_small`` and ``resnet18`` in MODELS.
 """
 

@@ -1,6 +1,6 @@
 """The common classifier wrapper every trustlab backbone is built as.
 
-Contract (DESIGN.md, "Contracts"): detectors, attacks and methods see one interface::
+Contract (DEVELOPERS.md, "APIs to build on", Models): detectors, attacks and methods see one interface::
 
     logits = model(x)                                   # x: (B, C, H, W) floats in [0, 1]
     logits, feats = model(x, return_features=True)      # feats: (B, model.feature_dim)

@@ -3,7 +3,8 @@
 Source: Zhao, Mopuri & Bilen, "Dataset Condensation with Gradient Matching", ICLR 2021
 (https://arxiv.org/abs/2006.05929), class ``ConvNet`` in ``utils.py`` of
 https://github.com/VICO-UoE/DatasetCondensation; the same network is used by DSA (ICML 2021) and
-DM (WACV 2023), and by the backdoor-in-distillation paper (papers/04).
+DM (WACV 2023), and by the backdoor-in-distillation paper (Liu et al., Backdoor Attacks Against Dataset Distillation,
+arXiv:2301.01197).
 
 Architecture (defaults ``net_width=128, net_depth=3, net_norm='instancenorm', net_act='relu',
 net_pooling='avgpooling'``): ``depth`` blocks of
@@ -13,7 +14,8 @@ net_pooling='avgpooling'``): ``depth`` blocks of
 then flatten -> ``Linear(w * (H / 2**depth) * (W / 2**depth), num_classes)``. "instancenorm" is
 ``GroupNorm(w, w, affine=True)`` as in the DC code. ``w = max(8, round(128 * width))``.
 With ``hidden=n > 0`` the flattened map first goes through ``Linear(., n) -> ReLU`` (the features are
-then these n units) before the head: the ConvNet of the backdoor-distillation reference code (papers/04,
+then these n units) before the head: the ConvNet of the backdoor-distillation reference code (Liu et al.,
+arXiv:2301.01197,
 ``ConvNet`` in baadd's ``networks.py``: ``hidden=192``, ``norm="none"``).
 
 Shapes at the defaults: (B, 3, 32, 32) -> (B, 128, 4, 4) -> features (B, 2048) -> logits (B, K).

@@ -6,8 +6,8 @@ registered in MODELS has the signature::
 
     builder(num_classes: int, input_size: tuple[int, int], width: float, in_chans: int, *, <options>) -> Classifier
 
-Weights come only from local files (DESIGN.md, "Data"): ``weights=path`` loads a raw state_dict or a
-dict holding it under ``"model"`` (or ``"state_dict"``) with ``torch.load(..., weights_only=True)``;
+Weights come only from local files (nothing is downloaded: runs work offline): ``weights=path`` loads a raw state_dict
+or a dict holding it under ``"model"`` (or ``"state_dict"``) with ``torch.load(..., weights_only=True)``;
 a ``module.`` prefix left by DistributedDataParallel is stripped.
 
 Example::

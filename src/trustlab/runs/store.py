@@ -1,6 +1,6 @@
 """The run store: one folder per run, written only through :class:`RunRecord`.
 
-Layout (DESIGN.md, Run record)::
+Layout (one folder per run, every file written atomically)::
 
     runs/<recipe>/<run-id>/
         config.yaml      resolved config

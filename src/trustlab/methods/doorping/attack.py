@@ -1,4 +1,5 @@
-"""NaiveAttack and DOORPING: backdoors injected into a dataset before/while it is distilled (papers/04).
+"""NaiveAttack and DOORPING: backdoors injected into a dataset before/while it is distilled (Liu et al.,
+arXiv:2301.01197).
 
 Liu et al., "Backdoor Attacks Against Dataset Distillation", NDSS 2023 (https://arxiv.org/abs/2301.01197).
 

@@ -1,4 +1,4 @@
-"""Evaluating a distilled set: train fresh models on it, then CTA and ASR (papers/04).
+"""Evaluating a distilled set: train fresh models on it, then CTA and ASR (Liu et al., arXiv:2301.01197).
 
 - ``cta``: clean test accuracy of a model trained on the distilled set.
 - ``asr`` (the headline): the share of *non-target* test images that the model assigns to the target

@@ -1,4 +1,4 @@
-"""Configs of dataset distillation, the backdoor attacks on it and the defenses (papers/04).
+"""Configs of dataset distillation, the backdoor attacks on it and the defenses (Liu et al., arXiv:2301.01197).
 
 Paper: Liu, Li, Backes, Shen & Zhang, "Backdoor Attacks Against Dataset Distillation", NDSS 2023
 (https://arxiv.org/abs/2301.01197); reference code github.com/liuyugeng/baadd. Defaults below are the
@@ -62,7 +62,8 @@ class DistillConfig:
 
 @dataclass
 class AttackConfig:
-    """NaiveAttack / DOORPING (papers/04). ``portion`` of the *raw* training set is stamped and relabelled.
+    """NaiveAttack / DOORPING (Liu et al., arXiv:2301.01197). ``portion`` of the *raw* training set is stamped
+    and relabelled.
 
     The trigger is an ``size`` x ``size`` square at ``position`` with a 1-pixel margin. NaiveAttack pastes
     ``color`` (1.0 = white); DOORPING starts from a random patch and optimises it during distillation:

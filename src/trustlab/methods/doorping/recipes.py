@@ -265,8 +265,8 @@ TINY: dict[str, Any] = {
     "attack.portion": 0.05, "distill.checkpoint_every": 1,
 }
 
-# The backdoor reference's network (baadd, papers/04): no normalisation and a 192-unit hidden layer
-# (DOORPING's "penultimate layer"). Fresh models of this net learn slowly with SGD 0.01 at small widths, so
+# The backdoor reference's network (baadd, of Liu et al., arXiv:2301.01197): no normalisation and a 192-unit
+# hidden layer (DOORPING's "penultimate layer"). Fresh models of this net learn slowly with SGD 0.01 at small widths, so
 # they are trained with Adam. The trigger and the synthetic images stay in [0, 1] by default (the reference
 # leaves both unbounded: attack.trigger_clamp=false distill.clamp=false).
 REFERENCE_ATTACK_SETTING: dict[str, Any] = {

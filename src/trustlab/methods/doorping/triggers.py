@@ -1,4 +1,4 @@
-"""Patch triggers for the backdoor attacks on dataset distillation (papers/04, NDSS 2023).
+"""Patch triggers for the backdoor attacks on dataset distillation (Liu et al., arXiv:2301.01197, NDSS 2023).
 
 A :class:`PatchTrigger` is a ``mask`` (C, H, W) in {0, 1} and a ``pattern`` (C, H, W) in [0, 1];
 stamping is ``x * (1 - mask) + mask * pattern`` on images (N, C, H, W) in [0, 1], and the stamped
@@ -177,7 +177,8 @@ def optimise_trigger(model: nn.Module, trigger: PatchTrigger, *, alpha: float = 
                      steps: int = 1000, threshold: float = 0.5, topk: int = 1, clamp: bool = True,
                      unit: float = 1.0, patience: int = 0,
                      inputs: Tensor | None = None) -> tuple[PatchTrigger, dict[str, float]]:
-    """One DOORPING trigger update on ``model`` (papers/04): returns the new trigger and {steps, loss}.
+    """One DOORPING trigger update on ``model`` (Liu et al., arXiv:2301.01197): returns the new trigger and {steps,
+    loss}.
 
     The network sees the trigger image alone (the pattern under the mask on a black image), as the
     reference does, or, when ``inputs`` (N, C, H, W) are given, those images stamped with the trigger.

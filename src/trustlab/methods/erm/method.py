@@ -3,7 +3,7 @@
 Gulrajani & Lopez-Paz, "In Search of Lost Domain Generalization" (ICLR 2021,
 https://arxiv.org/abs/2007.01434): pool all source domains, minimise cross-entropy, select the model
 by training-domain validation. Defaults (SGD, lr 0.01, momentum 0.9, wd 5e-4, cosine) follow the
-Dassl/on-device-DG reference setup (papers/01).
+Dassl/on-device-DG reference setup (Zhou et al., On-Device Domain Generalization, arXiv:2209.07521).
 
     method = ERM(build_model("small_cnn", 10), ERMConfig())
     out = method.training_step((x, y))    # {"loss": tensor, "acc": tensor}

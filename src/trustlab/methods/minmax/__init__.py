@@ -1,4 +1,5 @@
 """Min-max attacks over multiple domains (ensemble, universal, EOT), PGD, and min-max adversarial
-training (papers/03; see README.md)."""
+training (Wang et al., Adversarial Attack Generation Empowered by Min-Max Optimization, arXiv:1906.03563; see
+README.md)."""
 
 from trustlab.methods.minmax import attacks, claims, method, recipes, recipes_at, solver, transforms  # noqa: F401

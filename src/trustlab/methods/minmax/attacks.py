@@ -1,6 +1,6 @@
 """Min-max attacks over K domains (ensemble, universal, EOT) and PGD, all on the APGDA solver.
 
-Wang et al., NeurIPS 2021 (https://arxiv.org/abs/1906.03563), Sec. 3-4; notes in papers/03. Every
+Wang et al., NeurIPS 2021 (https://arxiv.org/abs/1906.03563), Sec. 3-4; the reference code wangjksjtu/minmax-adv. Every
 attack is registered in ``ATTACKS`` and follows the Attack contract: ``attack(x, y) -> x_adv`` with
 x (B, C, H, W) in [0, 1] (models normalise inside); ``attack.run(x, y)`` returns an
 :class:`AttackResult` with the learned domain weights, and ``attack.info`` keeps the last one.

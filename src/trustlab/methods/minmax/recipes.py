@@ -4,7 +4,7 @@ with min-max (APGDA), average and max weighting at the same eps and iterations, 
 Each run writes ``summary.json`` (ASR_all, ASR_avg, per-domain success and adversarial accuracy, the
 learned weights, perturbation norms), ``artifacts/weights.png`` (w over iterations) and
 ``artifacts/examples.png`` (clean / adversarial / perturbation grid). Defaults: MNIST-5k, l_inf,
-the reference's MNIST settings (eps 0.2 ensemble/EOT, 0.3 universal with K=5 inputs; papers/03).
+the reference's MNIST settings (eps 0.2 ensemble/EOT, 0.3 universal with K=5 inputs; Wang et al., arXiv:1906.03563).
 
     trustlab run attack/ensemble --set attack.eps=0.15 --set "ensemble.models=[small_cnn, resnet18:width=0.25]"
 """

@@ -1,4 +1,4 @@
-"""Differentiable data transformations for the EOT setting (papers/03, setting 3).
+"""Differentiable data transformations for the EOT setting (Wang et al., arXiv:1906.03563, setting 3).
 
 A transformation maps images (B, C, H, W) in [0, 1] to images of the same shape in [0, 1] and is
 differentiable in its input, so the attack's gradient passes through it. They are named by short

@@ -1,6 +1,7 @@
 """The OOD ``Scorer`` base class and the shared forward pass every post-hoc detector reads.
 
-Contract (DESIGN.md): ``scorer.setup(model, fit_loader)`` then ``scorer.score(x) -> Tensor (B,)``,
+Contract (the one every detector meets; ``SCORERS`` in DEVELOPERS.md): ``scorer.setup(model, fit_loader)`` then
+``scorer.score(x) -> Tensor (B,)``,
 **higher = more in-distribution**. For speed, the forward pass is separated from scoring: a benchmark
 extracts :class:`Outputs` (logits and penultimate features) once per dataset with :func:`extract` and
 calls ``scorer.fit(train_outputs, val_outputs, model)`` and ``scorer.score_outputs(outputs)`` for every

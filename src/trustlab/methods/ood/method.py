@@ -1,7 +1,8 @@
 """Generalized OOD detection: configs of the five settings (AD, ND, OSR, OOD detection, OD) and the folder path.
 
 Yang, Zhou, Li & Liu, "Generalized Out-of-Distribution Detection: A Survey", IJCV 2024
-(https://arxiv.org/abs/2110.11334); benchmark conventions from OpenOOD v1.5 (papers/02). One frame:
+(https://arxiv.org/abs/2110.11334); benchmark conventions from OpenOOD v1.5 (Zhang et al., OpenOOD v1.5: Enhanced
+Benchmark for Out-of-Distribution Detection, arXiv:2306.09301). One frame:
 a model of in-distribution (ID) data flags what does not belong. Detectors are ``Scorer`` classes in
 ``SCORERS`` (higher score = more in-distribution); see ``logit_scorers``, ``feature_scorers``,
 ``classical`` and ``deep_svdd``. Recipes: ``ood/ad``, ``ood/nd``, ``ood/osr``, ``ood/ood``, ``ood/od``,

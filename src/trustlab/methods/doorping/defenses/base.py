@@ -1,6 +1,7 @@
 """What every defense gets and returns, and the ``DEFENSES`` registry.
 
-Threat model (papers/04): a user receives a distilled set (possibly backdoored) and trains a model on it.
+Threat model (Liu et al., Backdoor Attacks Against Dataset Distillation, arXiv:2301.01197): a user receives a
+distilled set (possibly backdoored) and trains a model on it.
 A defense sees the suspect model and the distilled images; the clean test set and the true trigger are
 used only to *measure* it (detection quality, CTA/ASR after the defense), never by the defense itself,
 except that STRIP screens test-time inputs by design.
