@@ -92,6 +92,10 @@ class Registry(Generic[T]):
 
 DATASETS: Registry[Any] = Registry("dataset")
 MODELS: Registry[Any] = Registry("model")
+# The Trainables that engine.fit trains (`trustlab list methods`; the generated contract test checks each meets the
+# protocol). Nothing dispatches on it: a recipe builds its method itself. Methods without a Trainable register
+# elsewhere (OOD detectors in SCORERS, PeerPL's SB3 algorithms, the attacks in ATTACKS); the coop, psg, AdvSim
+# detector and peer-BC loops join when they run through fit (issue 24, item 2).
 METHODS: Registry[Any] = Registry("method")
 RECIPES: Registry[Any] = Registry("recipe")
 CLAIMS: Registry[Any] = Registry("claim")
