@@ -27,16 +27,10 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 ROOT = "trustlab"
 REGISTER_ALL = "trustlab.methods"  # imports every method package to register them; the shared layer may import it
 
-# Circles that exist today and are being untied by others (issue 24, item 4). A circle passes when its modules are a
-# subset of one entry; any other circle, or one that grows, fails. Remove an entry once its circle is gone.
+# Circles that exist today (untie, then remove the entry). A circle passes when its modules are a subset of one entry;
+# any other circle, or one that grows, fails. The issue's three (advsim scenarios <-> stack, peerpl bc <-> method,
+# runs loggers <-> store) are gone.
 KNOWN_CIRCLES: list[frozenset[str]] = [
-    # advsim: scenarios.py <-> stack.py (and shipped.py, which builds the detector of stack.py): being untied with
-    # a leaf advsim/detector.py (issue 24, item 4)
-    frozenset({"trustlab.methods.advsim.scenarios", "trustlab.methods.advsim.stack",
-               "trustlab.methods.advsim.shipped"}),
-    # peerpl: bc.py <-> method.py (building the BC config reads the demonstrations file): being untied by moving the
-    # check into the config's __post_init__, demos loaded at run time (issue 24, item 4)
-    frozenset({"trustlab.methods.peerpl.bc", "trustlab.methods.peerpl.method"}),
     # coop: pretrain.py <-> shipped.py, both inside functions (pretrained_arrays() asks shipped.load_if_matching();
     # shipped's build()/unpack() call pretrain's pretrain()/portable_token_init/recipe_settings). Untie with the
     # method-package layout work (issue 24, item 3): the loader (load_if_matching, unpack, portable_token_init) in a
