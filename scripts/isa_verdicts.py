@@ -10,6 +10,7 @@ with its own runs (nothing is reused between the two), and prints both verdicts 
     python scripts/isa_verdicts.py                     # the demo suite (make demo, twice)
     python scripts/isa_verdicts.py --suite quick --only ood/ --only minmax/
     python scripts/isa_verdicts.py --compare-only      # re-read both claims.json, train nothing
+    python scripts/isa_verdicts.py --compare-only --native reports/demo/claims.json --forced F/demo/claims.json
 
 Writes ``<out>/isa-verdicts.md`` and exits 1 when any claim's verdict differs between the two runs.
 """
@@ -79,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="reports/isa")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--compare-only", action="store_true")
+    ap.add_argument("--native", default=None, metavar="CLAIMS_JSON",
+                    help="with --compare-only: the native claims.json (e.g. make demo's)")
+    ap.add_argument("--forced", default=None, metavar="CLAIMS_JSON", help="with --compare-only: the forced run's")
     args = ap.parse_args(argv)
     out = Path(args.out)
     native_dir, forced_dir = out / "native", out / "forced"
@@ -86,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.compare_only:
         times["native"] = run_suite(args.suite, native_dir, args.only, {}, args.jobs)
         times["forced"] = run_suite(args.suite, forced_dir, args.only, FORCED, args.jobs)
-    table, flips = compare(load(native_dir / args.suite / "claims.json"), load(forced_dir / args.suite / "claims.json"))
+    native_json = Path(args.native) if args.native else native_dir / args.suite / "claims.json"
+    forced_json = Path(args.forced) if args.forced else forced_dir / args.suite / "claims.json"
+    table, flips = compare(load(native_json), load(forced_json))
     head = (f"`python scripts/isa_verdicts.py --suite {args.suite}"
             + "".join(f" --only {o}" for o in args.only) + "`"
             + (f", native {times['native']:.0f} s, forced {times['forced']:.0f} s" if times else "")

@@ -45,3 +45,11 @@ def test_compare_only_writes_the_table_and_exits_by_flips(tmp_path: Path) -> Non
     assert mod.main(["--compare-only", "--out", str(tmp_path)]) == 1
     with pytest.raises(SystemExit, match="missing"):
         mod.main(["--compare-only", "--out", str(tmp_path / "nothing")])
+
+
+def test_compare_only_takes_explicit_claims_files(tmp_path: Path) -> None:
+    mod = _module()
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps(_claims({"a/x": "PASS"}, "AVX2")))
+    b.write_text(json.dumps(_claims({"a/x": "INVALID"}, "DEFAULT")))
+    assert mod.main(["--compare-only", "--out", str(tmp_path / "o"), "--native", str(a), "--forced", str(b)]) == 1
