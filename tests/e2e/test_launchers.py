@@ -79,3 +79,18 @@ def test_rejected_slurm_partition_is_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stderr[-2000:]
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error: SLURM did not accept the job") and "invalid partition specified" in last
+
+
+def test_slurm_without_sbatch_is_an_error_not_a_local_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """submitit's AutoExecutor falls back to local jobs where no SLURM is found: the launcher refuses instead."""
+    pytest.importorskip("submitit")
+    import shutil
+
+    from trustlab.bench.launchers import LauncherError, make_launcher
+
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None if name == "sbatch" else "/bin/true")
+    for cluster in (None, "slurm"):
+        with pytest.raises(LauncherError, match="no `sbatch` on PATH"):
+            make_launcher("slurm", LauncherConfig(slurm_cluster=cluster), tmp_path)
+    assert not any(tmp_path.iterdir())  # nothing written
+    make_launcher("slurm", LauncherConfig(slurm_cluster="local"), tmp_path)  # on purpose: allowed

@@ -131,9 +131,20 @@ class SlurmLauncher(Launcher):
         except ImportError:
             raise ConfigError("--launcher slurm needs submitit: pip install 'trustlab[slurm]'") from None
         self.cfg = cfg
+        if cfg.slurm_cluster in (None, "", "slurm"):
+            # submitit's AutoExecutor falls back to its local executor when it finds no SLURM: a paper suite
+            # would then train on the login node without a word. Without sbatch on PATH it is an error.
+            import shutil
+
+            if shutil.which("sbatch") is None:
+                raise LauncherError("--launcher slurm: no `sbatch` on PATH, so no SLURM cluster is reachable "
+                                    "from here (submitit would run every job on this machine); load your SLURM "
+                                    "client (e.g. `module load slurm`), or pass --slurm-cluster local to run "
+                                    "the jobs here on purpose")
         folder = Path(cfg.slurm_folder)
         folder = folder if folder.is_absolute() else out_dir / folder
-        self.executor = submitit.AutoExecutor(folder=str(folder / "%j"), cluster=cfg.slurm_cluster)
+        cluster = "slurm" if cfg.slurm_cluster in (None, "") else cfg.slurm_cluster
+        self.executor = submitit.AutoExecutor(folder=str(folder / "%j"), cluster=cluster)
         params: dict[str, Any] = {"timeout_min": cfg.slurm_time, "cpus_per_task": cfg.threads,
                                   "name": "trustlab"}
         if cfg.slurm_cluster != "local":
