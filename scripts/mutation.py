@@ -113,6 +113,8 @@ EQUIVALENT: dict[str, dict[str, tuple[str, str]]] = {
         "trustlab.metrics.robustness.x_fooling_rate__mutmut_12": ('float("NAN")', _NAN),
         "trustlab.metrics.robustness.x_perturbation_norms__mutmut_7": ('float("NAN")', _NAN),
         "trustlab.metrics.robustness.x_union_accuracy__mutmut_10": ('float("NAN")', _NAN),
+        "trustlab.metrics.robustness.x_perturbation_norms__mutmut_2": (
+            "astype(None)", "ndarray.astype(None) converts to numpy's default dtype, float64: the same array"),
         "trustlab.metrics.robustness.x_success_matrix__mutmut_16": ("y.reshape(len(y), -2)", _NEG),
         "trustlab.metrics.robustness.x_success_matrix__mutmut_15": (
             "y.reshape(len(y), +1)", "the reshape runs only when the labels' shape differs from pred's (N, K), i.e. "
