@@ -1,5 +1,5 @@
-"""PMT-IQA claim code on fabricated summaries: the seeds from the power analysis, and that a model with no
-rank order on the held-out type cannot pass the unseen-type claim."""
+"""PMT-IQA claim code on fabricated summaries: k-fold units (every photo tested once), the every-type gate,
+and that a model with no rank order on the held-out type cannot pass the unseen-type claim."""
 
 from __future__ import annotations
 
@@ -13,14 +13,34 @@ from trustlab.bench.testing import FakeContext
 from trustlab.methods.pmtiqa import claims
 
 
-def test_claims_run_the_seeds_the_power_analysis_asks_for(tmp_path: Path) -> None:
+def test_claims_run_every_fold_once_and_only_the_compared_variants(tmp_path: Path) -> None:
     ctx = FakeContext(FIXTURES[claims.PMT]["PASS"], tmp_path)
     res = claims._component(claims.PMT, "+PMT")("quick", ctx)
-    assert res.seeds == list(range(7)) and len(res.diffs) == 7
+    assert res.seeds == list(range(claims.FOLDS)) and len(res.diffs) == claims.FOLDS >= 5
     assert {(ov["method.multi_scale"], ov["method.schedule"]) for _, ov in ctx.asked} == {
         (False, "regression"), (False, "progressive")}  # only the two compared variants
-    assert claims.seeds_for("quick", claims.MS_PMT) == [0, 1, 2] and claims.seeds_for("demo", claims.PMT) == [0, 1, 2]
-    assert "power:" in res.notes
+    folds = sorted(ov["data.fold"] for _, ov in ctx.asked if ov["method.schedule"] == "regression")
+    assert folds == list(range(claims.FOLDS)) and {ov["data.split_seed"] for _, ov in ctx.asked} == {0}
+    assert claims.units_for("demo", claims.MS_PMT) == [(0, 0), (0, 1), (0, 2)]
+    assert "power:" in res.notes and "Nadeau" in res.notes
+
+
+def test_kfold_tests_every_photo_once() -> None:
+    import numpy as np
+
+    from trustlab.methods.pmtiqa.data import kfold_by_group
+
+    groups = np.repeat(np.arange(21), 4)
+    tested = np.concatenate([kfold_by_group(groups, 7, f, seed=1)["test"] for f in range(7)])
+    assert sorted(tested.tolist()) == list(range(len(groups)))
+    p = kfold_by_group(groups, 7, 2, seed=1)
+    assert not set(groups[p["train"]]) & set(groups[p["val"]]) and not set(groups[p["val"]]) & set(groups[p["test"]])
+    assert len(p["train"]) + len(p["val"]) + len(p["test"]) == len(groups)
+
+
+def test_every_type_gate_names_the_unlearned_type(tmp_path: Path) -> None:
+    res = claims._component(claims.PMT, "+PMT")("quick", FakeContext(FIXTURES[claims.PMT]["INVALID"], tmp_path))
+    assert res.verdict == "INVALID" and "baseline-learned-every-type" in res.reason and "jpeg" in res.reason
 
 
 def test_a_model_constant_within_every_reference_is_the_mean_predictor(tmp_path: Path) -> None:
@@ -32,4 +52,4 @@ def test_a_model_constant_within_every_reference_is_the_mean_predictor(tmp_path:
         return s
 
     res = claims.check_unseen_type("quick", FakeContext(collapsed, tmp_path))
-    assert res.diffs == [0.0] * 5 and res.verdict == "INCONCLUSIVE"  # never a PASS
+    assert res.diffs == [0.0] * claims.FOLDS and res.verdict == "INCONCLUSIVE"  # never a PASS

@@ -88,3 +88,28 @@ def test_patch_dataset_crops_and_rejects_small_images() -> None:
     assert float(q) == pytest.approx(0.5) and int(lv) == 5
     with pytest.raises(DataError, match="smaller than method.patch_size"):
         PatchDataset([torch.zeros(3, 20, 64, dtype=torch.uint8)], np.array([0.5]), 10, patch=32)
+
+
+def test_kfold_by_group_rejects_bad_fold_settings() -> None:
+    from trustlab.methods.pmtiqa.data import kfold_by_group
+
+    groups = np.repeat(np.arange(6), 2)
+    for folds, fold, match in ((2, 0, "at least 3 folds"), (7, 0, "more than the 6"), (3, 3, "outside 0..2")):
+        with pytest.raises(DataError, match=match):
+            kfold_by_group(groups, folds, fold, seed=0)
+
+
+def test_data_types_and_folds_select_what_the_claims_run_on() -> None:
+    from trustlab.errors import ConfigError
+    from trustlab.methods.pmtiqa.method import PMTRecipeConfig
+    from trustlab.methods.pmtiqa.recipes import load_data
+
+    cfg = PMTRecipeConfig()
+    cfg.data.types, cfg.data.folds, cfg.data.fold = ["jpeg", "white_noise"], 7, 6
+    data, parts = load_data(cfg)
+    names = data.info["type_names"]
+    assert {names[t] for t in np.unique(data.info["dtype"])} == {"jpeg", "white_noise"}
+    assert len(data) == 63 * 2 * LEVELS and len(np.unique(data.groups[parts["test"]])) == 3
+    cfg.data.types = ["jpg"]
+    with pytest.raises(ConfigError, match="data.types: unknown type 'jpg'"):
+        load_data(cfg)

@@ -1,23 +1,29 @@
-"""PMT-IQA claims on the embedded iqa-distort data (proxy MOS), one split by source photo per seed.
+"""PMT-IQA claims on the embedded iqa-distort data (proxy MOS), k-fold over source photos.
 
 * ``pmtiqa/ms-pmt-beats-ss-st`` (demo, quick): MS+PMT beats the single-scale single-task regressor of the
-  same backbone on test SRCC *and* PLCC; the per-split margin is the smaller of the two differences.
+  same backbone on test SRCC *and* PLCC; the per-fold margin is the smaller of the two differences.
 * ``pmtiqa/ms-helps``, ``pmtiqa/pmt-helps`` (quick): the ablation, each component alone above SS-ST on SRCC.
 * ``pmtiqa/unseen-type`` (quick): trained without one distortion type, the model ranks that type's five
   levels within each test reference (mean within-reference SRCC) above the mean predictor (SRCC 0); the
   untrained network of the same architecture is reported beside it as a second control.
 
-Seed s means: split seed s (which source photos are test) and training seed s, so the paired difference
-of two variants is taken on the same split and the same initialisation draw.
+Splits: ``FOLDS``-fold cross-validation over the 21 source photos (``data.folds``/``data.fold``): fold f is
+the test fold (3 photos), fold f + 1 the validation fold, the rest train, so every photo is tested once per
+repeat. A unit (the bench's "seed") is one (repeat r, fold f): partition ``data.split_seed = r``, training
+seed ``r * FOLDS + f``; the paired difference of two variants is taken on the same fold and initialisation.
+Folds of one partition share training photos, so their margins are not independent (the t interval is
+somewhat optimistic: Nadeau & Bengio, "Inference for the Generalization Error", 2003); the notes say so.
 
 Validity gates (a failed one is the verdict INVALID): the comparisons against SS-ST need a baseline that
-learned (mean test SRCC >= :data:`LEARNED_SRCC`) and is not at the ceiling (mean test SRCC and PLCC <= 1 minus
-the effect of interest: no room to beat it); the unseen-type claim needs a model that learned the seen types
-and an untrained network (the trained model's own initial weights) that does not already rank the held-out
-levels as well as the effect of interest (else a PASS is the architecture's, not the training's).
+learned (mean test SRCC >= :data:`LEARNED_SRCC`), that learned *every* distortion type (for each type, its
+mean over the test folds of the within-reference SRCC with the level >= :data:`LEARNED_LEVEL_SRCC`: a model
+that has not learned a distortion cannot test whether multi-scale helps on it), and that is not at the ceiling
+(mean test SRCC and PLCC <= 1 minus the effect of interest); the unseen-type claim needs a model that learned
+the seen types and an untrained network (the trained model's own initial weights) that does not already rank
+the held-out levels as well as the effect of interest (else a PASS is the architecture's, not the training's).
 
-Seeds: the quick suite runs the seeds the power analysis asks for where that is affordable
-(:data:`CLAIM_SEEDS`); the other claims say in their notes how many they would need (README, "Seeds").
+Seeds: the quick suite runs every fold of as many partitions as the power analysis asks for where that is
+affordable (:data:`CLAIM_REPEATS`); the other claims say in their notes how many they would need.
 """
 
 from __future__ import annotations
@@ -36,13 +42,18 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 HELD_OUT = "gaussian_blur"  # the unseen-type claim's held-out type (motion_blur stays in training)
 
-# Scale per suite: overrides shared by every run of the suite, and the seeds (= splits).
+FOLDS = 7  # k-fold over the 21 source photos: 3 test photos per fold, every photo tested once per repeat
+
+# Scale per suite: overrides shared by every run of the suite, the repeats (fold partitions) and the folds.
 SCALE: dict[str, dict[str, Any]] = {
-    "smoke": {"seeds": [0], "overrides": {"train.epochs": 1, "data.max_train": 96, "method.test_patches": 1}},
-    "demo": {"seeds": [0, 1, 2], "overrides": {"train.epochs": 3, "method.train_patches": 1}},
-    "quick": {"seeds": [0, 1, 2], "overrides": {"train.epochs": 5, "method.train_patches": 1}},
-    "full": {"seeds": [0, 1, 2, 3, 4], "overrides": {"train.epochs": 20, "method.train_patches": 4,
-                                                     "model.width": 0.5, "method.test_patches": 8}},
+    "smoke": {"repeats": [0], "folds": [0],
+              "overrides": {"train.epochs": 1, "data.max_train": 96, "method.test_patches": 1}},
+    "demo": {"repeats": [0], "folds": [0, 1, 2], "overrides": {"train.epochs": 3, "method.train_patches": 1}},
+    "quick": {"repeats": [0], "folds": list(range(FOLDS)),
+              "overrides": {"train.epochs": 5, "method.train_patches": 1}},
+    "full": {"repeats": [0, 1, 2], "folds": list(range(FOLDS)),
+             "overrides": {"train.epochs": 20, "method.train_patches": 4, "model.width": 0.5,
+                           "method.test_patches": 8}},
 }
 
 
@@ -59,41 +70,49 @@ EFFECTS: dict[str, tuple[float, str]] = {
     UNSEEN: (0.3, "no paper figure (the paper tests no held-out type); 0.3, a medium rank correlation, is the "
                   "smallest within-reference ordering of the five levels that counts as 'ranks them'"),
 }
-# "The baseline learned": SRCC 0.2 on a split's ~700 test images is over 5 standard errors (1/sqrt(n-1)
+# "The baseline learned": SRCC 0.2 on a fold's ~540 test images is over 4 standard errors (1/sqrt(n-1)
 # ~ 0.04) above the 0 of a model with no quality signal, and a weak but real correlation.
 LEARNED_SRCC = 0.2
+# "... every distortion type": the mean within-reference SRCC of the prediction with the level (5 levels of
+# one reference and type) at least 0.5, a clear majority of the 10 level pairs in the right order (issue 27).
+LEARNED_LEVEL_SRCC = 0.5
 
-# Power analysis (README "Seeds"): seeds_needed(sd, effect) with sd from the last quick run (2026-12-03, n = 3).
-# Runs cost ~30 CPU-s each (under a minute): pmt-helps (7) and unseen-type (5) run what they need; ms-pmt (74)
-# and ms-helps (83) would need 150-170 runs, over 40 min on 2 cores, and say so in their notes.
-CLAIM_SEEDS: dict[str, dict[str, list[int]]] = {
-    "quick": {PMT: list(range(7)), UNSEEN: list(range(5))},
-}
+# Power analysis (README "Seeds"): seeds_needed(sd, effect) with sd from the last quick run. A unit is one
+# fold (~30 CPU-s); a repeat is FOLDS folds. CLAIM_REPEATS raises a claim's repeats where the power analysis
+# asks for more and it is affordable; POWER_NOTES say what each claim would need.
+CLAIM_REPEATS: dict[str, dict[str, list[int]]] = {}
 POWER_NOTES: dict[str, str] = {
-    MS_PMT: "power: 74 seeds needed for effect 0.03 at sd 0.103 (quick 2026-12-03); quick runs 3 (~30 CPU-s a run, "
-            "but 148 runs would take ~40 min on 2 cores: not affordable)",
-    MS: "power: 83 seeds needed for effect 0.03 at sd 0.109 (quick 2026-12-03); quick runs 3 (~30 CPU-s a run, "
-        "but 166 runs would take ~40 min on 2 cores: not affordable)",
-    PMT: "power: 7 seeds needed for effect 0.03 at sd 0.026 (quick 2026-12-03); quick runs 7 (~30 CPU-s a run)",
-    UNSEEN: "power: 5 seeds needed for effect 0.3 at sd 0.191 (quick 2026-12-03); quick runs 5 (~30 CPU-s a run)",
+    MS_PMT: "power: recomputed from this k-fold regime's per-fold sd by `trustlab bench --suite quick --power`",
+    MS: "power: recomputed from this k-fold regime's per-fold sd by `trustlab bench --suite quick --power`",
+    PMT: "power: recomputed from this k-fold regime's per-fold sd by `trustlab bench --suite quick --power`",
+    UNSEEN: "power: recomputed from this k-fold regime's per-fold sd by `trustlab bench --suite quick --power`",
 }
+CV_NOTE = (f"{FOLDS}-fold CV over source photos: folds of one partition share training photos, so the t interval "
+           "over folds is somewhat optimistic (Nadeau & Bengio 2003)")
 
 
-def seeds_for(suite: str, claim_id: str) -> list[int]:
-    """The seeds (= splits) ``claim_id`` runs in ``suite``: the suite's, or the power analysis's where larger."""
-    return CLAIM_SEEDS.get(suite, {}).get(claim_id, SCALE[suite]["seeds"])
+def units_for(suite: str, claim_id: str) -> list[tuple[int, int]]:
+    """The (repeat, fold) units ``claim_id`` runs in ``suite``: every suite fold of each repeat."""
+    repeats = CLAIM_REPEATS.get(suite, {}).get(claim_id, SCALE[suite]["repeats"])
+    return [(r, f) for r in repeats for f in SCALE[suite]["folds"]]
 
 
-def _overrides(suite: str, seed: int, extra: dict[str, Any]) -> dict[str, Any]:
-    return {**SCALE[suite]["overrides"], "train.seed": seed, "data.split_seed": seed, **extra}
+def unit_seed(unit: tuple[int, int]) -> int:
+    """The bench "seed" of a unit: also its training seed (``repeat * FOLDS + fold``)."""
+    return unit[0] * FOLDS + unit[1]
+
+
+def _overrides(suite: str, unit: tuple[int, int], extra: dict[str, Any]) -> dict[str, Any]:
+    r, f = unit
+    return {**SCALE[suite]["overrides"], "data.folds": FOLDS, "data.fold": f, "data.split_seed": r,
+            "train.seed": unit_seed(unit), **extra}
 
 
 def variant_summaries(suite: str, ctx: Any, names: list[str],
-                      seeds: list[int] | None = None) -> tuple[dict[str, list[dict]], list[str]]:
-    """``{variant: [summary per seed]}`` (runs trained together, ``--jobs`` at a time)."""
-    seeds = SCALE[suite]["seeds"] if seeds is None else seeds
-    keys = [(v, s) for v in names for s in seeds]
-    recs = ctx.run_many([(RECIPE, _overrides(suite, s, VARIANTS[v])) for v, s in keys])
+                      units: list[tuple[int, int]]) -> tuple[dict[str, list[dict]], list[str]]:
+    """``{variant: [summary per unit]}`` (runs trained together, ``--jobs`` at a time)."""
+    keys = [(v, u) for v in names for u in units]
+    recs = ctx.run_many([(RECIPE, _overrides(suite, u, VARIANTS[v])) for v, u in keys])
     out: dict[str, list[dict]] = {v: [] for v in names}
     for (v, _), rec in zip(keys, recs):
         out[v].append(rec.summary())
@@ -113,23 +132,46 @@ def _table(runs: dict[str, list[dict]]) -> list[dict[str, Any]]:
     return rows
 
 
+def type_level_srcc(sums: list[dict]) -> dict[str, float]:
+    """Per distortion type: the mean over test folds of the within-reference SRCC with the level (NaN, a
+    prediction constant within every reference, counts as 0: no rank order)."""
+    per: dict[str, list[float]] = {}
+    for s in sums:
+        for t, v in s.get("per_type", {}).items():
+            x = float(v["level_srcc"])
+            per.setdefault(t, []).append(0.0 if math.isnan(x) else x)
+    return {t: mean(v) for t, v in per.items()}
+
+
 def _baseline_gates(runs: dict[str, list[dict]], effect: float) -> list[Any]:
-    """SS-ST learned (mean test SRCC >= LEARNED_SRCC) and left room to be beaten (SRCC and PLCC <= 1 - effect)."""
+    """SS-ST learned (mean test SRCC >= LEARNED_SRCC), learned every type (worst type's mean within-reference
+    level SRCC >= LEARNED_LEVEL_SRCC) and left room to be beaten (SRCC and PLCC <= 1 - effect)."""
     base = runs["SS-ST"]
     srcc = [float(s["test_srcc"]) for s in base]
     top = [max(float(s["test_srcc"]), float(s["test_plcc"])) for s in base]
+    levels = type_level_srcc(base)
+    worst = min(levels, key=lambda t: levels[t]) if levels else "no type"
     return [gate_above("baseline-learned", "SS-ST mean test SRCC", srcc, LEARNED_SRCC, "0 = no quality signal"),
-            gate_below("baseline-below-ceiling", "SS-ST mean of max(test SRCC, PLCC) per split", top, 1.0 - effect,
+            gate_above("baseline-learned-every-type", f"SS-ST within-reference level SRCC of its worst type "
+                       f"({worst}; mean over test folds)", levels.get(worst, float("nan")), LEARNED_LEVEL_SRCC,
+                       "a type the baseline has not learned cannot test whether a component helps on it"),
+            gate_below("baseline-below-ceiling", "SS-ST mean of max(test SRCC, PLCC) per fold", top, 1.0 - effect,
                        f"1 minus the effect of interest {effect:g}")]
 
 
 def _notes(claim_id: str, *parts: str) -> str:
-    return "; ".join([p for p in parts if p] + [POWER_NOTES[claim_id]])
+    return "; ".join([p for p in parts if p] + [CV_NOTE, POWER_NOTES[claim_id]])
+
+
+def _type_note(runs: dict[str, list[dict]]) -> str:
+    lv = type_level_srcc(runs["SS-ST"])
+    return "SS-ST within-ref level SRCC per type: " + ", ".join(f"{t} {v:+.2f}" for t, v in sorted(lv.items()))
 
 
 def check_ms_pmt_beats_baseline(suite: str, ctx: Any) -> ClaimResult:
-    seeds = seeds_for(suite, MS_PMT)
-    runs, paths = variant_summaries(suite, ctx, ["SS-ST", "MS+PMT"], seeds)
+    units = units_for(suite, MS_PMT)
+    seeds = [unit_seed(u) for u in units]
+    runs, paths = variant_summaries(suite, ctx, ["SS-ST", "MS+PMT"], units)
     d_srcc = [a["test_srcc"] - b["test_srcc"] for a, b in zip(runs["MS+PMT"], runs["SS-ST"])]
     d_plcc = [a["test_plcc"] - b["test_plcc"] for a, b in zip(runs["MS+PMT"], runs["SS-ST"])]
     diffs = [min(a, b) for a, b in zip(d_srcc, d_plcc)]
@@ -139,19 +181,21 @@ def check_ms_pmt_beats_baseline(suite: str, ctx: Any) -> ClaimResult:
         MS_PMT, suite, diffs, unit="min(dSRCC, dPLCC), MS+PMT minus SS-ST, test split",
         values=values, seeds=seeds, table=_table(runs), runs=paths, gates=_baseline_gates(runs, EFFECTS[MS_PMT][0]),
         notes=_notes(MS_PMT, f"mean dSRCC {mean(d_srcc):+.4f}, mean dPLCC {mean(d_plcc):+.4f}; proxy MOS, not human "
-                     "opinion"),
+                     "opinion", _type_note(runs)),
     )
 
 
 def _component(claim_id: str, variant: str):
     def check(suite: str, ctx: Any) -> ClaimResult:
-        seeds = seeds_for(suite, claim_id)
-        runs, paths = variant_summaries(suite, ctx, ["SS-ST", variant], seeds)
+        units = units_for(suite, claim_id)
+        seeds = [unit_seed(u) for u in units]
+        runs, paths = variant_summaries(suite, ctx, ["SS-ST", variant], units)
         diffs = [a["test_srcc"] - b["test_srcc"] for a, b in zip(runs[variant], runs["SS-ST"])]
         values = {v: [s["test_srcc"] for s in runs[v]] for v in runs}
         return paired_result(claim_id, suite, diffs, unit=f"test SRCC, {variant} minus SS-ST", values=values,
                              seeds=seeds, table=_table(runs), runs=paths,
-                             gates=_baseline_gates(runs, EFFECTS[claim_id][0]), notes=_notes(claim_id))
+                             gates=_baseline_gates(runs, EFFECTS[claim_id][0]),
+                             notes=_notes(claim_id, _type_note(runs)))
 
     return check
 
@@ -164,9 +208,10 @@ def _level_srcc(summary: dict[str, Any], key: str) -> float:
 
 
 def check_unseen_type(suite: str, ctx: Any) -> ClaimResult:
-    seeds = seeds_for(suite, UNSEEN)
-    recs = ctx.run_many([(RECIPE, _overrides(suite, s, {**VARIANTS["MS+PMT"], "data.exclude_types": [HELD_OUT]}))
-                         for s in seeds])
+    units = units_for(suite, UNSEEN)
+    seeds = [unit_seed(u) for u in units]
+    recs = ctx.run_many([(RECIPE, _overrides(suite, u, {**VARIANTS["MS+PMT"], "data.exclude_types": [HELD_OUT]}))
+                         for u in units])
     sums = [r.summary() for r in recs]
     trained = [_level_srcc(s, "heldout") for s in sums]
     untrained = [_level_srcc(s, "heldout_untrained") for s in sums]
@@ -194,9 +239,13 @@ def check_unseen_type(suite: str, ctx: Any) -> ClaimResult:
 
 
 _BASELINE_GATES = {
-    "baseline-learned": f"the SS-ST baseline learned: mean test SRCC >= {LEARNED_SRCC} (over 5 standard errors above "
-                        "the 0 of a model with no quality signal on a split's ~700 test images): beating a baseline "
+    "baseline-learned": f"the SS-ST baseline learned: mean test SRCC >= {LEARNED_SRCC} (over 4 standard errors above "
+                        "the 0 of a model with no quality signal on a fold's ~540 test images): beating a baseline "
                         "that learned nothing shows nothing",
+    "baseline-learned-every-type": f"the SS-ST baseline learned every distortion type: for each type, the mean over "
+                                   f"the test folds of its within-reference SRCC with the level is >= "
+                                   f"{LEARNED_LEVEL_SRCC}; a model that has not learned a distortion cannot test "
+                                   "whether a component helps on it",
     "baseline-below-ceiling": "the SS-ST baseline is not at the ceiling: mean test SRCC and PLCC <= 1 minus the "
                               "effect of interest, or there is no room to beat it by that much",
 }
@@ -209,7 +258,7 @@ def _register(claim_id: str, statement: str, check: Any, preconditions: dict[str
 
 
 _register(MS_PMT, "PMT-IQA: multi-scale + progressive multi-task beats the single-scale single-task regressor of "
-          "the same backbone on test SRCC and PLCC (proxy MOS, splits by source photo)",
+          "the same backbone on test SRCC and PLCC (proxy MOS, k-fold over source photos)",
           check_ms_pmt_beats_baseline, _BASELINE_GATES)
 _register(MS, "PMT-IQA ablation: multi-scale features alone (+MS, single task) beat SS-ST on test SRCC",
           _component(MS, "+MS"), _BASELINE_GATES, suites=("smoke", "quick", "full"))

@@ -217,6 +217,25 @@ def split_by_group(groups: np.ndarray, seed: int, val_fraction: float = 0.15,
     return {k: np.flatnonzero(np.isin(groups, v)) for k, v in parts.items()}
 
 
+def kfold_by_group(groups: np.ndarray, folds: int, fold: int, seed: int) -> dict[str, np.ndarray]:
+    """Fold ``fold`` of a ``folds``-fold split by group (reference content): every group is tested once.
+
+    Groups are shuffled with ``seed`` and cut into ``folds`` near-equal folds (``np.array_split``); fold
+    ``fold`` is test, fold ``(fold + 1) % folds`` is validation (for choosing a regime), the rest train.
+    """
+    uniq = np.unique(groups)
+    if folds < 3:
+        raise DataError(f"data.folds={folds}: k-fold needs at least 3 folds (train, val and test folds)")
+    if folds > len(uniq):
+        raise DataError(f"data.folds={folds} is more than the {len(uniq)} reference contents; lower data.folds")
+    if not 0 <= fold < folds:
+        raise DataError(f"data.fold={fold} is outside 0..{folds - 1} (data.folds={folds})")
+    parts = np.array_split(np.random.default_rng(seed).permutation(uniq), folds)
+    test, val = parts[fold], parts[(fold + 1) % folds]
+    train = np.setdiff1d(uniq, np.concatenate([test, val]))
+    return {k: np.flatnonzero(np.isin(groups, v)) for k, v in (("train", train), ("val", val), ("test", test))}
+
+
 # --- trustlab data build|show iqa-distort ------------------------------------------------------------
 
 

@@ -85,10 +85,13 @@ class IQADataConfig:
     split_index: int | None = None  # csv: pyiqa's split number: ratio*_split_NN column, or the split_file entry
     split_file: str | None = None  # csv: pyiqa's split pickle {index: {train, val, test: row indices}}
     image_size: int = 64  # csv: shorter side resized to this before cropping patches (0 = keep)
-    split_seed: int = 0  # which split by reference content (the claims' "seed")
+    split_seed: int = 0  # which split by reference content (k-fold: which partition into folds)
+    folds: int = 0  # k-fold by reference content (>= 3: fold `fold` is test, the next one val); 0 = fractions
+    fold: int = 0  # which fold is the test fold (with data.folds)
     val_fraction: float = 0.1
     test_fraction: float = 0.2
     exclude_types: list[str] = field(default_factory=list)  # iqa-distort: types kept out of training
+    types: list[str] = field(default_factory=list)  # iqa-distort: only these types in every split ([] = all 12)
     max_train: int | None = None  # subsample the training images (tiny runs)
     batch_size: int = 32
 

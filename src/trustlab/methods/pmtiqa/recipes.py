@@ -39,29 +39,39 @@ TINY: dict[str, Any] = {"train.epochs": 2, "data.max_train": 64, "method.test_pa
 def load_data(cfg: PMTRecipeConfig) -> tuple[Any, dict[str, np.ndarray]]:
     """(IQAData, {"train", "val", "test": indices}) for the config; excluded types leave train only."""
     from trustlab.errors import ConfigError, DataError
-    from trustlab.methods.pmtiqa.data import load_distortion_data, split_by_group
+    from trustlab.methods.pmtiqa.data import kfold_by_group, load_distortion_data, split_by_group
 
     d = cfg.data
     if d.name == "iqa-distort":
         data = load_distortion_data()
         names = data.info["type_names"]
-        for t in d.exclude_types:
-            if t not in names:  # type: ignore[operator]
-                from trustlab.errors import did_you_mean
+        for key in ("exclude_types", "types"):
+            for t in getattr(d, key):
+                if t not in names:  # type: ignore[operator]
+                    from trustlab.errors import did_you_mean
 
-                raise ConfigError(f"data.exclude_types: unknown type '{t}'{did_you_mean(t, names)}")  # type: ignore[arg-type]
+                    raise ConfigError(f"data.{key}: unknown type '{t}'{did_you_mean(t, names)}")  # type: ignore[arg-type]
+        if d.types:  # keep only these types, in every split (type ids and names stay those of the full set)
+            data = load_distortion_data(exclude_types=tuple(t for t in names if t not in d.types))  # type: ignore[union-attr]
     elif d.name == "csv":
         from trustlab.methods.pmtiqa.csvdata import load_csv
 
-        if d.exclude_types:
-            raise ConfigError("data.exclude_types needs the embedded iqa-distort data (distortion types)")
+        if d.exclude_types or d.types:
+            raise ConfigError("data.exclude_types / data.types need the embedded iqa-distort data (distortion types)")
         data = load_csv(d.meta, d.root, layout=d.layout, mos_range=d.mos_range, lower_better=d.lower_better,
                         image_size=d.image_size, patch_size=cfg.method.patch_size, split_column=d.split_column,
                         split_index=d.split_index, split_file=d.split_file, strict_range=d.strict_range)
     else:
         raise ConfigError(f"data.name '{d.name}' is not an IQA dataset; use iqa-distort or csv")
-    parts = data.splits if data.splits is not None else split_by_group(
-        data.groups, d.split_seed, d.val_fraction, d.test_fraction)
+    if d.folds and data.splits is not None:
+        raise ConfigError(f"data.folds={d.folds} needs data without a given split; the CSV's split column is in "
+                          "use: set data.split_column=random or data.folds=0")
+    if data.splits is not None:
+        parts = data.splits
+    elif d.folds:
+        parts = kfold_by_group(data.groups, d.folds, d.fold, d.split_seed)
+    else:
+        parts = split_by_group(data.groups, d.split_seed, d.val_fraction, d.test_fraction)
     if d.exclude_types:
         ex = [data.info["type_names"].index(t) for t in d.exclude_types]  # type: ignore[union-attr]
         parts["train"] = parts["train"][~np.isin(data.info["dtype"][parts["train"]], ex)]  # type: ignore[index]
@@ -144,6 +154,7 @@ def run_pmtiqa(cfg: PMTRecipeConfig, ctx: RunContext) -> dict[str, Any]:
     if "dtype" in data.info:
         types = per_type(data, parts["test"], pred)
         summary["per_type"] = types
+        summary["val_per_type"] = per_type(data, parts["val"], pred_val)
         if held:
             summary["heldout"] = {t: types[t] for t in held if t in types}
         _scatter(ctx, data, parts["test"], pred)
