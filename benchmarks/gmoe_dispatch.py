@@ -75,7 +75,8 @@ def main() -> None:
 
     from timm.layers import Mlp
 
-    from trustlab.methods.gmoe.method import GMoERecipeConfig, build_vit_model
+    from trustlab.methods.gmoe.config import GMoERecipeConfig
+    from trustlab.methods.gmoe.method import build_vit_model
     from trustlab.models.moe import MoEConfig, MoEFFN
 
     cfg = GMoERecipeConfig()

@@ -9,12 +9,12 @@ import torch
 
 
 def test_specialisation_init_uses_the_runs_own_initial_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from trustlab.methods.gmoe import recipes, routing
+    from trustlab.methods.gmoe import routing, run
     from trustlab.recipes import RECIPES, run_recipe
 
     built: list[dict[str, torch.Tensor]] = []
     seen: list[dict[str, torch.Tensor]] = []
-    build, collect = recipes.build_vit_model, routing.collect_routing
+    build, collect = run.build_vit_model, routing.collect_routing
 
     def record_build(*args, **kwargs):
         model = build(*args, **kwargs)
@@ -25,7 +25,7 @@ def test_specialisation_init_uses_the_runs_own_initial_weights(tmp_path: Path, m
         seen.append({k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
         return collect(model, *args, **kwargs)
 
-    monkeypatch.setattr(recipes, "build_vit_model", record_build)
+    monkeypatch.setattr(run, "build_vit_model", record_build)
     monkeypatch.setattr(routing, "collect_routing", record_collect)
     rec = run_recipe("gmoe/digits-dg", overrides=dict(RECIPES.get("gmoe/digits-dg").tiny), runs_root=tmp_path,
                      quiet=True)

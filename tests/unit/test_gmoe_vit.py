@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from trustlab.errors import ConfigError, NotFoundError
-from trustlab.methods.gmoe.method import GMoE, GMoERecipeConfig, build_vit_model, matched_hidden
+from trustlab.methods.gmoe.config import GMoERecipeConfig
+from trustlab.methods.gmoe.method import GMoE, build_vit_model, matched_hidden
 from trustlab.methods.gmoe.routing import ATTRIBUTES, _patch_attributes, specialisation
 from trustlab.models import build_model, count_macs
 from trustlab.models.moe import MoEFFN
@@ -83,7 +84,7 @@ def test_dense_vit_refuses_moe_options_without_blocks() -> None:
 
 
 def test_recipe_rejects_bad_settings_before_building_data() -> None:
-    from trustlab.methods.gmoe.recipes import run_gmoe
+    from trustlab.methods.gmoe.run import run_gmoe
     from trustlab.recipes import RunContext
 
     cfg = GMoERecipeConfig()

@@ -1,3 +1,3 @@
-"""ERM baseline (method, recipes, claims)."""
+"""ERM baseline (method, run, recipes, claims; files map in README.md)."""
 
-from trustlab.methods.erm import claims, method, recipes  # noqa: F401
+from trustlab.methods.erm import claims, method, recipes, run  # noqa: F401

@@ -1,22 +1,12 @@
-"""Recipes ``erm/digits-dg`` and ``erm/folder``: leave-one-domain-out ERM."""
+"""Registration of recipes ``erm/digits-dg`` and ``erm/folder`` (leave-one-domain-out ERM; the run is in run.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from trustlab.errors import ConfigError
-from trustlab.methods.erm.method import ERM, ERMRecipeConfig
-from trustlab.recipes import TINY_FOLDER, Recipe, RunContext, register_recipe
-from trustlab.tasks.classification import run_dg
-
-
-def run_erm(cfg: ERMRecipeConfig, ctx: RunContext) -> dict[str, Any]:
-    if cfg.data.name == "folder" and not cfg.data.root:
-        raise ConfigError(
-            "this recipe needs data.root: --set data.root=/path/to/dataset (root/<domain>/<class>/<image>)"
-        )
-    return run_dg(cfg, ctx, lambda model, data, c: ERM(model, c.method))
-
+from trustlab.methods.erm.method import ERMRecipeConfig
+from trustlab.methods.erm.run import run_erm
+from trustlab.recipes import TINY_FOLDER, Recipe, register_recipe
 
 DIGITS_DG_DEFAULTS: dict[str, Any] = {
     "data": {"name": "digits-dg", "target": "mnistm", "image_size": 32, "batch_size": 64},

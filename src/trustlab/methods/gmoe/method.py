@@ -10,49 +10,25 @@ Li et al., "Sparse Mixture-of-Experts are Domain Generalizable Learners", ICLR 2
     out = method.training_step((x, y))   # {"loss", "acc", "aux", "moe_cv", "moe_drop"}
 
 Recipe config: ``data``, ``model`` (name ``vit_moe`` | ``vit``; ``width`` scales D = 64 * width),
-``train``, ``vit`` (:class:`ViTOptions`), ``moe`` (:class:`~trustlab.models.moe.MoEConfig`).
+``train``, ``vit`` (:class:`ViTOptions`), ``moe`` (:class:`~trustlab.models.moe.MoEConfig`), in config.py.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from dataclasses import asdict
+from typing import Any
 
 import torch
 from torch import nn
 
 from trustlab.errors import ConfigError
-from trustlab.experiment import DataConfig, ModelConfig, TrainConfig
+from trustlab.experiment import TrainConfig
+from trustlab.methods.gmoe.config import GMoERecipeConfig
 from trustlab.models.moe import MoEConfig, MoEFFN
 from trustlab.registry import METHODS
 from trustlab.tasks.classification import Classify
 
 VIT_MODELS = ("vit", "vit_moe")
-
-
-@dataclass
-class ViTOptions:
-    """The ViT's shape (``trustlab.models.vit``). ``moe_blocks`` empty: GMoE's ``[depth - 4, depth - 2]``."""
-
-    patch_size: int = 8
-    embed_dim: int = 48  # at model.width 1.0 (rounded to a multiple of num_heads)
-    depth: int = 4
-    num_heads: int = 4
-    mlp_ratio: float = 4.0
-    drop_path: float = 0.1
-    pos_init_std: float = 1.0
-    moe_blocks: list[int] = field(default_factory=list)
-    match_dense_flops: bool = True  # trim each expert's hidden so MoE MACs/token <= the dense ViT's
-    fusion: Literal["none", "layers"] = "none"  # layers: our fusion block (models/vit.py)
-
-
-@dataclass
-class GMoERecipeConfig:
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=lambda: ModelConfig(name="vit_moe"))
-    train: TrainConfig = field(default_factory=TrainConfig)
-    vit: ViTOptions = field(default_factory=ViTOptions)
-    moe: MoEConfig = field(default_factory=MoEConfig)
 
 
 def matched_hidden(dim: int, dense_hidden: int, moe: MoEConfig) -> int:
