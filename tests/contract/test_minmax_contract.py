@@ -11,7 +11,8 @@ import torch
 import trustlab.methods  # noqa: F401  (registers everything)
 from trustlab.engine.fit import fit
 from trustlab.experiment import TrainConfig
-from trustlab.methods.minmax.method import AT_MODES, MinMaxAT, MinMaxATConfig
+from trustlab.methods.minmax.config import AT_MODES, MinMaxATConfig
+from trustlab.methods.minmax.method import MinMaxAT
 from trustlab.models import build_model
 from trustlab.registry import ATTACKS, CLAIMS, METHODS, RECIPES
 

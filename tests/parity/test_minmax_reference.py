@@ -21,7 +21,7 @@ import pytest
 import torch
 
 from trustlab.methods.minmax.attacks import EnsembleAttack, attack_loss
-from trustlab.methods.minmax.method import AttackConfig
+from trustlab.methods.minmax.config import AttackConfig
 from trustlab.models import build_model
 
 pytestmark = pytest.mark.parity

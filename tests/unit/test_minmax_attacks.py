@@ -8,7 +8,7 @@ from torch import nn
 
 from trustlab.errors import ConfigError, DataError
 from trustlab.methods.minmax.attacks import PGD, EnsembleAttack, EOTAttack, UniversalAttack, attack_loss
-from trustlab.methods.minmax.method import MinMaxATConfig, parse_types
+from trustlab.methods.minmax.config import MinMaxATConfig, parse_types
 from trustlab.methods.minmax.transforms import DEFAULT_TRANSFORMS, parse_transform, parse_transforms
 from trustlab.methods.minmax.zoo import parse_model_spec
 from trustlab.models import build_model

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from trustlab.errors import ConfigError
+from trustlab.methods.minmax.config import AttackConfig
 from trustlab.methods.minmax.figures import example_grid
-from trustlab.methods.minmax.method import AttackConfig
-from trustlab.methods.minmax.recipes import _random_control
+from trustlab.methods.minmax.run import _random_control
 from trustlab.methods.minmax.solver import Ball
 from trustlab.methods.minmax.transforms import DEFAULT_TRANSFORMS, parse_transforms
 from trustlab.models import build_model

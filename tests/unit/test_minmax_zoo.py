@@ -8,7 +8,7 @@ import torch
 from trustlab.data.mnist import has_fashion_mnist
 from trustlab.errors import ConfigError, DataError
 from trustlab.experiment import DataConfig, ModelConfig
-from trustlab.methods.minmax.recipes import model_spec
+from trustlab.methods.minmax.run import model_spec
 from trustlab.methods.minmax.zoo import build_victim, load_data, pick
 
 

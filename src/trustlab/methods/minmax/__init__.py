@@ -2,4 +2,4 @@
 training (Wang et al., Adversarial Attack Generation Empowered by Min-Max Optimization, arXiv:1906.03563; see
 README.md)."""
 
-from trustlab.methods.minmax import attacks, claims, method, recipes, recipes_at, solver, transforms  # noqa: F401
+from trustlab.methods.minmax import attacks, claims, config, method, recipes, run, solver, transforms  # noqa: F401

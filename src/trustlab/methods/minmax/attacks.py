@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from trustlab.errors import ConfigError, DataError
-from trustlab.methods.minmax.method import AttackConfig
+from trustlab.methods.minmax.config import AttackConfig
 from trustlab.methods.minmax.solver import SolverResult, Variable, apgda, box_project
 from trustlab.methods.minmax.transforms import DEFAULT_TRANSFORMS, Transform, parse_transforms
 from trustlab.registry import ATTACKS

@@ -9,7 +9,7 @@ Wang et al., "Adversarial Attack Generation Empowered by Min-Max Optimization", 
 where the inner max (one delta per type, weights over types) is the APGDA solver of ``solver.py`` with
 z ascending. Baselines (Tramer & Boneh, NeurIPS 2019): ``average`` (w = 1/K, "AVG") and ``max``
 (w one-hot on the type with the largest loss per sample, "MAX"); ``standard`` trains on clean inputs.
-Paper's MNIST types: l_inf eps 0.3, l_2 eps 2.0, l_1 eps 10 (the defaults below).
+Paper's MNIST types: l_inf eps 0.3, l_2 eps 2.0, l_1 eps 10 (the defaults of ``MinMaxATConfig``, config.py).
 
     at = MinMaxAT(build_model("small_cnn", 10, 28, in_chans=1), MinMaxATConfig(mode="minmax"))
     out = at.training_step((x, y))   # {"loss", "acc", "w/linf", "w/l2", "w/l1"}
@@ -17,119 +17,16 @@ Paper's MNIST types: l_inf eps 0.3, l_2 eps 2.0, l_1 eps 10 (the defaults below)
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
-from typing import Literal
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from trustlab.engine.optim import build_optimizer
-from trustlab.errors import ConfigError, did_you_mean
 from trustlab.experiment import TrainConfig
-from trustlab.methods.minmax.solver import WEIGHTINGS, Ball, Variable, apgda, box_project, check_norm
+from trustlab.methods.minmax.config import MinMaxATConfig, parse_types
+from trustlab.methods.minmax.solver import Ball, Variable, apgda, box_project
 from trustlab.registry import METHODS
 from trustlab.tasks.classification import Classify
-
-AT_MODES = ("minmax", "average", "max", "standard")
-LOSSES = ("cw", "ce")
-INITS = ("normal", "uniform", "zero")
-
-
-@dataclass
-class AttackConfig:
-    """APGDA attack settings. Defaults: the reference's MNIST l_inf ensemble script (eps 0.2, 20
-    iterations, beta 40, gamma 3, CW loss with kappa 50, N(0, 0.1) start); ``step_size`` None means
-    2.5 * eps / steps (Madry et al.), in input units along the normalised direction."""
-
-    norm: Literal["linf", "l2", "l1"] = "linf"
-    eps: float = 0.2
-    steps: int = 20
-    step_size: float | None = None
-    alpha: float | None = None  # set: the reference's raw-gradient step z - (1/alpha) grad (step_size unused)
-    loss: Literal["cw", "ce"] = "cw"  # cw: margin with kappa
-    kappa: float = 50.0
-    weighting: Literal["minmax", "average", "max"] = "minmax"
-    beta: float = 40.0  # inverse step size of the w ascent
-    gamma: float = 3.0  # pull of w towards 1/K
-    targeted: bool = False  # then y holds the target classes
-    init: Literal["normal", "uniform", "zero"] = "normal"  # normal: N(0, init_std)
-    init_std: float = 0.1
-    l1_sparsity: float = 0.05  # share of coordinates moved per l_1 step
-    seed: int | None = None  # random start generator; None uses torch's global RNG
-
-    def check(self) -> AttackConfig:
-        """Validate every field; raise one ConfigError line naming the bad one."""
-        check_norm(self.norm)
-        if not (isinstance(self.eps, (int, float)) and math.isfinite(self.eps) and self.eps > 0):
-            raise ConfigError(f"attack eps must be > 0, got {self.eps!r}")
-        if not isinstance(self.steps, int) or self.steps < 1:
-            raise ConfigError(f"attack steps must be an integer >= 1, got {self.steps!r}")
-        if self.alpha is not None and not (isinstance(self.alpha, (int, float)) and self.alpha > 0):
-            raise ConfigError(f"attack alpha (inverse step size of the raw-gradient rule) must be > 0 or null, "
-                              f"got {self.alpha!r}")
-        if self.step_size is not None and not self.step_size > 0:
-            raise ConfigError(f"attack step_size must be > 0 (or null for 2.5*eps/steps), got {self.step_size!r}")
-        for name, value, options in (("loss", self.loss, LOSSES), ("weighting", self.weighting, WEIGHTINGS),
-                                     ("init", self.init, INITS)):
-            if value not in options:
-                raise ConfigError(f"unknown attack {name} '{value}'{did_you_mean(str(value), options)}; "
-                                  f"use one of {', '.join(options)}")
-        if self.beta <= 0 or self.gamma < 0:
-            raise ConfigError(f"attack beta must be > 0 and gamma >= 0, got {self.beta}, {self.gamma}")
-        return self
-
-    def ball(self) -> Ball:
-        if self.alpha is not None:
-            return Ball(self.norm, float(self.eps), 1.0 / float(self.alpha), self.l1_sparsity, raw=True)
-        step = self.step_size if self.step_size is not None else 2.5 * self.eps / self.steps
-        return Ball(self.norm, float(self.eps), float(step), self.l1_sparsity)
-
-
-def parse_types(types: list[str]) -> list[tuple[str, float]]:
-    """``["linf:0.3", "l2:2.0"]`` -> ``[("linf", 0.3), ("l2", 2.0)]`` with one-line errors."""
-    if not types:
-        raise ConfigError("at.types is empty (K=0); give at least one type such as linf:0.3")
-    out = []
-    for t in types:
-        norm, _, eps = str(t).partition(":")
-        check_norm(norm)
-        try:
-            value = float(eps)
-        except ValueError:
-            raise ConfigError(f"perturbation type '{t}' must look like <norm>:<eps>, e.g. linf:0.3") from None
-        if not (math.isfinite(value) and value > 0):
-            raise ConfigError(f"perturbation type '{t}': eps must be > 0")
-        out.append((norm, value))
-    return out
-
-
-@dataclass
-class MinMaxATConfig:
-    """Generalized AT. Types and eps: the paper's MNIST setting. ``steps`` PGD/APGDA iterations per
-    batch with step 2.5 * eps / steps; beta/gamma weight the types (gamma -> inf gives AVG, gamma -> 0
-    approaches MAX)."""
-
-    mode: Literal["minmax", "average", "max", "standard"] = "minmax"
-    types: list[str] = field(default_factory=lambda: ["linf:0.3", "l2:2.0", "l1:10.0"])
-    steps: int = 10
-    step_scale: float = 2.5
-    beta: float = 10.0
-    gamma: float = 2.0
-    init: str = "uniform"
-    l1_sparsity: float = 0.05
-
-    def check(self) -> MinMaxATConfig:
-        if self.mode not in AT_MODES:
-            raise ConfigError(f"unknown at.mode '{self.mode}'{did_you_mean(self.mode, AT_MODES)}; "
-                              f"use one of {', '.join(AT_MODES)}")
-        parse_types(self.types)
-        if not isinstance(self.steps, int) or self.steps < 1:
-            raise ConfigError(f"at.steps must be an integer >= 1, got {self.steps!r}")
-        if self.beta <= 0 or self.gamma < 0 or self.step_scale <= 0:
-            raise ConfigError("at.beta and at.step_scale must be > 0 and at.gamma >= 0")
-        return self
 
 
 def type_names(types: list[tuple[str, float]]) -> list[str]:
