@@ -17,6 +17,7 @@ The report with the last numbers is ``docs/notes/mutation.md``.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import shutil
@@ -197,6 +198,17 @@ def _diffs(work: Path, names: list[str], env: dict[str, str]) -> list[str]:
     return json.loads(out.stdout)
 
 
+def _code(path: Path) -> str:
+    """The module's code without docstrings and comments (a docstring edit changes no mutant)."""
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree)
+
+
 DETECTED = ("killed", "timeout", "caught by type check", "segfault")
 
 
@@ -219,11 +231,11 @@ def run_module(name: str, workdir: Path, jobs: int, show: bool, previous: Path |
     work = workdir / name
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1",
            "TRUSTLAB_DATA": os.environ.get("TRUSTLAB_DATA", str(ROOT / ".cache" / "trustlab"))}
-    # --retest-survivors-of: tests were only added since that run and the source is byte-identical, so its
+    # --retest-survivors-of: tests were only added since that run and the code is the same, so its
     # killed mutants stay killed; only its survivors are run again (mutmut run NAME...)
     prev: dict[str, str] = {}
     if previous is not None and (previous / name / "mutants").is_dir():
-        if (previous / name / t.source).read_bytes() == (ROOT / t.source).read_bytes():
+        if _code(previous / name / t.source) == _code(ROOT / t.source):
             pj = previous / name / "results.json"
             prev = json.loads(pj.read_text()) if pj.is_file() else _statuses(previous / name, env)
         else:
