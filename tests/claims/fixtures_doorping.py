@@ -54,6 +54,8 @@ def _runs(**levels: float):
                        asr_clean_distilled_std=0.01, clean_distilled_seconds=20.0)
         if "full-data" in controls:
             out.update(cta_full_data=v("cta_full_data"), asr_full_data=v("asr_full_data"), full_data_seconds=15.0)
+            if ov.get("eval.val_size"):  # the positive control on the held-out validation split
+                out.update(cta_full_data_val=v("cta_full_data"), asr_full_data_val=v("asr_full_data"))
         return out
 
     return make

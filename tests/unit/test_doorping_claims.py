@@ -36,7 +36,8 @@ def _summary(recipe: str, ov: dict[str, Any], asr: float, control: float) -> dic
         return {"asr": 0.1, "cta": 0.7}
     return {"asr": asr + 0.01 * seed, "cta": 0.70, "clean_cta": 0.71, "asr_clean_distilled": control,
             "asr_reference": 1.0, "asr_unclipped": 1.0, "asr_clean_real": control, "asr_full_data": 0.9,
-            "cta_full_data": 0.9, "train_size": 4000, "synthetic_size": 100, "attack_info": {"poisoned": 40.0}}
+            "cta_full_data": 0.9, "asr_full_data_val": 0.9, "cta_full_data_val": 0.9,
+            "train_size": 4000, "synthetic_size": 100, "attack_info": {"poisoned": 40.0}}
 
 
 def test_asr_high_and_backdoor_in_data_use_the_paired_rule_per_seed() -> None:
@@ -76,7 +77,7 @@ def test_other_claims_and_the_demo_slice() -> None:
 def test_a_budget_where_badnets_plants_nothing_is_invalid_not_fail() -> None:
     # the 1%-budget regime measured on MNIST-5k: even full-data BadNets training gives ASR ~0
     def make(recipe: str, ov: dict[str, Any]) -> dict[str, Any]:
-        return {**_summary(recipe, ov, asr=0.04, control=0.03), "asr_full_data": 0.01}
+        return {**_summary(recipe, ov, asr=0.04, control=0.03), "asr_full_data": 0.01, "asr_full_data_val": 0.01}
 
     for check in (claims.check_asr_high, claims.check_backdoor_in_data, claims.check_beats_naive):
         res = check("quick", _FakeContext(make))
@@ -93,7 +94,7 @@ def test_the_demo_measures_the_positive_control_and_a_missing_one_is_invalid() -
 
     def without_control(recipe: str, ov: dict[str, Any]) -> dict[str, Any]:
         s = _summary(recipe, ov, asr=0.97, control=0.05)
-        del s["asr_full_data"], s["cta_full_data"]
+        del s["asr_full_data"], s["cta_full_data"], s["asr_full_data_val"], s["cta_full_data_val"]
         return s
 
     res = claims.check_asr_high("demo", _FakeContext(without_control))
@@ -103,3 +104,15 @@ def test_the_demo_measures_the_positive_control_and_a_missing_one_is_invalid() -
 def test_a_trigger_that_fools_clean_models_makes_asr_high_invalid() -> None:
     res = claims.check_asr_high("quick", _FakeContext(lambda r, ov: _summary(r, ov, asr=0.97, control=0.6)))
     assert res.verdict == "INVALID" and res.reason.startswith("trigger-inert-on-clean:")
+
+
+def test_the_positive_control_gate_reads_validation_images_never_the_test_set() -> None:
+    # a budget chosen on the test set would pass here (test ASR 0.9); the gate reads the held-out split
+    def make(recipe: str, ov: dict[str, Any]) -> dict[str, Any]:
+        return {**_summary(recipe, ov, asr=0.97, control=0.05), "asr_full_data_val": 0.5}
+
+    res = claims.check_asr_high("quick", _FakeContext(make))
+    assert res.verdict == "INVALID" and "validation" in res.reason
+    ctx = _FakeContext(lambda r, ov: _summary(r, ov, asr=0.97, control=0.05))
+    claims.check_asr_high("quick", ctx)
+    assert all(ov["eval.val_size"] == claims.VAL_SIZE for _, ov in ctx.asked)

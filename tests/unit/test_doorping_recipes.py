@@ -31,6 +31,9 @@ from trustlab.recipes import run_recipe
         ("backdoor/doorping-dc", ["attack.trigger_unit=0"], r"attack.trigger_unit must be > 0"),
         ("backdoor/doorping-dc", ["eval.controls=[clean,full-data]"], r"eval.controls has unknown \['clean'\]"),
         ("backdoor/doorping-dc", ["eval.full_data_epochs=0"], r"eval.full_data_epochs must be >= 1"),
+        ("backdoor/doorping-dc", ["eval.val_size=-1"], r"eval.val_size must be >= 0"),
+        ("backdoor/naive-dm", ["data.max_per_domain=200", "eval.val_size=150"], r"eval.val_size 150 leaves fewer "
+         r"than 10 training images per class of 200"),
         ("distill/dc", ["attack.trigger_from=/nonexistent/run"], r"no distilled set at '/nonexistent/run'"),
     ],
 )
@@ -51,3 +54,20 @@ def test_trigger_from_a_clean_run_or_other_images_is_one_data_error(tmp_path: Pa
     with pytest.raises(DataError, match=r"the trigger at .* is for images \(1, 16, 16\), these are \(1, 32, 32\)"):
         run_recipe("distill/dm", overrides={**TINY, "data.image_size": 32, "attack.trigger_from": str(door.path)},
                    runs_root=tmp_path)
+
+
+def test_hold_out_carves_a_disjoint_stratified_validation_split() -> None:
+    import torch
+
+    from trustlab.methods.doorping.data import Source
+    from trustlab.methods.doorping.recipes import hold_out
+
+    y = torch.arange(10).repeat_interleave(40)  # 400 images, 40 per class
+    x = torch.arange(400, dtype=torch.float32).view(400, 1, 1, 1)
+    src = Source("toy", [str(c) for c in range(10)], x, y, x[:5], y[:5])
+    rest, xv, yv = hold_out(src, 50, seed=0)
+    assert len(yv) == 50 and len(rest.y_train) == 350
+    assert torch.bincount(yv, minlength=10).tolist() == [5] * 10  # class shares kept
+    assert not set(xv.flatten().tolist()) & set(rest.x_train.flatten().tolist())  # disjoint
+    assert torch.equal(hold_out(src, 50, seed=0)[1], xv)  # seeded
+    assert hold_out(src, 0, seed=0) == (src, None, None)

@@ -102,9 +102,12 @@ _SMOKE = {"threads": 1, "data.max_per_domain": 400, "eval.test_limit": 200, "mod
           "eval.num_models": 1, "train.epochs": 4, "train.step_size": 2, "distill.iterations": 2,
           "distill.batch_real": 8, "distill.outer_loop": 2, "distill.inner_loop": 1, "attack.trigger_steps": 3,
           "distill.checkpoint_every": 0, "eval.full_data_epochs": 1, "eval.controls": CONTROLS, **_BOUNDED}
+# quick and demo hold out VAL_SIZE of MNIST-5k's 4000 training images (class-stratified, data.split_seed 0) as
+# the validation split the poison budget is chosen on (positive-control gate: asr_full_data_val)
+VAL_SIZE = 500
 _QUICK = {"threads": 1, "model.width": 0.125, "eval.num_models": 2, "train.epochs": 60, "train.step_size": 30,
           "distill.checkpoint_every": 0, "eval.augment": False, "eval.full_data_epochs": 5,
-          "eval.controls": CONTROLS, **_BOUNDED}
+          "eval.controls": CONTROLS, "eval.val_size": VAL_SIZE, **_BOUNDED}
 _DC_QUICK = {"distill.iterations": 20, "distill.batch_real": 32, "distill.outer_loop": 2, "distill.inner_loop": 1,
              "distill.init": "real", "distill.lr_img": 0.1}
 _DM_QUICK = {"distill.iterations": 50, "distill.batch_real": 32, "distill.lr_img": 2.0}
@@ -180,9 +183,12 @@ def _gate_each(name: str, label: str, per_arm: dict[str, Sequence[float]], *, fl
 
 
 def _positive_gate(door: dict[str, Runs]) -> Gate:
-    return _gate_each("positive-control", "BadNets-style full-data ASR at this budget",
-                      {m: _per_seed(r, "asr_full_data") for m, r in door.items()}, floor=POSITIVE_ASR,
-                      why="the DOORPING runs' full-data control: same poisoned images, same final trigger")
+    # read on the validation split (eval.val_size: training images held out before poisoning), the images the
+    # budget was chosen on, never the test set
+    return _gate_each("positive-control", "BadNets-style full-data ASR on validation images at this budget",
+                      {m: _per_seed(r, "asr_full_data_val") for m, r in door.items()}, floor=POSITIVE_ASR,
+                      why="the DOORPING runs' full-data control: same poisoned images, same final trigger; "
+                          "validation split eval.val_size")
 
 
 def _learned_gate(name: str, arms: dict[str, tuple[dict[str, Runs], str]]) -> Gate:
@@ -214,6 +220,7 @@ def check_asr_high(suite: str, ctx: Any) -> ClaimResult:
                        f"{m}/asr_reference": _per_seed(r, "asr_reference"),
                        f"{m}/asr_unclipped": _per_seed(r, "asr_unclipped"),
                        f"{m}/asr_full_data": _per_seed(r, "asr_full_data"),
+                       f"{m}/asr_full_data_val": _per_seed(r, "asr_full_data_val"),
                        f"{m}/asr_clean_distilled": _per_seed(r, "asr_clean_distilled")})
         margins.append([min(a - ASR_MIN, CTA_DROP_MAX - (c0 - c)) for a, c, c0 in zip(asr, cta, cta0)])
         table.append({"method": m, "ASR (non-target, stored image)": mean(asr), "ASR std": std(asr),
@@ -327,8 +334,10 @@ def check_clean_cta(suite: str, ctx: Any) -> ClaimResult:
 
 _POSITIVE_TEXT = (f"the positive control plants a backdoor at the claim's poison budget: BadNets-style training on "
                   f"the whole training set, with the same poisoned images stamped with the run's final trigger "
-                  f"(the DOORPING runs' full-data control), reaches ASR >= {POSITIVE_ASR} for every method. At a "
-                  f"budget where not even that plants a backdoor (MNIST-5k at 1%: ASR 0.003), no backdoor attack "
+                  f"(the DOORPING runs' full-data control), reaches ASR >= {POSITIVE_ASR} for every method on the "
+                  f"validation split (eval.val_size training images held out before poisoning; never the test "
+                  f"set). At a budget where not even that plants a backdoor (MNIST-5k at 1%: ASR 0.003), no "
+                  f"backdoor attack "
                   f"on distilled data can be tested; {POSITIVE_ASR} separates a planted backdoor (~1.0) from none "
                   f"(~0)")
 _LEARNED_TEXT = (f"CTA >= {LEARNED_CTA} (chance {CHANCE} + {LEARNED_CTA - CHANCE:g}: half the test digits right, "

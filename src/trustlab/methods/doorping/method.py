@@ -112,6 +112,11 @@ class EvalConfig:
     #     the same images poisoned by the final trigger, for full_data_epochs [cta_full_data, asr_full_data]
     controls: list[str] = field(default_factory=lambda: ["clean-real"])
     full_data_epochs: int = 10
+    # training images held out (class-stratified, seeded by data.split_seed) before poisoning as a validation
+    # split: nothing is poisoned or distilled from them; the fresh models and the full-data control are also
+    # measured on them ([cta_val, asr_val], [cta_full_data_val, asr_full_data_val]), so a poison budget can be
+    # chosen without the test set (0: none, the whole training set is used)
+    val_size: int = 0
 
 
 @dataclass

@@ -32,7 +32,14 @@ from trustlab.engine.runtime import resolve_device, seed_everything
 from trustlab.errors import ConfigError
 from trustlab.methods.doorping.attack import BACKDOORS
 from trustlab.methods.doorping.augment import SiameseAugment
-from trustlab.methods.doorping.data import REFERENCE_STD, grid_png, load_source, load_trigger, save_distilled
+from trustlab.methods.doorping.data import (
+    REFERENCE_STD,
+    grid_png,
+    load_source,
+    load_trigger,
+    save_distilled,
+    stratified_subset,
+)
 from trustlab.methods.doorping.defenses import run_defenses
 from trustlab.methods.doorping.distill import RealData, build_distiller, check_ipc, run_distillation
 from trustlab.methods.doorping.evaluate import METRICS, backdoor_metrics, train_fresh
@@ -82,6 +89,22 @@ def check_config(cfg: DoorpingRecipeConfig, num_classes: int, shape: tuple[int, 
         raise ConfigError(f"eval.full_data_epochs must be >= 1, got {cfg.eval.full_data_epochs}")
     if cfg.eval.num_models < 1:
         raise ConfigError(f"eval.num_models must be >= 1, got {cfg.eval.num_models}")
+    if cfg.eval.val_size < 0:
+        raise ConfigError(f"eval.val_size must be >= 0 (0: no validation split), got {cfg.eval.val_size}")
+
+
+def hold_out(src: Any, n: int, seed: int) -> tuple[Any, torch.Tensor | None, torch.Tensor | None]:
+    """``src`` without ``n`` class-stratified training images (seeded by ``seed``), and those images."""
+    if n <= 0:
+        return src, None, None
+    total = len(src.y_train)
+    if n > total - 10 * src.num_classes:
+        raise ConfigError(f"eval.val_size {n} leaves fewer than 10 training images per class of {total}")
+    held = torch.from_numpy(stratified_subset(src.y_train.numpy(), n, seed))
+    keep = torch.ones(total, dtype=torch.bool)
+    keep[held] = False
+    return (replace(src, x_train=src.x_train[keep], y_train=src.y_train[keep]),
+            src.x_train[held], src.y_train[held])
 
 
 def _evaluate(images: torch.Tensor, labels: torch.Tensor, cfg: DoorpingRecipeConfig, make_net: Any, augment: Any,
@@ -96,8 +119,19 @@ def _evaluate(images: torch.Tensor, labels: torch.Tensor, cfg: DoorpingRecipeCon
     return out
 
 
+def _measure(model: Any, x_test: torch.Tensor, y_test: torch.Tensor, trigger: PatchTrigger,
+             val: tuple[Any, Any]) -> dict[str, float]:
+    """``backdoor_metrics`` on the test images, plus ``cta_val``/``asr_val`` on the validation split if any."""
+    out = backdoor_metrics(model, x_test, y_test, trigger)
+    if val[0] is not None:  # the poison budget is chosen on these (eval.val_size), never on the test set
+        v = backdoor_metrics(model, val[0], val[1], trigger)
+        out.update(cta_val=v["cta"], asr_val=v["asr"])
+    return out
+
+
 def _controls(cfg: DoorpingRecipeConfig, dcfg: Any, src: Any, attack: Any, trigger: PatchTrigger, make_net: Any,
-              augment: Any, x_test: torch.Tensor, y_test: torch.Tensor, device: torch.device) -> dict[str, float]:
+              augment: Any, x_test: torch.Tensor, y_test: torch.Tensor, device: torch.device,
+              val: tuple[Any, Any] = (None, None)) -> dict[str, float]:
     """The ``eval.controls`` of a backdoor run, all measured with its final ``trigger`` (see EvalConfig)."""
     out: dict[str, float] = {}
     k = src.num_classes
@@ -125,9 +159,10 @@ def _controls(cfg: DoorpingRecipeConfig, dcfg: Any, src: Any, attack: Any, trigg
         # one model, batch 64 (the distill/full-data default): 4000 images at batch 256 barely train
         model = train_fresh(x, y, make_net, full, batch_size=min(64, cfg.data.batch_size),
                             seed=cfg.train.seed * 1000, augment=None)
-        rows = [backdoor_metrics(model, x_test, y_test, trigger)]
+        rows = [_measure(model, x_test, y_test, trigger, val)]
         out["cta_full_data"], _ = _mean_std([m["cta"] for m in rows])
         out["asr_full_data"] = rows[0]["asr"]
+        out.update({f"{k}_full_data_val": rows[0][f"{k}_val"] for k in ("cta", "asr") if f"{k}_val" in rows[0]})
         out["full_data_seconds"] = time.perf_counter() - t0
     return out
 
@@ -156,6 +191,7 @@ def _run(cfg: DoorpingRecipeConfig, ctx: RunContext) -> dict[str, Any]:
     src = load_source(cfg.data)
     k, shape = src.num_classes, src.shape
     check_config(cfg, k, shape)
+    src, x_val, y_val = hold_out(src, cfg.eval.val_size, cfg.data.split_seed)
     gen = torch.Generator().manual_seed(seed)
     acfg = cfg.attack
     if acfg.trigger_unit is None:  # the reference's normalised units for this source
@@ -216,17 +252,18 @@ def _run(cfg: DoorpingRecipeConfig, ctx: RunContext) -> dict[str, Any]:
     for i in range(cfg.eval.num_models):
         model = train_fresh(images, labels, make_net, cfg.train, batch_size=cfg.data.batch_size,
                             seed=seed * 1000 + i, augment=augment)
-        per_model[f"model{i}"] = backdoor_metrics(model, x_test, y_test, trigger)
+        per_model[f"model{i}"] = _measure(model, x_test, y_test, trigger, (x_val, y_val))
         models.append(model)
-    controls = _controls(cfg, dcfg, src, attack, trigger, make_net, augment, x_test, y_test, device) \
-        if attack else {}
+    controls = _controls(cfg, dcfg, src, attack, trigger, make_net, augment, x_test, y_test, device,
+                         (x_val, y_val)) if attack else {}
     eval_seconds = time.perf_counter() - t1
     summary: dict[str, Any] = {"method": dcfg.method, "attack": acfg.kind, "dataset": src.name,
                                "ipc": dcfg.ipc if dcfg.method != "none" else None,
                                "train_size": len(y), "synthetic_size": len(labels),
                                "trigger_from": acfg.trigger_from}
-    for key in METRICS:
+    for key in [k for k in (*METRICS, "cta_val", "asr_val") if k in per_model["model0"]]:
         summary[key], summary[f"{key}_std"] = _mean_std([m[key] for m in per_model.values()])
+    summary["val_size"] = cfg.eval.val_size
     summary.update(controls)
     summary["per_model"] = per_model
     summary.update(distill_info)
