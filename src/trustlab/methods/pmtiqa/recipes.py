@@ -1,14 +1,18 @@
 """Recipe ``pmtiqa/distort``: the embedded proxy-MOS data, or (``data.name=csv``) a pyiqa-style CSV + image root.
 
-One run: load the scored images, split by reference content (``data.split_seed``), train the PMT-IQA
+One run: load the scored images, split by reference content (``data.split_seed``; with ``data.folds`` = k,
+fold ``data.fold`` of a k-fold partition is test and the next fold val), train the PMT-IQA
 network with the engine's ``fit`` (loss weights from ``method.schedule``), predict every val/test image as
 the mean over random patches, and report SRCC / KRCC / PLCC (plain and logistic) on val and test. On the
-embedded data it also reports SRCC per distortion type, and, for types in ``data.exclude_types`` (kept out
-of training), the within-reference SRCC over the 5 levels, next to the same for the untrained network.
+embedded data it also reports SRCC and within-reference level SRCC per distortion type (``per_type`` on test,
+``val_per_type`` on val, for choosing a regime without the test split), and, for types in
+``data.exclude_types`` (kept out of training), the within-reference SRCC over the 5 levels, next to the same
+for the untrained network.
 
 Usage::
 
     trustlab run pmtiqa/distort --set train.seed=1 --set data.split_seed=1
+    trustlab run pmtiqa/distort --set data.folds=7 --set data.fold=3        # the claims' k-fold
     trustlab run pmtiqa/distort --set data.name=csv --set data.meta=koniq.csv --set data.root=images \
         --set data.layout=koniq
 """
