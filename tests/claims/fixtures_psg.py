@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 PREDICATES = ["on", "in", "beside", "in front of", "above", "parked on", "holding", "floating on", "leaning on",
-              "standing on"]
-BASE = {  # quick-like test R@20 / mR@20 per mode (README means)
-    "predcls": (0.915, 0.870), "sgcls": (0.896, 0.837), "sgdet": (0.716, 0.560),
-    "predcls_debiased": (0.860, 0.924), "sgcls_debiased": (0.842, 0.890), "sgdet_debiased": (0.662, 0.610),
-    "predcls_freq": (0.851, 0.675), "sgdet_freq": (0.690, 0.490),
+              "standing on", "behind", "lying on"]
+BASE = {  # quick-like test R@20 / mR@20 per mode on psg-scenes v2 (the prior-only PredCls R@20 under 0.6)
+    "predcls": (0.80, 0.62), "sgcls": (0.76, 0.58), "sgdet": (0.55, 0.40),
+    "predcls_debiased": (0.76, 0.70), "sgcls_debiased": (0.72, 0.64), "sgdet_debiased": (0.50, 0.45),
+    "predcls_freq": (0.57, 0.42), "sgdet_freq": (0.42, 0.30),
 }
 
 
@@ -23,7 +23,7 @@ def _metrics(r20: float, mr20: float) -> dict[str, float]:
 
 
 def _psg(shift: dict[str, tuple[float, float]] | None = None, pq: float = 0.78, absent: int = 0,
-         psgtr: float = 0.465):
+         psgtr: float = 0.30):
     """``shift``: per-mode (dR@20, dmR@20) added to BASE; ``absent``: predicate classes without test instances."""
     shift = shift or {}
 
@@ -37,7 +37,7 @@ def _psg(shift: dict[str, tuple[float, float]] | None = None, pq: float = 0.78, 
                     **{f"sgdet/{k}": m[k] for k in ("R@20", "mR@20", "R@50", "mR@50")}}
         assert recipe == "psg/two-stage"
         s: dict[str, Any] = {"n_train": 400, "n_val": 80, "n_test": 120, "predicates": PREDICATES,
-                             "train_predicate_counts": [685, 238, 92, 111, 62, 173, 55, 191, 11, 119]}
+                             "train_predicate_counts": [918, 144, 211, 330, 288, 62, 100, 113, 16, 117, 249, 238]}
         for i, (mode, (r, mr)) in enumerate(BASE.items()):
             dr, dmr = shift.get(mode, (0.0, 0.0))
             jj = 0.0 if mode == "predcls_freq" else j * (1 + i % 3)  # the prior has no training seed
@@ -55,19 +55,20 @@ def _psg(shift: dict[str, tuple[float, float]] | None = None, pq: float = 0.78, 
 
 FIXTURES = {
     "psg/two-stage-above-prior": {
-        "PASS": _psg(), "FAIL": _psg({"sgdet": (-0.05, 0.0)}),
+        "PASS": _psg(), "FAIL": _psg({"sgdet": (-0.2, 0.0)}),
         # the demo-like regime: a barely trained segmenter (SGDet compares masks, not relations)
-        "INVALID": _psg({"sgdet": (-0.41, -0.3), "sgdet_freq": (-0.39, -0.3)}, pq=0.35)},
+        "INVALID": _psg({"sgdet": (-0.25, -0.2), "sgdet_freq": (-0.2, -0.15)}, pq=0.35)},
     "psg/psgtr-above-prior": {
-        "PASS": _psg(psgtr=0.76), "FAIL": _psg(psgtr=0.465),
-        "INVALID": _psg({"sgdet_freq": (0.3, 0.4)}, psgtr=0.99)},  # the prior at the ceiling: no room above it
+        "PASS": _psg(psgtr=0.60), "FAIL": _psg(psgtr=0.30),
+        # scenes whose predicate the class pair decides (v1: the prior's PredCls R@20 0.85): nothing to beat
+        "INVALID": _psg({"predcls_freq": (0.3, 0.3)}, psgtr=0.60)},
     "psg/predcls-sgcls-sgdet": {
-        "PASS": _psg(), "FAIL": _psg({"sgcls": (0.03, 0.0)}),
-        "INVALID": _psg({"predcls": (0.085, 0.13), "sgcls": (0.02, 0.0)})},  # PredCls at R@20 1.0
+        "PASS": _psg(), "FAIL": _psg({"sgcls": (0.06, 0.0)}),
+        "INVALID": _psg({"predcls": (0.2, 0.2), "sgcls": (0.02, 0.0)})},  # PredCls at R@20 1.0
     "psg/long-tail-gap": {
-        "PASS": _psg(), "FAIL": _psg({"predcls": (0.0, 0.08)}),
+        "PASS": _psg(), "FAIL": _psg({"predcls": (0.0, 0.25)}),
         "INVALID": _psg(absent=3)},  # 3 predicates without test instances count 0 in mR
     "psg/debias-raises-mr": {
-        "PASS": _psg(), "FAIL": _psg({"predcls_debiased": (0.0, -0.1)}),
-        "INVALID": _psg({"predcls": (-0.1, 0.0)})},  # the model below the class-pair prior in PredCls
+        "PASS": _psg(), "FAIL": _psg({"predcls_debiased": (0.0, -0.2)}),
+        "INVALID": _psg({"predcls": (-0.25, 0.0)})},  # the model below the class-pair prior in PredCls
 }

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import trustlab.methods  # noqa: F401  (registers recipes)
+from trustlab.methods.psg.scenes import PREDICATES
 from trustlab.recipes import run_recipe
 from trustlab.registry import CLAIMS, DATASETS, RECIPES
 
@@ -31,7 +32,7 @@ def test_two_stage_tiny_with_figures(tmp_path):
         assert all(0.0 <= v <= 1.0 for v in vals.values() if v == v)
         assert vals["R@20"] <= vals["R@50"] + 1e-12 <= vals["R@100"] + 2e-12  # recall grows with K
         assert vals["R@20"] <= vals["ngR@20"] + 1e-12 or mode.endswith("freq")
-    assert 0.0 <= s["test_PQ"] <= 1.0 and len(s["per_predicate_R@50"]) == 10
+    assert 0.0 <= s["test_PQ"] <= 1.0 and len(s["per_predicate_R@50"]) == len(PREDICATES)
     assert (rec.path / "artifacts" / "sgdet_examples.png").is_file()
     assert (rec.path / "artifacts" / "per_predicate_recall.png").is_file()
     from trustlab.methods.psg.twostage import TinyPanoptic
@@ -51,7 +52,7 @@ def test_psgtr_tiny(tmp_path):
     assert (rec.path / "artifacts" / "sgdet_examples.png").is_file()
     from trustlab.methods.psg.psgtr import PSGTR, PSGTRConfig
 
-    net = PSGTR(13, 10, PSGTRConfig())
+    net = PSGTR(13, len(PREDICATES), PSGTRConfig())
     net.load_state_dict(torch.load(rec.path / "checkpoints" / "model.pt", weights_only=False)["model"])
 
 
@@ -115,3 +116,68 @@ def test_data_show_embedded(tmp_path):
 
     paths = DATASETS.get("psg-scenes").show(DataConfig(name="psg-scenes"), tmp_path)
     assert len(paths) == 6 and all(p.is_file() and p.stat().st_size > 1000 for p in paths)
+
+
+def _tr_out(q: int = 3, nc: int = 2, npred: int = 3, size: int = 4) -> dict:
+    torch.manual_seed(0)
+    return {"sub": torch.randn(1, q, nc + 1), "obj": torch.randn(1, q, nc + 1), "rel": torch.randn(1, q, npred + 1),
+            "sub_mask": torch.randn(1, q, size, size), "obj_mask": torch.randn(1, q, size, size)}
+
+
+def test_psgtr_openpsg_decoding_relabels_top_entries_to_the_query_best_predicate():
+    """OpenPSG: the top (query, predicate) entries, de-duplicated on the entry's labels, then each relabelled to
+    its query's argmax predicate with the entry's rank; per-query: one triplet per query."""
+    from trustlab.methods.psg.psgtr import PSGTRConfig, decode
+
+    out = _tr_out()
+    out["sub_mask"][:] = -5.0
+    out["sub_mask"][0, :, 0] = 5.0  # identical masks: de-duplication decides on labels
+    out["obj_mask"] = out["sub_mask"].clone()
+    out["rel"][0] = torch.log(torch.tensor([[0.01, 0.50, 0.40, 0.09],    # query 0: 1st and 2nd entries
+                                             [0.61, 0.05, 0.04, 0.30],   # query 1: best predicate 2
+                                             [0.94, 0.02, 0.02, 0.02]]))  # query 2: low scores
+    out["sub"][0, :, 0] = 9.0
+    out["obj"][0, :, 1] = 9.0  # every query: subject class 0, object class 1
+    cfg = PSGTRConfig()
+    op = decode(out, 0, 4, cfg, True, max_triplets=4)
+    pq = decode(out, 0, 4, cfg, True, max_triplets=4, mode="per-query")
+    ng = decode(out, 0, 4, cfg, False, max_triplets=4)
+    # entries by score: (0, p0) .50, (0, p1) .40, (1, p2) .30, (0, p2) .09 -> (0, p2) duplicates (1, p2): dropped
+    assert ng.triplets[:, 2].tolist() == [0, 1, 2] and ng.triplets[:, 0].tolist() == [0, 0, 1]
+    assert op.triplets.tolist() == [[0, 3, 0], [0, 3, 0], [1, 4, 2]]  # query 0 fills two slots, relabelled
+    assert np.allclose(op.scores, [0.50, 0.40, 0.30], atol=1e-5)
+    assert pq.triplets.tolist() == [[0, 3, 0], [1, 4, 2]]  # one per query; query 2 (0, 1, p0) duplicates 0's
+
+
+def test_psgtr_loss_subject_object_on_matched_queries_only():
+    """so_loss="matched" (OpenPSG's label weights): changing an unmatched query's subject logits leaves the loss
+    unchanged; with so_loss="all" it changes it (no-object target)."""
+    from trustlab.methods.psg.psgtr import PSGTRConfig, loss_fn, match
+
+    out = _tr_out(q=3)
+    tgt = {"sub": torch.tensor([0]), "obj": torch.tensor([1]), "rel": torch.tensor([2]),
+           "sub_mask": torch.ones(1, 4, 4), "obj_mask": torch.zeros(1, 4, 4)}
+    rows, _ = match(out, 0, tgt)
+    free = [i for i in range(3) if i not in rows.tolist()][0]
+    out2 = {k: v.clone() for k, v in out.items()}
+    out2["sub"][0, free] = torch.tensor([5.0, -5.0, -5.0])
+    for so, same in (("matched", True), ("all", False)):
+        cfg = PSGTRConfig(so_loss=so)
+        a, b = float(loss_fn(out, [tgt], 2, 3, cfg)), float(loss_fn(out2, [tgt], 2, 3, cfg))
+        assert (abs(a - b) < 1e-6) == same
+
+
+def test_psgtr_predicate_cost_weight_decides_a_match():
+    """The predicate cost weight (OpenPSG r_cls_cost 2): with classes split between two queries, weight 2 picks the
+    query with the right predicate, weight 0 the one with the right subject and object."""
+    from trustlab.methods.psg.psgtr import match
+
+    big = 6.0
+    out = {k: torch.zeros(1, 2, n + 1) for k, n in (("sub", 2), ("obj", 2), ("rel", 3))}
+    out["sub_mask"] = out["obj_mask"] = torch.zeros(1, 2, 4, 4)
+    out["sub"][0, 0, 0] = out["obj"][0, 0, 1] = big  # query 0: right subject and object
+    out["rel"][0, 1, 3] = 2 * big  # query 1: right predicate (2 -> column 3)
+    tgt = {"sub": torch.tensor([0]), "obj": torch.tensor([1]), "rel": torch.tensor([2]),
+           "sub_mask": torch.ones(1, 4, 4), "obj_mask": torch.ones(1, 4, 4)}
+    assert match(out, 0, tgt, rel_weight=2.0)[0].tolist() == [1]
+    assert match(out, 0, tgt, rel_weight=0.0)[0].tolist() == [0]

@@ -74,7 +74,7 @@ def test_write_read_round_trip(root, small):
 @pytest.mark.parametrize("edit,needle", [
     (lambda t: t["data"][0]["relations"].append([0, 99, 0]), "points to segment 99"),
     (lambda t: t["data"][0]["relations"].append([0, 0, 0]), "relates segment 0 to itself"),
-    (lambda t: t["data"][0]["relations"].append([0, 1, 10]), "predicate 10 is outside [0, 10)"),
+    (lambda t: t["data"][0]["relations"].append([0, 1, 12]), "predicate 12 is outside [0, 12)"),
     (lambda t: t.update(predicate_classes=[]), "predicate_classes is empty"),
     (lambda t: t["data"][0].update(file_name="../../etc/passwd"), "points outside the data root"),
     (lambda t: t["data"][0].update(pan_seg_file_name="/tmp/x.png"), "points outside the data root"),

@@ -6,18 +6,26 @@ with a no-object class), a predicate (with a background class 0) and two masks, 
 subject/object mask embeddings with a full-resolution pixel-feature map (backbone features upsampled and
 concatenated with a full-resolution convolution of the image).
 
-Training: per image, Hungarian matching (``scipy.optimize.linear_sum_assignment``) of queries to the
-ground-truth triplets on ``cost = 1.2 * mean(class costs of subject, object, predicate) + mean(mask costs of
-subject, object)``, class cost = -probability of the target class, mask cost = dice + mean pixel BCE.
-(The reference matches on class and box L1 + GIoU costs with the same 1.2 / 1 weights and uses masks only
-in the loss; boxes are not predicted here.) Loss: cross-entropy of the three classifiers (unmatched queries
-to no-object / background, weight ``eos_coef``), BCE + dice on the matched masks; every decoder layer's
-output is matched and supervised (DETR's auxiliary losses, as in the reference).
+Training (OpenPSG ``HTriMatcher`` and ``PSGTrHead.loss``, ``configs/psgtr/psgtr_r50_psg.py``): per image,
+Hungarian matching (``scipy.optimize.linear_sum_assignment``) of queries to the ground-truth triplets on
+``cost = 1.2 * (c_s + c_o + rel_weight * c_r) / 3 + mean(mask costs of subject, object)``, class cost c = -probability
+of the target class (the reference's ``r_cls_cost`` weight is 2), mask cost = dice + mean pixel BCE. (The
+reference matches on class and box L1 + GIoU costs and uses masks only in the loss; boxes are not predicted
+here.) Loss: subject and object cross-entropy on the matched queries only (``so_loss="matched"``, the
+reference's label weights; ``"all"``: unmatched queries to no-object, weight ``bg_weight``), predicate
+cross-entropy on every query (unmatched to background 0, class weight ``bg_weight`` = 0.02, the reference's
+``bg_cls_weight``; loss weight ``rel_weight`` = 2), dice on the matched masks (``mask_loss="dice"``, the
+reference's ``psgtrDiceLoss``; ``"bce+dice"`` adds pixel BCE); every decoder layer's output is matched and
+supervised (DETR's auxiliary losses, as in the reference).
 
-Inference (as the reference): predicate probabilities without background, the top triplets over
-queries x predicates (no graph constraint) or each query's best predicate (graph constraint), ranked by
-the predicate score; masks are sigmoid > ``mask_thr``; lower-ranked triplets with the same three labels and
-both masks IoU > 0.5 with a kept one are dropped (the reference's de-duplication).
+Inference (``decode="openpsg"``, the reference's ``_get_bboxes_single`` + ``sgg_eval``): predicate
+probabilities without background, the top ``max_triplets`` (query, predicate) entries over queries x
+predicates ranked by their score, lower-ranked entries with the same three labels and both masks IoU > 0.5
+with a kept one dropped (the reference's de-duplication), and every kept entry relabelled to its query's best
+predicate (the evaluator takes ``argmax`` of the query's predicate distribution), keeping the entry's rank:
+a query can fill several of the top K. ``decode="per-query"``: one triplet per query, its best predicate. The
+no-graph-constraint list is the de-duplicated entries with their own predicates. Masks are sigmoid >
+``mask_thr``.
 """
 
 from __future__ import annotations
@@ -46,8 +54,12 @@ class PSGTRConfig:
     dec_layers: int = 2  # [6]
     epochs: int = 30  # [60 on PSG]
     lr: float = 1e-3  # AdamW [1e-4, backbone 1e-5]
-    eos_coef: float = 0.1  # weight of no-object / background targets [0.1]
-    mask_weight: float = 2.0  # BCE and dice weights of the matched masks
+    bg_weight: float = 0.02  # class weight of the background predicate (and no-object) targets [0.02]
+    rel_weight: float = 2.0  # predicate cost and loss weight [r_cls_cost 2, rel_loss_cls 2]
+    mask_weight: float = 1.0  # weight of the mask loss of each of subject and object [dice 1]
+    mask_loss: str = "dice"  # "dice" [reference] or "bce+dice"
+    so_loss: str = "matched"  # subject/object CE on "matched" queries [reference] or "all" (no-object targets)
+    decode: str = "openpsg"  # "openpsg": top entries relabelled to the query's best predicate; "per-query"
     mask_thr: float = 0.5  # [0.85]
     figures: bool = True
 
@@ -131,7 +143,8 @@ def _bce_cost(logits: Tensor, tgt: Tensor) -> Tensor:
     return (F.softplus(x).sum(1)[:, None] - x @ t.T) / hw
 
 
-def match(out: dict[str, Tensor], b: int, tgt: dict[str, Tensor]) -> tuple[np.ndarray, np.ndarray]:
+def match(out: dict[str, Tensor], b: int, tgt: dict[str, Tensor], rel_weight: float = 2.0
+          ) -> tuple[np.ndarray, np.ndarray]:
     """Hungarian matching of image ``b``'s queries to its GT triplets (rows = queries, cols = GT)."""
     from scipy.optimize import linear_sum_assignment
 
@@ -141,7 +154,7 @@ def match(out: dict[str, Tensor], b: int, tgt: dict[str, Tensor]) -> tuple[np.nd
         ps = out["sub"][b].softmax(-1)[:, tgt["sub"]]
         po = out["obj"][b].softmax(-1)[:, tgt["obj"]]
         pr = out["rel"][b].softmax(-1)[:, tgt["rel"] + 1]
-        cls_cost = -(ps + po + pr) / 3
+        cls_cost = -(ps + po + rel_weight * pr) / 3
         ms, mo = out["sub_mask"][b], out["obj_mask"][b]
         mask_cost = (_dice_cost(ms, tgt["sub_mask"]) + _bce_cost(ms, tgt["sub_mask"])
                      + _dice_cost(mo, tgt["obj_mask"]) + _bce_cost(mo, tgt["obj_mask"])) / 2
@@ -173,55 +186,73 @@ def loss_fn(out: dict[str, Tensor], tgts: list[dict[str, Tensor]], nc: int, npre
     sub_t = torch.full((b, q), nc, dtype=torch.long)
     obj_t = torch.full((b, q), nc, dtype=torch.long)
     rel_t = torch.zeros((b, q), dtype=torch.long)
+    pos = torch.zeros((b, q), dtype=torch.bool)
     ms, mo, ts, to = [], [], [], []
     for i, t in enumerate(tgts):
-        r, c = match(out, i, t)
+        r, c = match(out, i, t, cfg.rel_weight)
         if len(r) == 0:
             continue
         r_t, c_t = torch.as_tensor(r), torch.as_tensor(c)
         sub_t[i, r_t], obj_t[i, r_t], rel_t[i, r_t] = t["sub"][c_t], t["obj"][c_t], t["rel"][c_t] + 1
+        pos[i, r_t] = True
         ms.append(out["sub_mask"][i, r_t])
         mo.append(out["obj_mask"][i, r_t])
         ts.append(t["sub_mask"][c_t])
         to.append(t["obj_mask"][c_t])
-    w_cls = torch.ones(nc + 1)
-    w_cls[nc] = cfg.eos_coef
     w_rel = torch.ones(npred + 1)
-    w_rel[0] = cfg.eos_coef
-    loss = (F.cross_entropy(out["sub"].flatten(0, 1), sub_t.flatten(), weight=w_cls)
-            + F.cross_entropy(out["obj"].flatten(0, 1), obj_t.flatten(), weight=w_cls)
-            + F.cross_entropy(out["rel"].flatten(0, 1), rel_t.flatten(), weight=w_rel))
+    w_rel[0] = cfg.bg_weight
+    loss = cfg.rel_weight * F.cross_entropy(out["rel"].flatten(0, 1), rel_t.flatten(), weight=w_rel)
+    loss = loss + _so_loss(out, sub_t, obj_t, pos, nc, cfg)
     if ms:
-        pm = torch.cat(ms + mo)
-        tm = torch.cat(ts + to)
-        loss = loss + cfg.mask_weight * (F.binary_cross_entropy_with_logits(pm, tm) + _dice_loss(pm, tm))
+        pm, tm = torch.cat(ms + mo), torch.cat(ts + to)
+        m_loss = 2 * _dice_loss(pm, tm)  # subject + object, each the mean over matches (the reference's two terms)
+        if cfg.mask_loss == "bce+dice":
+            m_loss = m_loss + 2 * F.binary_cross_entropy_with_logits(pm, tm)
+        loss = loss + cfg.mask_weight * m_loss
     return loss
 
 
+def _so_loss(out: dict[str, Tensor], sub_t: Tensor, obj_t: Tensor, pos: Tensor, nc: int, cfg: PSGTRConfig) -> Tensor:
+    """Subject + object cross-entropy: on the matched queries only (``so_loss="matched"``, the reference), or on
+    every query with unmatched ones to no-object at class weight ``bg_weight`` (``"all"``)."""
+    if cfg.so_loss == "matched":
+        if not pos.any():
+            return out["sub"].sum() * 0.0
+        return (F.cross_entropy(out["sub"][pos], sub_t[pos]) + F.cross_entropy(out["obj"][pos], obj_t[pos]))
+    w_cls = torch.ones(nc + 1)
+    w_cls[nc] = cfg.bg_weight
+    return (F.cross_entropy(out["sub"].flatten(0, 1), sub_t.flatten(), weight=w_cls)
+            + F.cross_entropy(out["obj"].flatten(0, 1), obj_t.flatten(), weight=w_cls))
+
+
 def decode(out: dict[str, Tensor], b: int, size: int, cfg: PSGTRConfig, graph_constraint: bool,
-           max_triplets: int = 100) -> ScenePred:
-    """Ranked triplets of image ``b`` (masks: Q subject masks then Q object masks)."""
+           max_triplets: int = 100, mode: str | None = None) -> ScenePred:
+    """Ranked triplets of image ``b`` (masks: Q subject masks then Q object masks). ``mode`` (default
+    ``cfg.decode``): ``"openpsg"``, the top entries over queries x predicates, de-duplicated, and (under the graph
+    constraint) each relabelled to its query's best predicate; ``"per-query"``, each query's best predicate under
+    the graph constraint. Without the graph constraint both give the de-duplicated top entries."""
+    mode = mode or cfg.decode
     with torch.no_grad():
-        s_p, s_l = out["sub"][b].softmax(-1)[:, :-1].max(-1)
-        o_p, o_l = out["obj"][b].softmax(-1)[:, :-1].max(-1)
+        s_l = out["sub"][b].softmax(-1)[:, :-1].argmax(-1).numpy()
+        o_l = out["obj"][b].softmax(-1)[:, :-1].argmax(-1).numpy()
         r = out["rel"][b].softmax(-1)[:, 1:]
         q, p = r.shape
-        if graph_constraint:
+        best = r.argmax(-1).numpy()
+        if graph_constraint and mode == "per-query":
             sc, pred = r.max(-1)
             qi = torch.arange(q)
         else:
             sc, flat = r.flatten().topk(min(max_triplets, q * p))
             qi, pred = flat // p, flat % p
         order = torch.argsort(sc, descending=True, stable=True)
-        qi, pred, sc = qi[order], pred[order], sc[order]
+        qi, pred, sc = qi[order].numpy(), pred[order].numpy(), sc[order].numpy()
         sm = (out["sub_mask"][b].sigmoid() > cfg.mask_thr).numpy()
         om = (out["obj_mask"][b].sigmoid() > cfg.mask_thr).numpy()
-    masks = np.concatenate([sm, om])
-    labels = np.concatenate([s_l.numpy(), o_l.numpy()])
-    qi, pred, sc = qi.numpy(), pred.numpy(), sc.numpy()
-    keep = _dedup(qi, pred, s_l.numpy(), o_l.numpy(), sm, om)
+    keep = _dedup(qi, pred, s_l, o_l, sm, om)
+    if graph_constraint and mode == "openpsg":
+        pred = best[qi]  # the evaluator's argmax over the query's predicate distribution; the entry's rank kept
     trip = np.column_stack([qi, qi + q, pred])[keep][:max_triplets]
-    return ScenePred(masks, labels, trip, sc[keep][:max_triplets])
+    return ScenePred(np.concatenate([sm, om]), np.concatenate([s_l, o_l]), trip, sc[keep][:max_triplets])
 
 
 def _dedup(qi: np.ndarray, pred: np.ndarray, sl: np.ndarray, ol: np.ndarray, sm: np.ndarray, om: np.ndarray
@@ -245,31 +276,26 @@ def _dedup(qi: np.ndarray, pred: np.ndarray, sl: np.ndarray, ol: np.ndarray, sm:
     return keep
 
 
-def run_psgtr(cfg: PSGTRRecipeConfig, ctx: Any) -> dict[str, Any]:
-    from trustlab.engine.runtime import seed_everything
+def _check_config(m: PSGTRConfig) -> None:
     from trustlab.errors import ConfigError
-    from trustlab.methods.psg.method import draw_examples, evaluate_preds, load_splits, scalars
 
-    m = cfg.method
     if m.epochs < 1 or m.queries < 1:
         raise ConfigError("method.epochs and method.queries must be >= 1")
-    data, sp = load_splits(cfg.data)
-    seed_everything(cfg.train.seed)
-    nc, npred = data.num_classes, data.num_predicates
-    size = cfg.data.image_size
-    tr = sp["train"]
-    max_rels = max(len(r) for r in tr.rels)
-    if m.queries < max_rels:
-        raise ConfigError(f"method.queries={m.queries} is below the most relations in a training image "
-                          f"({max_rels}); raise method.queries")
-    net = PSGTR(nc, npred, m, size)
+    for key, val, ok in (("mask_loss", m.mask_loss, ("dice", "bce+dice")), ("so_loss", m.so_loss, ("matched", "all")),
+                         ("decode", m.decode, ("openpsg", "per-query"))):
+        if val not in ok:
+            raise ConfigError(f"method.{key}={val!r}: use one of {', '.join(ok)}")
+
+
+def train_psgtr(net: PSGTR, tr: Any, cfg: PSGTRRecipeConfig, ctx: Any) -> None:
+    """AdamW + one-cycle over the training scenes; every decoder layer matched and supervised on its own."""
+    m, size, bs = cfg.method, cfg.data.image_size, cfg.data.batch_size
+    nc, npred = net.num_classes, net.num_predicates
     tgts = [targets_for(tr.masks[i], tr.labels[i], tr.rels[i], size) for i in range(len(tr))]
     opt = torch.optim.AdamW(net.parameters(), lr=m.lr, weight_decay=1e-4)
-    bs = cfg.data.batch_size
     steps = m.epochs * max(1, -(-len(tr) // bs))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=m.lr, total_steps=steps, pct_start=0.1)
     g = torch.Generator().manual_seed(cfg.train.seed)
-    t0 = time.perf_counter()
     net.train()
     for epoch in range(m.epochs):
         perm = torch.randperm(len(tr), generator=g)
@@ -289,31 +315,61 @@ def run_psgtr(cfg: PSGTRRecipeConfig, ctx: Any) -> dict[str, Any]:
             tot += float(loss.detach()) * len(idx)
         ctx.record.log({"epoch": epoch, "loss": tot / len(tr)})
     net.eval()
+
+
+def _evaluate(net: PSGTR, data: Any, ev: Any, split: str, cfg: PSGTRRecipeConfig, ctx: Any) -> dict[str, Any]:
+    """``<split>_sgdet`` (the configured decoding, with ngR@K), the other decoding, resolved overlaps, counts."""
+    from trustlab.methods.psg.method import draw_examples, evaluate_preds, scalars
+
+    m, size, npred = cfg.method, cfg.data.image_size, net.num_predicates
+    gc, ng, alt = [], [], []
+    other = "per-query" if m.decode == "openpsg" else "openpsg"
+    with torch.no_grad():
+        for s in range(0, len(ev), 64):
+            out = net(ev.images[s : s + 64])
+            for b in range(out["sub"].shape[0]):
+                gc.append(decode(out, b, size, m, True))
+                ng.append(decode(out, b, size, m, False))
+                alt.append(decode(out, b, size, m, True, mode=other))
+    gts = [ev.gt(i) for i in range(len(ev))]
+    res = evaluate_preds(gts, gc, ng, npred)
+    summary: dict[str, Any] = {
+        f"{split}_sgdet": scalars(res),
+        f"{split}_sgdet_{other.replace('-', '_')}": scalars(evaluate_preds(gts, alt, None, npred)),
+        f"{split}_sgdet_resolved": scalars(evaluate_preds(gts, gc, ng, npred, overlaps="resolve")),
+        **{f"{split}_{k}": v for k, v in ev.relation_counts().items()}}
+    if split == "test":
+        summary["per_predicate_R@50"] = {data.predicate_classes[p]: res["per_predicate@50"][p] for p in range(npred)}
+        if m.figures:
+            draw_examples(ctx.record.artifact("sgdet_examples.png"), data, ev, gc, "PSGTR SGDet")
+    return summary
+
+
+def run_psgtr(cfg: PSGTRRecipeConfig, ctx: Any) -> dict[str, Any]:
+    from trustlab.engine.runtime import seed_everything
+    from trustlab.errors import ConfigError
+    from trustlab.methods.psg.method import load_splits
+
+    m = cfg.method
+    _check_config(m)
+    data, sp = load_splits(cfg.data)
+    seed_everything(cfg.train.seed)
+    tr = sp["train"]
+    max_rels = max(len(r) for r in tr.rels)
+    if m.queries < max_rels:
+        raise ConfigError(f"method.queries={m.queries} is below the most relations in a training image "
+                          f"({max_rels}); raise method.queries")
+    net = PSGTR(data.num_classes, data.num_predicates, m, cfg.data.image_size)
+    t0 = time.perf_counter()
+    train_psgtr(net, tr, cfg, ctx)
     t_train = time.perf_counter() - t0
     ctx.record.save_checkpoint({"model": net.state_dict(), "classes": data.classes,
                                 "predicates": data.predicate_classes}, "model.pt")
     summary: dict[str, Any] = {"n_train": len(tr), "n_val": len(sp["val"]), "n_test": len(sp["test"]),
-                               "eval_resolution": cfg.data.eval_resolution}
+                               "eval_resolution": cfg.data.eval_resolution, "decode": m.decode}
     t1 = time.perf_counter()
     for split in ("val", "test"):
-        ev = sp[split]
-        gc, ng = [], []
-        with torch.no_grad():
-            for s in range(0, len(ev), 64):
-                out = net(ev.images[s : s + 64])
-                for b in range(out["sub"].shape[0]):
-                    gc.append(decode(out, b, size, m, True))
-                    ng.append(decode(out, b, size, m, False))
-        gts = [ev.gt(i) for i in range(len(ev))]
-        res = evaluate_preds(gts, gc, ng, npred)
-        summary[f"{split}_sgdet"] = scalars(res)
-        summary[f"{split}_sgdet_resolved"] = scalars(evaluate_preds(gts, gc, ng, npred, overlaps="resolve"))
-        summary.update({f"{split}_{k}": v for k, v in ev.relation_counts().items()})
-        if split == "test":
-            summary["per_predicate_R@50"] = {data.predicate_classes[p]: res["per_predicate@50"][p]
-                                             for p in range(npred)}
-            if m.figures:
-                draw_examples(ctx.record.artifact("sgdet_examples.png"), data, ev, gc, "PSGTR SGDet")
+        summary.update(_evaluate(net, data, sp[split], split, cfg, ctx))
     summary["train_seconds"] = t_train
     summary["eval_seconds"] = time.perf_counter() - t1
     for k in ("R@20", "mR@20", "R@50", "mR@50", "ngR@50"):

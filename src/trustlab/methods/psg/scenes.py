@@ -2,37 +2,41 @@
 
 Each 64x64 scene has **stuff** regions (sky above a horizon; grass, road or water below it, sometimes
 a road band in the grass; sometimes a brick wall standing on the ground at one side), each drawn from a
-colour and a texture, and 3-7 **things** (person, car, boat, bird, kite, ball, box, tree) drawn as
-shapes of several sizes (perspective: lower on the ground = larger), which may overlap (a later thing
-occludes an earlier one; the panoptic map keeps the visible part).
+colour and a texture, and **things** (person, car, boat, bird, kite, ball, box, tree) put by 4-9 placement
+scenarios, drawn as shapes of several sizes (perspective: lower on the ground = larger), which may overlap (a
+later thing occludes an earlier one; the panoptic map keeps the visible part).
 
 Relations come from how each thing was placed, checked on the final masks (a thing that ended up
-hidden is dropped with its relations):
+hidden is dropped with its relations). **The predicate depends on the layout**, so one class pair takes
+several predicates and the class-pair frequency prior is a baseline a model can beat (generator 2.0,
+issue 27; its PredCls R@20 is under 0.6, v1's was 0.87):
 
 =============  ==========================================================================
-on             a thing rests on grass/road (its bottom in that region), or sits on a box/car
+on             a thing resting on grass/road (its bottom in that region; a car on the road away from its far
+               edge), a box/ball on a box/car, a bird perched on a box/car/tree (touching its top)
 in             a bird or kite in the sky
-beside         two grounded things side by side (gap <= 6 px, similar base); subject = left
-in front of    a grounded thing overlapping (occluding) an earlier one, its base lower
-above          a bird/kite/ball over a thing, not touching
-parked on      a car on the road
-holding        a person and the ball/kite at their side
+beside         two grounded things side by side (gap 1-4 px, similar base; subject = left); a thing on the
+               grass within ``ROADSIDE`` px above the road
+in front of    a grounded thing overlapping (occluding) an earlier one, its base lower; a thing covering part
+               of the wall
+behind         the occluded one of ``in front of`` (object = the occluder)
+above          a bird/kite/ball over a thing, not touching it (a gap of 3-9 px)
+parked on      a car on the road with its base within ``PARK`` px of the road's far edge
+holding        a person and the ball/kite at their side at hand height (else it may be ``above`` their head)
 floating on    a boat on water
-leaning on     a grounded thing touching the wall's side
-standing on    a person on grass/road, for 30% of them at random (the others: ``on``)
+leaning on     a grounded thing touching the wall's side without covering it
+standing on    an upright person on grass/road, for 30% of them at random (the others: ``on``)
+lying on       a person lying on grass/road (the person's silhouette on its side; ``LYING`` of persons)
 =============  ==========================================================================
 
 ``standing on`` copies how real annotations use near-synonyms: nothing in the image tells it from ``on``,
 so a likelihood-trained model predicts the frequent ``on`` and the rare synonym's recall (and so mR@K)
 suffers, which is what frequency debiasing trades against R@K.
 
-Placement scenarios are drawn with fixed weights, so the predicate distribution is long-tailed (``on``
-about half of all relations, ``leaning on`` about 1%), as in real PSG. The frequency prior alone is a
-strong baseline for some class pairs (a car on a road is always ``parked on``) and useless for others
-(box-box: ``on``, ``beside`` or ``in front of`` depends on geometry; which of two ground regions a
-person stands on depends on where).
+Placement scenarios are drawn with fixed weights (``SCENARIOS``), so the predicate distribution is
+long-tailed (``on`` about a fifth of all relations, ``leaning on`` well under 1%), as in real PSG.
 
-Built in a few seconds, cached as a PSG root under ``$TRUSTLAB_DATA/psg-scenes/v1/psg/`` with a manifest
+Built in a few seconds, cached as a PSG root under ``$TRUSTLAB_DATA/psg-scenes/v2/psg/`` with a manifest
 of checksums; read back with :func:`trustlab.methods.psg.format.read_psg`, the same reader as real data.
 """
 
@@ -51,20 +55,28 @@ from trustlab.data.cache import MANIFEST, dataset_dir, verify, write_manifest
 from trustlab.methods.psg.format import PSGData, PSGScene, read_psg, write_psg
 from trustlab.registry import DATASETS
 
-NAME, VERSION, GENERATOR = "psg-scenes", "v1", "1.2"
+NAME, VERSION, GENERATOR = "psg-scenes", "v2", "2.0"
 SIZE = 64
 SPLIT_SIZES = {"train": 320, "val": 80, "test": 120}
 THINGS = ["person", "car", "boat", "bird", "kite", "ball", "box", "tree"]
 STUFF = ["sky", "grass", "water", "road", "wall"]
 PREDICATES = ["on", "in", "beside", "in front of", "above", "parked on", "holding", "floating on", "leaning on",
-              "standing on"]
-STANDING_ON = 0.3  # share of persons on the ground annotated "standing on" instead of "on" (synonyms, as in PSG)
+              "standing on", "behind", "lying on"]
+STANDING_ON = 0.3  # share of upright persons annotated "standing on" instead of "on" (synonyms, as in PSG)
+LYING = 0.45  # share of persons on the ground lying down ("lying on": a person's mask on its side)
+HOLD_ABOVE = 0.4  # share of "hold" scenarios whose ball/kite is above the person's head instead of in the hand
+N_SCENARIOS, N_WEIGHTS = [4, 5, 6, 7, 8, 9], [0.1, 0.15, 0.2, 0.2, 0.2, 0.15]  # scenarios per scene
+ROADSIDE = 4  # px: a thing on the grass with the road this close below its base is "beside" the road
+ROAD_BAND = 0.5  # share of grass scenes with a road band in the lower half
+PARK = 12  # px: a car on the road with its base this close to the road's far edge is "parked on" it
+WALL = 0.5  # share of grass/road scenes with a wall
 CLASSES = THINGS + STUFF
 C = {n: i for i, n in enumerate(CLASSES)}
 P = {n: i for i, n in enumerate(PREDICATES)}
-SCENARIOS = {"ground": 0.42, "sky": 0.14, "beside": 0.12, "front": 0.10, "above": 0.07, "stack": 0.06,
-             "hold": 0.05, "lean": 0.04}
-GROUNDED = {"grass": ["person", "box", "ball", "tree", "person", "box"], "road": ["car", "person", "box", "car"],
+SCENARIOS = {"ground": 0.12, "sky": 0.03, "beside": 0.15, "front": 0.17, "above": 0.15, "stack": 0.15,
+             "hold": 0.13, "lean": 0.10}
+GROUNDED = {"grass": ["person", "box", "ball", "tree", "person", "box", "car", "person"],
+            "road": ["car", "person", "box", "car", "person"],
             "water": ["boat"]}
 MIN_VISIBLE = 8  # pixels: a thing hidden below this is dropped with its relations
 
@@ -167,6 +179,8 @@ class _Scene:
         self.stuff = np.zeros((SIZE, SIZE), dtype=np.int64)  # stuff class index per pixel
         self.things: list[dict[str, Any]] = []
         self.rels: list[tuple[int, int, int]] = []  # (subject, object, predicate); ids: things >= 0, stuff -1-cls
+        self.horizon = SIZE // 2
+        self.wall: tuple[int, int, int, int] | None = None
 
     def size_at(self, kind: str, base_y: int) -> tuple[int, int]:
         aspect, (lo, hi) = SHAPE[kind]
@@ -175,10 +189,13 @@ class _Scene:
         h = max(3, h)
         return max(3, int(round(h * aspect))), h
 
-    def add(self, kind: str, x0: int, y0: int, w: int, h: int) -> int | None:
+    def add(self, kind: str, x0: int, y0: int, w: int, h: int, lying: bool = False) -> int | None:
+        """Place a thing in the box (x0, y0, w, h); ``lying``: its upright silhouette turned on its side."""
         if x0 < 0 or y0 < 0 or x0 + w > SIZE or y0 + h > SIZE:
             return None
-        sil, parts = _thing_mask(kind, w, h)
+        sil, parts = _thing_mask(kind, h, w) if lying else _thing_mask(kind, w, h)
+        if lying:
+            sil, parts = np.rot90(sil), [(np.rot90(m), rgb) for m, rgb in parts]
         full = np.zeros((SIZE, SIZE), dtype=bool)
         full[y0 : y0 + h, x0 : x0 + w] = sil
         jitter = self.rng.integers(-30, 31, 3)
@@ -196,18 +213,30 @@ class _Scene:
     def grounded(self) -> list[int]:
         return [i for i, t in enumerate(self.things) if t.get("grounded")]
 
+    def rel(self, subject: int, obj: int | str, predicate: str) -> None:
+        """A relation; ``obj`` a thing index or a stuff class name."""
+        self.rels.append((subject, -1 - C[obj] if isinstance(obj, str) else obj, P[predicate]))
+
+    def sized(self, kinds: list[str], lo_hi: tuple[int, int] | None = None) -> tuple[str, int, int]:
+        """A random kind of ``kinds`` with a height drawn from its range (or ``lo_hi``) and its width."""
+        k = str(self.rng.choice(kinds))
+        aspect, (lo, hi) = SHAPE[k]
+        lo, hi = lo_hi or (lo, hi)
+        h = int(self.rng.integers(lo, hi + 1))
+        return k, max(3, int(round(h * aspect))), h
+
 
 def _layout(sc: _Scene) -> None:
     rng = sc.rng
     sc.horizon = int(rng.integers(20, 35))
-    ground = rng.choice(["grass", "road", "water"], p=[0.5, 0.3, 0.2])
+    ground = rng.choice(["grass", "road", "water"], p=[0.6, 0.32, 0.08])
     sc.stuff[:] = C["sky"]
     sc.stuff[sc.horizon :] = C[ground]
-    if ground == "grass" and rng.random() < 0.35:
+    if ground == "grass" and rng.random() < ROAD_BAND:
         y_r = sc.horizon + (SIZE - sc.horizon) // 2 + int(rng.integers(-3, 4))
         sc.stuff[y_r:] = C["road"]
     sc.wall = None
-    if ground != "water" and rng.random() < 0.3:
+    if ground != "water" and rng.random() < WALL:
         w = int(rng.integers(10, 19))
         top, bottom = sc.horizon - int(rng.integers(10, 17)), sc.horizon + int(rng.integers(3, 8))
         x0 = 0 if rng.random() < 0.5 else SIZE - w
@@ -215,12 +244,25 @@ def _layout(sc: _Scene) -> None:
         sc.wall = (x0, top, x0 + w, bottom)
 
 
+def _ground_predicate(sc: _Scene, kind: str, ground: str, lying: bool, roadside: bool) -> str:
+    """A grounded thing's predicate to the region under its base: a car is ``parked on`` the road at its far
+    edge (``roadside``: its base within ``PARK`` px of the road's top), ``on`` it elsewhere (driving)."""
+    if kind == "person":
+        if lying:
+            return "lying on"
+        return "standing on" if sc.rng.random() < STANDING_ON else "on"
+    if kind == "car" and ground == "road":
+        return "parked on" if roadside else "on"
+    return "floating on" if (kind, ground) == ("boat", "water") else "on"
+
+
 def _place_grounded(sc: _Scene, kind: str | None = None, base_y: int | None = None, x_center: float | None = None,
                     tries: int = 12) -> int | None:
+    """A thing standing on the ground (its base row ``base_y``), with its ground relation; a person lies down
+    with probability ``LYING``. A thing that covers part of the wall is ``in front of`` it."""
     rng = sc.rng
     for _ in range(tries):
-        by = int(base_y if base_y is not None else rng.integers(sc.horizon + 3, SIZE))
-        by = min(by, SIZE - 1)
+        by = min(int(base_y if base_y is not None else rng.integers(sc.horizon + 3, SIZE)), SIZE - 1)
         cx = x_center if x_center is not None else float(rng.uniform(4, SIZE - 4))
         g = sc.ground_class(int(cx), by)
         if g not in GROUNDED:
@@ -228,188 +270,222 @@ def _place_grounded(sc: _Scene, kind: str | None = None, base_y: int | None = No
         k = kind if kind is not None else str(rng.choice(GROUNDED[g]))
         if k not in GROUNDED[g]:
             continue
+        lying = k == "person" and rng.random() < LYING
         w, h = sc.size_at(k, by)
+        if lying:
+            w, h = h, max(3, w)
         x0 = int(round(cx - w / 2))
         if sc.wall is not None:
             wx0, _, wx1, wy1 = sc.wall
             if x0 < wx1 and x0 + w > wx0 and by < wy1 + 1:
                 continue  # do not stand inside the wall
-        i = sc.add(k, x0, by - h + 1, w, h)
+        i = sc.add(k, x0, by - h + 1, w, h, lying=lying)
         if i is None:
             continue
-        sc.things[i]["grounded"] = True
-        sc.things[i]["base"] = by
+        sc.things[i].update(grounded=True, base=by)
         g = sc.ground_class(x0 + w // 2, by)
-        pred = {"car": "parked on", "boat": "floating on"}.get(k, "on") if g in ("road", "water") else "on"
-        if k == "car" and g != "road":
-            pred = "on"
-        if k == "person" and pred == "on" and rng.random() < STANDING_ON:
-            pred = "standing on"
-        sc.rels.append((i, -1 - C[g], P[pred]))
+        road_rows = np.nonzero(sc.stuff[:, min(max(x0 + w // 2, 0), SIZE - 1)] == C["road"])[0]
+        roadside = len(road_rows) > 0 and by - int(road_rows.min()) < PARK
+        sc.rel(i, g, _ground_predicate(sc, k, g, lying, roadside))
+        if sc.wall is not None and (sc.things[i]["mask"] & (sc.stuff == C["wall"])).any():
+            sc.rel(i, "wall", "in front of")
+        if g == "grass" and (sc.stuff[by + 1 : by + 1 + ROADSIDE, x0 : x0 + w] == C["road"]).any():
+            sc.rel(i, "road", "beside")  # standing on the grass at the road's edge
         return i
     return None
 
 
-def _scenario(sc: _Scene, name: str) -> None:
-    rng = sc.rng
-    things = sc.things
-    if name == "ground":
-        _place_grounded(sc)
-    elif name == "sky":
-        k = str(rng.choice(["bird", "kite", "bird"]))
-        aspect, (lo, hi) = SHAPE[k]
-        h = int(rng.integers(lo, hi + 1))
-        w = max(3, int(round(h * aspect)))
-        if sc.horizon - h - 2 < 1:
-            return
-        y0 = int(rng.integers(1, sc.horizon - h - 1))
-        x0 = int(rng.integers(0, SIZE - w))
-        i = sc.add(k, x0, y0, w, h)
-        if i is not None:
-            sc.rels.append((i, -1 - C["sky"], P["in"]))
-            things[i]["flying"] = True
-    elif name in ("beside", "front"):
-        base = sc.grounded()
-        if not base:
-            return _scenario(sc, "ground")
-        j = int(rng.choice(base))
-        bj = things[j]
-        x0, y0, x1, y1 = bj["box"]
-        if name == "beside":
-            by = int(np.clip(bj["base"] + rng.integers(-2, 3), sc.horizon + 2, SIZE - 1))
-            gap = int(rng.integers(1, 5))
-            right = rng.random() < 0.5
-            w_guess, _ = sc.size_at("box", by)
-            cx = x1 + gap + w_guess / 2 if right else x0 - gap - w_guess / 2
-            i = _place_grounded(sc, base_y=by, x_center=cx, tries=4)
-            if i is None:
-                return
-            a, b = things[i]["box"], bj["box"]
-            if (things[i]["mask"] & bj["mask"]).any() or max(a[0] - b[2], b[0] - a[2]) > 6:
-                return
-            left, right_i = (i, j) if a[0] < b[0] else (j, i)
-            sc.rels.append((left, right_i, P["beside"]))
-        else:
-            by = int(min(SIZE - 1, bj["base"] + rng.integers(2, 7)))
-            cx = float(x0 + (x1 - x0) * rng.uniform(0.0, 1.0))
-            i = _place_grounded(sc, base_y=by, x_center=cx, tries=4)
-            if i is None or not (things[i]["mask"] & bj["mask"]).any():
-                return
-            sc.rels.append((i, j, P["in front of"]))
-    elif name == "above":
-        if not things:
-            return
-        j = int(rng.integers(len(things)))
-        x0, y0, x1, y1 = things[j]["box"]
-        k = str(rng.choice(["bird", "kite", "ball"]))
-        aspect, (lo, hi) = SHAPE[k]
-        h = int(rng.integers(lo, hi + 1))
-        w = max(3, int(round(h * aspect)))
-        gap = int(rng.integers(3, 10))
-        cy0 = y0 - gap - h
-        cx0 = int(round((x0 + x1) / 2 - w / 2 + rng.integers(-2, 3)))
-        i = sc.add(k, cx0, cy0, w, h)
-        if i is None:
-            return
-        sc.rels.append((i, j, P["above"]))
-        if cy0 + h < sc.horizon - 1 and k != "ball":
-            sc.rels.append((i, -1 - C["sky"], P["in"]))
-    elif name == "stack":
-        base = [i for i, t in enumerate(things) if t["kind"] in ("box", "car") and t.get("grounded")]
-        if not base:
-            return _scenario(sc, "ground")
-        j = int(rng.choice(base))
-        x0, y0, x1, y1 = things[j]["box"]
-        k = str(rng.choice(["box", "ball"]))
-        h = max(3, int(round((y1 - y0) * rng.uniform(0.5, 0.9))))
-        w = h
-        cx0 = int(round((x0 + x1) / 2 - w / 2 + rng.integers(-2, 3)))
-        i = sc.add(k, cx0, y0 - h, w, h)
-        if i is not None:
-            sc.rels.append((i, j, P["on"]))
-    elif name == "hold":
-        persons = [i for i, t in enumerate(things) if t["kind"] == "person"]
-        if not persons:
-            i = _place_grounded(sc, kind="person", tries=6)
-            if i is None:
-                return
-            persons = [i]
-        j = int(rng.choice(persons))
-        x0, y0, x1, y1 = things[j]["box"]
-        k = str(rng.choice(["ball", "kite"]))
-        h = max(3, int(round((y1 - y0) * (0.35 if k == "ball" else 0.5))))
-        w = h if k == "ball" else max(3, int(h * 0.8))
-        right = rng.random() < 0.5
-        cx0 = x1 if right else x0 - w
-        cy0 = int(y0 + (y1 - y0) * 0.4) - (h if k == "kite" else h // 2)
-        i = sc.add(k, cx0, cy0, w, h)
-        if i is not None:
-            sc.rels.append((j, i, P["holding"]))
-    elif name == "lean":
-        if sc.wall is None:
-            return _scenario(sc, "ground")
-        wx0, wy0, wx1, wy1 = sc.wall
-        by = int(rng.integers(max(sc.horizon + 2, wy1 - 2), min(SIZE, wy1 + 4)))
-        k = str(rng.choice(["person", "box", "person"]))
-        w, _ = sc.size_at(k, by)
-        cx = wx1 + w / 2 if wx0 == 0 else wx0 - w / 2
-        i = _place_grounded(sc, kind=k, base_y=by, x_center=cx, tries=3)
-        if i is None:
-            return
-        m = sc.things[i]["mask"]
-        wall = sc.stuff == C["wall"]
-        grown = np.zeros_like(m)
-        grown[:, 1:] |= m[:, :-1]
-        grown[:, :-1] |= m[:, 1:]
-        if (grown & wall).any():
-            sc.rels.append((i, -1 - C["wall"], P["leaning on"]))
+def _sc_sky(sc: _Scene) -> None:
+    k, w, h = sc.sized(["bird", "kite", "bird"])
+    if sc.horizon - h - 2 < 1:
+        return
+    i = sc.add(k, int(sc.rng.integers(0, SIZE - w)), int(sc.rng.integers(1, sc.horizon - h - 1)), w, h)
+    if i is not None:
+        sc.rel(i, "sky", "in")
 
 
-def generate_scene(rng: np.random.Generator, image_id: int, file_name: str) -> PSGScene:
-    """One scene (see the module docstring)."""
-    sc = _Scene(rng)
-    _layout(sc)
-    n = int(rng.choice([3, 4, 5, 6, 7], p=[0.15, 0.25, 0.25, 0.2, 0.15]))
-    names, weights = list(SCENARIOS), np.asarray(list(SCENARIOS.values()))
-    for _ in range(n):
-        _scenario(sc, str(rng.choice(names, p=weights / weights.sum())))
-    # render: stuff textures, then things in order (later ones occlude earlier ones)
+def _sc_beside(sc: _Scene) -> None:
+    """A grounded thing beside another (gap 1-4 px, similar base); subject = the left one."""
+    base = sc.grounded()
+    if not base:
+        return _sc_ground(sc)
+    rng, j = sc.rng, int(rng_choice(sc.rng, base))
+    bj = sc.things[j]
+    x0, _, x1, _ = bj["box"]
+    by = int(np.clip(bj["base"] + rng.integers(-2, 3), sc.horizon + 2, SIZE - 1))
+    gap = int(rng.integers(1, 5))
+    w_guess, _ = sc.size_at("box", by)
+    cx = x1 + gap + w_guess / 2 if rng.random() < 0.5 else x0 - gap - w_guess / 2
+    i = _place_grounded(sc, base_y=by, x_center=cx, tries=4)
+    if i is None:
+        return
+    a, b = sc.things[i]["box"], bj["box"]
+    if (sc.things[i]["mask"] & bj["mask"]).any() or max(a[0] - b[2], b[0] - a[2]) > 6:
+        return
+    left, right = (i, j) if a[0] < b[0] else (j, i)
+    sc.rel(left, right, "beside")
+
+
+def _sc_front(sc: _Scene) -> None:
+    """A grounded thing in front of another (it occludes it, its base lower); the other is ``behind`` it."""
+    base = sc.grounded()
+    if not base:
+        return _sc_ground(sc)
+    rng, j = sc.rng, int(rng_choice(sc.rng, base))
+    x0, _, x1, _ = sc.things[j]["box"]
+    by = int(min(SIZE - 1, sc.things[j]["base"] + rng.integers(2, 7)))
+    i = _place_grounded(sc, base_y=by, x_center=float(x0 + (x1 - x0) * rng.uniform(0.0, 1.0)), tries=4)
+    if i is None or not (sc.things[i]["mask"] & sc.things[j]["mask"]).any():
+        return
+    sc.rel(i, j, "in front of")
+    sc.rel(j, i, "behind")
+
+
+def _sc_above(sc: _Scene) -> None:
+    """A bird, kite or ball over a thing, not touching it (gap 3-9 px)."""
+    if not sc.things:
+        return
+    j = int(sc.rng.integers(len(sc.things)))
+    x0, y0, x1, _ = sc.things[j]["box"]
+    k, w, h = sc.sized(["bird", "kite", "ball"])
+    cy0 = y0 - int(sc.rng.integers(3, 10)) - h
+    i = sc.add(k, int(round((x0 + x1) / 2 - w / 2 + sc.rng.integers(-2, 3))), cy0, w, h)
+    if i is None:
+        return
+    sc.rel(i, j, "above")
+    if cy0 + h < sc.horizon - 1 and k != "ball":
+        sc.rel(i, "sky", "in")
+
+
+def _sc_stack(sc: _Scene) -> None:
+    """A box or ball on a box or car, or a bird perched on a box, car or tree: touching its top (``on``)."""
+    base = [i for i, t in enumerate(sc.things) if t["kind"] in ("box", "car", "tree") and t.get("grounded")]
+    if not base:
+        return _sc_ground(sc)
+    j = int(rng_choice(sc.rng, base))
+    x0, y0, x1, y1 = sc.things[j]["box"]
+    if sc.things[j]["kind"] == "tree" or sc.rng.random() < 0.25:
+        k, w, h = sc.sized(["bird"])
+    else:
+        k = str(sc.rng.choice(["box", "ball"]))
+        h = w = max(3, int(round((y1 - y0) * sc.rng.uniform(0.5, 0.9))))
+    i = sc.add(k, int(round((x0 + x1) / 2 - w / 2 + sc.rng.integers(-2, 3))), y0 - h, w, h)
+    if i is not None:
+        sc.rel(i, j, "on")
+
+
+def _sc_hold(sc: _Scene) -> None:
+    """A person and a ball or kite: at their side at hand height (``holding``), or in the air above their
+    head (``above``, the kite or ball subject), with probability ``HOLD_ABOVE``."""
+    def upright(t: dict[str, Any]) -> bool:
+        x0, y0, x1, y1 = t["box"]
+        return t["kind"] == "person" and y1 - y0 >= x1 - x0
+
+    persons = [i for i, t in enumerate(sc.things) if upright(t)]
+    if not persons:
+        i = _place_grounded(sc, kind="person", tries=6)
+        if i is None or not upright(sc.things[i]):
+            return
+        persons = [i]
+    j = int(rng_choice(sc.rng, persons))
+    x0, y0, x1, y1 = sc.things[j]["box"]
+    k = str(sc.rng.choice(["ball", "kite"]))
+    h = max(3, int(round((y1 - y0) * (0.35 if k == "ball" else 0.5))))
+    w = h if k == "ball" else max(3, int(h * 0.8))
+    if sc.rng.random() < HOLD_ABOVE:
+        i = sc.add(k, int(round((x0 + x1) / 2 - w / 2 + sc.rng.integers(-2, 3))), y0 - int(sc.rng.integers(3, 8)) - h,
+                   w, h)
+        if i is not None:
+            sc.rel(i, j, "above")
+        return
+    cx0 = x1 if sc.rng.random() < 0.5 else x0 - w
+    i = sc.add(k, cx0, int(y0 + (y1 - y0) * 0.4) - (h if k == "kite" else h // 2), w, h)
+    if i is not None:
+        sc.rel(j, i, "holding")
+
+
+def _sc_lean(sc: _Scene) -> None:
+    """A person or box touching the wall's side (``leaning on``), or (half of the time) standing in front of it,
+    covering part of it (``in front of``, from :func:`_place_grounded`)."""
+    if sc.wall is None:
+        return _sc_ground(sc)
+    wx0, _, wx1, wy1 = sc.wall
+    k = str(sc.rng.choice(["person", "box", "person"]))
+    if sc.rng.random() < 0.5:
+        _place_grounded(sc, kind=k, base_y=int(sc.rng.integers(wy1 + 1, min(SIZE, wy1 + 5))),
+                        x_center=float(sc.rng.uniform(wx0 + 2, wx1 - 2)), tries=3)
+        return
+    by = int(sc.rng.integers(max(sc.horizon + 2, wy1 - 2), min(SIZE, wy1 + 4)))
+    w, _ = sc.size_at(k, by)
+    i = _place_grounded(sc, kind=k, base_y=by, x_center=wx1 + w / 2 if wx0 == 0 else wx0 - w / 2, tries=3)
+    if i is None:
+        return
+    m = sc.things[i]["mask"]
+    grown = np.zeros_like(m)
+    grown[:, 1:] |= m[:, :-1]
+    grown[:, :-1] |= m[:, 1:]
+    if (grown & (sc.stuff == C["wall"])).any() and not (m & (sc.stuff == C["wall"])).any():
+        sc.rel(i, "wall", "leaning on")
+
+
+def _sc_ground(sc: _Scene) -> None:
+    _place_grounded(sc)
+
+
+def rng_choice(rng: np.random.Generator, items: list[int]) -> int:
+    return int(items[int(rng.integers(len(items)))])
+
+
+_SCENARIO_FNS = {"ground": _sc_ground, "sky": _sc_sky, "beside": _sc_beside, "front": _sc_front,
+                 "above": _sc_above, "stack": _sc_stack, "hold": _sc_hold, "lean": _sc_lean}
+
+
+def _render(sc: _Scene) -> tuple[np.ndarray, np.ndarray]:
+    """The RGB image (stuff textures, then things in order: later ones occlude earlier ones) and the owner map
+    (thing index per pixel, -1 = stuff)."""
     img = np.zeros((SIZE, SIZE, 3))
     for s in np.unique(sc.stuff):
-        tex = _texture(rng, CLASSES[int(s)], SIZE, SIZE)
+        tex = _texture(sc.rng, CLASSES[int(s)], SIZE, SIZE)
         img[sc.stuff == s] = tex[sc.stuff == s]
     owner = np.full((SIZE, SIZE), -1, dtype=np.int64)
     for i, t in enumerate(sc.things):
         for pm, rgb in t["parts"]:
             img[pm] = rgb
         owner[t["mask"]] = i
-    # panoptic map: stuff one segment per class, things one segment each (visible part)
+    return img, owner
+
+
+def _panoptic(sc: _Scene, owner: np.ndarray) -> tuple[np.ndarray, list[dict], dict[int, int]]:
+    """Panoptic map (one segment per stuff class, one per visible thing), segments_info, and the segment index
+    of each thing (>= 0) / stuff (-1 - class) that is visible (things below ``MIN_VISIBLE`` px are dropped)."""
     segments: list[dict] = []
     pan = np.zeros((SIZE, SIZE), dtype=np.int64)
     index_of: dict[int, int] = {}
-    next_id = 1
-    for i, t in enumerate(sc.things):
-        vis = owner == i
-        if vis.sum() < MIN_VISIBLE:
+    regions = [(i, owner == i, C[t["kind"]], 1) for i, t in enumerate(sc.things)]
+    regions += [(-1 - int(s), (owner < 0) & (sc.stuff == s), int(s), 0) for s in np.unique(sc.stuff)]
+    for key, vis, cat, isthing in regions:
+        if vis.sum() < (MIN_VISIBLE if isthing else 1):
             continue
-        index_of[i] = len(segments)
-        segments.append({"id": next_id, "category_id": C[t["kind"]], "iscrowd": 0, "isthing": 1,
+        index_of[key] = len(segments)
+        segments.append({"id": len(segments) + 1, "category_id": cat, "iscrowd": 0, "isthing": isthing,
                          "area": int(vis.sum())})
-        pan[vis] = next_id
-        next_id += 1
-    for s in np.unique(sc.stuff):
-        vis = (owner < 0) & (sc.stuff == s)
-        if vis.sum() == 0:
-            continue
-        index_of[-1 - int(s)] = len(segments)
-        segments.append({"id": next_id, "category_id": int(s), "iscrowd": 0, "isthing": 0, "area": int(vis.sum())})
-        pan[vis] = next_id
-        next_id += 1
-    owner_ids = pan.copy()
+        pan[vis] = len(segments)
+    return pan, segments, index_of
+
+
+def generate_scene(rng: np.random.Generator, image_id: int, file_name: str) -> PSGScene:
+    """One scene (see the module docstring)."""
+    sc = _Scene(rng)
+    _layout(sc)
+    n = int(rng.choice(N_SCENARIOS, p=N_WEIGHTS))
+    names, weights = list(SCENARIOS), np.asarray(list(SCENARIOS.values()))
+    for _ in range(n):
+        _SCENARIO_FNS[str(rng.choice(names, p=weights / weights.sum()))](sc)
+    img, owner = _render(sc)
+    pan, segments, index_of = _panoptic(sc, owner)
     rels = sorted({(index_of[a], index_of[b], p) for a, b, p in sc.rels if a in index_of and b in index_of})
-    noise = rng.normal(0, 4, img.shape)
-    image = np.clip(img + noise, 0, 255).astype(np.uint8)
-    return PSGScene(image_id, file_name, image, owner_ids, segments, np.asarray(rels, dtype=np.int64).reshape(-1, 3))
+    image = np.clip(img + rng.normal(0, 4, img.shape), 0, 255).astype(np.uint8)
+    return PSGScene(image_id, file_name, image, pan, segments, np.asarray(rels, dtype=np.int64).reshape(-1, 3))
 
 
 def generate(seed: int = 0, sizes: dict[str, int] | None = None) -> PSGData:
@@ -562,5 +638,5 @@ def _show(cfg: Any, out_dir: Path) -> list[Path]:
 
 
 DATASETS.add(NAME, DatasetEntry(_build_lines, _show,
-                                "PSG: 520 generated 64px panoptic scenes (5 stuff, 8 things, 10 long-tailed "
+                                "PSG: 520 generated 64px panoptic scenes (5 stuff, 8 things, 12 long-tailed "
                                 "predicates) in psg.json + panoptic PNG format; data.root=<PSG root> for real PSG"))
