@@ -1,6 +1,7 @@
 """Contract tests generated from the registries: registering a thing is what gets it tested.
 
-- every recipe in ``RECIPES`` runs end to end with its ``tiny`` overrides and leaves a finished record;
+- every recipe in ``RECIPES`` runs end to end with its ``tiny`` overrides and leaves a finished record, and every
+  key of its config is read by some code path in that run or excused (``test_config_keys_act.py``);
 - every claim in ``CLAIMS`` runs its check in the ``smoke`` suite (runs shared within this module) and
   returns a well-formed result (its verdict may be anything: one seed cannot decide);
 - every listed registry is exercised: by a ``contract`` function on the registry, or by a test module
@@ -30,6 +31,9 @@ from trustlab.experiment import DataConfig
 from trustlab.recipes import TINY_FOLDER, run_recipe
 from trustlab.registry import ALL, CLAIMS, DATASETS, METHODS, RECIPES
 from trustlab.tasks.classification import build_data
+
+from .config_reads import recipe_reads
+from .test_config_keys_act import check_keys_act
 
 TESTS = Path(__file__).resolve().parents[1]
 
@@ -84,11 +88,13 @@ def _substitute(overrides: dict[str, Any], folder: Path) -> dict[str, Any]:
 def test_every_recipe_runs_tiny(name: str, tiny_folder: Path, tmp_path: Path) -> None:
     recipe = RECIPES.get(name)
     assert recipe.tiny, f"recipe {name} has no `tiny` overrides: set Recipe(tiny={{...}}) so it can be tested"
-    rec = run_recipe(name, overrides=_substitute(recipe.tiny, tiny_folder), runs_root=tmp_path, quiet=True)
+    with recipe_reads(recipe) as (reads, seen):  # the run's config records which keys code reads
+        rec = run_recipe(name, overrides=_substitute(recipe.tiny, tiny_folder), runs_root=tmp_path, quiet=True)
     assert rec.done
     summary = rec.summary()
     assert isinstance(summary, dict) and summary, f"recipe {name} returned an empty summary"
     assert rec.config()["recipe"] == name
+    check_keys_act(name, seen["cfg"], reads.keys)  # every config key acts, or it is not there
 
 
 @pytest.fixture(scope="module")

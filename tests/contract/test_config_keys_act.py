@@ -1,0 +1,275 @@
+"""Every config key acts, or it is not there (issue 24 item 1).
+
+The check runs inside the generated contract test (``test_registries.py::test_every_recipe_runs_tiny``: one tiny
+run per recipe, two checks): the run gets a config that records which fields code reads
+(``tests/contract/config_reads.py``), and :func:`unread_keys` says which fields no code path read. A key is
+excused only when
+
+- it acts under a setting this run does not use (``ACTS_ONLY_WHEN``: a predicate on the config says when it
+  acts; when the predicate holds, the key must be read), or
+- it is listed in ``ALLOWED_UNREAD`` with the reason and the issue that removes it. An entry whose key is read
+  now fails too ("remove it from the list"): the list only shrinks.
+
+This module also tests the mechanism on a fake recipe, and that every entry names a recipe and a key that exist.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import trustlab.methods  # noqa: F401  (registers every recipe)
+from trustlab.config import to_dict
+from trustlab.experiment import DataConfig, TrainConfig
+from trustlab.recipes import Recipe, RunContext, run_recipe
+from trustlab.registry import RECIPES
+
+from .config_reads import keys, recipe_reads
+
+
+def _warm(t: TrainConfig) -> bool:
+    return bool(t.warmup_epochs or t.warmup_steps)
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+# (section class, field) -> when the field acts. Fields of the shared sections that only one setting reads.
+SECTION_ACTS_ONLY_WHEN: dict[tuple[type, str], Callable[[Any], bool]] = {
+    (TrainConfig, "gamma"): lambda t: t.schedule == "step",
+    (TrainConfig, "step_size"): lambda t: t.schedule == "step",
+    (TrainConfig, "pct_start"): lambda t: t.schedule == "onecycle",
+    (TrainConfig, "warmup"): _warm,
+    (TrainConfig, "warmup_factor"): lambda t: _warm(t) and t.warmup == "constant",
+    (TrainConfig, "amp_dtype"): lambda t: t.amp and _cuda(),
+    (TrainConfig, "momentum"): lambda t: t.optimizer == "sgd",
+    (DataConfig, "root"): lambda d: d.name == "folder",
+    (DataConfig, "skip_corrupt"): lambda d: d.name == "folder",
+    (DataConfig, "val_fraction"): lambda d: d.name == "folder",
+    (DataConfig, "test_fraction"): lambda d: d.name == "folder",
+}
+
+
+def _defense(name: str) -> Callable[[Any], bool]:
+    return lambda cfg: name in cfg.defense.names
+
+
+def _distill(*methods: str) -> Callable[[Any], bool]:
+    return lambda cfg: cfg.distill.method in methods
+
+
+# (recipe glob, key glob) -> when the key acts, a predicate on the whole config of that recipe.
+ACTS_ONLY_WHEN: dict[tuple[str, str], Callable[[Any], bool]] = {
+    # GMoE's expert settings act on vit_moe only; the dense ViT beside it has no experts
+    ("gmoe/*", "moe.*"): lambda cfg: cfg.model.name == "vit_moe",
+    ("gmoe/*", "vit.moe_blocks"): lambda cfg: cfg.model.name == "vit_moe",
+    ("gmoe/*", "vit.match_dense_flops"): lambda cfg: cfg.model.name == "vit_moe",
+    # doorping: each defense reads its own section when it is named in defense.names; each distiller its own
+    # settings
+    ("*", "defense.neural_cleanse.*"): _defense("neural-cleanse"),
+    ("*", "defense.fine_pruning.*"): _defense("fine-pruning"),
+    ("*", "defense.strip.*"): _defense("strip"),
+    ("*", "defense.spectral.*"): _defense("spectral"),
+    ("*", "defense.activation_clustering.*"): _defense("activation-clustering"),
+    ("*", "distill.dd_steps"): _distill("dd"),
+    ("*", "distill.dd_lr_net"): _distill("dd"),
+    ("*", "distill.lr_net"): _distill("dc", "dsa"),
+    ("*", "distill.momentum_img"): _distill("dc", "dsa", "dm"),
+    ("*", "distill.dsa_strategy"): _distill("dsa", "dm"),
+    # the full-data control (poisoned real data, no distillation) reads its schedule
+    ("*", "eval.full_data_schedule"): lambda cfg: "full-data" in cfg.eval.controls and cfg.distill.method != "none",
+    ("backdoor/*", "attack.alpha"): lambda cfg: cfg.attack.kind == "doorping",
+    ("backdoor/*", "attack.topk"): lambda cfg: cfg.attack.kind == "doorping",
+    ("backdoor/*", "attack.trigger_*"): lambda cfg: cfg.attack.kind == "doorping",
+    ("backdoor/*", "attack.trigger_batch"): lambda cfg: (cfg.attack.kind == "doorping"
+                                                        and cfg.attack.trigger_input == "poisoned"),
+}
+
+_TRAIN_BUT_SEED = tuple(f"train.{f.name}" for f in dataclasses.fields(TrainConfig) if f.name != "seed")
+_DOORPING_UNUSED = ("data.augment", "data.num_workers", "data.target", "train.eval_every")
+
+# Keys no code path reads today, by recipe (exact names), each group with its reason. Issue 24 item 1 removes them
+# or makes them act; an entry that is read now fails the test, so the list only shrinks.
+ALLOWED_UNREAD: dict[str, tuple[str, ...]] = {
+    # coop and psg train in their own loops, which read only train.seed; they move to engine.fit (issue 24 item 2),
+    # which makes these act. The real knobs are coop.* / method.*.
+    "coop/fewshot": _TRAIN_BUT_SEED,
+    "coop/dg": _TRAIN_BUT_SEED,
+    "psg/two-stage": _TRAIN_BUT_SEED,
+    "psg/psgtr": _TRAIN_BUT_SEED,
+}
+# Found by this test and not fixed yet (issue 24 item 1: remove the key from the recipe's config or make it act).
+# Each group says why the key is inert in those recipes.
+KNOWN_UNREAD: dict[str, tuple[str, ...]] = {
+    # coop's data: section is a DataConfig of which it reads only name/root (its tasks are fewshot.*)
+    **{r: ("clip.shipped", "coop.epoch_scale", "data.augment", "data.batch_size", "data.image_size",
+           "data.max_per_domain", "data.num_workers", "data.split_seed", "data.target", "fewshot.classnames",
+           "fewshot.templates") for r in ("coop/fewshot", "coop/dg")},
+    "coop/fewshot#": ("fewshot.dg_task", "fewshot.source"),
+    "coop/dg#": ("fewshot.linear_probe", "fewshot.tasks"),
+    "psg/two-stage": ("data.json", "data.max_images", "data.val_fraction"),
+    "psg/psgtr": ("data.json", "data.max_images", "data.val_fraction"),
+    # the attack recipes load 28 px grey sets (mnist5k / fashion-mnist) and train victims without evaluation
+    **{r: ("data.augment", "data.image_size", "data.num_workers", "data.target", "train.eval_every")
+       for r in ("attack/ensemble", "attack/eot", "attack/universal", "attack/minmax-at")},
+    "attack/ensemble#": ("eval.heldout",),  # universal only
+    "attack/eot#": ("eval.heldout",),
+    # doorping: no augmentation/workers/domains on mnist5k, evaluation models train without a val split
+    **{f"backdoor/{k}-{m}": _DOORPING_UNUSED for k in ("naive", "doorping") for m in ("dc", "dd", "dm", "dsa")},
+    **{f"backdoor/doorping-{m}#": ("attack.trigger_batch",) for m in ("dc", "dd", "dm", "dsa")},  # trigger_input
+    # distill/* carry the backdoor recipes' attack and defense sections, which do not apply to them
+    **{f"distill/{m}": (*_DOORPING_UNUSED, "attack.alpha", "attack.portion", "attack.topk", "attack.trigger_batch",
+                        "attack.trigger_clamp", "attack.trigger_input", "attack.trigger_lr", "attack.trigger_steps",
+                        "attack.trigger_threshold") for m in ("dc", "dd", "dm", "dsa", "full-data")},
+    "distill/full-data#": ("distill.batch_real", "distill.checkpoint_every", "distill.clamp", "distill.ipc",
+                           "distill.iterations", "distill.log_every"),
+    # EFDMix shares MixStyle's config; it matches sorted features and has no std to stabilise
+    "efdmix/digits-dg": ("method.eps",),
+    "efdmix/folder": ("method.eps",),
+    # ood: ad and od train nothing (their train: section does not apply), and read few data keys
+    **{r: ("data.augment", "data.batch_size", "data.image_size", "data.max_per_domain", "data.num_workers",
+           "data.target", "detectors.aps", *(k for k in _TRAIN_BUT_SEED if k not in (
+               "train.gamma", "train.step_size", "train.pct_start", "train.warmup", "train.warmup_factor",
+               "train.amp_dtype", "train.deterministic")))
+       for r in ("ood/ad", "ood/od")},
+    "ood/od#": ("data.split_seed",),
+    "ood/folder": ("data.augment", "data.name", "ood.id_val", "ood.max_test", "ood.ood_size"),
+    "ood/nd": ("data.augment", "data.target", "split.splits"),
+    "ood/ood": ("data.augment", "data.target"),
+    "ood/osr": ("data.augment", "data.target", "split.val_size"),
+    # advsim, peerpl, pmtiqa: being reworked by other issues (24 item 2, 27) now
+    "advsim/adv-train": ("adversary.seed", "data.max_scenarios", "data.split", "data.subset_seed", "stack.replay"),
+    "peerpl/bc": ("demo.checkpoints", "train.steps"),
+    "peerpl/demos": ("bc.batch_size", "bc.deterministic_eval", "bc.epochs", "bc.learning_rate", "bc.net_arch",
+                     "bc.xi", "demo.path", "demo.train_steps", "train.curve_points", "train.device",
+                     "train.eval_episodes", "train.steps"),
+    "peerpl/noisy-reward": ("noise.matrix", "noise.weight"),
+    "pmtiqa/distort": ("data.root", "data.fold", "data.image_size", "data.layout", "data.lower_better", "data.meta",
+                       "data.mos_range", "data.split_column", "data.split_file", "data.split_index",
+                       "data.strict_range", "train.deterministic", "train.eval_every"),
+}
+
+
+def _listed(table: dict[str, tuple[str, ...]], recipe: str) -> set[str]:
+    """Keys listed for ``recipe`` (a name, or a name with ``#``: more keys for the same recipe)."""
+    return {k for name, ks in table.items() if name.rstrip("#") == recipe for k in ks}
+
+
+def _section(cfg: Any, key: str) -> tuple[Any, str]:
+    *path, name = key.split(".")
+    owner = cfg
+    for part in path:
+        owner = object.__getattribute__(owner, part)
+    return owner, name
+
+
+def _acts_only_when(recipe: str, cfg: Any, key: str) -> Callable[[Any], bool] | None:
+    owner, name = _section(cfg, key)
+    for (cls, fname), pred in SECTION_ACTS_ONLY_WHEN.items():
+        if type(owner) is cls and fname == name:
+            return lambda c, o=owner, p=pred: p(o)
+    for (rglob, kglob), pred in ACTS_ONLY_WHEN.items():
+        if fnmatch.fnmatchcase(recipe, rglob) and fnmatch.fnmatchcase(key, kglob):
+            return pred
+    return None
+
+
+def unread_keys(recipe: str, cfg: Any, read: set[str]) -> tuple[list[str], list[str]]:
+    """(keys no code path read that nothing excuses, listed keys that are read now)."""
+    excused = _listed(ALLOWED_UNREAD, recipe) | _listed(KNOWN_UNREAD, recipe)
+    unread, stale = [], sorted(excused & read)
+    for key in sorted(keys(cfg) - read):
+        when = _acts_only_when(recipe, cfg, key)
+        if when is not None and not when(cfg):
+            continue  # acts under another setting
+        if key not in excused:
+            unread.append(key)
+    return unread, stale
+
+
+def check_keys_act(recipe: str, cfg: Any, read: set[str]) -> None:
+    unread, stale = unread_keys(recipe, cfg, read)
+    assert not unread, (f"recipe {recipe}: config keys that no code path reads (accepted, printed and ignored): "
+                        f"{unread}; make them act, remove them from the recipe's config, or, if they act only "
+                        f"under another setting, add that to ACTS_ONLY_WHEN in tests/contract/{Path(__file__).name}")
+    assert not stale, (f"recipe {recipe}: {stale} are read now; remove them from ALLOWED_UNREAD/KNOWN_UNREAD in "
+                       f"tests/contract/{Path(__file__).name}")
+
+
+# --- the mechanism on a fake recipe --------------------------------------------------------------------------
+
+
+@dataclass
+class _Knobs:
+    used: int = 1
+    ignored: int = 2  # no code path reads it
+    walked: int = 3  # only serialised (to_dict) and validated
+    copied: int = 4  # read from a dataclasses.replace copy
+
+    def __post_init__(self) -> None:
+        if self.walked < 0:
+            raise ValueError("walked >= 0")
+
+
+@dataclass
+class _FakeConfig:
+    knobs: _Knobs = field(default_factory=_Knobs)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def _fake_run(cfg: _FakeConfig, ctx: RunContext) -> dict[str, Any]:
+    to_dict(cfg)  # generic code that walks every field: not a read
+    repr(cfg.knobs)
+    copy = dataclasses.replace(cfg.knobs, used=5)
+    return {"value": float(cfg.knobs.used + copy.copied + cfg.train.seed + cfg.train.epochs)}
+
+
+@pytest.fixture
+def fake_recipe():
+    recipe = Recipe("test/fake-config-reads", "a fake recipe for the config-reads test", _FakeConfig, _fake_run)
+    RECIPES.add(recipe.name, recipe, recipe.description)
+    yield recipe
+    RECIPES._items.pop(recipe.name, None)  # noqa: SLF001  (test-only cleanup)
+
+
+def test_the_mechanism_finds_an_unread_key(fake_recipe: Recipe, tmp_path: Path) -> None:
+    with recipe_reads(fake_recipe) as (reads, seen):
+        run_recipe(fake_recipe.name, runs_root=tmp_path, quiet=True)
+    assert {"knobs.used", "knobs.copied", "train.seed", "train.epochs"} <= reads.keys
+    assert not {"knobs.ignored", "knobs.walked"} & reads.keys  # to_dict, repr, replace, __post_init__ do not count
+    assert "knobs.ignored" in seen["keys"]
+    unread, stale = unread_keys(fake_recipe.name, fake_recipe.config(), reads.keys)
+    assert "knobs.ignored" in unread and "knobs.walked" in unread
+    assert "train.lr" in unread  # a shared section's key that this run ignores
+    assert "train.gamma" not in unread  # acts only under schedule=step (SECTION_ACTS_ONLY_WHEN)
+    with pytest.raises(AssertionError, match=r"knobs\.ignored"):
+        check_keys_act(fake_recipe.name, fake_recipe.config(), reads.keys)
+    assert fake_recipe.run is _fake_run  # restored
+
+
+def test_a_read_key_on_the_list_is_stale() -> None:
+    cfg = RECIPES.get("coop/fewshot").config()
+    _, stale = unread_keys("coop/fewshot", cfg, keys(cfg))
+    assert "train.epochs" in stale
+
+
+@pytest.mark.parametrize("name", RECIPES.names())
+def test_every_listed_key_exists(name: str) -> None:
+    """ALLOWED_UNREAD / KNOWN_UNREAD name real recipes and real keys of their configs (no dead entries)."""
+    listed = _listed(ALLOWED_UNREAD, name) | _listed(KNOWN_UNREAD, name)
+    cfg = RECIPES.get(name).config()
+    assert listed <= keys(cfg), f"recipe {name}: listed keys not in its config: {sorted(listed - keys(cfg))}"
+
+
+def test_every_listed_recipe_exists() -> None:
+    names = {n.rstrip("#") for n in (*ALLOWED_UNREAD, *KNOWN_UNREAD)}
+    assert names <= set(RECIPES.names()), sorted(names - set(RECIPES.names()))
