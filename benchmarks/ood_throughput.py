@@ -34,9 +34,9 @@ import trustlab.methods  # noqa: F401
 from trustlab.data.mnist import has_fashion_mnist
 from trustlab.methods.ood import data as D
 from trustlab.methods.ood.base import Outputs, extract
+from trustlab.methods.ood.config import POSTHOC
 from trustlab.methods.ood.evaluate import make_detector
 from trustlab.methods.ood.feature_scorers import kth_neighbour_distance, l2_normalise
-from trustlab.methods.ood.method import POSTHOC
 from trustlab.models import build_model
 from trustlab.registry import SCORERS
 

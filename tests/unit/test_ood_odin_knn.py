@@ -194,7 +194,7 @@ def test_wide_grids_and_overrides_are_options():
 
 def test_bad_grid_config_fails_before_training():
     from trustlab.methods.ood.common import check_detectors
-    from trustlab.methods.ood.method import DetectorsConfig
+    from trustlab.methods.ood.config import DetectorsConfig
 
     with pytest.raises(ConfigError, match="detectors.grids has 'knn', which is not in detectors.names"):
         check_detectors(DetectorsConfig(names=["msp"], grids={"knn": {"k": [5]}}))

@@ -28,8 +28,8 @@ from trustlab.errors import ConfigError, DataError
 from trustlab.methods.ood import data as D
 from trustlab.methods.ood.base import Outputs, Scorer
 from trustlab.methods.ood.common import check_detectors, id_hashes_of, save_scores, subset, write_figures
+from trustlab.methods.ood.config import ADRecipeConfig, ODRecipeConfig
 from trustlab.methods.ood.evaluate import DetectorResult, EvalSet, evaluate, make_detector
-from trustlab.methods.ood.method import ADRecipeConfig, ODRecipeConfig
 from trustlab.metrics.ood import aupr_out, auroc, check_scores, fpr_at_95, precision_at_n
 from trustlab.recipes import RunContext
 

@@ -36,7 +36,7 @@ from trustlab.bench.claims import (
     register_claim,
     std,
 )
-from trustlab.methods.ood.method import FEATURE_BASED
+from trustlab.methods.ood.config import FEATURE_BASED
 
 # Gates. LEARNED_SHARE: a classifier counts as trained when its closed-set accuracy is at least half-way from
 # chance to perfect (MSP is the classifier's own confidence; an untrained model's scores rank ID and OOD at

@@ -35,8 +35,8 @@ from trustlab.methods.ood.common import (
     train_classifier,
     write_figures,
 )
+from trustlab.methods.ood.config import SplitRecipeConfig
 from trustlab.methods.ood.evaluate import DetectorResult, EvalSet, evaluate, pool, tunable
-from trustlab.methods.ood.method import SplitRecipeConfig
 from trustlab.metrics.ood import closed_set_accuracy, oscr
 from trustlab.recipes import RunContext
 

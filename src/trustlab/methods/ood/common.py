@@ -22,8 +22,8 @@ from trustlab.data.folder import balanced_subset
 from trustlab.engine.runtime import resolve_device, seed_everything
 from trustlab.errors import ConfigError, DataError
 from trustlab.experiment import DataConfig, ModelConfig, TrainConfig
+from trustlab.methods.ood.config import DetectorsConfig
 from trustlab.methods.ood.evaluate import DetectorResult
-from trustlab.methods.ood.method import DetectorsConfig
 from trustlab.metrics.ood import auroc
 from trustlab.recipes import RunContext
 from trustlab.registry import SCORERS

@@ -41,8 +41,8 @@ from trustlab.methods.ood.common import (
     train_classifier,
     write_figures,
 )
+from trustlab.methods.ood.config import OODRecipeConfig
 from trustlab.methods.ood.evaluate import EvalSet, evaluate, leaderboard, per_set_table, pool, tunable
-from trustlab.methods.ood.method import OODRecipeConfig
 from trustlab.metrics.ood import closed_set_accuracy
 from trustlab.recipes import RunContext
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from trustlab.methods.ood.anomaly import run_ad, run_od
 from trustlab.methods.ood.class_settings import run_nd, run_osr
-from trustlab.methods.ood.method import CLASSICAL, ADRecipeConfig, ODRecipeConfig, OODRecipeConfig, SplitRecipeConfig
+from trustlab.methods.ood.config import CLASSICAL, ADRecipeConfig, ODRecipeConfig, OODRecipeConfig, SplitRecipeConfig
 from trustlab.methods.ood.ood_setting import run_folder, run_ood
 from trustlab.recipes import TINY_FOLDER, Recipe, register_recipe
 
