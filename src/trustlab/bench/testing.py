@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from trustlab.config import Overrides, override_strings, parse_override
+from trustlab.config import Overrides, flatten, override_strings, parse_override
 
 Summary = dict[str, Any]
 Maker = Callable[[str, dict[str, Any]], Summary]
@@ -27,18 +27,7 @@ def overrides_dict(overrides: Overrides | None) -> dict[str, Any]:
     """``overrides`` (a dict or ``key=value`` strings, possibly nested) as one flat dict of typed values."""
     out: dict[str, Any] = {}
     for text in override_strings(overrides):
-        out.update(_flat(parse_override(text)))
-    return out
-
-
-def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict) and v:
-            out.update(_flat(v, key + "."))
-        else:
-            out[key] = v
+        out.update(flatten(parse_override(text)))
     return out
 
 
