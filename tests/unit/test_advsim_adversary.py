@@ -30,6 +30,7 @@ def test_generated_logs_are_plausible(scs):
     for sc in scs:
         k = sc.adversary
         assert violations(sc, k, sc.actor_log(k), 0.5) == []
+        assert Perturbation(sc, AdversaryConfig()).violations(sc.actor_log(k)) == []  # box, friction, swept
         assert np.allclose(perturbed_states(sc, k, np.zeros(4 + 2 * 3), 3), sc.actor_log(k))
 
 
@@ -41,7 +42,7 @@ def test_projection_is_always_plausible(scs):
         p = Perturbation(sc, cfg)
         for _ in range(6):
             d, st, alpha = p.project(rng.random(p.dim))
-            assert violations(sc, p.k, st, cfg.road_margin) == []
+            assert p.violations(st) == []  # the new checks (box on road, friction bound, continuous time)
             assert 0 <= alpha <= 1 and np.all(d >= p.lo - 1e-9) and np.all(d <= p.hi + 1e-9)
             moved += alpha > 0
     assert moved > 10  # most draws keep part of the perturbation

@@ -8,9 +8,13 @@ over the steps), an acceleration and a curvature-rate offset added to the logged
 rolled out through the kinematic bicycle model with its limits (:func:`trustlab.methods.advsim.world.bicycle_rollout`).
 
 Projection onto the plausible set: a trajectory is plausible when the actor's centre stays on a road
-(``road_margin`` m inside its edge) and its box never overlaps another actor's logged box nor the SDV's
-*logged* box at the same step. An implausible perturbation is pulled back along the segment to the anchor
-(the zero perturbation clipped into the bounds) by bisection to the farthest plausible point.
+(``road_margin`` m inside its edge), its whole box stays on a road (every corner at most ``box_tolerance`` m
+beyond the edge, at the steps and ``substeps`` interpolated poses between them), its lateral acceleration
+``v^2 |kappa|`` stays within the friction bound ``lat_accel_max`` and its box never overlaps another actor's
+logged box nor the SDV's *logged* box, in continuous time (:func:`~trustlab.methods.advsim.world.path_gap`:
+the boxes' motion between the steps, not only the steps). An implausible perturbation is pulled back along
+the segment to the anchor (the zero perturbation clipped into the bounds) by bisection to the farthest
+plausible point.
 
 Objective (maximised, the notes' ``L_adv = l_IL + sum l_col + sum c_other``)::
 
@@ -26,7 +30,7 @@ from typing import Any, Literal
 import numpy as np
 
 from trustlab.errors import ConfigError
-from trustlab.methods.advsim.world import Scenario, bicycle_rollout, box_gap
+from trustlab.methods.advsim.world import Scenario, bicycle_rollout, interp_states, lateral_accel, path_gap
 
 
 @dataclass
@@ -42,7 +46,10 @@ class AdversaryConfig:
     accel: list[float] = field(default_factory=lambda: [-3.0, 3.0])  # m/s^2 added per knot
     kdot: list[float] = field(default_factory=lambda: [-0.06, 0.06])  # 1/(m s) added per knot
     knots: int = 3
-    road_margin: float = 0.5
+    road_margin: float = 0.5  # m: the actor's centre stays this far inside the road edge
+    box_tolerance: float | None = 0.0  # m a box corner may hang over the road edge; None: centre check only
+    lat_accel_max: float | None = 7.85  # m/s^2: friction bound on v^2 |kappa| (0.8 g); None: no bound
+    substeps: int = 4  # overlap checks in continuous time (world.path_gap pieces per step); 0: at the steps only
     w_col: float = 10.0
     w_gap: float = 1.0
     w_il: float = 0.5
@@ -63,6 +70,12 @@ def check_config(cfg: AdversaryConfig) -> None:
         raise ConfigError(f"adversary.sampler '{cfg.sampler}' is not one of tpe, gp")
     if cfg.budget < 1 or cfg.knots < 1:
         raise ConfigError(f"adversary.budget and adversary.knots must be >= 1 (got {cfg.budget}, {cfg.knots})")
+    if cfg.substeps < 0:
+        raise ConfigError(f"adversary.substeps must be >= 0 (0: overlaps checked at the steps only), got "
+                          f"{cfg.substeps}")
+    if cfg.lat_accel_max is not None and cfg.lat_accel_max <= 0:
+        raise ConfigError(f"adversary.lat_accel_max must be > 0 m/s^2 (or null: no friction bound), got "
+                          f"{cfg.lat_accel_max}")
     for key in (*BOUND_KEYS, "accel", "kdot"):
         b = getattr(cfg, key)
         if len(b) != 2 or not b[0] <= b[1]:
@@ -93,18 +106,25 @@ def perturbed_states(sc: Scenario, k: int, delta: np.ndarray, knots: int) -> np.
     return bicycle_rollout(s0, a.controls + du, sc.dt, sc.limits)
 
 
-def violations(sc: Scenario, k: int, states: np.ndarray, road_margin: float) -> list[str]:
-    """Why a trajectory of actor ``k`` is implausible ([] = plausible)."""
+def violations(sc: Scenario, k: int, states: np.ndarray, road_margin: float, box_tolerance: float | None = None,
+               lat_accel_max: float | None = None, substeps: int = 0) -> list[str]:
+    """Why a trajectory of actor ``k`` is implausible ([] = plausible). The defaults are the checks before
+    issue 28 (centre on the road, overlaps at the steps only); :class:`Perturbation` passes its config's."""
     why = []
     if not sc.on_road(states[:, :2], margin=road_margin).all():
         why.append("off road")
     box = sc.actors[k].box(states)
+    if box_tolerance is not None and "off road" not in why:
+        if not sc.box_on_road(sc.actors[k].box(interp_states(states, substeps)), box_tolerance).all():
+            why.append("box off road")
+    if lat_accel_max is not None and (lateral_accel(states) > lat_accel_max).any():
+        why.append("lateral acceleration above the friction bound")
     others = [i for i in range(len(sc.actors)) if i != k]
     if others:
         ob = np.stack([sc.actors[i].box(sc.actor_log(i)) for i in others])  # (O, T+1, 5)
-        if (box_gap(box[None], ob) < 0).any():
+        if (path_gap(box[None], ob, substeps) < 0).any():
             why.append("collides with another actor")
-    if (box_gap(box, sc.sdv.box(sc.sdv_log())) < 0).any():
+    if (path_gap(box, sc.sdv.box(sc.sdv_log()), substeps) < 0).any():
         why.append("collides with the logged SDV path")
     return why
 
@@ -128,7 +148,11 @@ class Perturbation:
 
     def ok(self, delta: np.ndarray) -> bool:
         st = perturbed_states(self.sc, self.k, delta, self.cfg.knots)
-        return not violations(self.sc, self.k, st, self.cfg.road_margin)
+        return not self.violations(st)
+
+    def violations(self, states: np.ndarray) -> list[str]:
+        c = self.cfg
+        return violations(self.sc, self.k, states, c.road_margin, c.box_tolerance, c.lat_accel_max, c.substeps)
 
     def check_feasible(self, probes: int = 24) -> None:
         """Raise ConfigError when the anchor and ``probes`` random perturbations are all implausible."""
@@ -138,14 +162,12 @@ class Perturbation:
         reasons: dict[str, int] = {}
         for _ in range(probes):
             d = self.delta(rng.random(self.dim))
-            why = violations(self.sc, self.k, perturbed_states(self.sc, self.k, d, self.cfg.knots),
-                             self.cfg.road_margin)
+            why = self.violations(perturbed_states(self.sc, self.k, d, self.cfg.knots))
             if not why:
                 return
             for w in why:
                 reasons[w] = reasons.get(w, 0) + 1
-        for w in violations(self.sc, self.k, perturbed_states(self.sc, self.k, self.anchor, self.cfg.knots),
-                            self.cfg.road_margin):
+        for w in self.violations(perturbed_states(self.sc, self.k, self.anchor, self.cfg.knots)):
             reasons[w] = reasons.get(w, 0) + 1
         text = ", ".join(f"{w} ({n}/{probes + 1})" for w, n in sorted(reasons.items(), key=lambda x: -x[1]))
         raise ConfigError(f"the adversary bounds make every trajectory of actor '{self.sc.actors[self.k].id}' in "

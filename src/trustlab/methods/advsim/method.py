@@ -30,6 +30,9 @@ class AdvDataConfig:
 class StackSection:
     perception: Literal["lidar", "gt"] = "lidar"  # lidar: BEV detector on simulated sweeps; gt: true actor states
     near_miss: float = 0.5  # m: SAT gap below which the SDV had a near-miss
+    # collisions and near-misses in continuous time: pieces per 0.5 s step of the swept-box check (0: only at
+    # the steps, the check before issue 28)
+    substeps: int = 4
     replay: bool = True  # replay each found failure on the other perception (lidar <-> gt)
 
 
@@ -94,8 +97,11 @@ def load_scenarios(d: AdvDataConfig, split: str | None = None, n: int | None = N
 def build_stack(perception: str, cfg: Any) -> Stack:
     if perception not in ("lidar", "gt"):
         raise ConfigError(f"stack.perception '{perception}' is not one of lidar, gt")
-    return Stack(StackConfig(perception=perception, near_miss=cfg.stack.near_miss, detector=cfg.detector,
-                             planner=cfg.planner))
+    if cfg.stack.substeps < 0:
+        raise ConfigError(f"stack.substeps must be >= 0 (0: collisions checked at the steps only), got "
+                          f"{cfg.stack.substeps}")
+    return Stack(StackConfig(perception=perception, near_miss=cfg.stack.near_miss, substeps=cfg.stack.substeps,
+                             detector=cfg.detector, planner=cfg.planner))
 
 
 def _rate(xs: list[bool]) -> float:

@@ -14,6 +14,9 @@ run in closed loop against (possibly perturbed) non-reactive actor trajectories.
   centre or the current offset) x (constant acceleration) pair, scored by
   ``collision + buffer + comfort - progress + speeding + off-road`` costs (:class:`PlannerConfig`); the
   cheapest is executed for one step (perfect tracking), then everything is re-run on a new sweep.
+* Collision / near-miss: the SAT gap between the SDV's and every actor's box in continuous time, over each step's
+  motion (:func:`~trustlab.methods.advsim.world.swept_gap`, ``StackConfig.substeps`` pieces per step; 0 = at
+  the steps only, the check before issue 28, which missed overlaps between two 0.5 s steps).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import torch
 
 from trustlab.methods.advsim.detector import DETECTOR_VERSION, DetectorConfig, build_detector, decode, train_detector
 from trustlab.methods.advsim.lidar import BEVConfig, Lidar, LidarConfig, bev
-from trustlab.methods.advsim.world import Scenario, box_gap
+from trustlab.methods.advsim.world import Scenario, box_gap, swept_gap
 
 # --- the detector's weights ----------------------------------------------------------------------------
 
@@ -185,6 +188,8 @@ def _smooth(t: np.ndarray) -> np.ndarray:
 class StackConfig:
     perception: str = "lidar"  # lidar | gt
     near_miss: float = 0.5  # m: SAT gap below which a step is a near-miss
+    # collision / near-miss in continuous time: pieces per step of world.swept_gap (0: at the steps only)
+    substeps: int = 4
     lidar: LidarConfig = field(default_factory=LidarConfig)
     bev: BEVConfig = field(default_factory=BEVConfig)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
@@ -197,7 +202,7 @@ class Rollout:
     actors: np.ndarray  # (A, T+1, 5)
     plans: list[np.ndarray]
     detections: list[np.ndarray]
-    min_gap: float  # min SAT gap SDV vs any actor over the rollout (m)
+    min_gap: float  # min SAT gap SDV vs any actor over the rollout, in continuous time (m)
     collision: bool
     collision_step: int
     near_miss: bool
@@ -296,9 +301,10 @@ class Stack:
             decel = max(decel, -info["accel"])
             state = nxt
             traj.append(state.copy())
-            if len(acts):
-                g = float(box_gap(sc.sdv.box(state), np.stack([a.box(acts[i, t + 1]) for i, a in
-                                                               enumerate(sc.actors)])).min())
+            if len(acts):  # continuous time: the boxes' motion from step t to t + 1, not only its end
+                ab = np.stack([a.box(acts[i, t : t + 2]) for i, a in enumerate(sc.actors)])  # (A, 2, 5)
+                sb = sc.sdv.box(np.stack([traj[-2], state]))
+                g = float(swept_gap(sb[0], sb[1], ab[:, 0], ab[:, 1], self.cfg.substeps).min())
                 min_gap = min(min_gap, g)
                 if g < 0 and col_step < 0:
                     col_step = t + 1

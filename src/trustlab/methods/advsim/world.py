@@ -13,6 +13,11 @@ Coordinates are metres in a flat world frame (x east, y north, z up), yaw in rad
 * Box geometry: boxes are rows ``(x, y, yaw, length, width)``; :func:`box_gap` is the separating-axis gap
   between two oriented rectangles (> 0: separated by at least that much; < 0: overlapping, minus the
   smallest penetration depth), a cheap lower bound of their distance used for collisions and near-misses.
+* Continuous time: :func:`swept_gap` / :func:`path_gap` give the smallest box gap over the motion between two
+  steps (linear motion, yaw held per sub-step piece, exact minimum within a piece), so boxes that pass
+  through each other between two 0.5 s steps count; :func:`interp_states` inserts poses between steps;
+  :func:`lateral_accel` is ``v^2 |kappa|`` per step (the friction bound of the plausibility check);
+  :meth:`Scenario.box_on_road` checks every corner of a box against the roads.
 * :class:`Scenario`: roads, the SDV (initial state and logged "human" controls) and actors (initial state,
   box size and logged controls), loaded from / saved to the JSON format of :func:`load_scenario`.
 """
@@ -226,6 +231,92 @@ def wrap_angle(a: np.ndarray) -> np.ndarray:
     return (np.asarray(a) + np.pi) % (2 * np.pi) - np.pi
 
 
+# --- continuous time -----------------------------------------------------------------------------------
+
+
+def interp_states(states: np.ndarray, substeps: int) -> np.ndarray:
+    """``(..., T * substeps + 1, 5)``: ``states (..., T + 1, 5)`` with ``substeps - 1`` linearly interpolated
+    states inserted between consecutive steps (position, speed and curvature linearly, yaw along the shorter
+    way); ``substeps <= 1`` returns ``states``."""
+    st = np.asarray(states, dtype=np.float64)
+    if substeps <= 1 or st.shape[-2] < 2:
+        return st
+    f = (np.arange(substeps) / substeps)[:, None]  # (S, 1)
+    a, b = st[..., :-1, None, :], st[..., 1:, None, :]  # (..., T, 1, 5)
+    d = b - a
+    d[..., 2] = wrap_angle(d[..., 2])
+    mid = (a + f * d).reshape(st.shape[:-2] + (-1, 5))
+    return np.concatenate([mid, st[..., -1:, :]], axis=-2)
+
+
+def _radius(yaw: np.ndarray, length: np.ndarray, width: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Half-extent of boxes (yaw, length, width) projected on unit axes ``n (..., 2)``."""
+    return (length / 2 * np.abs(np.cos(yaw) * n[..., 0] + np.sin(yaw) * n[..., 1])
+            + width / 2 * np.abs(-np.sin(yaw) * n[..., 0] + np.cos(yaw) * n[..., 1]))
+
+
+def swept_gap(a0: np.ndarray, a1: np.ndarray, b0: np.ndarray, b1: np.ndarray, substeps: int = 4) -> np.ndarray:
+    """The smallest separating-axis gap between boxes ``a`` and ``b`` (broadcast ``(..., 5)``) while each moves
+    from its box ``*0`` to ``*1`` over one step, in continuous time.
+
+    The step is cut into ``substeps`` pieces; within a piece each box translates linearly with its yaw held at
+    the piece's middle (positions interpolated linearly, yaw along the shorter way). With the axes fixed, the
+    SAT gap along axis ``n`` is ``|r(t) . n| - R_n`` for the linear relative position ``r(t)``, so the gap is
+    the upper envelope of 8 lines in ``t``; its minimum over the piece is exact (taken at an end or at a
+    crossing of two lines). The result is also capped by :func:`box_gap` at the two ends (the true yaws), so it
+    never exceeds the step-time check. ``substeps <= 0``: only the ends (the step-time check)."""
+    a0, a1, b0, b1 = np.broadcast_arrays(*(np.asarray(x, dtype=np.float64) for x in (a0, a1, b0, b1)))
+    best = np.minimum(box_gap(a0, b0), box_gap(a1, b1))
+    if substeps <= 0:
+        return best
+    da = a1 - a0
+    db = b1 - b0
+    da[..., 2] = wrap_angle(da[..., 2])
+    db[..., 2] = wrap_angle(db[..., 2])
+    iu = np.triu_indices(8, 1)
+    for k in range(substeps):
+        f0, f1 = k / substeps, (k + 1) / substeps
+        fm = 0.5 * (f0 + f1)
+        ya = a0[..., 2] + fm * da[..., 2]
+        yb = b0[..., 2] + fm * db[..., 2]
+        r0 = (b0[..., :2] + f0 * db[..., :2]) - (a0[..., :2] + f0 * da[..., :2])
+        r1 = (b0[..., :2] + f1 * db[..., :2]) - (a0[..., :2] + f1 * da[..., :2])
+        axes = np.stack([np.stack([np.cos(y), np.sin(y)], -1) for y in (ya, yb)]
+                        + [np.stack([-np.sin(y), np.cos(y)], -1) for y in (ya, yb)], -2)  # (..., 4, 2)
+        rad = (_radius(ya[..., None], a0[..., 3, None], a0[..., 4, None], axes)
+               + _radius(yb[..., None], b0[..., 3, None], b0[..., 4, None], axes))  # (..., 4)
+        p0 = np.einsum("...j,...kj->...k", r0, axes)
+        p1 = np.einsum("...j,...kj->...k", r1, axes)
+        c = np.concatenate([p0 - rad, -p0 - rad], -1)  # (..., 8) intercepts at t = 0
+        m = np.concatenate([p1 - p0, p0 - p1], -1)  # (..., 8) slopes over the piece (t in [0, 1])
+        dm = m[..., iu[0]] - m[..., iu[1]]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            tc = np.where(np.abs(dm) > 1e-12, (c[..., iu[1]] - c[..., iu[0]]) / dm, 0.0)
+        cand = np.concatenate([np.zeros(c.shape[:-1] + (1,)), np.ones(c.shape[:-1] + (1,)),
+                               np.clip(tc, 0.0, 1.0)], -1)  # (..., 30)
+        env = (c[..., None, :] + m[..., None, :] * cand[..., :, None]).max(-1)  # (..., 30)
+        best = np.minimum(best, env.min(-1))
+    return best
+
+
+def path_gap(a: np.ndarray, b: np.ndarray, substeps: int = 4) -> np.ndarray:
+    """Per-step continuous-time gaps ``(..., T)`` between box paths ``a`` and ``b`` (broadcast ``(..., T + 1, 5)``):
+    entry ``t`` is the smallest :func:`swept_gap` over the motion from step ``t`` to ``t + 1``."""
+    a, b = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
+    return swept_gap(a[..., :-1, :], a[..., 1:, :], b[..., :-1, :], b[..., 1:, :], substeps)
+
+
+def lateral_accel(states: np.ndarray) -> np.ndarray:
+    """``(..., T + 1)`` lateral accelerations ``v^2 |kappa|`` of bicycle-model states ``(..., T + 1, 5)``: at
+    t = 0 from the initial state, at step ``t + 1`` the largest over step ``t`` (the model holds the new curvature
+    over the step while the speed moves between its two ends)."""
+    st = np.asarray(states, dtype=np.float64)
+    v, k = st[..., 3], np.abs(st[..., 4])
+    first = v[..., :1] ** 2 * k[..., :1]
+    rest = np.maximum(v[..., :-1], v[..., 1:]) ** 2 * k[..., 1:]
+    return np.concatenate([first, rest], -1)
+
+
 # --- scenarios -----------------------------------------------------------------------------------------
 
 
@@ -297,6 +388,11 @@ class Scenario:
             s, d = r.project(xy)
             ok |= (np.abs(d) <= r.half_width - margin) & (s >= 0) & (s <= r.length)
         return ok
+
+    def box_on_road(self, boxes: np.ndarray, tolerance: float = 0.0) -> np.ndarray:
+        """True where every corner of boxes ``(..., 5)`` lies on some road, or at most ``tolerance`` m beyond
+        its edge (each corner may lie on a different road: junctions)."""
+        return self.on_road(box_corners(boxes), margin=-tolerance).all(-1)
 
     def to_json(self) -> dict[str, Any]:
         def agent(a: Agent) -> dict[str, Any]:
