@@ -105,9 +105,16 @@ _SMOKE = {"threads": 1, "data.max_per_domain": 400, "eval.test_limit": 200, "mod
 # quick and demo hold out VAL_SIZE of MNIST-5k's 4000 training images (class-stratified, data.split_seed 0) as
 # the validation split the poison budget is chosen on (positive-control gate: asr_full_data_val)
 VAL_SIZE = 500
+# Poison budget of demo and quick, chosen on the validation split by benchmarks/doorping_budget_sweep.py (DM, quick
+# scale, budgets 1-20%, seed 0, 2026-12-07; README "Poison-budget sweep"): the smallest budget at which a
+# BadNets-style full-data control plants a backdoor on validation images (ASR >= 0.8 with CTA >= 0.5) is 10%
+# (NaiveAttack's white patch: ASR 0.891, CTA 0.788; 5%: 0.551). DOORPING's own final trigger is planted at no
+# swept budget (validation ASR 0.087 at 10%, 0.213 at 20%), so the positive-control gate, which reads DOORPING's
+# trigger, fails there and the DOORPING claims stay INVALID; 10% is where a backdoor attack can be planted at all.
+BUDGET = 0.1
 _QUICK = {"threads": 1, "model.width": 0.125, "eval.num_models": 2, "train.epochs": 60, "train.step_size": 30,
           "distill.checkpoint_every": 0, "eval.augment": False, "eval.full_data_epochs": 5,
-          "eval.controls": CONTROLS, "eval.val_size": VAL_SIZE, **_BOUNDED}
+          "eval.controls": CONTROLS, "eval.val_size": VAL_SIZE, "attack.portion": BUDGET, **_BOUNDED}
 _DC_QUICK = {"distill.iterations": 20, "distill.batch_real": 32, "distill.outer_loop": 2, "distill.inner_loop": 1,
              "distill.init": "real", "distill.lr_img": 0.1}
 _DM_QUICK = {"distill.iterations": 50, "distill.batch_real": 32, "distill.lr_img": 2.0}
@@ -184,11 +191,17 @@ def _gate_each(name: str, label: str, per_arm: dict[str, Sequence[float]], *, fl
 
 def _positive_gate(door: dict[str, Runs]) -> Gate:
     # read on the validation split (eval.val_size: training images held out before poisoning), the images the
-    # budget was chosen on, never the test set
-    return _gate_each("positive-control", "BadNets-style full-data ASR on validation images at this budget",
-                      {m: _per_seed(r, "asr_full_data_val") for m, r in door.items()}, floor=POSITIVE_ASR,
-                      why="the DOORPING runs' full-data control: same poisoned images, same final trigger; "
-                          "validation split eval.val_size")
+    # budget was chosen on, never the test set. A control that sends every input to the target (the sweep's
+    # NaiveAttack at 10%: validation ASR 0.90 at CTA 0.15) has ASR near 1 without a backdoor, so it must also
+    # have learned the classes.
+    asr = _gate_each("positive-control", "BadNets-style full-data ASR on validation images at this budget",
+                     {m: _per_seed(r, "asr_full_data_val") for m, r in door.items()}, floor=POSITIVE_ASR,
+                     why="the DOORPING runs' full-data control: same poisoned images, same final trigger; "
+                         "validation split eval.val_size")
+    cta = _gate_each("positive-control", "its validation CTA",
+                     {m: _per_seed(r, "cta_full_data_val") for m, r in door.items()}, floor=LEARNED_CTA,
+                     why="a control at chance has ASR near 1 by construction")
+    return Gate("positive-control", asr.ok and cta.ok, f"{asr.detail}; {cta.detail}")
 
 
 def _learned_gate(name: str, arms: dict[str, tuple[dict[str, Runs], str]]) -> Gate:

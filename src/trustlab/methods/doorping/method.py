@@ -112,6 +112,10 @@ class EvalConfig:
     #     the same images poisoned by the final trigger, for full_data_epochs [cta_full_data, asr_full_data]
     controls: list[str] = field(default_factory=lambda: ["clean-real"])
     full_data_epochs: int = 10
+    # the full-data control's lr schedule: constant (the BadNets probe's), or step (train.schedule's decay at
+    # full_data_epochs // 2, the control before issue 26: at 10-20% NaiveAttack poison on quick MNIST-5k it left
+    # the model sending every input to the target, validation CTA 0.10-0.14, ASR 0.90-1.00 without a backdoor)
+    full_data_schedule: Literal["constant", "step"] = "constant"
     # training images held out (class-stratified, seeded by data.split_seed) before poisoning as a validation
     # split: nothing is poisoned or distilled from them; the fresh models and the full-data control are also
     # measured on them ([cta_val, asr_val], [cta_full_data_val, asr_full_data_val]), so a poison budget can be

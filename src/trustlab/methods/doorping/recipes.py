@@ -154,8 +154,9 @@ def _controls(cfg: DoorpingRecipeConfig, dcfg: Any, src: Any, attack: Any, trigg
         x, y = src.x_train.clone(), src.y_train.clone()
         idx = attack.indices.cpu()
         x[idx], y[idx] = trigger.stamp(x[idx]), trigger.target
-        full = replace(cfg.train, epochs=cfg.eval.full_data_epochs,
-                       step_size=max(1, cfg.eval.full_data_epochs // 2))
+        full = replace(cfg.train, epochs=cfg.eval.full_data_epochs, schedule=(
+            "constant" if cfg.eval.full_data_schedule == "constant" else cfg.train.schedule),
+            step_size=max(1, cfg.eval.full_data_epochs // 2))
         # one model, batch 64 (the distill/full-data default): 4000 images at batch 256 barely train
         model = train_fresh(x, y, make_net, full, batch_size=min(64, cfg.data.batch_size),
                             seed=cfg.train.seed * 1000, augment=None)
