@@ -28,7 +28,9 @@ and a full-data model that learned, claim 5 a network that learns the task from 
 
 Scales (:data:`SCALE`): ``smoke`` (seconds, 1 seed: the checks run), ``demo`` (DC only, 3 seeds, claims 1-2),
 ``quick`` (DC and DM, 3 seeds, every claim), ``full`` (paper-like; GPU). The settings of ``demo`` and
-``quick`` were fixed before any test ASR of the bounded attack was seen (README, "How the scale was set").
+``quick`` were fixed before any test ASR of the bounded attack was seen (README, "How the scale was set"); their
+poison budget (:data:`BUDGET`, 10%) was chosen on a validation split held out from the training data
+(:data:`VAL_SIZE`) by ``benchmarks/doorping_budget_sweep.py`` (README, "Poison-budget sweep").
 """
 
 from __future__ import annotations
