@@ -93,6 +93,13 @@ EQUIVALENT: dict[str, dict[str, tuple[str, str]]] = {
         IQA + "logistic5__mutmut_11": ("-51, 50)", _EXP_LO),
         IQA + "logistic5__mutmut_12": ("-50, 51)", "1 / (1 + exp(z)) <= 2e-22 for z >= 50, and b1 (0.5 - 2e-22) "
                                        "== b1 0.5 in float64: clipping at 51 instead of 50 cannot show"),
+        IQA + "fit_logistic__mutmut_13": ("y = np.asarray(mos, dtype=None)", "curve_fit converts the labels to "
+                                          "float64 itself, and they are only read (max, min, mean) otherwise"),
+        IQA + "fit_logistic__mutmut_15": ("y = np.asarray(mos, )", "curve_fit converts the labels to float64 "
+                                          "itself, and they are only read (max, min, mean) otherwise"),
+        IQA + "plcc_logistic__mutmut_13": ("x.std() == 0 and y.std() == 0", "constant labels with varying "
+                                           "predictions then reach the fit, but PLCC against constant labels is "
+                                           "nan either way (the fit's warnings are silenced inside)"),
         IQA + "fit_logistic__mutmut_64": ("stacklevel=3", "mutmut calls through a trampoline frame, so under "
                                           "mutation testing stacklevel 3 is the caller's line; the plain test run "
                                           "checks stacklevel 2 (test_iqa_mutation.py)"),

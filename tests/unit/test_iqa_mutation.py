@@ -41,6 +41,8 @@ def test_logistic_curves_at_known_points():
         assert logistic4(np.array([1e6]), 1.0, 0.0, 0.0, 1e-3)[0] == 1.0
         assert logistic5(np.array([1e6]), 2.0, 1.0, 0.0, 0.0, 0.0)[0] == pytest.approx(1.0)
         assert logistic5(np.array([-1e6]), 2.0, 1.0, 0.0, 0.0, 0.0)[0] == pytest.approx(-1.0)
+    # b4 = 0 is a step at b3 (the 1e-12 keeps the division finite and its sign)
+    assert logistic4(np.array([1.0, -1.0]), 1.0, 0.0, 0.0, 0.0).tolist() == pytest.approx([1.0, 0.0], abs=1e-12)
     # 5-parameter (VQEG): b1 (0.5 - 1 / (1 + exp(b2 (x - b3)))) + b4 x + b5
     x = np.array([2.0])
     want = 3.0 * (0.5 - 1.0 / (1.0 + math.exp(0.8 * (2.0 - 0.5)))) + 1.5 * 2.0 + 4.0
