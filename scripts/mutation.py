@@ -65,6 +65,10 @@ _KCLIP = ("tau-b: |S| <= min(n0 - ties_x, n0 - ties_y) <= the denominator sqrt((
           "all integers (exact in float64 below 2**53), so the clip to [-1, 1] never acts")
 _EXP_LO = "exp(z) <= exp(-50) ~ 2e-22, so 1 + exp(z) == 1.0 in float64 whether z is clipped at -50, -51 or not"
 IQA = "trustlab.metrics.iqa.x_"
+OOD = "trustlab.metrics.ood.x_"
+_STEPS = ("the curve is read only at the last index of each run of tied scores (cumulative counts), so the "
+          "order within ties (all a sort kind can change) cannot show")
+_CUMSUM = "0/1 entries as float instead of bool: the same cumulative counts"
 EQUIVALENT: dict[str, dict[str, tuple[str, str]]] = {
     "iqa": {
         IQA + "_pearson__mutmut_5": ('float("NAN")', _NAN),
@@ -113,6 +117,29 @@ EQUIVALENT: dict[str, dict[str, tuple[str, str]]] = {
     "rl": {
         "trustlab.metrics.rl.x_learning_curve__mutmut_31": (
             'kind="STABLE"', "numpy reads the sort kind case-insensitively: the same stable sort"),
+    },
+    "ood": {
+        OOD + "check_scores__mutmut_19": ("a.reshape(-2)", _NEG),
+        OOD + "closed_set_accuracy__mutmut_23": ("reshape(-2)", _NEG),
+        OOD + "closed_set_accuracy__mutmut_32": ("p.reshape(-2)", _NEG),
+        OOD + "oscr__mutmut_13": ("reshape(-2)", _NEG),
+        OOD + "closed_set_accuracy__mutmut_30": ("p = p.reshape(None)", "pred is class ids (1-D) or logits "
+                                                 "(2-D, argmax makes them 1-D): reshape(-1) leaves both as they are"),
+        OOD + "binary_curve__mutmut_3": ("kind=None", _STEPS),
+        OOD + "binary_curve__mutmut_5": ("np.argsort(-scores, )", _STEPS),
+        OOD + "binary_curve__mutmut_8": ('kind="MERGESORT"', _STEPS),
+        OOD + "oscr__mutmut_33": ("kind=None", _STEPS),
+        OOD + "oscr__mutmut_35": ("np.argsort(-scores, )", _STEPS),
+        OOD + "oscr__mutmut_38": ('kind="MERGESORT"', _STEPS),
+        OOD + "binary_curve__mutmut_10": ("astype(None)", "astype(None) is astype(float64): the same array"),
+        OOD + "oscr__mutmut_19": ("np.zeros(s_ood.size, None)", _CUMSUM),
+        OOD + "oscr__mutmut_21": ("np.zeros(s_ood.size, )", _CUMSUM),
+        OOD + "oscr__mutmut_24": ("np.zeros(s_id.size, None)", _CUMSUM),
+        OOD + "oscr__mutmut_26": ("np.zeros(s_id.size, )", _CUMSUM),
+        OOD + "oscr__mutmut_28": ("np.ones(s_ood.size, None)", _CUMSUM),
+        OOD + "oscr__mutmut_30": ("np.ones(s_ood.size, )", _CUMSUM),
+        OOD + "ood_metrics__mutmut_41": ('"fpr95": fpr_at_95(s_id, s_ood, )', "fpr_at_95's default convention is "
+                                         "openood: the same call"),
     },
     "robustness": {
         "trustlab.metrics.robustness.x_asr_all__mutmut_10": ('float("NAN")', _NAN),

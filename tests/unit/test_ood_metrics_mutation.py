@@ -72,7 +72,26 @@ def test_scores_from_tensors_and_columns():
     assert ood.check_scores(np.array([[1.0, 2.0]])).dtype == np.float64
     assert ood.auroc(t, torch.tensor([1.0])) == 1.0
     logits = torch.tensor([[2.0, 1.0], [0.0, 3.0]], requires_grad=True)
-    assert ood.closed_set_accuracy(logits, torch.tensor([[0], [0]])) == 0.5
+    assert ood.closed_set_accuracy(logits, torch.tensor([[0], [1]])) == 1.0  # a column of labels
+    labels = torch.tensor([0.0, 0.0], requires_grad=True)  # labels still in a graph are detached too
+    assert ood.closed_set_accuracy(logits, labels) == 0.5
+    # byte scores are numbers: negating them must not wrap around
+    b_id, b_ood = np.array([200, 150], dtype=np.uint8), np.array([100, 0], dtype=np.uint8)
+    assert ood.ood_metrics(b_id, b_ood) == ood.ood_metrics(b_id.astype(float), b_ood.astype(float))
+    assert ood.fpr_at_95(b_id, b_ood) == 0.0
+
+
+def test_non_zero_labels_and_flags_count_as_true():
+    assert [a.tolist() for a in ood.pr_curve(np.array([2, 0, 2, 0]), S[:4])] == \
+        [a.tolist() for a in ood.pr_curve(np.array([1, 0, 1, 0]), S[:4])]
+    assert ood.oscr([3.0, 1.0], [2.0], [5, 0]) == pytest.approx(0.5)
+
+
+def test_ood_metrics_names_each_fpr_convention():
+    s_id, s_ood = np.r_[np.ones(19), -1.0], np.zeros(20)
+    m = ood.ood_metrics(s_id, s_ood)
+    assert m["fpr95"] == ood.fpr_at_95(s_id, s_ood, "openood") == pytest.approx(0.05)
+    assert m["fpr95_classic"] == ood.fpr_at_95(s_id, s_ood, "classic") == 0.0
 
 
 def test_error_lines_are_exact():
@@ -88,6 +107,8 @@ def test_error_lines_are_exact():
         ood.ood_metrics([], [1.0])
     with pytest.raises(DataError, match="^OOD scores are empty"):
         ood.auroc([1.0], [])
+    with pytest.raises(DataError, match="^ID scores are empty: the set has no samples"):
+        ood.auroc([], [1.0])
     with pytest.raises(DataError, match="^3 predictions but 2 labels$"):
         ood.closed_set_accuracy([1, 2, 3], [1, 2])
     with pytest.raises(DataError, match="^closed-set accuracy of an empty set; the known-class test set has no "
