@@ -244,3 +244,19 @@ def test_split_keys_reach_the_recipe(tmp_path: Path) -> None:
     cfg = RECIPES.get("pmtiqa/distort").config(overrides=over)
     _, parts = load_data(cfg)
     assert parts["test"].tolist() == [6, 7] and parts["val"].tolist() == []
+
+
+def test_folds_on_a_csv_with_a_given_split_is_one_error_and_random_splits_fold(tmp_path: Path) -> None:
+    from trustlab.methods.pmtiqa.recipes import load_data
+    from trustlab.recipes import RECIPES
+
+    meta = _write(tmp_path, "livec")
+    rows = meta.read_text().strip().splitlines()
+    with_split = tmp_path / "s.csv"
+    with_split.write_text("\n".join([rows[0] + ",split"] + [r + (",test" if i < 2 else ",train")
+                                                            for i, r in enumerate(rows[1:])]) + "\n")
+    over = {"data.name": "csv", "data.meta": str(with_split), "data.image_size": 0, "data.folds": 3}
+    with pytest.raises(ConfigError, match="data.folds=3 needs data without a given split"):
+        load_data(RECIPES.get("pmtiqa/distort").config(overrides=over))
+    _, parts = load_data(RECIPES.get("pmtiqa/distort").config(overrides={**over, "data.split_column": "random"}))
+    assert len(parts["test"]) and len(parts["val"]) and len(parts["train"])
