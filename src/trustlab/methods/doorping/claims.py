@@ -103,7 +103,8 @@ _BOUNDED = {"attack.trigger_clamp": True, "distill.clamp": True}
 _SMOKE = {"threads": 1, "data.max_per_domain": 400, "eval.test_limit": 200, "model.width": 0.125,
           "eval.num_models": 1, "train.epochs": 4, "train.step_size": 2, "distill.iterations": 2,
           "distill.batch_real": 8, "distill.outer_loop": 2, "distill.inner_loop": 1, "attack.trigger_steps": 3,
-          "distill.checkpoint_every": 0, "eval.full_data_epochs": 1, "eval.controls": CONTROLS, **_BOUNDED}
+          "distill.checkpoint_every": 0, "eval.full_data_epochs": 1, "eval.controls": CONTROLS, "eval.val_size": 40,
+          **_BOUNDED}
 # quick and demo hold out VAL_SIZE of MNIST-5k's 4000 training images (class-stratified, data.split_seed 0) as
 # the validation split the poison budget is chosen on (positive-control gate: asr_full_data_val)
 VAL_SIZE = 500
