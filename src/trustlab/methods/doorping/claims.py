@@ -85,14 +85,16 @@ EFFECTS: dict[str, tuple[float, str]] = {
 # Power analysis (README "Seeds from the power analysis"): per-seed sd of each claim's margin from the last
 # measured runs; every DOORPING run costs 90-100 CPU-s in quick (over a minute), so seeds stay at 3.
 POWER_NOTES: dict[str, str] = {
-    ASR_HIGH: "power: 3 seeds needed for effect 0.02 at sd 0.0067 (demo 2026-12-03, a regime where the gates "
-              "fail: ASR at its floor); quick runs 3 (90-100 CPU-s per DOORPING run)",
+    ASR_HIGH: "power: 10 seeds needed for effect 0.02 at sd 0.022 (quick 2026-12-07 at the 10% budget, a regime "
+              "where the positive-control gate fails: ASR at its floor); quick runs 3 (30-45 CPU-s per DOORPING "
+              "run); recompute in a regime the gates accept",
     IN_DATA: "power: 3 seeds needed for effect 0.2 at sd 0.0072 (demo 2026-12-03, ASR at its floor); quick runs 3 "
              "(90-100 CPU-s per DOORPING run)",
     BEATS_NAIVE: "power: not estimable (no NaiveAttack run measured at this scale); quick runs 3 (90-100 CPU-s per "
                  "DOORPING run, over a minute)",
-    POSITIVE: "power: 3 seeds needed for effect 0.1 at sd 0.0007 (quick seeds 0-1, DC, asr_full_data at the 1% "
-              "budget, its floor); quick runs 3 (90-100 CPU-s per DOORPING run)",
+    POSITIVE: "power: 5 seeds needed for effect 0.1 at sd 0.061 (quick 2026-12-07 at the 10% budget, margins "
+              "-0.777, -0.664, -0.679; 90% interval [-0.81, -0.60]); quick runs 3 (not re-run by the deadline; the "
+              "interval is 0.6 below 0)",
     CLEAN_CTA: "power: 3 seeds needed for effect 0.1 at sd 0.029 (demo clean distilled CTA, DC); quick runs 3 "
                "(90-100 CPU-s per DOORPING run)",
 }
