@@ -69,6 +69,18 @@ _KCLIP = ("tau-b: |S| <= min(n0 - ties_x, n0 - ties_y) <= the denominator sqrt((
 _EXP_LO = "exp(z) <= exp(-50) ~ 2e-22, so 1 + exp(z) == 1.0 in float64 whether z is clipped at -50, -51 or not"
 IQA = "trustlab.metrics.iqa.x_"
 OOD = "trustlab.metrics.ood.x_"
+LID = "trustlab.methods.advsim.lidar.x"
+_TURN = ("shifts every corner's angle offset by a whole turn (2 pi): the columns, taken modulo the azimuth count, "
+         "and the span that decides 'inside' are the same")
+_EDGE = ("differs only when a float quantity equals the threshold exactly (a ray grazing a face or an edge, a "
+         "box exactly at the culling distance), which no sampled geometry can hit on purpose")
+_EMPTY = "an empty array of another dtype: the caller only checks len(cols) == 0"
+_F32 = ("only the precision of an intermediate changes (float64 instead of float32); a hit's range differs in "
+        "the last float32 bits at most, which no test can pin without restating the arithmetic")
+_F64 = "the array is float64 already (the height is a float)"
+_INTBOX = "the rows are read with float() and box_corners (float64) either way"
+_BINS = ("digitize(z, bins) - 1 is in [-1, channels - 1], and -1 only for a non-ground point below the first bin: "
+         "the changed conditions select the same points")
 _STEPS = ("the curve is read only at the last index of each run of tied scores (cumulative counts), so the "
           "order within ties (all a sort kind can change) cannot show")
 _CUMSUM = "0/1 entries as float instead of bool: the same cumulative counts"
@@ -143,6 +155,45 @@ EQUIVALENT: dict[str, dict[str, tuple[str, str]]] = {
         OOD + "oscr__mutmut_30": ("np.ones(s_ood.size, )", _CUMSUM),
         OOD + "ood_metrics__mutmut_41": ('"fpr95": fpr_at_95(s_id, s_ood, )', "fpr_at_95's default convention is "
                                          "openood: the same call"),
+    },
+    "lidar": {
+        LID + "ǁLidarǁsector__mutmut_25": ("% (2 * np.pi) + np.pi", _TURN),
+        LID + "ǁLidarǁsector__mutmut_27": ("(ang - mid - np.pi) % (2 * np.pi)", _TURN),
+        LID + "ǁLidarǁsector__mutmut_39": ("if near >= self.cfg.max_range", _EDGE),
+        LID + "ǁLidarǁsector__mutmut_56": (">= np.pi * 0.999", _EDGE),
+        LID + "ǁLidarǁsector__mutmut_57": ("> np.pi / 0.999", "moves the 'sensor inside' threshold from 0.999 pi "
+                                          "to 1.001 pi of footprint span: only a footprint spanning exactly "
+                                          "about pi from the sensor (which is then on its edge) can tell"),
+        LID + "ǁLidarǁsector__mutmut_69": ("<= 0.5", _EDGE),
+        LID + "ǁLidarǁsector__mutmut_48": ("np.zeros(0, dtype=None)", _EMPTY),
+        LID + "ǁLidarǁsector__mutmut_50": ("np.zeros(0, )", _EMPTY),
+        LID + "ǁLidarǁ_hit_box__mutmut_18": ("oz], dtype=None)", _F32),
+        LID + "ǁLidarǁ_hit_box__mutmut_20": ("oz], )", _F32),
+        LID + "ǁLidarǁ_hit_box__mutmut_55": ("np.abs(dl) <= 1e-9", _EDGE),
+        LID + "ǁLidarǁ_hit_box__mutmut_60": ("h / 2], dtype=None)", _F32),
+        LID + "ǁLidarǁ_hit_box__mutmut_62": ("h / 2], )", _F32),
+        LID + "ǁLidarǁ_hit_box__mutmut_97": ("hit = (tmax > np.maximum(tmin, 0.0))", _EDGE),
+        LID + "ǁLidarǁ_hit_box__mutmut_103": ("(tmin < self.cfg.max_range)", _EDGE),
+        LID + "ǁLidarǁ_hit_box__mutmut_111": ("np.where(tmin >= 0, tmin, tmax)", _EDGE),
+        LID + "ǁLidarǁ_hit_box__mutmut_113": ("np.where(hit, t, np.inf).astype(None)", _F32),
+        LID + "ǁLidarǁ_hit_box__mutmut_116": ("np.where(hit, t, None)", "a miss becomes nan instead of inf; both "
+                                             "compare False with '<', so no ray takes it and the sweep is the same"),
+        LID + "ǁLidarǁcast__mutmut_3": ("self.cfg.height], dtype=None)", _F64),
+        LID + "ǁLidarǁcast__mutmut_5": ("self.cfg.height], )", _F64),
+        LID + "ǁLidarǁcast__mutmut_25": ("np.asarray(boxes3, dtype=None)", _INTBOX),
+        LID + "ǁLidarǁcast__mutmut_27": ("np.asarray(boxes3, )", _INTBOX),
+        LID + "ǁLidarǁcast__mutmut_34": ("if len(cols) == 1:", "a footprint of positive width spans at least two "
+                                         "columns (floor of its low angle < ceil of its high one), so a one-column "
+                                         "sector never occurs"),
+        LID + "ǁLidarǁupdate_actor__mutmut_7": ("np.nonzero(hit != k)", "re-casts every column holding anything "
+                                                "but k; only rays that hit k are replaced, so the sweep is the same "
+                                                "(slower)"),
+        LID + "ǁLidarǁupdate_actor__mutmut_15": ("NONE).astype(None)", "the float copy is written back into the "
+                                                 "int16 hit array: the same values"),
+        LID + "x_bev__mutmut_7": ("to_ego(points[:, :3], pose)", "to_ego reads only x and y of what it is given"),
+        LID + "x_bev__mutmut_51": ("(chan < cfg.channels) | (ground", _BINS),
+        LID + "x_bev__mutmut_52": ("(chan >= 0) | (chan < cfg.channels)", _BINS),
+        LID + "x_bev__mutmut_55": ("chan <= cfg.channels", _BINS),
     },
     "robustness": {
         "trustlab.metrics.robustness.x_asr_all__mutmut_10": ('float("NAN")', _NAN),

@@ -213,3 +213,28 @@ def test_remove_and_recast_after_an_unrelated_box():
     moved = boxes.copy()
     moved[0] = [10.0, 30.0, 0.0, 2.0, 8.0, 3.0]
     assert _same(upd, lidar.cast(np.zeros(2), moved)) and (upd.hit == 2).sum() > 3
+
+
+def test_ego_frame_shapes_long_box_around_the_sensor_and_warning_free_casts():
+    pose = np.array([1.0, 2.0, math.pi / 2])
+    assert to_ego(np.array([1.0, 3.0]), pose) == pytest.approx([1.0, 0.0])  # one point
+    pts3 = np.array([[1.0, 3.0, 0.7], [0.0, 2.0, 1.2]])  # (x, y, z): z is ignored
+    np.testing.assert_allclose(to_ego(pts3, pose), to_ego(pts3[:, :2], pose))
+    lidar = Lidar(LidarConfig(beams=4, azimuths=72, elev_min=-10.0, elev_max=0.0))
+    # the sensor inside a long box, 3 m from its centre: every column, also behind
+    assert len(lidar.sector(np.zeros(3), np.array([3.0, 0.0, 0.0, 10.0, 4.0]))) == 72
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # level, axis-aligned rays: no division by zero
+        sw = lidar.cast(np.zeros(2), np.array([[10.0, 0.0, 0.0, 4.0, 2.0, 3.0]]))
+    assert sw.hit[-1, 0] == 0 and sw.range[-1, 0] == pytest.approx(8.0)
+    # an updated sweep yields the same world points as a full cast
+    upd = lidar.update_actor(sw, 0, np.array([10.0, 5.0, 0.0, 4.0, 2.0, 3.0]))
+    ref = lidar.cast(np.zeros(2), np.array([[10.0, 5.0, 0.0, 4.0, 2.0, 3.0]]))
+    for a, b in zip(upd.points(), ref.points()):
+        assert np.array_equal(a, b)
+
+
+def test_bev_first_height_bin_starts_at_its_edge():
+    cfg = BEVConfig(x_min=0.0, x_max=2.0, y_half=1.0, cell=1.0)
+    g = bev(np.array([[0.5, 0.5, 0.25]], dtype=np.float32), np.array([0]), np.zeros(3), cfg)
+    assert g[0, 0, 1] == pytest.approx(math.log(2.0))  # z == 0.25 is in the first bin
