@@ -70,6 +70,9 @@ _EXP_LO = "exp(z) <= exp(-50) ~ 2e-22, so 1 + exp(z) == 1.0 in float64 whether z
 IQA = "trustlab.metrics.iqa.x_"
 OOD = "trustlab.metrics.ood.x_"
 LID = "trustlab.methods.advsim.lidar.x"
+CLM = "trustlab.bench.claims.x_"
+_PASSED = ("ClaimResult.__post_init__ sets passed from the verdict, and paired_result always passes a verdict: the "
+           "argument is overwritten")
 _TURN = ("shifts every corner's angle offset by a whole turn (2 pi): the columns, taken modulo the azimuth count, "
          "and the span that decides 'inside' are the same")
 _EDGE = ("differs only when a float quantity equals the threshold exactly (a ray grazing a face or an edge, a "
@@ -194,6 +197,15 @@ EQUIVALENT: dict[str, dict[str, tuple[str, str]]] = {
         LID + "x_bev__mutmut_51": ("(chan < cfg.channels) | (ground", _BINS),
         LID + "x_bev__mutmut_52": ("(chan >= 0) | (chan < cfg.channels)", _BINS),
         LID + "x_bev__mutmut_55": ("chan <= cfg.channels", _BINS),
+    },
+    "claims": {
+        CLM + "interval__mutmut_10": ('return float("NAN"), float("nan")', _NAN),
+        CLM + "interval__mutmut_13": ('return float("nan"), float("NAN")', _NAN),
+        CLM + "mean__mutmut_7": ('float("NAN")', _NAN),
+        CLM + "paired_result__mutmut_34": ("passed=None", _PASSED),
+        CLM + "paired_result__mutmut_63": ('passed=verdict != "PASS"', _PASSED),
+        CLM + "paired_result__mutmut_64": ('passed=verdict == "XXPASSXX"', _PASSED),
+        CLM + "paired_result__mutmut_65": ('passed=verdict == "pass"', _PASSED),
     },
     "robustness": {
         "trustlab.metrics.robustness.x_asr_all__mutmut_10": ('float("NAN")', _NAN),

@@ -166,8 +166,12 @@ def test_register_claim_stores_its_fields(claim):
     assert claim.id == ID and claim.statement == "the statement" and claim.suites == ("quick", "full")
     assert claim.group == "test" and claim.preconditions == {"g1": "first", "g2": "second"}
     assert claim.effect == 0.5 and claim.effect_source == "paper" and claim.__doc__ == "the statement"
-    other = cl.register_claim("test/plain", "s2", lambda s, c: None, group="mine")
+    def check(suite, ctx):
+        return None
+
+    other = cl.register_claim("test/plain", "s2", check, group="mine")
     try:
+        assert other.check is check and CLAIMS.get("test/plain").check is check
         assert other.group == "mine" and other.preconditions == {} and other.effect is None
         assert other.suites == cl.SUITES and other.effect_source == ""
     finally:
