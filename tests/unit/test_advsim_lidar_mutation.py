@@ -238,3 +238,18 @@ def test_bev_first_height_bin_starts_at_its_edge():
     cfg = BEVConfig(x_min=0.0, x_max=2.0, y_half=1.0, cell=1.0)
     g = bev(np.array([[0.5, 0.5, 0.25]], dtype=np.float32), np.array([0]), np.zeros(3), cfg)
     assert g[0, 0, 1] == pytest.approx(math.log(2.0))  # z == 0.25 is in the first bin
+
+
+@pytest.mark.parametrize("origin, box", [
+    ((50.0, 0.0), (40.0, 0.0, 0.2, 4.0, 2.0)),  # behind the sensor, far from the world origin
+    ((0.0, 50.0), (0.0, 40.0, 0.0, 4.0, 2.0)),
+    ((0.0, -50.0), (3.0, -40.0, 1.0, 4.0, 2.0)),
+    ((50.0, 50.0), (49.7, 50.0, 0.0, 0.2, 0.2)),  # centre 0.3 m away: every column
+    ((50.0, 50.0), (50.0, 50.6, 0.0, 0.2, 0.2)),  # 0.6 m away: its own columns only
+])
+def test_sectors_depend_only_on_the_box_relative_to_the_sensor(origin, box):
+    lidar = Lidar(LidarConfig(azimuths=360))
+    o = np.array([origin[0], origin[1], lidar.cfg.height])
+    rel = np.array([box[0] - origin[0], box[1] - origin[1], *box[2:]])
+    got, want = lidar.sector(o, np.array(box)), lidar.sector(np.array([0.0, 0.0, lidar.cfg.height]), rel)
+    assert sorted(got.tolist()) == sorted(want.tolist()) and (len(want) == 360) == (np.hypot(*rel[:2]) < 0.5)
