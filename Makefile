@@ -3,25 +3,31 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+CORE_STAMP := $(VENV)/.installed-core
 
 .PHONY: demo quick catalog test test-all bench smoke lint clean install weights
 
-$(STAMP): pyproject.toml
+# runtime install (what `make demo` / `make quick` need), then the dev extra on top (tests, lint, launchers)
+$(CORE_STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install -q -e .
+	$(PY) -m trustlab.catalog
+	touch $(CORE_STAMP)
+
+$(STAMP): $(CORE_STAMP)
 	$(PY) -m pip install -q -e ".[dev]"
 	$(PY) -m pip install -q --no-deps torchattacks==3.5.1
-	$(PY) -m trustlab.catalog
 	touch $(STAMP)
 
 install: $(STAMP)
 
-demo: $(STAMP)
+demo: $(CORE_STAMP)
 	$(VENV)/bin/trustlab bench --suite demo --reuse --jobs 2
 	@echo "report: $(CURDIR)/reports/demo/index.html"
 
-quick: $(STAMP)
+quick: $(CORE_STAMP)
 	$(VENV)/bin/trustlab bench --suite quick --reuse --jobs 2
 	@echo "report: $(CURDIR)/reports/quick/index.html"
 

@@ -249,7 +249,10 @@ register_claim("gmoe/beats-dense", "GMoE beats the dense ViT on mean held-out-do
                preconditions={"trained": _TRAINED, "above-chance": _ABOVE,
                               "equal-compute": "GMoE's active MACs per token <= the dense ViT's (the claim's "
                                                "condition; a costlier GMoE is another comparison)"},
-               effect=0.025, effect_source=_PAPER_VS_DENSE)
+               effect=0.025, effect_source=_PAPER_VS_DENSE,
+               # not in the demo (issue 23's 9-min budget): at demo scale both ViTs sit at chance (INVALID, 35 s);
+               # a regime that can test it is issue 25's (pretrained backbones)
+               suites=("smoke", "quick", "full"))
 register_claim("gmoe/experts-specialise", "GMoE experts specialise through training: MI between a token's expert "
                "and its visual attributes rises above the same model's at its initial weights", check_specialise,
                suites=("smoke", "quick", "full"),
