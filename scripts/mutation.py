@@ -191,15 +191,12 @@ EQUIVALENT: dict[str, dict[str, tuple[str, str]]] = {
         LID + "ǁLidarǁcast__mutmut_34": ("if len(cols) == 1:", "a footprint of positive width spans at least two "
                                          "columns (floor of its low angle < ceil of its high one), so a one-column "
                                          "sector never occurs"),
-        LID + "ǁLidarǁupdate_actor__mutmut_7": ("np.nonzero(hit != k)", "re-casts every column holding anything "
-                                                "but k; only rays that hit k are replaced, so the sweep is the same "
-                                                "(slower)"),
         LID + "ǁLidarǁupdate_actor__mutmut_15": ("NONE).astype(None)", "the float copy is written back into the "
                                                  "int16 hit array: the same values"),
-        LID + "x_bev__mutmut_7": ("to_ego(points[:, :3], pose)", "to_ego reads only x and y of what it is given"),
-        LID + "x_bev__mutmut_51": ("(chan < cfg.channels) | (ground", _BINS),
-        LID + "x_bev__mutmut_52": ("(chan >= 0) | (chan < cfg.channels)", _BINS),
-        LID + "x_bev__mutmut_55": ("chan <= cfg.channels", _BINS),
+        LID + "_bev__mutmut_7": ("to_ego(points[:, :3], pose)", "to_ego reads only x and y of what it is given"),
+        LID + "_bev__mutmut_51": ("(chan < cfg.channels) | (ground", _BINS),
+        LID + "_bev__mutmut_52": ("(chan >= 0) | (chan < cfg.channels)", _BINS),
+        LID + "_bev__mutmut_55": ("chan <= cfg.channels", _BINS),
     },
     "claims": {
         CLM + "interval__mutmut_10": ('return float("NAN"), float("nan")', _NAN),
