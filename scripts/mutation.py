@@ -74,6 +74,17 @@ IQA = "trustlab.metrics.iqa.x_"
 OOD = "trustlab.metrics.ood.x_"
 LID = "trustlab.methods.advsim.lidar.x"
 CLM = "trustlab.bench.claims.x_"
+PSG = "trustlab.metrics.psg.x_"
+_STABLE = "numpy reads the sort kind case-insensitively: the same stable sort"
+_PROBS = "the scores are multiplied by float weights (ones without object scores): float64 either way"
+_MASKS = "masks are only used as conditions (where, any): 0/1 integers select what booleans do; the result is boolean"
+_WHERE = "np.where with -inf makes the weighted map float64 whatever the scores' dtype"
+_COCO = "pycocotools takes the boolean masks and returns float64 IoUs itself"
+_IDX = "relations and triplets are indices (integers) already"
+_KEEP = "any value other than 'resolve' keeps the masks as they are"
+_XROW = "an extra all-zero row/column of the intersection table is never read (void is index np_ / ng)"
+_VOIDIDX = "np.where(None, ...) keeps -1 for void, and index -1 is the void row/column (the table's last)"
+_UNION = "a pair read here intersects (inter > 0), so its union is at least 1: the condition always holds"
 _PASSED = ("ClaimResult.__post_init__ sets passed from the verdict, and paired_result always passes a verdict: the "
            "argument is overwritten")
 _TURN = ("shifts every corner's angle offset by a whole turn (2 pi): the columns, taken modulo the azimuth count, "
@@ -206,6 +217,64 @@ EQUIVALENT: dict[str, dict[str, tuple[str, str]]] = {
         CLM + "paired_result__mutmut_63": ('passed=verdict != "PASS"', _PASSED),
         CLM + "paired_result__mutmut_64": ('passed=verdict == "XXPASSXX"', _PASSED),
         CLM + "paired_result__mutmut_65": ('passed=verdict == "pass"', _PASSED),
+    },
+    "psg": {
+        PSG + "triplet_recall__mutmut_90": ('float("NAN")', _NAN),
+        PSG + "triplet_recall__mutmut_98": ('float("NAN")', _NAN),
+        PSG + "triplet_recall__mutmut_118": ('float("NAN")', _NAN),
+        PSG + "pq_compute__mutmut_61": ('"PQ": float("NAN")', _NAN),
+        PSG + "pq_compute__mutmut_66": ('"SQ": float("NAN")', _NAN),
+        PSG + "pq_compute__mutmut_71": ('"RQ": float("NAN")', _NAN),
+        PSG + "triplets_from_pairs__mutmut_13": ("reshape(-2, 2)", _NEG),
+        PSG + "triplets_from_pairs__mutmut_35": ("reshape(len(pairs), -2)", _NEG),
+        PSG + "match_triplets__mutmut_16": ("reshape(-2, 3)", _NEG),
+        PSG + "match_triplets__mutmut_29": ("reshape(-2, 3)", _NEG),
+        PSG + "_ranked__mutmut_27": ("reshape(-2, 3)", _NEG),
+        PSG + "triplets_from_pairs__mutmut_70": ('kind="STABLE"', _STABLE),
+        PSG + "_ranked__mutmut_12": ('kind="STABLE"', _STABLE),
+        PSG + "triplets_from_pairs__mutmut_31": ("np.asarray(probs, dtype=None)", _PROBS),
+        PSG + "triplets_from_pairs__mutmut_33": ("np.asarray(probs, )", _PROBS),
+        PSG + "resolve_overlaps__mutmut_3": ("np.asarray(masks, dtype=None)", _MASKS),
+        PSG + "resolve_overlaps__mutmut_5": ("np.asarray(masks, )", _MASKS),
+        PSG + "resolve_overlaps__mutmut_16": ("np.asarray(scores, dtype=None)", _WHERE),
+        PSG + "resolve_overlaps__mutmut_18": ("np.asarray(scores, )", _WHERE),
+        PSG + "mask_iou__mutmut_1": ("if len(a) == 0 and len(b) == 0:", "pycocotools returns an empty result for "
+                                     "an empty side, reshaped to the same (len(a), len(b)) zeros"),
+        PSG + "mask_iou__mutmut_16": ("np.asarray(m, dtype=None)", _COCO),
+        PSG + "mask_iou__mutmut_18": ("np.asarray(m, )", _COCO),
+        PSG + "mask_iou__mutmut_27": ("[0] * len(b)), dtype=None)", _COCO),
+        PSG + "mask_iou__mutmut_29": ("[0] * len(b)), )", _COCO),
+        PSG + "match_triplets__mutmut_12": ("np.asarray(gt.relations, dtype=None)", _IDX),
+        PSG + "match_triplets__mutmut_14": ("np.asarray(gt.relations, )", _IDX),
+        PSG + "match_triplets__mutmut_25": ("np.asarray(pred.triplets, dtype=None)", _IDX),
+        PSG + "match_triplets__mutmut_27": ("np.asarray(pred.triplets, )", _IDX),
+        PSG + "match_triplets__mutmut_31": ("if len(rels) == 0 and len(trip) == 0:", "with relations but no "
+                                            "triplet the general path builds the same (0, G) boolean matrix"),
+        PSG + "triplet_recall__mutmut_4": ('overlaps: str = "XXkeepXX"', _KEEP),
+        PSG + "triplet_recall__mutmut_5": ('overlaps: str = "KEEP"', _KEEP),
+        PSG + "triplet_recall__mutmut_48": ("pred.triplets, None)", "the resolved prediction is only matched, "
+                                            "never ranked again: its scores are not read"),
+        PSG + "_segments__mutmut_22": ("np.full(cat.shape, -1, dtype=None)", "np.full infers int64 from -1"),
+        PSG + "_segments__mutmut_25": ("np.full(cat.shape, -1, )", "np.full infers int64 from -1"),
+        PSG + "_segments__mutmut_41": ("np.bincount(inv, )", "inv takes every value 0..len(uniq)-1, so the "
+                                       "bincount has len(uniq) entries anyway"),
+        PSG + "pq_update__mutmut_29": ("dtype=None)", "float instead of integer pixel counts: the same ratios"),
+        PSG + "pq_update__mutmut_31": ("ng + 1), )", "float instead of integer pixel counts: the same ratios"),
+        PSG + "pq_update__mutmut_33": ("np_ + 2, ng + 1", _XROW),
+        PSG + "pq_update__mutmut_35": ("np_ + 1, ng + 2", _XROW),
+        PSG + "pq_update__mutmut_42": ("np.where(None, np_, p_idx)", _VOIDIDX),
+        PSG + "pq_update__mutmut_50": ("np.where(None, ng, g_idx)", _VOIDIDX),
+        PSG + "pq_update__mutmut_80": ("if (union > 0) or True", _UNION),
+        PSG + "pq_update__mutmut_82": ("if union >= 0", _UNION),
+        PSG + "pq_update__mutmut_84": ("if union > 0 else 1.0", _UNION),
+        PSG + "pq_compute__mutmut_24": ("np.where(tp >= 0,", "where tp is 0 the IoU sum is 0 too: 0 / 1 = 0"),
+        PSG + "pq_compute__mutmut_40": ("rq = np.where(den >= 0,", "where den is 0, tp is 0: 0 / 1 = 0"),
+        PSG + "pq_compute__mutmut_50": ("np.where(den > 1, den, 1)", "tp >= 1 makes den >= 1, and where tp is 0 "
+                                        "the quotient is 0 whatever it is divided by"),
+        PSG + "pq_compute__mutmut_51": ("np.where(den > 0, den, 2)", "where den is 0, tp is 0: 0 / 2 = 0"),
+        PSG + "pq_compute__mutmut_52": ("den, 1), 1.0)", "categories with den = 0 are left out of every mean"),
+        PSG + "masks_to_panoptic__mutmut_13": ("np.full(hw, -1, dtype=None)", "np.full infers int64 from -1"),
+        PSG + "masks_to_panoptic__mutmut_16": ("np.full(hw, -1, )", "np.full infers int64 from -1"),
     },
     "robustness": {
         "trustlab.metrics.robustness.x_asr_all__mutmut_10": ('float("NAN")', _NAN),

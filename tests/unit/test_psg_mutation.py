@@ -5,6 +5,7 @@ matching, overlap resolution and panoptic maps."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -141,3 +142,86 @@ def test_triplet_recall_options_are_checked():
     assert triplet_recall([gt], [p], 2, ks=(1,), overlaps="resolve")["R@1"] == 1.0
     empty = ScenePred(np.zeros((0, 2, 2), bool), np.zeros(0, int), np.zeros((0, 3), int), np.zeros(0))
     assert triplet_recall([gt], [empty], 2, ks=(1,), overlaps="resolve")["R@1"] == 0.0
+
+
+def _scene(n_masks=2):
+    a = np.zeros((n_masks, 2, 2), bool)
+    a[0, 0] = True
+    a[1, 1] = True
+    return a
+
+
+def test_ranking_ties_keep_the_listed_order_and_images_without_relations_anywhere():
+    masks = _scene()
+    gt = SceneGT(masks, np.array([0, 1]), np.array([[0, 1, 0]]))
+    tie = [1, 1, 2, 2, 1, 1, 1, 2, 0, 1, 0, 1, 2, 1, 1, 2, 1, 2, 0, 1]  # scores with ties (20 triplets)
+    trip = np.array([[1, 0, 0]] * 20)
+    trip[2] = [0, 1, 0]  # the first listed of the top score (2) is the match
+    p = ScenePred(masks, np.array([0, 1]), trip, np.array(tie, float))
+    assert triplet_recall([gt], [p], 1, ks=(1,))["R@1"] == 1.0
+    none = SceneGT(masks, np.array([0, 1]), np.zeros((0, 3), int))
+    r = triplet_recall([none, gt], [p, p], 1, ks=(1,))  # an image without relations first is skipped, not the end
+    assert r["images"] == 1 and r["R@1"] == 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no mean of an empty list
+        r = triplet_recall([none], [p], 2, ks=(1,), absent="skip")
+    assert r["images"] == 0 and math.isnan(r["R@1"]) and math.isnan(r["mR@1"])
+    assert all(math.isnan(v) for v in r["per_predicate@1"])
+
+
+def test_iou_threshold_reaches_matching_and_the_object_edge():
+    masks = np.zeros((2, 1, 4), bool)
+    masks[0, 0, :2] = True
+    masks[1, 0, 2:] = True
+    gt = SceneGT(masks, np.array([0, 1]), np.array([[0, 1, 0]]))
+    half = masks.copy()
+    half[1, 0, 3] = False  # object IoU exactly 0.5: matches (>=)
+    p = ScenePred(half, np.array([0, 1]), np.array([[0, 1, 0]]), np.array([1.0]))
+    assert triplet_recall([gt], [p], 1, ks=(1,))["R@1"] == 1.0
+    assert triplet_recall([gt], [p], 1, ks=(1,), iou_thr=0.6)["R@1"] == 0.0
+    low = masks.copy()
+    low[0, 0, 1] = False  # subject IoU 0.5 too
+    low[1, 0, 3] = False
+    assert triplet_recall([gt], [ScenePred(low, np.array([0, 1]), np.array([[0, 1, 0]]), np.array([1.0]))], 1,
+                          ks=(1,), iou_thr=0.4)["R@1"] == 1.0
+    rels, m = match_triplets(gt, ScenePred(masks, np.array([0, 1]), np.zeros((0, 3), int), np.zeros(0)))
+    assert m.dtype == bool
+
+
+def test_pq_union_leaves_out_void_on_either_side_and_counts_repeats():
+    # pred segment 0 spills onto 2 gt-void pixels: they leave its area for the union (IoU 2/2, not 2/4)
+    st = pq_update(_row(0, 0, 0, 0), _row(1, 1, 1, 1), _row(0, 0, -1, -1), _row(1, 1, 0, 0), 1)
+    assert st["tp"].tolist() == [1] and st["iou"].tolist() == [1.0]
+    # one-pixel segments match (union 1)
+    st = pq_update(_row(0, 1), _row(1, 1), _row(0, 1), _row(1, 1), 2)
+    assert st["tp"].tolist() == [1, 1] and st["iou"].tolist() == [1.0, 1.0]
+    # two unmatched gt segments of one category are two false negatives
+    st = pq_update(_row(0, 0, 0, 0), _row(1, 1, 1, 1), _row(1, 1, 1, 1), _row(1, 1, 2, 2), 2)
+    assert st["fn"].tolist() == [0, 2] and st["fp"].tolist() == [1, 0]
+    # PQ with a matched category that also has a false negative: RQ = 1 / (1 + 0.5)
+    stats = {"iou": np.array([0.9]), "tp": np.array([1.0]), "fp": np.array([0.0]), "fn": np.array([1.0])}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = pq_compute(stats)
+        pq_compute({k: np.r_[v, 0.0] for k, v in stats.items()})  # an empty category: no 0/0
+    assert out["RQ"] == pytest.approx(1 / 1.5) and out["PQ"] == pytest.approx(0.9 / 1.5)
+
+
+def test_panoptic_maps_from_integer_masks_and_empty_lists():
+    m = np.zeros((2, 2, 3), int)
+    m[0, 0, :2] = 1
+    m[1, 1, 1:] = 1
+    cat, inst = masks_to_panoptic(m, [4, 7])
+    assert cat.tolist() == [[4, 4, -1], [-1, 7, 7]] and inst.tolist() == [[1, 1, 0], [0, 2, 2]]
+    assert inst.dtype == np.int64
+    cat, inst = masks_to_panoptic([], [], shape=(2, 3))
+    assert cat.shape == inst.shape == (2, 3) and inst.dtype == np.int64
+
+
+def test_triplet_defaults_and_weights_without_the_constraint():
+    pairs = np.array([[i, i + 1] for i in range(120)])
+    t, s = triplets_from_pairs(pairs, np.linspace(0.1, 0.9, 120)[:, None])
+    assert len(t) == 100  # the default cut
+    t, s = triplets_from_pairs(np.array([[0.0, 1.0]]), np.array([[0.5, 0.2]]), np.array([0.5, 0.8]),
+                               graph_constraint=False)
+    assert t.dtype == np.int64 and t.tolist() == [[0, 1, 0], [0, 1, 1]] and s.tolist() == pytest.approx([0.2, 0.08])
