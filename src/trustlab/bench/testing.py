@@ -32,17 +32,14 @@ def overrides_dict(overrides: Overrides | None) -> dict[str, Any]:
 
 
 class FakeRecord:
-    """Stands in for a :class:`~trustlab.runs.store.RunRecord`: ``path``, ``recipe``, ``summary()``,
-    ``config()`` (the overrides it was asked with)."""
+    """Stands in for a :class:`~trustlab.runs.store.RunRecord`: ``path``, ``recipe``, ``summary()`` (what
+    claims read); ``overrides`` is what it was asked with."""
 
     def __init__(self, recipe: str, overrides: dict[str, Any], summary: Summary, path: Path) -> None:
         self.recipe, self.overrides, self._summary, self.path = recipe, overrides, summary, path
 
     def summary(self) -> Summary:
         return self._summary
-
-    def config(self) -> dict[str, Any]:
-        return dict(self.overrides)
 
 
 class FakeContext:
@@ -53,7 +50,6 @@ class FakeContext:
         self.make, self.out_dir, self.suite, self.files = make, Path(out_dir), suite, files
         self.runs_root = self.out_dir / "runs"
         self.asked: list[tuple[str, dict[str, Any]]] = []
-        self.quiet, self.reuse, self.jobs = True, False, 1
 
     def run(self, recipe: str, overrides: Overrides | None = None) -> FakeRecord:
         return self.run_many([(recipe, overrides)])[0]
@@ -70,9 +66,3 @@ class FakeContext:
                 (path / name).write_bytes(data)
             out.append(FakeRecord(recipe, ov, self.make(recipe, ov), path))
         return out
-
-    def records(self) -> list[FakeRecord]:
-        return []
-
-    def close(self) -> None:
-        pass

@@ -105,3 +105,21 @@ def announce(what: str, line: str) -> None:
         return
     _ANNOUNCED.add((what, line))
     print(f"trustlab: {what}: {line}", file=sys.stderr, flush=True)
+
+
+def build_main(argv: list[str] | None, *, command: str, description: str, weights: Path, tiny_help: str,
+               build: Any, report: Any) -> int:
+    """The command line of a shipped-weights build script: ``--out`` (default the shipped file) and ``--tiny``
+    (a seconds-long check that never replaces the shipped file); ``build(out, tiny=) -> meta``, then
+    ``report(meta)`` is the one line printed on stderr after the path."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog=command, description=description)
+    p.add_argument("--out", type=Path, default=weights, help=f"output .pt (default {weights})")
+    p.add_argument("--tiny", action="store_true", help=f"{tiny_help}: check the script runs (never ship this)")
+    args = p.parse_args(argv)
+    if args.tiny and args.out.resolve() == Path(weights).resolve():
+        p.error("--tiny needs --out elsewhere: it must never replace the shipped file")
+    meta = build(args.out, tiny=args.tiny)
+    print(f"{args.out}: {report(meta)}", file=sys.stderr)
+    return 0

@@ -272,7 +272,8 @@ def fit(
     """Train ``method`` on ``train_data`` as ``cfg`` says; see the module docstring.
 
     ``batch_sampler`` (instead of ``batch_size``) gives the index lists of each optimizer step, with
-    ``set_epoch(epoch)`` and ``len``: e.g. :class:`RandomBatchSampler` (draws with replacement). ``generator``
+    ``len`` and, where its order depends on the epoch, ``set_epoch(epoch)``: e.g. :class:`RandomBatchSampler`
+    (draws with replacement). ``generator``
     is the DataLoader's: it draws one number per epoch (worker seeds), from the global RNG when None."""
     st = _setup(method, train_data, cfg, batch_size, batch_sampler, num_workers, collate_fn, generator, quiet)
     if resume:
@@ -359,7 +360,8 @@ def autocast_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None
 def _train_epoch(st: _State, cfg: TrainConfig, bar: Any) -> dict[str, float]:
     """One epoch of optimizer steps; returns its row (mean training scalars, lr, time). The host waits for
     the device only every ``cfg.log_every`` steps (NaN/inf check, progress bar) and at the epoch's end."""
-    st.sampler.set_epoch(st.epoch)
+    if hasattr(st.sampler, "set_epoch"):  # optional, as for DataLoader samplers: a stream-continuing order has none
+        st.sampler.set_epoch(st.epoch)
     st.method.train()
     if hasattr(st.method, "on_epoch_start"):
         st.method.on_epoch_start(st.epoch)

@@ -14,8 +14,6 @@ trains (cached) as before.
 
 from __future__ import annotations
 
-import argparse
-import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -111,16 +109,13 @@ def build(out: Path = WEIGHTS, tiny: bool = False) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog=COMMAND, description="Build the shipped AdvSim BEV detector weights (trains it).")
-    p.add_argument("--out", type=Path, default=WEIGHTS, help=f"output .pt (default {WEIGHTS})")
-    p.add_argument("--tiny", action="store_true", help=f"{TINY}: check the script runs (never ship this)")
-    args = p.parse_args(argv)
-    if args.tiny and args.out.resolve() == WEIGHTS:
-        p.error("--tiny needs --out elsewhere: it must never replace the shipped file")
-    meta = build(args.out, tiny=args.tiny)
-    print(f"{args.out}: {meta['bytes'] / 1e3:.0f} kB, sha256 {meta['sha256']}, held-out precision "
-          f"{meta['val_precision']} recall {meta['val_recall']}, {meta['build_seconds']} s", file=sys.stderr)
-    return 0
+    from trustlab.data import shipped
+
+    return shipped.build_main(
+        argv, command=COMMAND, description="Build the shipped AdvSim BEV detector weights (trains it).",
+        weights=WEIGHTS, tiny_help=str(TINY), build=build,
+        report=lambda m: (f"{m['bytes'] / 1e3:.0f} kB, sha256 {m['sha256']}, held-out precision "
+                          f"{m['val_precision']} recall {m['val_recall']}, {m['build_seconds']} s"))
 
 
 if __name__ == "__main__":

@@ -20,8 +20,6 @@ recipe's (:func:`~trustlab.methods.coop.pretrain.recipe_settings`); otherwise th
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -173,16 +171,13 @@ def build(out: Path = WEIGHTS, tiny: bool = False, cache_dir: str | None = None,
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog=COMMAND, description="Build the shipped tiny CLIP weights (pretrains it).")
-    p.add_argument("--out", type=Path, default=WEIGHTS, help=f"output .pt (default {WEIGHTS})")
-    p.add_argument("--tiny", action="store_true", help="3 steps: check the script runs (never ship this)")
-    args = p.parse_args(argv)
-    if args.tiny and args.out.resolve() == WEIGHTS:
-        p.error("--tiny needs --out elsewhere: it must never replace the shipped file")
-    meta = build(args.out, tiny=args.tiny)
-    print(f"{args.out}: {meta['bytes'] / 1e6:.2f} MB, sha256 {meta['sha256']}, loss {meta['final_loss']}, "
-          f"{meta['build_seconds']} s", file=sys.stderr)
-    return 0
+    from trustlab.data import shipped
+
+    return shipped.build_main(
+        argv, command=COMMAND, description="Build the shipped tiny CLIP weights (pretrains it).", weights=WEIGHTS,
+        tiny_help="3 steps", build=build,
+        report=lambda m: (f"{m['bytes'] / 1e6:.2f} MB, sha256 {m['sha256']}, loss {m['final_loss']}, "
+                          f"{m['build_seconds']} s"))
 
 
 if __name__ == "__main__":

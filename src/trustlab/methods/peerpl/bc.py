@@ -111,13 +111,11 @@ class Cloner(th.nn.Module):
 
 class EpochOrder(Sampler[list[int]]):
     """Each epoch, one ``randperm`` from ``generator`` cut into batches, the last one short (the reference's
-    ``pretrain`` loop: every transition once per epoch)."""
+    ``pretrain`` loop: every transition once per epoch). No ``set_epoch``: the order continues the generator's
+    stream from epoch to epoch."""
 
     def __init__(self, n: int, batch_size: int, generator: th.Generator) -> None:
         self.n, self.batch_size, self.generator = n, batch_size, generator
-
-    def set_epoch(self, epoch: int) -> None:  # the order continues the generator's stream
-        pass
 
     def __len__(self) -> int:
         return -(-self.n // self.batch_size)
