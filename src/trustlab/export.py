@@ -41,7 +41,7 @@ import torch
 from torch import nn
 
 from trustlab.errors import ConfigError, NotFoundError, TrustlabError
-from trustlab.runs import io
+from trustlab.runs import atomic
 from trustlab.runs.store import RunRecord
 
 FP32_TOLERANCE = 1e-4
@@ -157,7 +157,7 @@ def onnx_export(model: nn.Module, example: torch.Tensor, path: Path, opset: int 
             dynamo=True, external_data=False, dynamic_shapes={"x": {0: batch}}, verbose=False,
         )
     data = program.model_proto.SerializeToString()
-    return io.write_bytes(path, data)
+    return atomic.write_bytes(path, data)
 
 
 class _Calibration:
@@ -260,7 +260,7 @@ def export_run(
         if key == "onnx-fp32":
             row["within_tol"] = diff <= FP32_TOLERANCE
         rows[key] = {k: v for k, v in row.items() if v is not None}
-    io.write_json(out_dir / "export.json", {"model": spec, "check_images": int(len(check)),
+    atomic.write_json(out_dir / "export.json", {"model": spec, "check_images": int(len(check)),
                                             "check_data": "held-out test" if held else "random", "formats": rows})
     summary = record.summary()
     summary["export"] = rows

@@ -28,7 +28,7 @@ from trustlab.config import Overrides, override_strings
 from trustlab.errors import ConfigError, TrustlabError
 from trustlab.recipes import run_recipe
 from trustlab.registry import CLAIMS
-from trustlab.runs import io
+from trustlab.runs import atomic
 from trustlab.runs.cache import cache_path, cached_run
 from trustlab.runs.store import RunRecord, environment
 
@@ -212,7 +212,7 @@ def _check_all(claims: list[Claim], suite: str, ctx: BenchContext, out_dir: Path
 
 
 def _write(out_dir: Path, suite: str, results: list[dict[str, Any]], seconds: float, ctx: BenchContext) -> None:
-    io.write_json(
+    atomic.write_json(
         out_dir / "claims.json",
         {
             "suite": suite,

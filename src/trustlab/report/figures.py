@@ -2,7 +2,7 @@
 
 Every function renders with matplotlib's object-oriented API on an Agg canvas (no display, no
 ``pyplot`` global state, so it is safe in threads and never opens a window), saves the figure to
-memory and writes the PNG atomically with :func:`trustlab.runs.io.write_bytes`. Each returns the
+memory and writes the PNG atomically with :func:`trustlab.runs.atomic.write_bytes`. Each returns the
 path it wrote, or ``None`` when there was nothing to draw (the caller then leaves the image out).
 
 Example::
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from trustlab.runs import io
+from trustlab.runs import atomic
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -56,14 +56,14 @@ def save_png(fig: Figure, out: str | Path) -> Path:
     buf = _bytes_io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI)
     fig.clear()  # drop artists now: figures made in a loop would otherwise pile up until GC
-    return io.write_bytes(Path(out), buf.getvalue())
+    return atomic.write_bytes(Path(out), buf.getvalue())
 
 
 def save_image(image: Any, out: str | Path) -> Path:
     """Write a PIL image as PNG, atomically."""
     buf = _bytes_io.BytesIO()
     image.save(buf, format="PNG")
-    return io.write_bytes(Path(out), buf.getvalue())
+    return atomic.write_bytes(Path(out), buf.getvalue())
 
 
 def image_grid(images: Sequence[np.ndarray] | np.ndarray, out: str | Path, cols: int, *, rows: int | None = None,

@@ -30,7 +30,7 @@ from typing import Any
 import torch
 
 from trustlab.errors import NotFoundError, TrustlabError
-from trustlab.runs import io
+from trustlab.runs import atomic
 
 DEFAULT_ROOT = "runs"
 
@@ -138,8 +138,8 @@ class RunRecord:
                 raise TrustlabError(f"run '{path}' already finished; pick another --run-id")
             (path / "checkpoints").mkdir(parents=True, exist_ok=True)
             (path / "artifacts").mkdir(parents=True, exist_ok=True)
-            io.write_yaml(path / "config.yaml", {"recipe": recipe, **config})
-            io.write_json(path / "env.json", env or environment(seed=seed))
+            atomic.write_yaml(path / "config.yaml", {"recipe": recipe, **config})
+            atomic.write_json(path / "env.json", env or environment(seed=seed))
         return cls(path=path, recipe=recipe, writer=writer)
 
     @classmethod
@@ -156,7 +156,7 @@ class RunRecord:
         """Append one line to metrics.jsonl (append-only; each line is complete JSON)."""
         if not self.writer:
             return
-        line = json.dumps(metrics, sort_keys=True, default=io._json_default)
+        line = json.dumps(metrics, sort_keys=True, default=atomic.json_default)
         with open(self.path / "metrics.jsonl", "a", encoding="utf-8") as fh:
             fh.write(line + "\n")
             fh.flush()
@@ -176,25 +176,25 @@ class RunRecord:
         if not self.writer:
             return
         rows = [r for r in self.metrics() if r.get("epoch", 0) <= after_epoch]
-        io.write_text(
+        atomic.write_text(
             self.path / "metrics.jsonl",
             "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows),
         )
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         if self.writer:
-            io.write_json(self.path / "summary.json", summary)
+            atomic.write_json(self.path / "summary.json", summary)
 
     def update_env(self, **values: Any) -> None:
         if self.writer:
             env = json.loads((self.path / "env.json").read_text())
             env.update(values)
-            io.write_json(self.path / "env.json", env)
+            atomic.write_json(self.path / "env.json", env)
 
     def save_checkpoint(self, state: dict[str, Any], name: str = "last.pt") -> Path:
         path = self.path / "checkpoints" / name
         if self.writer:
-            io.save_torch(path, state)
+            atomic.save_torch(path, state)
         return path
 
     def artifact(self, name: str) -> Path:
@@ -207,7 +207,7 @@ class RunRecord:
     def mark_done(self) -> None:
         if self.writer:
             self.close_loggers()
-            io.write_text(self.path / "done", time.strftime("%Y-%m-%dT%H:%M:%S%z") + "\n")
+            atomic.write_text(self.path / "done", time.strftime("%Y-%m-%dT%H:%M:%S%z") + "\n")
 
     def mark_failed(self, error: str) -> None:
         """The run stopped on an error after it had started writing: ``failed`` holds the error line (it is
@@ -215,7 +215,7 @@ class RunRecord:
         if self.writer:
             self.close_loggers()
             line = " ".join(str(error).split()) or "error"
-            io.write_text(self.path / "failed", time.strftime("%Y-%m-%dT%H:%M:%S%z") + " " + line + "\n")
+            atomic.write_text(self.path / "failed", time.strftime("%Y-%m-%dT%H:%M:%S%z") + " " + line + "\n")
 
     def close_loggers(self) -> None:
         """End the optional tracking runs (MLflow, TensorBoard) whatever way the run ended."""

@@ -37,7 +37,7 @@ from trustlab.data.base import DGData
 from trustlab.errors import DataError
 from trustlab.experiment import DataConfig
 from trustlab.registry import DATASETS
-from trustlab.runs import io
+from trustlab.runs import atomic
 
 SOURCES = ("mnist5k", "fashion-mnist")
 FILE = "distilled.pt"
@@ -136,7 +136,7 @@ def save_distilled(folder: Path, images: Tensor, labels: Tensor, *, classes: lis
         "images": images.detach().cpu().float(), "labels": labels.detach().cpu().long(), "classes": list(classes),
         "source": source, "method": method, "ipc": int(ipc), "trigger": trigger, "extra": dict(extra or {}),
     }
-    path = io.save_torch(folder / FILE, state)
+    path = atomic.save_torch(folder / FILE, state)
     grid_png(images, ipc if ipc > 0 else 10, folder / "distilled.png")
     return path
 

@@ -48,7 +48,7 @@ from trustlab.methods.okd.context_data import SCENES, SOURCES, context_arrays, c
 from trustlab.methods.okd.context_data import VERSION as CONTEXT_VERSION
 from trustlab.methods.okd.encoders import build_encoder
 from trustlab.registry import DATASETS
-from trustlab.runs import io
+from trustlab.runs import atomic
 
 
 @dataclass
@@ -253,8 +253,8 @@ def write_split(split: dict, meta: dict, out_dir: str | Path, source: Source | N
     cfg = meta["config"]
     out = Path(out_dir)
     path = out / f"split_v{cfg['seed']}_k{cfg['clusters']}.json"
-    io.write_json(path, split)
-    io.write_json(path.with_suffix(".meta.json"), meta)
+    atomic.write_json(path, split)
+    atomic.write_json(path.with_suffix(".meta.json"), meta)
     if sheets:
         src = source or load_source(cfg["source"], cfg["image_size"])
         index = {i: n for n, i in enumerate(src.ids)}

@@ -171,7 +171,7 @@ def write_figures(record: RunRecord, results: Mapping[str, DetectorResult], id_n
 
 def save_scores(record: RunRecord, results: Mapping[str, DetectorResult], name: str = "scores.npz") -> None:
     """All scores as one compressed npz (``<detector>/<set>`` keys) under artifacts/, written atomically."""
-    from trustlab.runs import io as run_io
+    from trustlab.runs import atomic as run_io
 
     buf = io.BytesIO()
     arrays = {f"{d}/{s}": a.astype(np.float32) for d, r in results.items() for s, a in r.scores.items()}

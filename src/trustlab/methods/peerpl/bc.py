@@ -60,7 +60,7 @@ def load_demos(path: str | Path, env_id: str) -> dict[str, np.ndarray]:
 def train_demonstrator(env: EnvConfig, demo: DemoConfig, ppo: PPOConfig, seed: int, checkpoints: list[int],
                        out_dir: Path) -> list[dict[str, Any]]:
     """Train PPO, and at each step count in ``checkpoints`` save the agent and record demonstrations."""
-    from trustlab.runs import io
+    from trustlab.runs import atomic
 
     venv = make_vec(EnvConfig(env.id, demo.n_envs, env.max_episode_steps), seed)
     model = make_ppo(ppo, venv, seed)
@@ -73,7 +73,7 @@ def train_demonstrator(env: EnvConfig, demo: DemoConfig, ppo: PPOConfig, seed: i
         demos = record_demos(model, env, demo.episodes, seed + 20_000 + i)
         path = out_dir / f"demos_{steps}.npz"
         buf = _npz_bytes(demos)
-        io.write_bytes(path, buf)
+        atomic.write_bytes(path, buf)
         rows.append({"steps": steps, "path": str(path), "return": float(demos["episode_returns"].mean()),
                      "transitions": int(len(demos["actions"]))})
     venv.close()
@@ -195,13 +195,13 @@ def clone(cfg: BCRecipeConfig, demos: dict[str, np.ndarray], record: Any) -> dic
 
 def run_demos(cfg: BCRecipeConfig, record: Any) -> dict[str, Any]:
     """``peerpl/demos``: demonstrators at ``demo.checkpoints`` steps and their demonstrations (artifacts)."""
-    from trustlab.runs import io
+    from trustlab.runs import atomic
 
     check_discrete(cfg.env.id)
     cps = [int(s) for s in cfg.demo.checkpoints] or [cfg.demo.train_steps]
     t0 = time.perf_counter()
     rows = train_demonstrator(cfg.env, cfg.demo, cfg.ppo, cfg.train.seed, cps, record.artifact("x").parent)
-    io.write_json(record.artifact("demonstrators.json"), rows)
+    atomic.write_json(record.artifact("demonstrators.json"), rows)
     demos = {f"steps_{r['steps']}": {"return": r["return"], "transitions": r["transitions"]} for r in rows}
     return {"env": cfg.env.id, "demonstrators": demos,
             "seconds": time.perf_counter() - t0}
@@ -210,7 +210,7 @@ def run_demos(cfg: BCRecipeConfig, record: Any) -> dict[str, Any]:
 def run_bc(cfg: BCRecipeConfig, record: Any) -> dict[str, Any]:
     """``peerpl/bc``: clone from ``demo.path`` (or from a demonstrator trained here for ``demo.train_steps``)."""
     from trustlab.methods.peerpl.plots import save_curve
-    from trustlab.runs import io
+    from trustlab.runs import atomic
 
     if cfg.demo.path is None:
         rows = train_demonstrator(cfg.env, cfg.demo, cfg.ppo, cfg.train.seed, [cfg.demo.train_steps],
@@ -221,7 +221,7 @@ def run_bc(cfg: BCRecipeConfig, record: Any) -> dict[str, Any]:
     demos = load_demos(path, cfg.env.id)
     demo_ret = demos.get("episode_returns")
     out = clone(cfg, demos, record)
-    io.write_json(record.artifact("curve.json"), {"epochs": out["curve_epochs"], "curve": out["curve"]})
+    atomic.write_json(record.artifact("curve.json"), {"epochs": out["curve_epochs"], "curve": out["curve"]})
     save_curve(out["curve_epochs"], out["curve"], record.artifact("bc_curve.png"),
                f"{cfg.env.id} {'peer BC' if cfg.bc.xi else 'BC'} (xi={cfg.bc.xi})", xlabel="BC epoch")
     return {

@@ -51,7 +51,7 @@ def last_rollout(model: Any) -> tuple[np.ndarray, np.ndarray]:
 
 def run_cotrain(cfg: CotrainRecipeConfig, record: Any) -> dict[str, Any]:
     from trustlab.methods.peerpl.plots import save_bands
-    from trustlab.runs import io
+    from trustlab.runs import atomic
 
     obs_shape, _ = check_discrete(cfg.env.id)
     c = cfg.cotrain
@@ -102,7 +102,7 @@ def run_cotrain(cfg: CotrainRecipeConfig, record: Any) -> dict[str, Any]:
     out["env_steps_per_agent"] = steps
     out["steps_per_s"] = 2 * steps / seconds
     out["train_seconds"] = seconds
-    io.write_json(record.artifact("curve.json"), {"grid": curves["A"]["grid"], "A": curves["A"]["curve"],
+    atomic.write_json(record.artifact("curve.json"), {"grid": curves["A"]["grid"], "A": curves["A"]["curve"],
                                                   "B": curves["B"]["curve"],
                                                   "episodes": {n: e.to_dict() for n, e in logs.items()}})
     save_bands(curves["A"]["grid"], {f"agent {n} (hides {h})": [curves[n]["curve"]] for n, h in zip("AB", c.masks)},

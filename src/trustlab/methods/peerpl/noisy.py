@@ -100,9 +100,9 @@ def run_noisy_reward(cfg: NoisyRewardConfig, record: Any, quiet: bool = True) ->
         return model.predict(obs, deterministic=True)[0]
 
     evals = evaluate(greedy, cfg.env, cfg.train.eval_episodes, seed + 10_000)
-    from trustlab.runs import io
+    from trustlab.runs import atomic
 
-    io.write_json(record.artifact("curve.json"), {**cs, "episodes": episodes.to_dict()})
+    atomic.write_json(record.artifact("curve.json"), {**cs, "episodes": episodes.to_dict()})
     save_curve(cs["grid"], cs["curve"], record.artifact("learning_curve.png"),
                f"{cfg.env.id} DQN, {cfg.method.reward} reward", episodes=episodes)
     return {

@@ -37,7 +37,7 @@ def write_text(path: Path, text: str) -> Path:
 
 
 def write_json(path: Path, obj: Any) -> Path:
-    return write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+    return write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=json_default) + "\n")
 
 
 def write_yaml(path: Path, obj: Any) -> Path:
@@ -48,7 +48,7 @@ def save_torch(path: Path, obj: Any) -> Path:
     return _atomic(path, lambda fh: torch.save(obj, fh))
 
 
-def _json_default(obj: Any) -> Any:
+def json_default(obj: Any) -> Any:
     if isinstance(obj, torch.Tensor):
         return obj.tolist()
     if hasattr(obj, "tolist"):
