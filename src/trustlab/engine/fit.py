@@ -342,7 +342,8 @@ def _setup(method: nn.Module, train_data: Dataset, cfg: TrainConfig, batch_size:
         )
     return _State(
         method=method, stepper=stepper, optimizer=optimizer,
-        scheduler=build_scheduler(optimizer, cfg, steps_per_epoch),
+        scheduler=(method.configure_scheduler(optimizer, cfg, steps_per_epoch)
+                   if hasattr(method, "configure_scheduler") else build_scheduler(optimizer, cfg, steps_per_epoch)),
         scaler=torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16),
         params=[p for p in method.parameters() if p.requires_grad], sampler=sampler, loader=loader,
         steps_per_epoch=steps_per_epoch, device=device, ctx=ctx, amp_dtype=amp_dtype,

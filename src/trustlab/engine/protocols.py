@@ -14,7 +14,9 @@ class Trainable(Protocol):
     """A method the engine's :func:`~trustlab.engine.fit.fit` can train.
 
     It is an ``nn.Module`` holding everything it trains (and any frozen teacher). Optional hooks:
-    ``on_epoch_start(epoch: int)``, and the attribute ``ddp_find_unused_parameters: bool``.
+    ``on_epoch_start(epoch: int)``, ``configure_scheduler(optimizer, cfg, steps_per_epoch)`` (a per-step LR
+    scheduler replacing ``train.schedule``'s, e.g. a reference's own), and the attribute
+    ``ddp_find_unused_parameters: bool``.
     """
 
     def training_step(self, batch: Any) -> dict[str, Any]:
