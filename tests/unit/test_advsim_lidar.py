@@ -64,6 +64,20 @@ def test_bev_channels():
     assert g[-1].sum() > 0 and g[2].sum() == 0  # ground returns; nothing above 2 m
 
 
+def test_bev_high_points_never_land_in_the_ground_channel():
+    """Issue 28: a non-ground point at or above the last height edge (4.5 m) used to be binned into the ground
+    channel (``digitize`` gives its index); it is dropped now, and a ground point still counts as ground."""
+    cfg = BEVConfig()
+    pts = np.array([[10.0, 0.0, 5.0], [10.0, 0.0, 4.5], [10.0, 0.0, 3.0], [20.0, 0.0, 0.0]])
+    hit = np.array([0, 0, 0, GROUND])
+    g = bev(pts, hit, np.zeros(3), cfg)
+    ix, iy = int((10 - cfg.x_min) / cfg.cell), int(cfg.y_half / cfg.cell)
+    assert g[-1, ix, iy] == 0  # the two high object points are not ground evidence
+    assert g[2, ix, iy] == pytest.approx(np.log1p(1.0))  # the 3 m point is in the 2-4.5 m bin
+    assert g.sum() == pytest.approx(2 * np.log1p(1.0))  # 3 m point + the ground point, nothing else
+    assert g[-1, int((20 - cfg.x_min) / cfg.cell), iy] == pytest.approx(np.log1p(1.0))
+
+
 def _occupancy_detector(channels: int):
     """A hand-set detector whose boxes follow the sweep: the heatmap logit of each 1 m cell (stride 2) rises with
     the non-ground LiDAR returns in it, so a cell with points on an object is a peak; boxes are 4.5 x 2 m."""

@@ -205,7 +205,9 @@ def bev(points: np.ndarray, hit: np.ndarray, pose: np.ndarray, cfg: BEVConfig = 
     z = points[:, 2]
     ground = hit == GROUND
     chan = np.where(ground, cfg.channels - 1, np.digitize(z, cfg.z_bins) - 1)
-    ok &= (chan >= 0) & (chan < cfg.channels) & (ground | (z >= cfg.z_bins[0]))
+    # a non-ground point belongs to a height bin: below the first edge or at / above the last one it is dropped
+    # (at / above the last edge ``digitize`` gives the ground channel's index: issue 28, a latent bug)
+    ok &= (chan >= 0) & (ground | ((z >= cfg.z_bins[0]) & (chan < cfg.channels - 1)))
     flat = chan[ok] * (H * W) + ix[ok] * W + iy[ok]
     grid = np.bincount(flat, minlength=cfg.channels * H * W).astype(np.float32)
     return np.log1p(grid).reshape(cfg.channels, H, W)
