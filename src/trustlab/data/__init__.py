@@ -1,7 +1,8 @@
 """Datasets: importing this package registers the built-in loaders (``digits-dg``, ``folder``,
-``mnist5k``, ``fashion-mnist``); method packages register their own (``dosco``, ``distilled``, ...)."""
+``mnist5k``, ``fashion-mnist``, the paper suite's readers ``tv-*``, ``dassl``, ``openood-*``); method packages
+register their own (``dosco``, ``distilled``, ...)."""
 
-from trustlab.data import digits_dg, folder, mnist  # noqa: F401  (registers with DATASETS)
+from trustlab.data import dassl_splits, digits_dg, folder, mnist, openood_lists, torchvision_sets  # noqa: F401
 from trustlab.data.base import SPLITS, DGData, TensorImageDataset
 
 __all__ = ["SPLITS", "DGData", "TensorImageDataset"]
