@@ -135,17 +135,10 @@ KNOWN_UNREAD: dict[str, tuple[str, ...]] = {
     # EFDMix shares MixStyle's config; it matches sorted features and has no std to stabilise
     "efdmix/digits-dg": ("method.eps",),
     "efdmix/folder": ("method.eps",),
-    # ood: ad and od train nothing (their train: section does not apply), and read few data keys
-    **{r: ("data.augment", "data.batch_size", "data.image_size", "data.max_per_domain", "data.num_workers",
-           "data.target", "detectors.aps", *(k for k in _TRAIN_BUT_SEED if k not in (
-               "train.gamma", "train.step_size", "train.pct_start", "train.warmup", "train.warmup_factor",
-               "train.amp_dtype", "train.deterministic")))
-       for r in ("ood/ad", "ood/od")},
-    "ood/od#": ("data.split_seed",),
-    "ood/folder": ("data.augment", "data.name", "ood.id_val", "ood.max_test", "ood.ood_size"),
-    "ood/nd": ("data.augment", "data.target", "split.splits"),
-    "ood/ood": ("data.augment", "data.target"),
-    "ood/osr": ("data.augment", "data.target", "split.val_size"),
+    # ood/folder: the ID set is the user's folder (its size and splits come from data.*), not the embedded one
+    "ood/folder": ("data.name", "ood.id_val", "ood.max_test", "ood.ood_size"),
+    "ood/nd": ("split.splits",),  # ND uses the first split
+    "ood/osr": ("split.val_size",),
     # advsim, peerpl, pmtiqa: being reworked by other issues (24 item 2, 27) now
     "advsim/adv-train": ("adversary.seed", "data.max_scenarios", "data.split", "data.subset_seed", "stack.replay"),
     "peerpl/bc": ("demo.checkpoints", "train.steps"),

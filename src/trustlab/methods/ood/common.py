@@ -17,12 +17,13 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from trustlab.data.augment import Augmented, train_transform
 from trustlab.data.base import TensorImageDataset
 from trustlab.data.folder import balanced_subset
 from trustlab.engine.runtime import resolve_device, seed_everything
 from trustlab.errors import ConfigError, DataError
 from trustlab.experiment import DataConfig, ModelConfig, TrainConfig
-from trustlab.methods.ood.config import DetectorsConfig
+from trustlab.methods.ood.config import ClassicalDetectorsConfig, DetectorsConfig, EmbeddedIDDataConfig
 from trustlab.methods.ood.evaluate import DetectorResult
 from trustlab.metrics.ood import auroc
 from trustlab.recipes import RunContext
@@ -44,22 +45,25 @@ def subset(n_total: int, n: int | None, seed: int, labels: np.ndarray | None = N
     return np.sort(np.random.default_rng(seed).choice(n_total, n, replace=False))
 
 
-def check_detectors(cfg: DetectorsConfig) -> list[str]:
-    """The configured detector names, each checked against ``SCORERS`` (did-you-mean on typos)."""
+def check_detectors(cfg: DetectorsConfig | ClassicalDetectorsConfig) -> list[str]:
+    """The configured detector names, each checked against ``SCORERS`` (did-you-mean on typos). The classical
+    recipes' section has no search grids: their detectors keep the reference grid."""
     import trustlab.methods.ood  # noqa: F401
+
+    grid, grids = (cfg.grid, cfg.grids) if isinstance(cfg, DetectorsConfig) else ("reference", {})
 
     if not cfg.names:
         raise ConfigError("detectors.names is empty; name at least one of `trustlab list scorers`")
     for n in cfg.names:
         SCORERS.get(n)
-    for key, table in (("params", cfg.params), ("grids", cfg.grids)):
+    for key, table in (("params", cfg.params), ("grids", grids)):
         for n, p in table.items():
             if n not in cfg.names:
                 raise ConfigError(f"detectors.{key} has '{n}', which is not in detectors.names {cfg.names}")
             if not isinstance(p, dict):
                 raise ConfigError(f"detectors.{key}.{n} must be a mapping of parameters, got {p!r}")
     for n in cfg.names:  # bad grid names / keys fail here, before any training
-        SCORERS.get(n)(**cfg.params.get(n, {})).use_grid(cfg.grid, cfg.grids.get(n))
+        SCORERS.get(n)(**cfg.params.get(n, {})).use_grid(grid, grids.get(n))
     return list(dict.fromkeys(cfg.names))
 
 
@@ -92,7 +96,7 @@ class AccEvaluator:
 def train_classifier(
     model_cfg: ModelConfig,
     train_cfg: TrainConfig,
-    data_cfg: DataConfig,
+    data_cfg: DataConfig | EmbeddedIDDataConfig,
     train_set: Dataset,
     val_set: Dataset | None,
     num_classes: int,
@@ -112,6 +116,9 @@ def train_classifier(
     if model_cfg.weights:
         return model.to(device).eval(), {"trained": False, "weights": model_cfg.weights}
     record = ctx.record if (ctx is not None and log) else None
+    augment = train_transform(data_cfg.augment, data_cfg.image_size)  # OpenOOD trains with crop + flip
+    if augment is not None:
+        train_set = Augmented(train_set, augment)
     evaluator = AccEvaluator(val_set, device) if val_set is not None and len(val_set) else None
     result = task.train_classifier(model, train_set, train_cfg, batch_size=data_cfg.batch_size, evaluator=evaluator,
                                    record=record, resume=bool(ctx and ctx.resume and log),

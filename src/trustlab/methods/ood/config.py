@@ -16,7 +16,7 @@ setting's own section plus ``detectors``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from trustlab.experiment import DataConfig, ModelConfig, TrainConfig
 
@@ -24,6 +24,16 @@ from trustlab.experiment import DataConfig, ModelConfig, TrainConfig
 POSTHOC = ["msp", "mls", "odin", "energy", "gen", "mds", "rmds", "knn", "vim", "react", "ash", "gradnorm"]
 CLASSICAL = ["iforest", "lof", "ocsvm", "knn", "deep_svdd"]
 FEATURE_BASED = ["knn", "vim", "mds"]  # claim 1
+
+
+@dataclass
+class ClassicalDetectorsConfig:
+    """The detectors of the recipes that fit on unlabelled images (``ood/ad``, ``ood/od``): which ones, and fixed
+    parameters per detector (``params``, e.g. ``{"deep_svdd": {"epochs": 20}}``). No search: there is no
+    labelled validation set to choose on."""
+
+    names: list[str] = field(default_factory=lambda: list(CLASSICAL))
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -96,12 +106,62 @@ class ODConfig:
     figures: bool = True
 
 
+@dataclass
+class SeedConfig:
+    """The ``train:`` section of the recipes that train no classifier (``ood/ad``, ``ood/od``): the classical
+    detectors fit in closed form and Deep SVDD takes its settings from ``detectors.params.deep_svdd``."""
+
+    seed: int = 0
+    deterministic: bool = True
+
+
+@dataclass
+class IDDataConfig:
+    """The ID dataset of ``ood/ad`` / ``ood/od``: ``name`` = auto | fashion-mnist | mnist5k; ``split_seed`` draws
+    the normal-class and test subsets (``ood/ad``)."""
+
+    name: str = "auto"
+    split_seed: int = 0
+
+
+@dataclass
+class ODDataConfig:
+    """The ID dataset of ``ood/od`` (its contaminated set is drawn with ``od.seed``)."""
+
+    name: str = "auto"
+
+
+@dataclass
+class EmbeddedIDDataConfig:
+    """The ID dataset of the embedded-data classifier recipes (``ood/ood``, ``ood/nd``, ``ood/osr``): the
+    :class:`~trustlab.experiment.DataConfig` fields that apply to one ID set (no held-out domain, no folder)."""
+
+    name: str = "auto"  # auto | fashion-mnist | mnist5k
+    image_size: int = 32
+    batch_size: int = 128
+    num_workers: int = 0
+    max_per_domain: int | None = None  # ID train subset
+    split_seed: int = 0
+    augment: Literal["none", "crop", "crop_flip"] = "none"  # classifier training images (data/augment.py)
+
+
 def _data(**kw: Any) -> DataConfig:
     return DataConfig(**{"name": "auto", "target": "", "image_size": 32, "batch_size": 128, **kw})
 
 
 @dataclass
 class OODRecipeConfig:
+    data: EmbeddedIDDataConfig = field(default_factory=EmbeddedIDDataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    ood: OODConfig = field(default_factory=OODConfig)
+    detectors: DetectorsConfig = field(default_factory=DetectorsConfig)
+
+
+@dataclass
+class FolderRecipeConfig:
+    """``ood/folder``: the user's ImageFolder (``data.root``, ``data.target`` = its domain) as ID."""
+
     data: DataConfig = field(default_factory=_data)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -111,7 +171,7 @@ class OODRecipeConfig:
 
 @dataclass
 class SplitRecipeConfig:
-    data: DataConfig = field(default_factory=_data)
+    data: EmbeddedIDDataConfig = field(default_factory=EmbeddedIDDataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
@@ -120,15 +180,15 @@ class SplitRecipeConfig:
 
 @dataclass
 class ADRecipeConfig:
-    data: DataConfig = field(default_factory=_data)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    data: IDDataConfig = field(default_factory=IDDataConfig)
+    train: SeedConfig = field(default_factory=SeedConfig)
     ad: ADConfig = field(default_factory=ADConfig)
-    detectors: DetectorsConfig = field(default_factory=lambda: DetectorsConfig(names=list(CLASSICAL), aps=False))
+    detectors: ClassicalDetectorsConfig = field(default_factory=ClassicalDetectorsConfig)
 
 
 @dataclass
 class ODRecipeConfig:
-    data: DataConfig = field(default_factory=_data)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    data: ODDataConfig = field(default_factory=ODDataConfig)
+    train: SeedConfig = field(default_factory=SeedConfig)
     od: ODConfig = field(default_factory=ODConfig)
-    detectors: DetectorsConfig = field(default_factory=lambda: DetectorsConfig(names=list(CLASSICAL), aps=False))
+    detectors: ClassicalDetectorsConfig = field(default_factory=ClassicalDetectorsConfig)

@@ -41,7 +41,7 @@ from trustlab.methods.ood.common import (
     train_classifier,
     write_figures,
 )
-from trustlab.methods.ood.config import OODRecipeConfig
+from trustlab.methods.ood.config import FolderRecipeConfig, OODRecipeConfig
 from trustlab.methods.ood.evaluate import EvalSet, evaluate, leaderboard, per_set_table, pool, tunable
 from trustlab.metrics.ood import closed_set_accuracy
 from trustlab.recipes import RunContext
@@ -98,8 +98,8 @@ def run_ood(cfg: OODRecipeConfig, ctx: RunContext) -> dict[str, Any]:
             **summary, "seconds": time.perf_counter() - t_start}
 
 
-def score_and_summarise(cfg: OODRecipeConfig, ctx: RunContext, model: torch.nn.Module, dets: list[str],
-                        train_set: Dataset, val_set: Dataset, test_set: Dataset,
+def score_and_summarise(cfg: OODRecipeConfig | FolderRecipeConfig, ctx: RunContext, model: torch.nn.Module,
+                        dets: list[str], train_set: Dataset, val_set: Dataset, test_set: Dataset,
                         groups: dict[str, dict[str, Dataset]], cov: dict[str, Dataset],
                         val_ood: dict[str, Dataset]) -> dict[str, Any]:
     """The shared forward pass, every detector, and the summary (leaderboard and per-set tables)."""
@@ -184,7 +184,7 @@ def _embedded_val(name: str, n: int, size: int, seed: int) -> TensorImageDataset
     return TensorImageDataset(np.repeat(big[..., None], 3, axis=-1), np.full(len(big), -1))
 
 
-def run_folder(cfg: OODRecipeConfig, ctx: RunContext) -> dict[str, Any]:
+def run_folder(cfg: FolderRecipeConfig, ctx: RunContext) -> dict[str, Any]:
     """The OOD leaderboard for an ImageFolder ID set, OOD folders and (optionally) a local checkpoint."""
     t_start = time.perf_counter()
     dets = check_detectors(cfg.detectors)

@@ -18,7 +18,14 @@ from typing import Any
 
 from trustlab.methods.ood.anomaly import run_ad, run_od
 from trustlab.methods.ood.class_settings import run_nd, run_osr
-from trustlab.methods.ood.config import CLASSICAL, ADRecipeConfig, ODRecipeConfig, OODRecipeConfig, SplitRecipeConfig
+from trustlab.methods.ood.config import (
+    CLASSICAL,
+    ADRecipeConfig,
+    FolderRecipeConfig,
+    ODRecipeConfig,
+    OODRecipeConfig,
+    SplitRecipeConfig,
+)
 from trustlab.methods.ood.ood_setting import run_folder, run_ood
 from trustlab.recipes import TINY_FOLDER, Recipe, register_recipe
 
@@ -36,8 +43,8 @@ SPLIT_DEFAULTS: dict[str, Any] = {
     "train": {"epochs": 5, "lr": 0.05, "schedule": "cosine"},
     "detectors": {"names": ["msp", "mls", "energy", "gen", "mds", "rmds", "knn", "vim"]},
 }
-AD_DEFAULTS: dict[str, Any] = {"data": {"name": "mnist5k"}, "detectors": {"names": list(CLASSICAL), "aps": False}}
-OD_DEFAULTS: dict[str, Any] = {"data": {"name": "auto"}, "detectors": {"names": list(CLASSICAL), "aps": False}}
+AD_DEFAULTS: dict[str, Any] = {"data": {"name": "mnist5k"}, "detectors": {"names": list(CLASSICAL)}}
+OD_DEFAULTS: dict[str, Any] = {"data": {"name": "auto"}, "detectors": {"names": list(CLASSICAL)}}
 FOLDER_DEFAULTS: dict[str, Any] = {
     "data": {"name": "folder", "root": "", "target": "", "image_size": 32, "batch_size": 64,
              "val_fraction": 0.1, "test_fraction": 0.2},
@@ -77,7 +84,7 @@ for name, description, cls, run, defaults in (
     ("ood/od", "Outlier detection in a contaminated unlabelled set with a known outlier rate",
      ODRecipeConfig, run_od, OD_DEFAULTS),
     ("ood/folder", "OOD leaderboard for your ImageFolder (data.root), OOD folders (ood.near/far), checkpoint",
-     OODRecipeConfig, run_folder, FOLDER_DEFAULTS),
+     FolderRecipeConfig, run_folder, FOLDER_DEFAULTS),
 ):
     register_recipe(Recipe(name=name, description=description, config_cls=cls, run=run, defaults=defaults,
                            tiny=TINY[name]))
