@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from trustlab.errors import TrustlabError
+from trustlab.errors import ConfigError, TrustlabError
 
 # Commands that need only the catalog (names and help lines), not the registries themselves: they
 # start without importing torch or any method package (see trustlab.catalog).
@@ -161,6 +161,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.suite == "paper":  # each paper's protocol on the user's data (trustlab.bench.paper)
+        return _bench_paper(args)
+    if args.data or args.data_map or args.plan or args.tiny:
+        raise ConfigError("--data, --data-map, --plan and --tiny are for --suite paper")
     if args.power:  # reads the last bench of the suite; trains nothing
         from trustlab.bench.power import power_markdown, power_rows
 
@@ -179,6 +183,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
                           slurm_cluster=args.slurm_cluster)
     out = run_bench(args.suite, out_root=args.out, only=args.only, quiet=args.quiet,
                     reuse=args.reuse or args.resume, jobs=args.jobs, launcher=args.launcher, launcher_cfg=cfg)
+    print(out)
+    return 0
+
+
+def _bench_paper(args: argparse.Namespace) -> int:
+    from trustlab.bench.launchers import launcher_config
+    from trustlab.bench.paper import parse_data, run_paper
+
+    _use_loggers(args)
+    cfg = launcher_config(args.launcher_profile, gpus=args.gpus, ray_address=args.ray_address,
+                          slurm_partition=args.slurm_partition, slurm_time=args.slurm_time,
+                          slurm_cluster=args.slurm_cluster)
+    out = run_paper(parse_data(args.data, args.data_map), out_root=args.out, only=args.only, plan=args.plan,
+                    tiny=args.tiny, quiet=args.quiet, jobs=args.jobs, launcher=args.launcher, launcher_cfg=cfg)
     print(out)
     return 0
 
@@ -294,7 +312,8 @@ def build_parser(catalog: dict[str, Any] | None = None) -> argparse.ArgumentPars
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("bench", help="run the claims of a suite and write reports/<suite>/index.html")
-    p.add_argument("--suite", default="quick", choices=["smoke", "demo", "quick", "full"])
+    p.add_argument("--suite", default="quick", choices=["smoke", "demo", "quick", "full", "paper"],
+                   help="paper: each paper's protocol on your data (--data KEY=ROOT; README 'Paper suite')")
     p.add_argument("--only", action="append", default=None, metavar="CLAIM_PREFIX")
     p.add_argument("--out", default="reports")
     p.add_argument("--reuse", action="store_true", help="reuse finished runs with identical configs")
@@ -316,6 +335,13 @@ def build_parser(catalog: dict[str, Any] | None = None) -> argparse.ArgumentPars
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--power", action="store_true",
                    help="print each claim's seeds needed (power analysis of the suite's last bench), train nothing")
+    p.add_argument("--data", action="append", default=[], metavar="KEY=ROOT",
+                   help="--suite paper: where a dataset or checkpoint is (repeatable; --plan lists the keys)")
+    p.add_argument("--data-map", default=None, metavar="YAML", help="--suite paper: a YAML file of KEY: ROOT")
+    p.add_argument("--plan", action="store_true",
+                   help="--suite paper: print every run, its config hash, done or not, and a GPU-hours estimate")
+    p.add_argument("--tiny", action="store_true",
+                   help="--suite paper: each protocol's first run per dataset at its recipe's tiny scale (wiring)")
     p.set_defaults(func=cmd_bench)
 
     _add_export(sub)
