@@ -7,5 +7,6 @@ from trustlab.methods.okd import (  # noqa: F401  (registration)
     dosco,
     generators,
     method,
+    paper,
     recipes,
 )
