@@ -2,4 +2,14 @@
 training (Wang et al., Adversarial Attack Generation Empowered by Min-Max Optimization, arXiv:1906.03563; see
 README.md)."""
 
-from trustlab.methods.minmax import attacks, claims, config, method, recipes, run, solver, transforms  # noqa: F401
+from trustlab.methods.minmax import (  # noqa: F401
+    attacks,
+    claims,
+    config,
+    method,
+    paper,
+    recipes,
+    run,
+    solver,
+    transforms,
+)
