@@ -1,3 +1,3 @@
 """PMT-IQA: blind image quality assessment with multi-scale features and progressive multi-task learning."""
 
-from trustlab.methods.pmtiqa import claims, data, distortions, recipes, score  # noqa: F401
+from trustlab.methods.pmtiqa import claims, data, distortions, paper, recipes, score  # noqa: F401

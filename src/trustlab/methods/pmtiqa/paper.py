@@ -1,0 +1,62 @@
+"""PMT-IQA's paper protocol for ``trustlab bench --suite paper`` (PMT-IQA: Progressive Multi-task Learning for Blind
+Image Quality Assessment, arXiv:2301.01182).
+
+The four arms of the ablation (SS-ST, +MS, +PMT, MS+PMT) on KonIQ-10k / LIVE-C / LIVE / CSIQ / BID from pyiqa's meta
+CSVs (``--data koniq=<image root> --data koniq-meta=<meta_info_KonIQ10kDataset.csv>``), through the existing
+``pmtiqa/distort`` recipe with ``data.name=csv``: Adam lr 1e-4 (/10 every 6 epochs), 20 epochs, 80/20 split by
+reference image (the reader's random split by reference, ``data.split_seed`` = seed), 3 seeds
+(/work/shared/papers/07-pmt-iqa.md). The backbone stays the recipe's ResNet-18 at full width (no ResNet-50 in the
+zoo).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from trustlab.bench.paper import Cost, DataNeed, PaperRun, Protocol, register_paper
+
+PYIQA = "pyiqa's dataset README and meta_info CSVs (https://github.com/chaofengc/IQA-PyTorch/blob/main/docs/Dataset_Preparation.md)"
+# key: (layout, pyiqa image folder, meta CSV name, images)
+SETS = {
+    "koniq": ("koniq", "koniq10k/512x384", "meta_info_KonIQ10kDataset.csv", 10073),
+    "livec": ("livec", "LIVEC/Images", "meta_info_LIVEChallengeDataset.csv", 1162),
+    "live": ("live", "LIVEIQA_release2", "meta_info_LIVEIQADataset.csv", 779),
+    "csiq": ("csiq", "CSIQ", "meta_info_CSIQDataset.csv", 866),
+    "bid": ("bid", "BID/ImageDatabase", "meta_info_BIDDataset.csv", 586),
+}
+NEEDS = [n for key, (_, folder, meta, _) in SETS.items() for n in (
+    DataNeed(key, f"IQA {key} images", f"the image root pyiqa reads ({folder}/)", PYIQA),
+    DataNeed(f"{key}-meta", f"IQA {key} meta CSV", f"pyiqa's {meta}", PYIQA, kind="file", optional=True))]
+ARMS = {
+    "SS-ST": {"method.multi_scale": False, "method.schedule": "regression"},
+    "+MS": {"method.multi_scale": True, "method.schedule": "regression"},
+    "+PMT": {"method.multi_scale": False, "method.schedule": "progressive"},
+    "MS+PMT": {"method.multi_scale": True, "method.schedule": "progressive"},
+}
+EPOCHS, SIZE, PATCH = 20, 384, 224
+GMACS = 1.8 * (PATCH / 224) ** 2 * 4  # ResNet-18 at 224 px (1.8 GMACs) x 4 training patches per image
+
+
+def runs(data: Mapping[str, Path], seeds: Sequence[int]) -> list[PaperRun]:
+    out = []
+    for key, (layout, _, _, n) in SETS.items():
+        if key not in data or f"{key}-meta" not in data:
+            continue
+        for seed in seeds:
+            for arm, extra in ARMS.items():
+                ov = {"data.name": "csv", "data.root": str(data[key]), "data.meta": str(data[f"{key}-meta"]),
+                      "data.layout": layout, "data.split_column": "random", "data.split_seed": seed,
+                      "data.image_size": SIZE, "method.patch_size": PATCH, "method.train_patches": 4,
+                      "model.name": "resnet18", "model.width": 1.0, "train.epochs": EPOCHS, "train.lr": 1e-4,
+                      "train.schedule": "step", "train.step_size": 6, "train.seed": seed, **extra}
+                out.append(PaperRun("pmtiqa/distort", ov, f"{key}/{arm}", key, seed, Cost(EPOCHS * 0.8 * n, GMACS)))
+    return out
+
+
+register_paper(Protocol(
+    "pmtiqa", "PMT-IQA: Progressive Multi-task Learning for Blind Image Quality Assessment (arXiv:2301.01182)", NEEDS,
+    runs, metrics=("test",),
+    not_wired="ResNet-50 backbone (the zoo's ResNet-18 stands in); a dataset runs only with both its image root "
+              "and its meta CSV given",
+))
