@@ -1,3 +1,3 @@
 """PSG: panoptic scene graph generation (PSG format, generated scenes, two-stage model and PSGTR)."""
 
-from trustlab.methods.psg import claims, recipes, scenes  # noqa: F401
+from trustlab.methods.psg import claims, paper, recipes, scenes  # noqa: F401
