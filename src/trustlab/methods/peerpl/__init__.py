@@ -6,4 +6,4 @@ different state views (:mod:`.cotrain`); recipes ``peerpl/*`` and claims in :mod
 (stable-baselines3, torch) are imported inside the functions that use them.
 """
 
-from trustlab.methods.peerpl import claims, recipes  # noqa: F401  (registration)
+from trustlab.methods.peerpl import claims, paper, recipes  # noqa: F401  (registration)
