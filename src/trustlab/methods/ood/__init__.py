@@ -6,5 +6,6 @@ from trustlab.methods.ood import (  # noqa: F401
     deep_svdd,
     feature_scorers,
     logit_scorers,
+    paper,
     recipes,
 )
