@@ -10,5 +10,6 @@ from trustlab.methods.doorping import (  # noqa: F401
     defenses,
     distill,
     method,
+    paper,
     recipes,
 )
