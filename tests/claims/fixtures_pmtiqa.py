@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from trustlab.methods.pmtiqa.claims import FOLDS, HELD_OUT, MS, MS_PMT, PMT, UNSEEN, VARIANTS
+from trustlab.methods.pmtiqa.claims import FOLDS, HELD_OUT, MS, MS_PMT, PMT, TESTED_TYPES, UNSEEN, VARIANTS
 
-TYPES = ("gaussian_blur", "motion_blur", "white_noise", "jpeg", "jpeg2000", "contrast", "desaturate", "quantise",
-         "pixelate", "ringing", "impulse_noise", "speckle_noise")
+TYPES = ("gaussian_blur", "motion_blur", "white_noise", "jpeg", "jpeg2000", "contrast", "saturation", "quantization",
+         "pixelation", "ringing", "impulse_noise", "speckle_noise")
 
 
 def _variant(ov: dict[str, Any]) -> str:
@@ -54,6 +54,7 @@ def _variants(srcc: dict[str, float], plcc_gap: float = 0.01, spread: float = 0.
     a distortion type SS-ST has not learned (within-reference level SRCC about 0)."""
     def make(recipe: str, ov: dict[str, Any]) -> dict[str, Any]:
         assert recipe == "pmtiqa/distort"
+        assert ov["data.score_types"] == TESTED_TYPES  # the comparisons are scored on the tested types
         seed, v = _seed(ov), _variant(ov)
         split = spread * ((seed * 3) % 5 - 2)
         own = 0.005 * ((seed + len(v)) % 3 - 1)
@@ -64,7 +65,7 @@ def _variants(srcc: dict[str, float], plcc_gap: float = 0.01, spread: float = 0.
 
 def _unseen(level: float, untrained: float, test_srcc: float = 0.45):
     def make(recipe: str, ov: dict[str, Any]) -> dict[str, Any]:
-        assert ov["data.exclude_types"] == [HELD_OUT] and _variant(ov) == "MS+PMT"
+        assert ov["data.exclude_types"] == [HELD_OUT] and _variant(ov) == "MS+PMT" and "data.score_types" not in ov
         seed = _seed(ov)
         j = 0.04 * ((seed * 2) % 5 - 2)
         held = {HELD_OUT: {"srcc": 0.5 * (level + j), "level_srcc": level + j}}
@@ -75,7 +76,8 @@ def _unseen(level: float, untrained: float, test_srcc: float = 0.45):
 
 _GOOD = {"SS-ST": 0.40, "+MS": 0.46, "+PMT": 0.45, "MS+PMT": 0.48}
 FIXTURES = {
-    MS_PMT: {"PASS": _variants(_GOOD), "FAIL": _variants({**_GOOD, "MS+PMT": 0.33}),
+    # PASS although SS-ST has not learned JPEG: an untested type does not gate the comparison
+    MS_PMT: {"PASS": _variants(_GOOD, unlearned="jpeg"), "FAIL": _variants({**_GOOD, "MS+PMT": 0.33}),
              "INVALID": _variants({**_GOOD, "SS-ST": 0.05, "MS+PMT": 0.3}),  # the baseline learned nothing
              "suite": "quick"},
     MS: {"PASS": _variants(_GOOD), "FAIL": _variants({**_GOOD, "+MS": 0.34}),
@@ -83,8 +85,8 @@ FIXTURES = {
          "INVALID": _variants({"SS-ST": 0.98, "+MS": 0.99, "+PMT": 0.975, "MS+PMT": 0.985}, plcc_gap=0.005,
                               spread=0.002)},
     PMT: {"PASS": _variants(_GOOD), "FAIL": _variants({**_GOOD, "+PMT": 0.36}),
-          # the baseline learned quality overall but not JPEG: it cannot test whether PMT helps on JPEG
-          "INVALID": _variants(_GOOD, unlearned="jpeg")},
+          # the baseline learned quality overall but not JPEG 2000, a tested type: it cannot test PMT on it
+          "INVALID": _variants(_GOOD, unlearned="jpeg2000")},
     UNSEEN: {"PASS": _unseen(0.55, 0.1),
              # the model orders the held-out blur backwards (more blur, higher predicted quality)
              "FAIL": _unseen(-0.3, 0.1),

@@ -113,3 +113,26 @@ def test_data_types_and_folds_select_what_the_claims_run_on() -> None:
     cfg.data.types = ["jpg"]
     with pytest.raises(ConfigError, match="data.types: unknown type 'jpg'"):
         load_data(cfg)
+
+
+def test_score_types_restrict_the_correlations_to_those_types() -> None:
+    """``data.score_types``: correlations over the images of those types only (what the comparisons against SS-ST
+    are scored on); the predictions, and so training and per_type, cover every image."""
+    from types import SimpleNamespace
+
+    from trustlab.errors import ConfigError
+    from trustlab.methods.pmtiqa.method import PMTRecipeConfig
+    from trustlab.methods.pmtiqa.recipes import load_data, scored
+
+    info = {"type_names": ["a", "b", "c"], "dtype": np.array([0, 1, 2, 0, 1, 2])}
+    data = SimpleNamespace(info=info)
+    idx = np.array([5, 0, 1, 3])
+    assert scored(data, idx, []).tolist() == [True] * 4
+    assert scored(data, idx, ["a", "c"]).tolist() == [True, True, False, True]
+    cfg = PMTRecipeConfig()
+    cfg.data.score_types = ["jpg"]
+    with pytest.raises(ConfigError, match="data.score_types: unknown type 'jpg'"):
+        load_data(cfg)
+    cfg.data.score_types, cfg.data.name, cfg.data.meta, cfg.data.root = ["jpeg"], "csv", "x.csv", "."
+    with pytest.raises(ConfigError, match="data.score_types need the embedded"):
+        load_data(cfg)

@@ -92,6 +92,8 @@ class IQADataConfig:
     test_fraction: float = 0.2
     exclude_types: list[str] = field(default_factory=list)  # iqa-distort: types kept out of training
     types: list[str] = field(default_factory=list)  # iqa-distort: only these types in every split ([] = all 12)
+    score_types: list[str] = field(default_factory=list)  # iqa-distort: val/test correlations on these types only
+    # (training, per_type and the scatter keep every type; [] = all)
     max_train: int | None = None  # subsample the training images (tiny runs)
     batch_size: int = 32
 

@@ -49,7 +49,7 @@ def load_data(cfg: PMTRecipeConfig) -> tuple[Any, dict[str, np.ndarray]]:
     if d.name == "iqa-distort":
         data = load_distortion_data()
         names = data.info["type_names"]
-        for key in ("exclude_types", "types"):
+        for key in ("exclude_types", "types", "score_types"):
             for t in getattr(d, key):
                 if t not in names:  # type: ignore[operator]
                     from trustlab.errors import did_you_mean
@@ -60,8 +60,9 @@ def load_data(cfg: PMTRecipeConfig) -> tuple[Any, dict[str, np.ndarray]]:
     elif d.name == "csv":
         from trustlab.methods.pmtiqa.csvdata import load_csv
 
-        if d.exclude_types or d.types:
-            raise ConfigError("data.exclude_types / data.types need the embedded iqa-distort data (distortion types)")
+        if d.exclude_types or d.types or d.score_types:
+            raise ConfigError("data.exclude_types / data.types / data.score_types need the embedded iqa-distort data "
+                              "(distortion types)")
         data = load_csv(d.meta, d.root, layout=d.layout, mos_range=d.mos_range, lower_better=d.lower_better,
                         image_size=d.image_size, patch_size=cfg.method.patch_size, split_column=d.split_column,
                         split_index=d.split_index, split_file=d.split_file, strict_range=d.strict_range)
@@ -90,7 +91,8 @@ def load_data(cfg: PMTRecipeConfig) -> tuple[Any, dict[str, np.ndarray]]:
 
 
 def evaluate(net: Any, data: Any, idx: np.ndarray, cfg: PMTRecipeConfig, device: Any) -> tuple[np.ndarray, dict]:
-    """Predictions on the label scale for ``idx`` and their correlations with the labels."""
+    """Predictions on the label scale for ``idx`` and their correlations with the labels (with
+    ``data.score_types``: over the images of those types only; the predictions are for every image)."""
     from trustlab.metrics.iqa import iqa_correlations
 
     if len(idx) == 0:
@@ -98,10 +100,19 @@ def evaluate(net: Any, data: Any, idx: np.ndarray, cfg: PMTRecipeConfig, device:
     q = predict_images(net, [data.images[i] for i in idx], cfg.method.patch_size, cfg.method.test_patches,
                        seed=cfg.data.split_seed, device=device, target_scale=cfg.method.target_scale)
     pred = to_label_scale(q, data.mos_range, data.lower_better)
-    if len(idx) < 3:
+    keep = scored(data, idx, cfg.data.score_types)
+    if keep.sum() < 3:
         return pred, {}
     lb = data.lower_better  # predictions are on the label scale, so they share its direction
-    return pred, iqa_correlations(pred, data.mos[idx], lower_better=lb, pred_lower_better=lb)
+    return pred, iqa_correlations(pred[keep], data.mos[idx][keep], lower_better=lb, pred_lower_better=lb)
+
+
+def scored(data: Any, idx: np.ndarray, score_types: list[str]) -> np.ndarray:
+    """Mask over ``idx`` of the images the correlations are computed on: every image, or those of ``score_types``."""
+    if not score_types:
+        return np.ones(len(idx), bool)
+    ids = [data.info["type_names"].index(t) for t in score_types]
+    return np.isin(data.info["dtype"][idx], ids)
 
 
 def per_type(data: Any, idx: np.ndarray, pred: np.ndarray) -> dict[str, dict[str, float]]:
@@ -155,6 +166,9 @@ def run_pmtiqa(cfg: PMTRecipeConfig, ctx: RunContext) -> dict[str, Any]:
     summary.update({f"val_{k}": v for k, v in val.items()})
     summary["test"] = test
     summary["train_seconds"] = result.seconds
+    if cfg.data.score_types:
+        summary["score_types"] = list(cfg.data.score_types)
+        summary["n_test_scored"] = int(scored(data, parts["test"], cfg.data.score_types).sum())
     if "dtype" in data.info:
         types = per_type(data, parts["test"], pred)
         summary["per_type"] = types
