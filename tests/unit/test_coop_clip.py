@@ -84,3 +84,20 @@ def test_tiny_checkpoint_round_trip(tmp_path):
     again = build_clip("tiny", str(path))
     x = torch.rand(2, 3, 32, 32)
     assert torch.allclose(clip.encode_images(x), again.encode_images(x))
+
+
+def test_user_checkpoint_loads_without_the_random_init_warning(tmp_path, caplog, capsys):
+    """open_clip's 'No pretrained weights loaded ... initialized randomly' is not shown when clip.weights is given;
+    one stderr line names the file instead (issue 25 item 5)."""
+    import logging
+
+    torch.manual_seed(0)
+    model = open_clip.create_model("RN50", pretrained=None)
+    path = tmp_path / "rn50.pt"
+    torch.save(model.state_dict(), path)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        clip = build_clip("RN50", str(path))
+    assert not [r for r in caplog.records if "No pretrained weights" in r.getMessage()]
+    assert f"weights loaded from {path}" in capsys.readouterr().err
+    assert torch.equal(clip.model.state_dict()["visual.conv1.weight"], model.state_dict()["visual.conv1.weight"])

@@ -6,10 +6,10 @@
    hand-crafted prompt "a photo of a {}." on most testable tasks (margin: share of tasks won minus one half).
 3. ``coop/linear-probe-needs-more-shots``: at 1 shot the linear probe on the same features is below
    CoOp on the testable tasks (the gap at 16 shots is in the table: the probe catches up with more shots).
-4. ``coop/dg-retention``: the context learned for the background task on scenes with handwritten digits
-   keeps, on scenes with printed and outlined digits, at least the share of its source accuracy that
-   zero-shot keeps, minus 0.05 (non-inferiority). (Background, not digit: the tiny CLIP is at chance on
-   digits, which made the digit version vacuous.)
+4. ``coop/dg-retention``: as the paper's domain-generalisation table states it, the context learned on the
+   source domain (scenes with handwritten digits) is more accurate than the hand-crafted prompt
+   "a photo of a {}." on the shifted target domains (scenes with printed and outlined digits, held-out fonts):
+   absolute target accuracy, CoOp minus zero-shot, on the ``fewshot.dg_task`` task.
 
 Validity gates (claims 1-3): every embedded task is run, and a task *counts* only when the comparison can
 mean something on it: the image features carry the class (the 16-shot linear probe, a classifier of the same
@@ -37,7 +37,6 @@ from trustlab.errors import ConfigError
 
 TASKS = ["digit", "colour", "background", "style", "position"]
 N_CLASSES = {"digit": 10, "colour": 6, "background": 5, "style": 3, "position": 3}  # scenes.VALUES (tested)
-NONINFERIORITY = 0.05
 # Floor and ceiling of a task, as a share of its chance-to-perfect span (1 - chance): a task counts when its
 # 16-shot linear probe is at least this share above chance and its best zero-shot prompt this share below 1.0.
 # A tenth of the span is over 3 binomial standard deviations of an accuracy at chance on the 800-scene test
@@ -234,26 +233,27 @@ def check_dg_retention(suite: str, ctx: Any) -> ClaimResult:
                          for s in seeds])
     m = [r.summary()["metrics"] for r in recs]
     task = recs[0].summary().get("task", "background")
-    diffs = [x["coop/retention"] - x["zero-shot/retention"] + NONINFERIORITY for x in m]
+    diffs = [x["coop/target"] - x["zero-shot/target"] for x in m]
     keys = [f"{a}/{b}" for a in ("zero-shot", "prompt ensemble", "coop") for b in ("source", "target", "retention")]
     values = {k: [x[k] for x in m] for k in keys}
     table = [{"method": a, **{b: mean(values[f"{a}/{b}"]) for b in ("source", "target", "retention")}}
              for a in ("zero-shot", "prompt ensemble", "coop")]
     chance = 1.0 / N_CLASSES[task]
     floor, ceiling = floor_ceiling(chance)
-    # retention is a ratio over the source accuracy: a source near chance makes it noise, a source at the
-    # ceiling leaves nothing to learn (and saturated targets then give both arms ~1.0: margin +0.05 by construction)
+    # a source near chance: the features do not carry the task there, no context can be learned; a source at the
+    # ceiling leaves nothing to learn (and saturated targets then give both arms ~1.0: a tie by construction)
     low_arm = min(mean(values["zero-shot/source"]), mean(values["coop/source"]))
     gates = [gate_above("source-above-chance", f"{task} source accuracy of the lower arm (zero-shot, CoOp)", low_arm,
                         floor, f"chance {chance:.3g} + {SPAN_SHARE} x (1 - chance)"),
              gate_below("headroom", f"{task} zero-shot source accuracy", values["zero-shot/source"], ceiling,
                         f"1 - {SPAN_SHARE} x (1 - chance)")]
     return paired_result("coop/dg-retention", suite, diffs,
-                         unit=f"retention (target/source accuracy), CoOp minus zero-shot, + {NONINFERIORITY}",
+                         unit="accuracy on the shifted target domains, CoOp minus zero-shot ('a photo of a {}.')",
                          values=values, seeds=seeds, table=table, runs=[str(r.path) for r in recs],
                          gates=gates,
                          notes=f"task = {task}; source = scenes with handwritten digits; targets = scenes with "
-                               "printed and outlined digits (held-out fonts)")
+                               "printed and outlined digits (held-out fonts); the paper's DG table compares absolute "
+                               "target accuracy (retention = target / source is listed, not tested)")
 
 
 def _curves(suite: str, ctx: Any, runs: dict[str, dict[int, dict]]) -> Path | None:
@@ -291,7 +291,7 @@ def _curves(suite: str, ctx: Any, runs: dict[str, dict[int, dict]]) -> Path | No
 
 
 SOURCE_FLOOR = ("both arms learned the source: zero-shot and CoOp source accuracy >= chance + 0.1 x (1 - chance) "
-                "(retention divides by the source accuracy; near chance the ratio is noise)")
+                "(near chance the features do not carry the task on the source: no context can be learned there)")
 register_claim("coop/beats-best-prompt", "CoOp at 16 shots beats the best hand-crafted prompt on average over the "
                "downstream tasks", check_beats_best_prompt, group="coop", preconditions=TASK_GATES,
                effect=0.05, effect_source="the paper's 16-shot gain on ImageNet with RN50 (58.18 -> 62.95, +4.8 "
@@ -307,13 +307,13 @@ register_claim("coop/linear-probe-needs-more-shots", "At 1 shot a linear probe o
                preconditions=TASK_GATES,
                effect=0.1, effect_source="the paper's Fig. 3: the 1-shot linear probe is tens of points below CoOp@1 "
                                          "on average; 10 accuracy points taken as the smallest gap of interest")
-register_claim("coop/dg-retention", f"Context learned on one style keeps, on the other styles, a share of its source "
-               f"accuracy no worse than zero-shot's (non-inferiority margin {NONINFERIORITY})", check_dg_retention,
+register_claim("coop/dg-retention", "Context learned on one style is more accurate than the hand-crafted prompt on "
+               "the other (shifted) styles", check_dg_retention,
                group="coop", suites=("smoke", "quick", "full"),
                preconditions={"source-above-chance": SOURCE_FLOOR,
                               "headroom": "zero-shot source accuracy <= 1 - 0.1 x (1 - chance) (at the ceiling there "
                                           "is nothing to learn on the source, and with saturated targets both arms "
-                                          "retain ~1.0, which passes the non-inferiority test by construction)"},
-               effect=NONINFERIORITY, effect_source="the non-inferiority margin: when CoOp retains exactly as much as "
-                                                    "zero-shot (the paper's DG finding: CoOp keeps zero-shot's "
-                                                    "robustness on ImageNet variants) the true margin is 0.05")
+                                          "tie at ~1.0 by construction)"},
+               effect=0.02, effect_source="the paper's DG table (source ImageNet, targets -V2/-Sketch/-A/-R): CoOp "
+                                          "minus zero-shot CLIP on the targets: +1.9 points (RN50), +2.1 (ViT-B/16) "
+                                          "averaged over the four targets: 2 points")

@@ -119,7 +119,23 @@ def _open_clip_arch(arch: str) -> nn.Module:
     if text_cfg.get("hf_tokenizer_name") or text_cfg.get("hf_model_name"):
         raise ConfigError(f"clip.arch '{arch}' uses a Hugging Face text tower/tokenizer; CoOp here supports "
                           "open_clip architectures with the CLIP BPE tokenizer (ViT-*, RN*, convnext_*, ...)")
-    return open_clip.create_model(arch, pretrained=None, load_weights=False)
+    # open_clip warns "No pretrained weights loaded ... initialized randomly" here (root logger) although the
+    # weights come next from clip.weights (build_clip); silenced, and build_clip says which file was loaded
+    import logging
+
+    quiet = _DropRandomInitWarning()
+    logging.getLogger().addFilter(quiet)
+    try:
+        return open_clip.create_model(arch, pretrained=None, load_weights=False)
+    finally:
+        logging.getLogger().removeFilter(quiet)
+
+
+class _DropRandomInitWarning:
+    """A logging filter dropping open_clip's "No pretrained weights loaded" record (only that one)."""
+
+    def filter(self, record: object) -> bool:
+        return "No pretrained weights loaded" not in str(getattr(record, "msg", ""))
 
 
 def build_clip(arch: str, weights: str | None, device: str | torch.device = "cpu") -> Clip:
@@ -127,6 +143,9 @@ def build_clip(arch: str, weights: str | None, device: str | torch.device = "cpu
     model = tiny_model() if arch == TINY else _open_clip_arch(arch)
     if weights is not None:
         load_weights(model, weights, arch)
+        from trustlab.data.shipped import announce
+
+        announce(f"coop CLIP {arch}", f"weights loaded from {Path(weights).expanduser()} (strict)")
     model.eval().to(device)
     ctx = int(getattr(model, "context_length", 0) or getattr(getattr(model, "text", None), "context_length", 77))
     vis = getattr(model, "visual", None)

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -88,12 +89,26 @@ class FewShotConfig:
 
 
 @dataclass
+class CoOpTrainConfig:
+    """The engine settings that act on CoOp's loop (:func:`trustlab.engine.fit.fit`); the optimiser and the
+    schedule are CoOp's own (``coop.*``: the reference's names and values)."""
+
+    seed: int = 0
+    grad_clip: float | None = None  # max global gradient norm (the reference does not clip)
+    grad_accum_steps: int = 1  # each batch as this many micro-batches (same step)
+
+    def __post_init__(self) -> None:
+        if self.grad_accum_steps < 1:
+            raise ConfigError(f"train.grad_accum_steps must be >= 1, got {self.grad_accum_steps}")
+
+
+@dataclass
 class CoOpRecipeConfig:
     data: DataConfig = field(default_factory=DataConfig)
     clip: ClipConfig = field(default_factory=ClipConfig)
     coop: CoOpConfig = field(default_factory=CoOpConfig)
     fewshot: FewShotConfig = field(default_factory=FewShotConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    train: CoOpTrainConfig = field(default_factory=CoOpTrainConfig)
 
 
 class CoOp(nn.Module):
@@ -140,40 +155,69 @@ def resolve_lr(cfg: CoOpConfig, clip: Clip) -> float:
     return TINY_LR if clip.arch == TINY else REFERENCE_LR
 
 
-def fit_coop(model: CoOp, feats: torch.Tensor, labels: torch.Tensor, cfg: CoOpConfig, shots: int, seed: int,
-             images: torch.Tensor | None = None) -> list[float]:
-    """Train only the context on (precomputed image features, labels); returns the loss per epoch.
+def dassl_lr(epoch: int, base_lr: float, epochs: int, warmup_epochs: int, warmup_lr: float) -> float:
+    """The learning rate of (0-based) ``epoch`` under Dassl's ``ConstantWarmupScheduler`` around
+    ``CosineAnnealingLR(T_max=epochs)`` with ``WARMUP_RECOUNT`` (CoOp's configs: one warm-up epoch at 1e-5),
+    stepped once per epoch: ``warmup_lr`` for the warm-up epochs, then the cosine restarts its count, so epoch
+    ``e >= warmup_epochs`` runs at ``0.5 * base_lr * (1 + cos(pi * (e - warmup_epochs) / epochs))``: the first
+    epoch after the warm-up runs at ``base_lr`` and the last does not reach zero."""
+    if epoch < warmup_epochs:
+        return warmup_lr
+    return 0.5 * base_lr * (1.0 + math.cos(math.pi * (epoch - warmup_epochs) / epochs))
 
-    With ``images`` given, batches go through the frozen image encoder instead (same result, slower).
+
+class ContextTrainer(nn.Module):
+    """:class:`CoOp` as a :class:`~trustlab.engine.protocols.Trainable`: batches are ``(inputs, labels)`` where the
+    inputs are L2-normalised image features (or images, ``on_images``); SGD on the context only; Dassl's schedule
+    (:func:`dassl_lr`, per epoch)."""
+
+    def __init__(self, model: CoOp, cfg: CoOpConfig, base_lr: float, epochs: int, on_images: bool = False) -> None:
+        super().__init__()
+        self.model, self.cfg, self.base_lr, self.epochs, self.on_images = model, cfg, base_lr, epochs, on_images
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x) if self.on_images else self.model.logits_from_features(x)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
+        x, y = batch
+        return {"loss": F.cross_entropy(self.predict(x), y)}
+
+    def configure_optimizers(self, cfg: TrainConfig) -> torch.optim.Optimizer:
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+    def configure_scheduler(self, optimizer: torch.optim.Optimizer, cfg: TrainConfig,
+                            steps_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler:
+        c = self.cfg
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: dassl_lr(
+            step // steps_per_epoch, self.base_lr, self.epochs, c.warmup_epochs, c.warmup_lr) / self.base_lr)
+
+
+def fit_coop(model: CoOp, feats: torch.Tensor | None, labels: torch.Tensor, cfg: CoOpConfig, shots: int, seed: int,
+             images: torch.Tensor | None = None, train: CoOpTrainConfig | None = None) -> list[float]:
+    """Train only the context on (precomputed L2-normalised image features, labels) with the engine's
+    :func:`~trustlab.engine.fit.fit`; returns the mean training loss per epoch.
+
+    Batches as Dassl's training loader: a fresh random order every epoch, ``coop.batch_size`` per step, the last
+    incomplete batch dropped unless the shots are fewer than one batch (then one batch of all of them). With
+    ``images`` given, batches go through the frozen image encoder instead (same result, slower).
     """
+    from trustlab.engine.fit import TensorRows, fit
+
     base_lr = resolve_lr(cfg, model.clip)
     if base_lr <= 0 or cfg.batch_size < 1:
         raise ConfigError("coop.lr must be > 0 and coop.batch_size >= 1")
+    train = train or CoOpTrainConfig()
     epochs = epochs_for(cfg, shots)
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.SGD(params, lr=base_lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    gen = torch.Generator().manual_seed(seed)
-    n = len(labels)
-    losses = []
-    model.train()
-    for epoch in range(epochs):
-        # Dassl: constant warm-up lr for the first epochs, then cosine over MAX_EPOCH stepped per epoch
-        lr = cfg.warmup_lr if epoch < cfg.warmup_epochs else 0.5 * base_lr * (1 + math.cos(math.pi * epoch / epochs))
-        for g in opt.param_groups:
-            g["lr"] = lr
-        perm = torch.randperm(n, generator=gen)
-        total = 0.0
-        for i in range(0, n, cfg.batch_size):
-            idx = perm[i : i + cfg.batch_size]
-            logits = model(images[idx]) if images is not None else model.logits_from_features(feats[idx])
-            loss = F.cross_entropy(logits, labels[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
-        losses.append(total / n)
+    tcfg = TrainConfig(epochs=epochs, optimizer="sgd", lr=base_lr, momentum=cfg.momentum,
+                       weight_decay=cfg.weight_decay, grad_clip=train.grad_clip,
+                       grad_accum_steps=train.grad_accum_steps, device="cpu", seed=seed, eval_every=epochs)
+    trainer = ContextTrainer(model, cfg, base_lr, epochs, on_images=images is not None)
+    data = TensorRows(images if images is not None else feats, labels)
+    result = fit(trainer, data, tcfg, batch_size=cfg.batch_size, collate_fn=TensorRows.collate, quiet=True,
+                 generator=torch.Generator())
     model.eval()
-    return losses
+    return [row["train/loss"] for row in result.history]
 
 
 @torch.no_grad()
@@ -201,19 +245,44 @@ def ensemble_text_features(clip: Clip, templates: list[str], classnames: list[st
 
 
 C_GRID = (1e6, 1e4, 1e2, 1.0, 1e-2, 1e-4, 1e-6)  # lpclip/linear_probe.py search_list
+SEARCH_STEPS = 8  # lpclip/linear_probe.py --num_step
+
+
+def _logreg(x: Any, y: Any, c: float) -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(solver="lbfgs", max_iter=1000, C=c).fit(x, y)
+
+
+def search_c(train: tuple[Any, Any], val: tuple[Any, Any], steps: int = SEARCH_STEPS) -> tuple[Any, float]:
+    """The reference's C search (``lpclip/linear_probe.py``): the grid :data:`C_GRID` on ``val`` (first best),
+    then ``steps`` rounds of a bisection in log10(C) between a tenth and ten times the peak: each round fits
+    both ends, keeps the better (the left, smaller C, on a tie) and halves the interval towards it. Returns the
+    last round's classifier and its C (as the reference, which reports the last round)."""
+    xtr, ytr = train
+    xva, yva = val
+
+    def val_acc(clf: Any) -> float:
+        return float((clf.predict(xva) == yva).mean())
+
+    accs = [val_acc(_logreg(xtr, ytr, c)) for c in C_GRID]
+    peak = C_GRID[int(np.argmax(accs))]
+    lo, hi = math.log10(peak) - 1.0, math.log10(peak) + 1.0
+    clf, c_final = None, peak
+    for _ in range(max(0, steps)):
+        left, right = _logreg(xtr, ytr, 10.0 ** lo), _logreg(xtr, ytr, 10.0 ** hi)
+        if val_acc(left) < val_acc(right):
+            clf, c_final, lo = right, 10.0 ** hi, 0.5 * (lo + hi)
+        else:
+            clf, c_final, hi = left, 10.0 ** lo, 0.5 * (lo + hi)
+    if clf is None:
+        clf = _logreg(xtr, ytr, peak)
+    return clf, c_final
 
 
 def linear_probe_accuracy(train: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torch.Tensor],
-                          test: tuple[torch.Tensor, torch.Tensor]) -> tuple[float, float]:
-    """Logistic regression on image features, C picked on ``val`` from the reference grid; (test acc, C)."""
-    from sklearn.linear_model import LogisticRegression
-
-    xtr, ytr = train[0].numpy(), train[1].numpy()
-    best = (-1.0, 1.0)
-    for c in C_GRID:
-        clf = LogisticRegression(C=c, max_iter=1000).fit(xtr, ytr)
-        acc = float((clf.predict(val[0].numpy()) == val[1].numpy()).mean())
-        if acc > best[0]:
-            best = (acc, c)
-    clf = LogisticRegression(C=best[1], max_iter=1000).fit(xtr, ytr)
-    return float((clf.predict(test[0].numpy()) == test[1].numpy()).mean()), best[1]
+                          test: tuple[torch.Tensor, torch.Tensor], steps: int = SEARCH_STEPS) -> tuple[float, float]:
+    """Logistic regression on raw (not normalised) image features as the reference's ``lpclip``, C from
+    :func:`search_c` on ``val``; (test accuracy, C)."""
+    clf, c = search_c((train[0].numpy(), train[1].numpy()), (val[0].numpy(), val[1].numpy()), steps)
+    return float((clf.predict(test[0].numpy()) == test[1].numpy()).mean()), c

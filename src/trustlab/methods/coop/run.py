@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from trustlab.engine.runtime import seed_everything
 from trustlab.errors import ConfigError
@@ -56,16 +57,19 @@ def load_tasks(cfg: CoOpRecipeConfig, clip: Clip, names: list[str] | None = None
 
 
 class FeatureCache:
-    """Image features, computed once per image tensor (tasks share the same scene images)."""
+    """Image features, computed once per image tensor (tasks share the same scene images): L2-normalised (CLIP's
+    logits, CoOp, zero-shot) or raw (``raw=True``: the linear probe, as the reference's ``lpclip`` fits on
+    ``visual(x)``)."""
 
     def __init__(self, clip: Clip) -> None:
         self.clip, self._memo = clip, {}
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, raw: bool = False) -> torch.Tensor:
         key = (x.data_ptr(), tuple(x.shape))
         if key not in self._memo:
-            self._memo[key] = self.clip.encode_images(x)
-        return self._memo[key]
+            r = self.clip.encode_images(x, normalize=False)
+            self._memo[key] = (r, F.normalize(r, dim=-1))
+        return self._memo[key][0 if raw else 1]
 
 
 def check_inputs(cfg: CoOpRecipeConfig, clip: Clip, tasks: list[TaskData], shots: list[int]) -> None:
@@ -107,7 +111,7 @@ def run_fewshot(cfg: CoOpRecipeConfig, ctx: Any) -> dict[str, Any]:
             idx = sample_shots(tr.y, len(task.classes), s, seed, task.classes)
             seed_everything(seed)
             model = CoOp(clip, task.classes, cfg.coop)
-            fit_coop(model, ftr[idx], tr.y[idx], cfg.coop, s, seed)
+            fit_coop(model, ftr[idx], tr.y[idx], cfg.coop, s, seed, train=cfg.train)
             row[f"coop@{s}"] = coop_accuracy(model, fte, te.y)
             if s == shots_list[-1]:
                 words[task.name] = [" / ".join(w) for w in nearest_words(clip, model.prompt_learner.ctx,
@@ -115,8 +119,9 @@ def run_fewshot(cfg: CoOpRecipeConfig, ctx: Any) -> dict[str, Any]:
             if cfg.fewshot.linear_probe:
                 vidx = sample_shots(va.y, len(task.classes), min(VAL_SHOTS.get(s, 4), s), seed + 1, task.classes) \
                     if _enough(va.y, len(task.classes), min(VAL_SHOTS.get(s, 4), s)) else torch.arange(len(va.y))
-                row[f"linear-probe@{s}"], _ = linear_probe_accuracy((ftr[idx], tr.y[idx]), (fva[vidx], va.y[vidx]),
-                                                                   (fte, te.y))
+                row[f"linear-probe@{s}"], _ = linear_probe_accuracy(
+                    (feats(tr.x, raw=True)[idx], tr.y[idx]), (feats(va.x, raw=True)[vidx], va.y[vidx]),
+                    (feats(te.x, raw=True), te.y))
         acc[task.name] = row
         for k, v in row.items():
             scalars[f"{task.name}/{k}"] = v
@@ -162,7 +167,7 @@ def run_dg(cfg: CoOpRecipeConfig, ctx: Any) -> dict[str, Any]:
     idx = sample_shots(tr_y, len(task.classes), shots, seed, task.classes)
     seed_everything(seed)
     model = CoOp(clip, task.classes, cfg.coop)
-    fit_coop(model, ftr[idx], tr_y[idx], cfg.coop, shots, seed)
+    fit_coop(model, ftr[idx], tr_y[idx], cfg.coop, shots, seed, train=cfg.train)
     first = prompt_text_features(clip, task.templates[0], task.classes)
     ens = ensemble_text_features(clip, task.templates, task.classes)
     per: dict[str, dict[str, float]] = {}
