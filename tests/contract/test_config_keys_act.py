@@ -130,9 +130,6 @@ KNOWN_UNREAD: dict[str, tuple[str, ...]] = {
                         "attack.trigger_threshold") for m in ("dc", "dd", "dm", "dsa", "full-data")},
     "distill/full-data#": ("distill.batch_real", "distill.checkpoint_every", "distill.clamp", "distill.ipc",
                            "distill.iterations", "distill.log_every"),
-    # EFDMix shares MixStyle's config; it matches sorted features and has no std to stabilise
-    "efdmix/digits-dg": ("method.eps",),
-    "efdmix/folder": ("method.eps",),
     # ood/folder: the ID set is the user's folder (its size and splits come from data.*), not the embedded one
     "ood/folder": ("data.name", "ood.id_val", "ood.max_test", "ood.ood_size"),
     "ood/nd": ("split.splits",),  # ND uses the first split

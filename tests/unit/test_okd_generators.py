@@ -131,3 +131,56 @@ def test_adv_is_the_references_fgsm_step_on_the_labelled_ce() -> None:
         assert F.cross_entropy(ctx.student(big), ctx.labels) > F.cross_entropy(ctx.student(x), ctx.labels)
     with pytest.raises(ConfigError, match="student and the batch labels"):
         GENERATORS.get("adv")(x, GeneratorContext())
+
+
+# ---------------------------------------------------------------- the generators before issue 11 (ablation)
+
+
+def test_cutmix_previous_variant_draws_a_box_per_sample() -> None:
+    torch.manual_seed(3)
+    x = _batch(32, 3, 8)
+    ctx = GeneratorContext(cutmix_variant="previous")
+    out = GENERATORS.get("cutmix")(x, ctx)
+    changed = (out != x).any(1)
+    boxes = {tuple(torch.nonzero(c).min(0).values.tolist() + torch.nonzero(c).max(0).values.tolist())
+             for c in changed if c.any()}
+    assert len(boxes) > 3  # many different boxes in one batch (the reference's: at most one)
+    assert ctx.cutmixed is out  # left for OKD's id_branch=in_place
+    torch.manual_seed(3)
+    ref = GeneratorContext()
+    assert not torch.equal(GENERATORS.get("cutmix")(x, ref), out) and ref.cutmixed is not None
+
+
+def test_noise_previous_variant_is_pixel_std_and_clamped() -> None:
+    torch.manual_seed(0)
+    x = torch.full((256, 3, 16, 16), 0.5)
+    out = GENERATORS.get("noise")(x, GeneratorContext(noise_variant="previous"))
+    assert abs(float((out - x).std()) - 0.15) < 0.005  # 0.15 on pixels, about 4x the reference's
+    edge = GENERATORS.get("noise")(torch.full((8, 3, 8, 8), 0.99), GeneratorContext(noise_variant="previous"))
+    assert float(edge.max()) <= 1.0 and float(edge.min()) >= 0.0
+
+
+def test_adv_previous_variant_is_fgsm_on_the_kl_to_the_teacher() -> None:
+    from trustlab.methods.okd.generators import kl_soft
+
+    ctx = _ctx()
+    torch.manual_seed(2)
+    ctx.teacher = build_model("small_cnn", 10, 16, width=0.25).eval()
+    ctx.adv_variant, ctx.adv_eps, ctx.labels = "previous", 4 / 255, None  # no labels needed
+    x = _batch(64, 3, 16)
+    out = GENERATORS.get("adv")(x, ctx)
+    xr = x.clone().requires_grad_(True)
+    with torch.no_grad():
+        t = ctx.teacher(x)
+    (grad,) = torch.autograd.grad(kl_soft(t, ctx.student(xr), ctx.temperature), xr)
+    torch.testing.assert_close(out, (x + 4 / 255 * grad.sign()).clamp(0, 1), rtol=0, atol=1e-7)
+    with pytest.raises(ConfigError, match="the teacher"):
+        GENERATORS.get("adv")(x, GeneratorContext(student=ctx.student, adv_variant="previous"))
+
+
+def test_unknown_variant_is_a_one_line_error() -> None:
+    from trustlab.methods.okd.generators import check_variants
+
+    check_variants(GeneratorContext(cutmix_variant="previous", noise_variant="previous", adv_variant="previous"))
+    with pytest.raises(ConfigError, match="method.noise_variant must be one of"):
+        check_variants(GeneratorContext(noise_variant="old"))

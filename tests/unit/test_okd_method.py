@@ -10,6 +10,7 @@ from trustlab.errors import ConfigError
 from trustlab.methods.okd.baselines import (
     RSC,
     EFDMix,
+    EFDMixConfig,
     MixConfig,
     MixStyle,
     RSCConfig,
@@ -71,6 +72,29 @@ def test_okd_adds_the_ood_term_and_keeps_the_id_branch_clean() -> None:
     # with the OOD weight at 0, OKD is KD exactly
     okd0 = OKD(student, teacher, OKDConfig(generator="noise", ood_weight=0.0))
     torch.testing.assert_close(okd0.training_step((x, y))["loss"], KD(student, teacher).training_step((x, y))["loss"])
+
+
+def test_okd_id_branch_in_place_trains_on_the_cutmixed_batch() -> None:
+    """The reference's cutmix pastes into its input: with generator cutmix, ID and OOD branches then coincide."""
+    student, teacher = _nets()
+    x, y = _batch()
+    outs = {}
+    for branch in ("clean", "in_place"):
+        torch.manual_seed(4)
+        outs[branch] = OKD(student, teacher, OKDConfig(generator="cutmix", id_branch=branch)).training_step((x, y))
+    torch.testing.assert_close(outs["in_place"]["kl"], outs["in_place"]["kl_ood"])
+    assert not torch.allclose(outs["clean"]["kl"], outs["clean"]["kl_ood"])
+    torch.testing.assert_close(outs["clean"]["kl_ood"], outs["in_place"]["kl_ood"])  # the same A(x)
+    # a generator without cutmix leaves the ID branch clean either way
+    losses = []
+    for branch in ("clean", "in_place"):
+        torch.manual_seed(4)
+        losses.append(OKD(student, teacher, OKDConfig(generator="mixup", id_branch=branch)).training_step((x, y)))
+    torch.testing.assert_close(losses[0]["loss"], losses[1]["loss"])
+    with pytest.raises(ConfigError, match="method.id_branch"):
+        OKD(student, teacher, OKDConfig(id_branch="dirty"))
+    with pytest.raises(ConfigError, match="method.cutmix_variant"):
+        OKD(student, teacher, OKDConfig(cutmix_variant="old"))
 
 
 @pytest.mark.parametrize("generator", ["fusion", "cutmix", "jigsaw", "adv"])
@@ -140,17 +164,29 @@ def test_efdmix_gradient_reaches_the_partner_as_in_dassl() -> None:
     assert g0[2].abs().sum() > 0 and g0[1].abs().sum() == 0
 
 
+def test_efdmix_previous_variant_detaches_the_whole_difference() -> None:
+    """Before issue 11: ``x + (sorted(x[perm])[rank] - sorted(x)[rank]).detach() * (1 - lam)``."""
+    torch.manual_seed(0)
+    f = torch.randn(4, 3, 4, 4, requires_grad=True)
+    perm, lam = torch.tensor([2, 3, 0, 1]), torch.tensor([0.2, 0.5, 0.7, 0.1])
+    torch.testing.assert_close(efdmix(f, lam, perm, "previous"), efdmix(f, lam, perm))  # same forward
+    (g0,) = torch.autograd.grad(efdmix(f, lam, perm, "previous")[0].sum(), f)
+    assert g0[2].abs().sum() == 0 and torch.equal(g0[0], torch.ones_like(g0[0]))  # identity to the sample only
+    with pytest.raises(ConfigError, match="efdmix_variant"):
+        EFDMix(build_model("small_cnn", 10, 16, width=0.125), EFDMixConfig(efdmix_variant="old"))
+
+
 def test_mobilenet_mixing_layers_are_the_references_blocks_1_and_2() -> None:
     model = build_model("mobilenet_v3_small", 10, 32, width=0.35)
     assert default_layers(model) == ["net.features.1", "net.features.2"]
     assert all(name in dict(model.named_modules()) for name in default_layers(model))
 
 
-@pytest.mark.parametrize("cls", [MixStyle, EFDMix])
-def test_mixing_hooks_act_only_in_training(cls: type) -> None:
+@pytest.mark.parametrize(("cls", "cfg"), [(MixStyle, MixConfig), (EFDMix, EFDMixConfig)])
+def test_mixing_hooks_act_only_in_training(cls: type, cfg: type) -> None:
     model = build_model("small_cnn", 10, 16, width=0.125)
     assert default_layers(model) == ["body.3", "body.7"]
-    method = cls(model, MixConfig(p=1.0))
+    method = cls(model, cfg(p=1.0))
     x, y = _batch()
     method.eval()
     with torch.no_grad():
@@ -160,7 +196,7 @@ def test_mixing_hooks_act_only_in_training(cls: type) -> None:
     torch.manual_seed(0)
     assert torch.isfinite(method.training_step((x, y))["loss"])
     with pytest.raises(ConfigError, match="no module 'nope'"):
-        cls(build_model("small_cnn", 10, 16, width=0.125), MixConfig(layers=["nope"]))
+        cls(build_model("small_cnn", 10, 16, width=0.125), cfg(layers=["nope"]))
 
 
 @pytest.mark.parametrize("drop", [0.1, 1 / 3])

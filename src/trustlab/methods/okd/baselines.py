@@ -46,12 +46,26 @@ from trustlab.registry import METHODS
 
 @dataclass
 class MixConfig:
-    """MixStyle / EFDMix: probability, Beta(alpha, alpha) and the hooked module paths (``[]``: default)."""
+    """MixStyle: probability, Beta(alpha, alpha), the std's epsilon and the hooked module paths (``[]``: default)."""
 
     p: float = 0.5
     alpha: float = 0.1
     eps: float = 1e-6
     layers: list[str] = field(default_factory=list)
+
+
+EFDMIX_VARIANTS = ("reference", "previous")
+
+
+@dataclass
+class EFDMixConfig:
+    """EFDMix: MixStyle's probability, Beta(alpha, alpha) and layers (no std, so no epsilon), and the gradient
+    ``efdmix_variant``: ``reference`` (Dassl's) or ``previous`` (the whole difference detached, before issue 11)."""
+
+    p: float = 0.5
+    alpha: float = 0.1
+    layers: list[str] = field(default_factory=list)
+    efdmix_variant: str = "reference"
 
 
 @dataclass
@@ -88,13 +102,17 @@ def mixstyle(f: torch.Tensor, lam: torch.Tensor, perm: torch.Tensor, eps: float)
     return (f - mu) / sig * sig_mix + mu_mix
 
 
-def efdmix(f: torch.Tensor, lam: torch.Tensor, perm: torch.Tensor) -> torch.Tensor:
-    """EFDMix on (B, C, H, W): exact histogram matching towards the partner, weight ``1 - lam``."""
+def efdmix(f: torch.Tensor, lam: torch.Tensor, perm: torch.Tensor, variant: str = "reference") -> torch.Tensor:
+    """EFDMix on (B, C, H, W): exact histogram matching towards the partner, weight ``1 - lam``.
+    ``variant="previous"``: the whole difference detached (the gradient reaches the sample only)."""
     b, c, h, w = f.shape
     flat = f.view(b, c, -1)
     values, index = torch.sort(flat, dim=-1)
     rank = index.argsort(dim=-1)
     partner = values[perm].gather(-1, rank)
+    if variant == "previous":
+        out = flat + (partner - values.gather(-1, rank)).detach() * (1 - lam.view(-1, 1, 1))
+        return out.view(b, c, h, w)
     # Dassl: x + (partner - x.detach()) * (1 - lam): the gradient reaches the partner's sorted values too
     out = flat + (partner - flat.detach()) * (1 - lam.view(-1, 1, 1))
     return out.view(b, c, h, w)
@@ -105,7 +123,7 @@ class _FeatureMixing(nn.Module):
 
     kind = "mixstyle"
 
-    def __init__(self, model: nn.Module, cfg: MixConfig | None = None) -> None:
+    def __init__(self, model: nn.Module, cfg: MixConfig | EFDMixConfig | None = None) -> None:
         super().__init__()
         self.model = model
         self.cfg = cfg or MixConfig()
@@ -129,7 +147,7 @@ class _FeatureMixing(nn.Module):
         return self.mix(out, lam, perm)
 
     def mix(self, f: torch.Tensor, lam: torch.Tensor, perm: torch.Tensor) -> torch.Tensor:
-        return mixstyle(f, lam, perm, self.cfg.eps)
+        return mixstyle(f, lam, perm, self.cfg.eps)  # type: ignore[union-attr]
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
         x, y = batch
@@ -155,8 +173,15 @@ class EFDMix(_FeatureMixing):
 
     kind = "efdmix"
 
+    def __init__(self, model: nn.Module, cfg: EFDMixConfig | None = None) -> None:
+        cfg = cfg or EFDMixConfig()
+        if cfg.efdmix_variant not in EFDMIX_VARIANTS:
+            raise ConfigError(f"method.efdmix_variant must be one of {list(EFDMIX_VARIANTS)}, "
+                              f"got '{cfg.efdmix_variant}'")
+        super().__init__(model, cfg)
+
     def mix(self, f: torch.Tensor, lam: torch.Tensor, perm: torch.Tensor) -> torch.Tensor:
-        return efdmix(f, lam, perm)
+        return efdmix(f, lam, perm, self.cfg.efdmix_variant)  # type: ignore[union-attr]
 
 
 @METHODS.register("rsc")
@@ -210,6 +235,14 @@ class MixRecipeConfig:
     model: ModelConfig = field(default_factory=student_model)
     train: TrainConfig = field(default_factory=TrainConfig)
     method: MixConfig = field(default_factory=MixConfig)
+
+
+@dataclass
+class EFDMixRecipeConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=student_model)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    method: EFDMixConfig = field(default_factory=EFDMixConfig)
 
 
 @dataclass

@@ -25,6 +25,19 @@ Generators (``GENERATORS.get(name)(x, ctx)``):
   range (the reference's 0.001 scaled by the normalised range of each channel, i.e. 0.001 in pixels).
   Needs the student and the labels in ``ctx``.
 
+Before issue 11 three generators behaved differently; each old behaviour stays selectable for the ablation
+of those changes (``method.<generator>_variant=previous``; ``reference`` is the default):
+
+* ``cutmix_variant=previous``: one lam and one box *per sample* (``cutmix`` and ``fusion``);
+* ``noise_variant=previous``: ``clamp(x + N(0, noise_std^2), 0, 1)``, ``noise_std`` on the [0, 1] pixel range
+  (the old default was the same number, 0.15, about 4x the reference's noise);
+* ``adv_variant=previous``: FGSM on ``KL(teacher || student)`` at temperature T instead of the labelled CE (the old
+  default step was ``adv_eps=4/255``; set it with the variant to restore the old generator fully).
+
+``GeneratorContext.cutmixed`` receives the cutmixed batch from ``cutmix`` (and so ``fusion``): OKD's
+``method.id_branch=in_place`` trains the ID branch on it, as the reference does (its cutmix edits the batch in
+place).
+
 Randomness comes from torch's global generator (seeded by the run), so runs are reproducible.
 
 Example::
@@ -57,6 +70,21 @@ class GeneratorContext:
     temperature: float = 4.0
     student: nn.Module | None = None
     labels: Tensor | None = None  # the batch's labels (``adv``: the reference's FGSM uses the labelled CE)
+    teacher: nn.Module | None = None  # ``adv_variant=previous`` only (FGSM on the KL to the teacher)
+    cutmix_variant: str = "reference"  # or "previous": one box per sample (before issue 11)
+    noise_variant: str = "reference"  # or "previous": noise_std on pixels, clamped (before issue 11)
+    adv_variant: str = "reference"  # or "previous": FGSM on KL(teacher || student) (before issue 11)
+    cutmixed: Tensor | None = None  # set by ``cutmix``: the cutmixed batch (OKD's ``id_branch=in_place``)
+
+
+VARIANTS = ("reference", "previous")
+
+
+def check_variants(ctx: GeneratorContext) -> None:
+    """One line naming a ``method.<generator>_variant`` that is neither ``reference`` nor ``previous``."""
+    for key in ("cutmix_variant", "noise_variant", "adv_variant"):
+        if getattr(ctx, key) not in VARIANTS:
+            raise ConfigError(f"method.{key} must be one of {list(VARIANTS)}, got '{getattr(ctx, key)}'")
 
 
 GeneratorFn = Callable[[Tensor, GeneratorContext], Tensor]
@@ -103,13 +131,33 @@ def cutmix_box(h: int, w: int, device: torch.device) -> tuple[int, int, int, int
     return max(cy - ch // 2, 0), min(cy + ch // 2, h), max(cx - cw // 2, 0), min(cx + cw // 2, w)
 
 
+def cutmix_mask(b: int, h: int, w: int, device: torch.device) -> Tensor:
+    """``cutmix_variant=previous``: boolean box masks (B, 1, H, W), one lam ~ Beta(1, 1) and box per sample."""
+    cut = torch.sqrt(1.0 - _beta11(b, device))
+    ch, cw = (cut * h).long(), (cut * w).long()
+    cy = torch.randint(0, h, (b,), device=device)
+    cx = torch.randint(0, w, (b,), device=device)
+    y1, y2 = (cy - ch // 2).clamp(0, h), (cy + ch // 2).clamp(0, h)
+    x1, x2 = (cx - cw // 2).clamp(0, w), (cx + cw // 2).clamp(0, w)
+    ys = torch.arange(h, device=device).view(1, h)
+    xs = torch.arange(w, device=device).view(1, w)
+    rows = (ys >= y1.view(-1, 1)) & (ys < y2.view(-1, 1))
+    cols = (xs >= x1.view(-1, 1)) & (xs < x2.view(-1, 1))
+    return (rows[:, :, None] & cols[:, None, :]).unsqueeze(1)
+
+
 @GENERATORS.register("cutmix")
 def cutmix(x: Tensor, ctx: GeneratorContext) -> Tensor:
-    """Paste one random box of a permuted partner into every image (a new tensor; ``x`` is untouched)."""
+    """Paste one random box of a permuted partner into every image (a new tensor; ``x`` is untouched).
+    ``ctx.cutmix_variant=previous``: a box per sample. The result is also left in ``ctx.cutmixed``."""
     b, _, h, w = x.shape
-    y1, y2, x1, x2 = cutmix_box(h, w, x.device)
-    out = x.clone()
-    out[:, :, y1:y2, x1:x2] = x[_perm(b, x.device), :, y1:y2, x1:x2]
+    if ctx.cutmix_variant == "previous":
+        out = torch.where(cutmix_mask(b, h, w, x.device), x[_perm(b, x.device)], x)
+    else:
+        y1, y2, x1, x2 = cutmix_box(h, w, x.device)
+        out = x.clone()
+        out[:, :, y1:y2, x1:x2] = x[_perm(b, x.device), :, y1:y2, x1:x2]
+    ctx.cutmixed = out
     return out
 
 
@@ -157,6 +205,8 @@ def noise(x: Tensor, ctx: GeneratorContext) -> Tensor:
     """Additive Gaussian noise of std ``ctx.noise_std`` in ImageNet-normalised units, not clamped (reference)."""
     if ctx.noise_std < 0:
         raise ConfigError(f"method.noise_std must be >= 0, got {ctx.noise_std}")
+    if ctx.noise_variant == "previous":  # before issue 11: noise_std on the [0, 1] pixel range, clamped
+        return (x + ctx.noise_std * torch.randn_like(x)).clamp(0.0, 1.0)
     std = pixel_noise_std(ctx.noise_std, x.shape[1]).to(x.device, x.dtype).view(1, -1, 1, 1)
     return x + std * torch.randn_like(x)
 
@@ -171,12 +221,19 @@ def kl_soft(teacher_logits: Tensor, student_logits: Tensor, temperature: float) 
 @GENERATORS.register("adv")
 def adv(x: Tensor, ctx: GeneratorContext) -> Tensor:
     """One FGSM step on the student's labelled cross-entropy, size ``ctx.adv_eps`` (pixels), as the reference."""
-    if ctx.student is None or ctx.labels is None:
-        raise ConfigError("the 'adv' generator needs the student and the batch labels in its context")
+    previous = ctx.adv_variant == "previous"  # before issue 11: FGSM on KL(teacher || student)
+    if ctx.student is None or (ctx.teacher if previous else ctx.labels) is None:
+        raise ConfigError("the 'adv' generator needs the student and the batch labels (adv_variant=previous: the "
+                          "teacher) in its context")
     if ctx.adv_eps < 0:
         raise ConfigError(f"method.adv_eps must be >= 0, got {ctx.adv_eps}")
     xr = x.detach().clone().requires_grad_(True)
     with torch.enable_grad():
-        loss = F.cross_entropy(ctx.student(xr), ctx.labels)
+        if previous:
+            with torch.no_grad():
+                t = ctx.teacher(x)
+            loss = kl_soft(t, ctx.student(xr), ctx.temperature)
+        else:
+            loss = F.cross_entropy(ctx.student(xr), ctx.labels)
         (grad,) = torch.autograd.grad(loss, xr)  # input gradient only: the student's .grad stays untouched
     return (x.detach() + ctx.adv_eps * grad.sign()).clamp(0.0, 1.0)

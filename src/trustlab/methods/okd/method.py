@@ -40,7 +40,7 @@ from torch import nn
 from trustlab.engine.optim import build_optimizer
 from trustlab.errors import ConfigError
 from trustlab.experiment import DataConfig, ModelConfig, TrainConfig
-from trustlab.methods.okd.generators import GENERATORS, GeneratorContext, kl_soft
+from trustlab.methods.okd.generators import GENERATORS, GeneratorContext, check_variants, kl_soft
 from trustlab.methods.okd.teacher import TeacherConfig
 from trustlab.registry import METHODS
 
@@ -52,6 +52,9 @@ class KDConfig:
     temperature: float = 4.0
     ce_weight: float = 0.1
     kd_weight: float = 0.9
+
+
+ID_BRANCHES = ("clean", "in_place")
 
 
 @dataclass
@@ -67,6 +70,11 @@ class OKDConfig:
     adv_eps: float = 0.001  # ``adv``: FGSM step on the student's CE, [0, 1] pixel range (reference)
     jigsaw_grid: int = 2  # ``jigsaw``: grid x grid patches
     joint_forward: bool = False  # one teacher and one student pass over cat(x, A(x)) instead of two each
+    # the generators before issue 11, each selectable alone for the ablation (generators.py): reference | previous
+    cutmix_variant: str = "reference"  # ``cutmix``/``fusion``: previous = one box per sample
+    noise_variant: str = "reference"  # ``noise``: previous = noise_std on [0, 1] pixels, clamped
+    adv_variant: str = "reference"  # ``adv``: previous = FGSM on KL(teacher || student) (old adv_eps 4/255)
+    id_branch: str = "clean"  # or "in_place": the ID branch trains on the cutmixed batch (the reference's quirk)
 
 
 def _check_weights(cfg: KDConfig | OKDConfig) -> None:
@@ -138,18 +146,26 @@ class OKD(KD):
         super().__init__(model, teacher, cfg)
         self.cfg: OKDConfig = cfg
         self.generator = GENERATORS.get(cfg.generator)
+        check_variants(self.generator_context())
+        if cfg.id_branch not in ID_BRANCHES:
+            raise ConfigError(f"method.id_branch must be one of {list(ID_BRANCHES)}, got '{cfg.id_branch}'")
 
     def generator_context(self, labels: torch.Tensor | None = None) -> GeneratorContext:
         c = self.cfg
         return GeneratorContext(
             noise_std=c.noise_std, adv_eps=c.adv_eps, jigsaw_grid=c.jigsaw_grid, temperature=c.temperature,
-            student=self.model, labels=labels,
+            student=self.model, labels=labels, teacher=self.teacher, cutmix_variant=c.cutmix_variant,
+            noise_variant=c.noise_variant, adv_variant=c.adv_variant,
         )
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
         x, y = batch
         b = len(x)
-        x_ood = self.generator(x, self.generator_context(y)).detach()
+        ctx = self.generator_context(y)
+        x_ood = self.generator(x, ctx).detach()
+        if self.cfg.id_branch == "in_place" and ctx.cutmixed is not None:
+            # the reference's cutmix pastes into its input in place: CE and KD on x then see the cutmixed batch
+            x = ctx.cutmixed.detach()
         with torch.no_grad():
             if self.cfg.joint_forward:
                 t_all = self.teacher(torch.cat([x, x_ood]))

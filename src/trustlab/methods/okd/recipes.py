@@ -35,7 +35,7 @@ from trustlab.engine.fit import FitResult
 from trustlab.engine.runtime import resolve_device
 from trustlab.errors import ConfigError
 from trustlab.experiment import DataConfig, ModelConfig, TrainConfig
-from trustlab.methods.okd.baselines import RSC, EFDMix, MixRecipeConfig, MixStyle, RSCRecipeConfig
+from trustlab.methods.okd.baselines import RSC, EFDMix, EFDMixRecipeConfig, MixRecipeConfig, MixStyle, RSCRecipeConfig
 from trustlab.methods.okd.method import KD, OKD, KDRecipeConfig, OKDConfig, student_model
 from trustlab.methods.okd.teacher import TEACHER_RECIPE, TeacherConfig, load_teacher, runs_root_of
 from trustlab.recipes import TINY_FOLDER, Recipe, RunContext, register_recipe
@@ -200,7 +200,7 @@ _METHODS: list[tuple[str, str, type, Any, bool]] = [
     ("okd", "OKD (KD + T^2 KL on fusion OOD data) into the tiny student", OKDStudyConfig, distill(OKD), True),
     ("mixstyle", "MixStyle (p=0.5, alpha=0.1) for the tiny student", MixRecipeConfig,
      dg(lambda m, c: MixStyle(m, c.method)), False),
-    ("efdmix", "EFDMix (p=0.5, alpha=0.1) for the tiny student", MixRecipeConfig,
+    ("efdmix", "EFDMix (p=0.5, alpha=0.1) for the tiny student", EFDMixRecipeConfig,
      dg(lambda m, c: EFDMix(m, c.method)), False),
     ("rsc", "RSC (drop the top 10% features of 10% of the batch) for the tiny student", RSCRecipeConfig,
      dg(lambda m, c: RSC(m, c.method)), False),
