@@ -31,6 +31,16 @@ def test_data_show_your_own_root(tmp_path, own_root):
     assert len(pngs) == 6 and all(p.stat().st_size > 0 for p in pngs)
 
 
+def test_data_show_psg_reads_your_root_and_asks_for_one(tmp_path, own_root):
+    """``psg`` is the recipes' ``data.name`` for a PSG root: registered for ``data show``/``build``, --root required."""
+    cli("data", "show", "psg", "--root", str(own_root), "--out", str(tmp_path / "show"), check=True)
+    assert len(sorted((tmp_path / "show").glob("*.png"))) == 6
+    proc = cli("data", "show", "psg", "--out", str(tmp_path / "none"))
+    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+    assert proc.returncode == 2 and len(lines) == 1 and "pass --root" in lines[0], proc.stderr
+    assert not (tmp_path / "none").exists() or not list((tmp_path / "none").iterdir())
+
+
 def test_run_on_your_own_psg_root(tmp_path, own_root):
     proc = cli("run", "psg/two-stage", "--set", "data.name=psg", "--set", f"data.root={own_root}",
                "--set", "data.val_fraction=0.25", *TINY, runs=tmp_path / "runs", check=True)

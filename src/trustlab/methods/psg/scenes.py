@@ -637,6 +637,19 @@ def _show(cfg: Any, out_dir: Path) -> list[Path]:
     return paths
 
 
+def _own_root(cfg: Any) -> Any:
+    """``psg`` (the recipes' ``data.name=psg``): a PSG root on disk, so ``--root`` is required."""
+    from trustlab.errors import ConfigError
+
+    if cfg is None or getattr(cfg, "root", None) is None:
+        raise ConfigError("dataset 'psg' is a PSG root on disk (psg.json + images + panoptic PNGs): pass --root "
+                          "<PSG root>; the embedded scenes are 'psg-scenes'")
+    return cfg
+
+
 DATASETS.add(NAME, DatasetEntry(_build_lines, _show,
                                 "PSG: 520 generated 64px panoptic scenes (5 stuff, 8 things, 12 long-tailed "
                                 "predicates) in psg.json + panoptic PNG format; data.root=<PSG root> for real PSG"))
+DATASETS.add("psg", DatasetEntry(lambda cfg: _build_lines(_own_root(cfg)), lambda cfg, out: _show(_own_root(cfg), out),
+                                 "PSG: your own PSG root (the OpenPSG release layout: psg.json with string ids, "
+                                 "COCO images, panoptic PNGs), --root <PSG root>"))
