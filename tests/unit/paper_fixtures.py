@@ -77,9 +77,12 @@ def write_mnist(root: Path, folder: str = "MNIST", n: int = 20, gz: bool = False
     rng = np.random.default_rng(seed)
     raw = root / folder / "raw"
     raw.mkdir(parents=True, exist_ok=True)
+    labels = (np.arange(n) % 10).astype(np.uint8)
     for prefix in ("train", "t10k"):
-        for kind, arr in (("images-idx3", _imgs(n, rng, 28, 28, 0)),
-                          ("labels-idx1", (np.arange(n) % 10).astype(np.uint8))):
+        images = (rng.integers(0, 40, size=(n, 28, 28))).astype(np.uint8)
+        for i, c in enumerate(labels):  # a learnable class: a bright bar whose row is the label
+            images[i, 2 + 2 * c: 4 + 2 * c, 4:24] = 255
+        for kind, arr in (("images-idx3", images), ("labels-idx1", labels)):
             data = idx_bytes(arr)
             name = f"{prefix}-{kind}-ubyte"
             if gz:
@@ -141,3 +144,33 @@ def write_openood(root: Path, id_name: str = "cifar10", classes: int = 10, per_c
 def _write_list(path: Path, lines: list[str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
+
+
+def write_domainbed(root: Path, domains: tuple[str, ...], classes: int = 2, per_class: int = 8, seed: int = 0) -> Path:
+    """DomainBed's ``root/<domain>/<class>/<image>`` (each class a colour, each domain a brightness)."""
+    rng = np.random.default_rng(seed)
+    for d, dom in enumerate(domains):
+        for c in range(classes):
+            for k in range(per_class):
+                img = np.zeros((32, 32, 3))
+                img[..., c % 3] = 0.4 + 0.15 * d
+                img = (np.clip(img + rng.normal(0, 0.08, img.shape), 0, 1) * 255).astype(np.uint8)
+                (root / dom / f"class{c}").mkdir(parents=True, exist_ok=True)
+                Image.fromarray(img).save(root / dom / f"class{c}" / f"{k}.jpg")
+    return root
+
+
+def write_koniq(root: Path, n: int = 16, seed: int = 0) -> Path:
+    """pyiqa's KonIQ-10k: images under ``root/512x384/`` and ``meta_info_KonIQ10kDataset.csv`` (image_name, MOS, std);
+    returns the CSV path."""
+    rng = np.random.default_rng(seed)
+    base = rng.integers(60, 200, (48, 64, 3)).astype(float)
+    (root / "512x384").mkdir(parents=True, exist_ok=True)
+    lines = ["image_name,MOS,std"]
+    for i in range(n):
+        img = np.clip(base + rng.normal(0, 4 + 5 * i, base.shape), 0, 255).astype(np.uint8)
+        Image.fromarray(img).save(root / "512x384" / f"{1000 + i}.jpg")
+        lines.append(f"512x384/{1000 + i}.jpg,{90 - 5 * i:.2f},{0.3:.2f}")
+    meta = root / "meta_info_KonIQ10kDataset.csv"
+    meta.write_text("\n".join(lines) + "\n")
+    return meta

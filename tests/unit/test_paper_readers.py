@@ -23,7 +23,9 @@ from trustlab.registry import DATASETS
 
 from . import paper_fixtures as F
 
-FUZZ = settings(max_examples=25, deadline=None, database=None,
+# TRUSTLAB_FUZZ_EXAMPLES=300 for a longer search (the default keeps each test within seconds)
+EXAMPLES = int(os.environ.get("TRUSTLAB_FUZZ_EXAMPLES", "25"))
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
@@ -167,7 +169,7 @@ def test_fuzz_cifar_bytes(data: bytes, which: str) -> None:
     _loads_or_one_error("tv-cifar10", root, val_fraction=0.0)
 
 
-@settings(FUZZ, max_examples=12)
+@settings(FUZZ, max_examples=max(12, EXAMPLES // 2))
 @given(obj=st.recursive(st.none() | st.integers() | st.text(max_size=8) | st.binary(max_size=8),
                         lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=6) | st.binary(
                             max_size=6), c, max_size=4), max_leaves=12))

@@ -88,14 +88,21 @@ class Cost:
 
 @dataclass(frozen=True)
 class PaperRun:
-    """One run of an existing recipe: ``cell`` is its table cell (e.g. ``PACS/sketch``), ``data`` the data key."""
+    """One run of an existing recipe. ``where``: the overrides that wire it to the data and define its table cell
+    (data.name/root/target, a method arm); ``scale``: the paper's scale (models, epochs, image size), which ``--tiny``
+    replaces by the recipe's own ``tiny`` overrides. ``cell`` is its table cell (``PACS/sketch``), ``data`` its key."""
 
     recipe: str
-    overrides: dict[str, Any]
+    where: dict[str, Any]
+    scale: dict[str, Any]
     cell: str
     data: str
     seed: int
     cost: Cost
+
+    @property
+    def overrides(self) -> dict[str, Any]:
+        return {**self.scale, **self.where, "train.seed": self.seed}
 
 
 @dataclass
@@ -141,7 +148,7 @@ def domainbed_need(name: str) -> DataNeed:
                     probe=domains)
 
 
-def lodo_train_images(name: str, val_fraction: float = 0.2, test_fraction: float = 0.0) -> float:
+def lodo_train_images(name: str, val_fraction: float = 0.2, test_fraction: float = 0.2) -> float:
     """Training images of one leave-one-domain-out split (three of four domains, minus the carved val/test)."""
     return DOMAINBED_IMAGES[name] * 0.75 * (1.0 - val_fraction - test_fraction)
 
@@ -238,19 +245,16 @@ def first_per_data(runs: Sequence[PaperRun]) -> list[PaperRun]:
     return out
 
 
-# keys that say where the data and checkpoints are: a recipe's tiny overrides never replace them
-LOCATION_KEYS = ("data.name", "data.root", "data.target", "data.meta", "data.json", "data.layout", "env.id",
-                 "model.weights", "teacher.model.weights", "clip.weights", "clip.arch")
-
-
 def tiny_run(run: PaperRun) -> PaperRun:
-    """``run`` at its recipe's ``tiny`` scale (the recipe's tiny overrides on top, its data locations kept)."""
+    """``run`` at its recipe's ``tiny`` scale: its ``where`` overrides, the recipe's ``tiny`` ones instead of the
+    paper's scale (those that point at the contract test's generated folder left out)."""
+    from trustlab.config import flatten
     from trustlab.recipes import TINY_FOLDER
     from trustlab.registry import RECIPES
 
-    tiny = {k: v for k, v in RECIPES.get(run.recipe).tiny.items()
-            if k not in LOCATION_KEYS and TINY_FOLDER not in str(v)}
-    return PaperRun(run.recipe, {**run.overrides, **tiny}, run.cell, run.data, run.seed, Cost(0.0, run.cost.gmacs))
+    tiny = {k: v for k, v in flatten(dict(RECIPES.get(run.recipe).tiny)).items()
+            if k not in run.where and TINY_FOLDER not in str(v)}
+    return PaperRun(run.recipe, run.where, tiny, run.cell, run.data, run.seed, Cost(0.0, run.cost.gmacs))
 
 
 # ---------------------------------------------------------------- estimate
@@ -315,7 +319,7 @@ def format_plan(rows: Sequence[Mapping[str, Any]], skipped: Sequence[str], rate:
                  f"estimate {sum(r['gpu_hours'] for r in todo):.1f} GPU-hours "
                  f"({sum(r['cpu_hours'] for r in todo):.0f} CPU-hours at this machine's rate)")
     lines.append(f"* estimate: FLOPs = 6 x forward MACs x training samples; GPU-hours at an assumed sustained "
-                 f"{GPU_FLOPS / 1e12:.0f} TFLOP/s; this CPU measured {flops / 1e9:.1f} GFLOP/s per thread "
+                 f"{GPU_FLOPS / 1e12:.0f} TFLOP/s; this CPU measured {flops / 1e9:.1f} GFLOP per CPU-second "
                  f"(resnet18 32px batch 8 training step: {sec * 1e3:.0f} ms CPU time, {step_flops / 1e9:.2f} GFLOP); "
                  "data loading and evaluation not counted")
     lines += [f"skipped {s}" for s in skipped]
@@ -334,7 +338,8 @@ def run_paper(data: Mapping[str, Path], out_root: str | Path = "reports", only: 
     protocols = selected(only)
     check_data(data)  # one line and nothing written when a root is wrong
     overview = plan and not data
-    runs, skipped = plan_runs(protocols, placeholders(protocols) if overview else data, tiny, explicit=bool(only))
+    runs, skipped = plan_runs(protocols, placeholders(protocols) if overview else data, tiny,
+                              explicit=bool(only) or overview)
     out_dir = Path(out_root) / ("paper-tiny" if tiny else "paper")
     if plan:
         rate = measure_cpu_rate()
@@ -353,8 +358,9 @@ def run_paper(data: Mapping[str, Path], out_root: str | Path = "reports", only: 
     out_dir.mkdir(parents=True, exist_ok=True)
     records: list[dict[str, Any]] = []
     try:
-        for p in dict.fromkeys(p for p, _ in runs):
-            mine = [r for q, r in runs if q is p]
+        for pid in dict.fromkeys(p.id for p, _ in runs):
+            p = PAPERS.get(pid)
+            mine = [r for q, r in runs if q.id == pid]
             if not quiet:
                 print(f"[paper] {p.id}: {len(mine)} runs ({p.paper})", file=sys.stderr)
             records += _run_protocol(ctx, p, mine)

@@ -25,6 +25,7 @@ import numpy as np
 
 from trustlab.data.base import SPLITS, DGData
 from trustlab.data.folder import ImageFileDataset, balanced_subset
+from trustlab.data.torchvision_sets import one_line, one_line_errors
 from trustlab.errors import DataError
 from trustlab.experiment import DataConfig
 from trustlab.registry import DATASETS
@@ -70,7 +71,7 @@ def read_split_file(path: Path) -> dict[str, list[tuple[str, int, str]]]:
     try:
         raw = json.loads(path.read_bytes())
     except (ValueError, UnicodeDecodeError, RecursionError) as e:
-        raise DataError(f"'{path}' is not valid JSON ({type(e).__name__}: {str(e)[:120]})") from e
+        raise DataError(f"'{path}' is not valid JSON ({type(e).__name__}: {one_line(e)})") from e
     if not isinstance(raw, dict) or not all(s in raw for s in SPLITS):
         raise DataError(f"'{path}' must be an object with 'train', 'val' and 'test' lists")
     return {s: _items(raw[s], s, path) for s in SPLITS}
@@ -114,6 +115,7 @@ def _resolve(images: Path, rel: str, root: Path) -> Path:
 
 
 @DATASETS.register("dassl")
+@one_line_errors
 def build_dassl(cfg: DataConfig) -> DGData:
     """Dassl/CoOp split_zhou_<Dataset>.json under data.root (released train/val/test), images read lazily."""
     if not cfg.root:

@@ -23,6 +23,7 @@ import numpy as np
 
 from trustlab.data.base import SPLITS, DGData
 from trustlab.data.folder import ImageFileDataset, balanced_subset
+from trustlab.data.torchvision_sets import one_line, one_line_errors
 from trustlab.errors import DataError
 from trustlab.experiment import DataConfig
 from trustlab.registry import DATASETS
@@ -80,7 +81,7 @@ def parse_list(path: Path, root: Path, images: Path, num_classes: int | None) ->
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as e:
-        raise DataError(f"'{path}' is not UTF-8 text ({e})") from e
+        raise DataError(f"'{path}' is not UTF-8 text ({one_line(e)})") from e
     paths, labels = [], []
     for n, line in enumerate(text.split("\n"), 1):
         line = line.rstrip("\r")
@@ -121,6 +122,7 @@ def _root(cfg: DataConfig, b: Benchmark) -> Path:
     return Path(os.path.realpath(root))
 
 
+@one_line_errors
 def build_openood(cfg: DataConfig, b: Benchmark) -> DGData:
     root = _root(cfg, b)
     images = root / b.images
@@ -137,6 +139,7 @@ def build_openood(cfg: DataConfig, b: Benchmark) -> DGData:
                   info={"root": str(root), "layout": "openood-v1.5", "labels_present": int(len(present))})
 
 
+@one_line_errors
 def ood_sets(cfg: DataConfig, id_name: str) -> dict[str, dict[str, ImageFileDataset]]:
     """The OOD sets of benchmark ``id_name``: ``{"val": {"val": ds}, "near": {name: ds}, "far": {name: ds}}``."""
     b = BENCHMARKS[id_name]

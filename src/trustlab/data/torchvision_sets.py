@@ -24,13 +24,14 @@ never the test set), ``test`` is the official test split. ``data.max_per_domain`
 
 from __future__ import annotations
 
+import functools
 import gzip
 import io
 import pickle
 import zlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -43,6 +44,31 @@ from trustlab.registry import DATASETS
 Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]  # x_train, y_train, x_test, y_test, classes
 
 MAX_FILE_BYTES = 4 << 30  # refuse anything larger than a real release file (STL-10's unlabeled X is 2.6 GB)
+
+
+def one_line(e: BaseException, limit: int = 160) -> str:
+    """An exception's message on one line (library messages can hold newlines), cut to ``limit`` characters."""
+    return " ".join(str(e).split())[:limit]
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def one_line_errors(fn: F) -> F:
+    """A dataset builder whose DataError is always one line under 400 characters (file names from a user's list or
+    split file can hold newlines)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kw: Any) -> Any:
+        try:
+            return fn(*args, **kw)
+        except DataError as e:
+            text = one_line(e, 390)
+            if text == str(e):
+                raise
+            raise DataError(text) from e
+
+    return wrapper  # type: ignore[return-value]
 
 
 # ---------------------------------------------------------------- CIFAR (pickles)
@@ -78,7 +104,7 @@ def _unpickle(path: Path) -> dict[str, Any]:
     except DataError:
         raise
     except Exception as e:  # a corrupt pickle raises many types (EOFError, UnpicklingError, ValueError, ...)
-        raise DataError(f"'{path}' is not a CIFAR batch pickle ({type(e).__name__}: {e})") from e
+        raise DataError(f"'{path}' is not a CIFAR batch pickle ({type(e).__name__}: {one_line(e)})") from e
     if not isinstance(obj, dict):
         raise DataError(f"'{path}' holds a {type(obj).__name__}, not the dict of a CIFAR batch")
     return {k.decode("latin1") if isinstance(k, bytes) else str(k): v for k, v in obj.items()}
@@ -92,7 +118,7 @@ def _cifar_batch(path: Path, label_key: str, num_classes: int) -> tuple[np.ndarr
         data = np.asarray(d["data"], dtype=np.uint8)
         labels = np.asarray(d[label_key], dtype=np.int64).reshape(-1)
     except (TypeError, ValueError, OverflowError) as e:
-        raise DataError(f"'{path}': 'data' or '{label_key}' is not numeric ({e})") from e
+        raise DataError(f"'{path}': 'data' or '{label_key}' is not numeric ({one_line(e)})") from e
     if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(data) != len(labels):
         raise DataError(f"'{path}': 'data' must be (N, 3072) with N labels, got {data.shape} and {len(labels)} labels")
     _check_labels(labels, num_classes, path)
@@ -133,7 +159,7 @@ def _svhn_split(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         mat = loadmat(str(path), variable_names=["X", "y"])
     except Exception as e:  # scipy raises ValueError, TypeError, MatReadError, ... on a broken file
-        raise DataError(f"'{path}' is not a readable MATLAB file ({type(e).__name__}: {e})") from e
+        raise DataError(f"'{path}' is not a readable MATLAB file ({type(e).__name__}: {one_line(e)})") from e
     if "X" not in mat or "y" not in mat:
         raise DataError(f"'{path}' has no 'X' or 'y' variable")
     x, y = np.asarray(mat["X"]), np.asarray(mat["y"]).reshape(-1)
@@ -195,7 +221,7 @@ def read_idx(path: Path) -> np.ndarray:
         try:
             data = gzip.decompress(_read_bytes(gz))
         except (OSError, EOFError, zlib.error) as e:
-            raise DataError(f"'{gz}' is not a readable gzip file ({e})") from e
+            raise DataError(f"'{gz}' is not a readable gzip file ({one_line(e)})") from e
         path = gz
     else:
         data = _read_bytes(path)
@@ -290,6 +316,7 @@ def to_rgb_size(x: np.ndarray, size: int, chunk: int = 4096) -> np.ndarray:
 
 
 def _register(name: str, reader: Callable[[Path], Arrays], what: str, layout: str) -> None:
+    @one_line_errors
     def build(cfg: DataConfig) -> DGData:
         if not cfg.root:
             raise DataError(f"dataset '{name}' needs data.root, the folder holding {layout} "

@@ -40,11 +40,11 @@ def runs(data: Mapping[str, Path], seeds: Sequence[int]) -> list[PaperRun]:
         for seed in seeds:
             for target in DOMAINBED_DOMAINS[name]:
                 for recipe in ("gmoe/folder", "gmoe/dense-folder"):
-                    ov = {"data.name": "folder", "data.root": str(data[name]), "data.target": target,
-                          "data.image_size": SIZE, "data.batch_size": BATCH, "data.test_fraction": 0.0,
-                          "train.optimizer": "adam", "train.lr": LR[name], "train.weight_decay": 1e-6,
-                          "train.epochs": epochs, "train.seed": seed, **VIT_S}
-                    out.append(PaperRun(recipe, ov, f"{name}/{target}", name, seed, Cost(epochs * n, VIT_S_GMACS)))
+                    where = {"data.name": "folder", "data.root": str(data[name]), "data.target": target}
+                    scale = {"data.image_size": SIZE, "data.batch_size": BATCH, "train.optimizer": "adam",
+                             "train.lr": LR[name], "train.weight_decay": 1e-6, "train.epochs": epochs, **VIT_S}
+                    out.append(PaperRun(recipe, where, scale, f"{name}/{target}", name, seed,
+                                        Cost(epochs * n, VIT_S_GMACS)))
     return out
 
 

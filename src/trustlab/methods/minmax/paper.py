@@ -32,14 +32,13 @@ def runs(data: Mapping[str, Path], seeds: Sequence[int]) -> list[PaperRun]:
     for key, (name, size, epochs, n) in SETS.items():
         if key not in data:
             continue
-        base = {"data.name": name, "data.root": str(data[key]), "data.target": name, "data.image_size": size,
-                "train.epochs": epochs}
+        where = {"data.name": name, "data.root": str(data[key]), "data.target": name}
+        scale = {"data.image_size": size, "train.epochs": epochs}
         for seed in seeds:
             for recipe, extra, k in (("attack/ensemble", {}, 3), ("attack/universal", {}, 1), ("attack/eot", {}, 1),
                                      *(("attack/minmax-at", {"at.mode": m}, 4) for m in ("minmax", "average", "max"))):
-                ov = {**base, **extra, "train.seed": seed}
                 cell = f"{key}/{recipe.split('/')[1]}{'/' + extra['at.mode'] if extra else ''}"
-                out.append(PaperRun(recipe, ov, cell, key, seed, Cost(epochs * n, GMACS * k)))
+                out.append(PaperRun(recipe, {**where, **extra}, scale, cell, key, seed, Cost(epochs * n, GMACS * k)))
     return out
 
 

@@ -45,15 +45,15 @@ def runs(data: Mapping[str, Path], seeds: Sequence[int]) -> list[PaperRun]:
         for seed in seeds:
             for target in DOMAINBED_DOMAINS[name]:
                 for recipe in RECIPES:
-                    ov = {"data.name": "folder", "data.root": str(data[name]), "data.target": target,
-                          "data.image_size": SIZE, "data.batch_size": BATCH, "data.augment": "crop_flip",
-                          "data.test_fraction": 0.0, "model.name": "mobilenet_v3_small", "model.width": 1.0,
-                          "train.epochs": EPOCHS, "train.lr": 0.01, "train.seed": seed}
+                    where = {"data.name": "folder", "data.root": str(data[name]), "data.target": target}
+                    scale = {"data.image_size": SIZE, "data.batch_size": BATCH, "data.augment": "crop_flip",
+                             "model.name": "mobilenet_v3_small", "model.width": 1.0, "train.epochs": EPOCHS,
+                             "train.lr": 0.01}
                     if recipe != "student-erm/folder":
-                        ov.update(teacher)
+                        scale.update(teacher)
                     # the teacher (trained once per data config, cached) runs forward on every student sample
                     gmacs = STUDENT_GMACS + (TEACHER_GMACS / 3 if recipe != "student-erm/folder" else 0.0)
-                    out.append(PaperRun(recipe, ov, f"{name}/{target}", name, seed, Cost(EPOCHS * n, gmacs)))
+                    out.append(PaperRun(recipe, where, scale, f"{name}/{target}", name, seed, Cost(EPOCHS * n, gmacs)))
     return out
 
 

@@ -23,15 +23,14 @@ def runs(data: Mapping[str, Path], seeds: Sequence[int]) -> list[PaperRun]:
     for seed in seeds:
         for env in ENVS:
             for reward in ("clean", "noisy", "surrogate", "peer"):
-                ov = {"env.id": env, "method.reward": reward, "train.steps": STEPS, "train.seed": seed}
-                out.append(PaperRun("peerpl/noisy-reward", ov, f"{env}/{reward}", env, seed,
+                out.append(PaperRun("peerpl/noisy-reward", {"env.id": env, "method.reward": reward},
+                                    {"train.steps": STEPS}, f"{env}/{reward}", env, seed,
                                     Cost(STEPS * 32, GMACS, cpu_bound=True)))
         for xi in (0.0, 0.2):
-            ov = {"env.id": "CartPole-v1", "bc.xi": xi, "train.seed": seed}
-            out.append(PaperRun("peerpl/bc", ov, f"CartPole-v1/bc-xi{xi}", "CartPole-v1", seed,
-                                Cost(STEPS * 8, GMACS, cpu_bound=True)))
-        out.append(PaperRun("peerpl/cotrain", {"env.id": "CartPole-v1", "train.seed": seed}, "CartPole-v1/cotrain",
-                            "CartPole-v1", seed, Cost(STEPS * 8, GMACS, cpu_bound=True)))
+            out.append(PaperRun("peerpl/bc", {"env.id": "CartPole-v1", "bc.xi": xi}, {}, f"CartPole-v1/bc-xi{xi}",
+                                "CartPole-v1", seed, Cost(STEPS * 8, GMACS, cpu_bound=True)))
+        out.append(PaperRun("peerpl/cotrain", {"env.id": "CartPole-v1"}, {}, "CartPole-v1/cotrain", "CartPole-v1",
+                            seed, Cost(STEPS * 8, GMACS, cpu_bound=True)))
     return out
 
 

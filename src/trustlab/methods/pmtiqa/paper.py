@@ -45,12 +45,13 @@ def runs(data: Mapping[str, Path], seeds: Sequence[int]) -> list[PaperRun]:
             continue
         for seed in seeds:
             for arm, extra in ARMS.items():
-                ov = {"data.name": "csv", "data.root": str(data[key]), "data.meta": str(data[f"{key}-meta"]),
-                      "data.layout": layout, "data.split_column": "random", "data.split_seed": seed,
-                      "data.image_size": SIZE, "method.patch_size": PATCH, "method.train_patches": 4,
-                      "model.name": "resnet18", "model.width": 1.0, "train.epochs": EPOCHS, "train.lr": 1e-4,
-                      "train.schedule": "step", "train.step_size": 6, "train.seed": seed, **extra}
-                out.append(PaperRun("pmtiqa/distort", ov, f"{key}/{arm}", key, seed, Cost(EPOCHS * 0.8 * n, GMACS)))
+                where = {"data.name": "csv", "data.root": str(data[key]), "data.meta": str(data[f"{key}-meta"]),
+                         "data.layout": layout, "data.split_column": "random", "data.split_seed": seed, **extra}
+                scale = {"data.image_size": SIZE, "method.patch_size": PATCH, "method.train_patches": 4,
+                         "model.name": "resnet18", "model.width": 1.0, "train.epochs": EPOCHS, "train.lr": 1e-4,
+                         "train.schedule": "step", "train.step_size": 6}
+                out.append(PaperRun("pmtiqa/distort", where, scale, f"{key}/{arm}", key, seed,
+                                    Cost(EPOCHS * 0.8 * n, GMACS)))
     return out
 
 

@@ -27,12 +27,13 @@ def runs(data: Mapping[str, Path], seeds: Sequence[int]) -> list[PaperRun]:
     out = []
     for seed in seeds:
         for recipe in ("psg/two-stage", "psg/psgtr"):
-            ov = {"data.name": "psg", "data.root": str(data["PSG"]), "data.image_size": 256, "train.seed": seed}
+            where = {"data.name": "psg", "data.root": str(data["PSG"])}
+            scale: dict[str, object] = {"data.image_size": 256}
             if recipe == "psg/two-stage":
-                ov.update({"method.seg_epochs": EPOCHS[recipe], "method.rel_epochs": EPOCHS[recipe]})
+                scale.update({"method.seg_epochs": EPOCHS[recipe], "method.rel_epochs": EPOCHS[recipe]})
             else:
-                ov["method.epochs"] = EPOCHS[recipe]
-            out.append(PaperRun(recipe, ov, f"PSG/{recipe.split('/')[1]}", "PSG", seed,
+                scale["method.epochs"] = EPOCHS[recipe]
+            out.append(PaperRun(recipe, where, scale, f"PSG/{recipe.split('/')[1]}", "PSG", seed,
                                 Cost(EPOCHS[recipe] * IMAGES, GMACS[recipe])))
     return out
 

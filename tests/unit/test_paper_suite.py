@@ -1,0 +1,119 @@
+"""``trustlab bench --suite paper``: the data check, the plan and the tiny runs of each wired protocol on fixtures
+written in the official layouts (the verdicts are not the point: the code path from --data to a finished run is)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import trustlab.methods  # noqa: F401  (registers the protocols)
+from trustlab.bench import paper
+from trustlab.bench.paper import PAPERS, parse_data, plan_runs, run_paper
+from trustlab.cli import main
+from trustlab.errors import ConfigError, DataError
+
+from . import paper_fixtures as F
+
+RATE = (1e10, 1.0, 1e10)  # a fixed CPU rate: the plan tests do not measure
+
+
+@pytest.fixture
+def no_measure(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(paper, "measure_cpu_rate", lambda: RATE)
+
+
+def test_every_protocol_is_registered_with_its_data_and_paper() -> None:
+    assert set(PAPERS.names()) == {"okd", "gmoe", "coop", "ood", "minmax", "doorping", "pmtiqa", "psg", "peerpl",
+                                   "advsim"}
+    for _, p in PAPERS.items():
+        assert "arXiv:" in p.paper
+        for n in p.needs:
+            assert n.layout and n.source and n.what
+
+
+@pytest.mark.usefixtures("no_measure")
+def test_plan_overview_without_data(tmp_path: Path) -> None:
+    text = run_paper({}, out_root=tmp_path, plan=True)
+    assert "okd" in text and "gmoe" in text and "peerpl" in text and "GPU-hours" in text and "estimate" in text
+    assert "not wired" in text  # coop, ood, doorping, advsim say why
+    assert not any(tmp_path.iterdir())  # the plan writes nothing
+
+
+@pytest.mark.usefixtures("no_measure")
+def test_plan_hash_and_done_follow_the_run_cache(tmp_path: Path) -> None:
+    root = F.write_mnist(tmp_path / "tv", n=20)
+    text = run_paper({"MNIST": root}, out_root=tmp_path / "rep", plan=True)
+    rows = [ln for ln in text.splitlines() if ln.startswith("minmax")]
+    assert len(rows) == 6 * 3 and all(" no " in ln for ln in rows)  # 6 runs x 3 seeds, none done
+    runs, _ = plan_runs([PAPERS.get("minmax")], {"MNIST": root})
+    from trustlab.config import override_strings
+    from trustlab.runs.cache import cache_path
+
+    first = runs[0][1]
+    done = cache_path(first.recipe, override_strings(first.overrides), tmp_path / "rep" / "paper" / "runs") / "done"
+    done.parent.mkdir(parents=True)
+    done.write_text("")
+    again = [ln for ln in run_paper({"MNIST": root}, out_root=tmp_path / "rep", plan=True).splitlines()
+             if ln.startswith("minmax")]
+    assert sum(" yes " in ln for ln in again) == 1 and done.parent.name.endswith(again[0].split()[4])
+
+
+def test_missing_root_is_one_line_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "reports"
+    rc = main(["bench", "--suite", "paper", "--data", f"PACS={tmp_path / 'nope'}", "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.startswith("error: ") and "\n" not in err
+    assert "DomainBed PACS" in err and "art_painting" in err and "DomainBed" in err and "download.py" in err
+    assert not out.exists()
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "photo").mkdir()  # a root without the other domains
+    with pytest.raises(DataError, match="has no art_painting"):
+        run_paper({"PACS": tmp_path / "half"}, out_root=out)
+    assert not out.exists()
+
+
+def test_data_keys_and_map(tmp_path: Path) -> None:
+    m = tmp_path / "data.yaml"
+    m.write_text("PACS: /a\nMNIST: /b\n")
+    assert parse_data(["MNIST=/c"], str(m)) == {"PACS": Path("/a"), "MNIST": Path("/c")}
+    for bad in (["PACS"], ["=x"]):
+        with pytest.raises(ConfigError):
+            parse_data(bad)
+    with pytest.raises(ConfigError, match="did you mean 'PACS'"):
+        run_paper({"PAC": tmp_path}, out_root=tmp_path / "r")
+
+
+def test_other_suites_refuse_paper_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--suite", "smoke", "--plan"]) == 2
+    assert "for --suite paper" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- the tiny runs on fixtures
+
+
+def _fixtures(tmp: Path) -> dict[str, dict[str, Path]]:
+    pacs = F.write_domainbed(tmp / "PACS", ("art_painting", "cartoon", "photo", "sketch"))
+    return {
+        "okd": {"PACS": pacs},
+        "gmoe": {"PACS": pacs},
+        "minmax": {"MNIST": F.write_mnist(tmp / "tv", n=60)},
+        "pmtiqa": {"koniq": tmp / "koniq", "koniq-meta": F.write_koniq(tmp / "koniq")},
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("one_thread")
+@pytest.mark.parametrize("protocol", ["okd", "gmoe", "minmax", "pmtiqa", "peerpl"])
+def test_tiny_protocol_runs_end_to_end(protocol: str, tmp_path: Path) -> None:
+    data = _fixtures(tmp_path).get(protocol, {})
+    out = run_paper(data, out_root=tmp_path / "rep", only=[protocol], tiny=True, quiet=True)
+    report = json.loads((Path(out).parent / "paper.json").read_text())
+    rows = [r for r in report["runs"] if r["protocol"] == protocol]
+    assert rows and all("error" not in r for r in rows), [r.get("error") for r in rows]
+    assert all(Path(r["run"], "done").is_file() for r in rows)
+    where = {k for r in rows for k in (o.split("=")[0] for o in r["overrides"])}
+    if data:
+        assert "data.root" in where  # the run read the fixture, not the recipe's embedded data
+    assert f"## {protocol}" in Path(out).read_text()
