@@ -266,27 +266,14 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser(catalog: dict[str, Any] | None = None) -> argparse.ArgumentParser:
-    """The full parser. With ``catalog`` (the fast path), plugin commands are stubs that carry their help
-    line; without it, the plugins must be imported and add their real parsers."""
-    from trustlab.registry import COMMANDS, DATA_COMMANDS
-
-    if catalog is None:
-        from trustlab.catalog import load
-
-        catalog = load()
-        light = False
-    else:
-        light = True
-    parser = argparse.ArgumentParser(prog="trustlab", description="Trustworthy-ML toolkit")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks for expected errors")
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def _add_list(sub: Any, catalog: dict[str, Any]) -> None:
     p = sub.add_parser("list", help="list registered datasets, models, methods, recipes, claims ...")
     p.add_argument("kind", nargs="?", choices=sorted(catalog["registries"]))
     p.add_argument("--input-size", type=int, default=32, help="input size for the models' MACs")
     p.set_defaults(func=cmd_list)
 
+
+def _add_run(sub: Any) -> None:
     p = sub.add_parser("run", help="run a recipe and write a run record")
     p.add_argument("recipe", nargs="?", default="", help="recipe name (`trustlab list recipes`)")
     p.add_argument("--config", help="YAML file with config overrides (a run's config.yaml re-runs its recipe)")
@@ -302,6 +289,8 @@ def build_parser(catalog: dict[str, Any] | None = None) -> argparse.ArgumentPars
                    help="print the resolved config (every key, value and type) as YAML and exit")
     p.set_defaults(func=cmd_run)
 
+
+def _add_runs_and_report(sub: Any) -> None:
     p = sub.add_parser("runs", help="list run records (done, failed, killed) with their key metrics")
     p.add_argument("--runs-dir", default=None)
     p.add_argument("--clean-failed", action="store_true", help="remove the runs that stopped on an error")
@@ -311,6 +300,8 @@ def build_parser(catalog: dict[str, Any] | None = None) -> argparse.ArgumentPars
     p.add_argument("path")
     p.set_defaults(func=cmd_report)
 
+
+def _add_bench(sub: Any) -> None:
     p = sub.add_parser("bench", help="run the claims of a suite and write reports/<suite>/index.html")
     p.add_argument("--suite", default="quick", choices=["smoke", "demo", "quick", "full", "paper"],
                    help="paper: each paper's protocol on your data (--data KEY=ROOT; README 'Paper suite')")
@@ -344,8 +335,9 @@ def build_parser(catalog: dict[str, Any] | None = None) -> argparse.ArgumentPars
                    help="--suite paper: each protocol's first run per dataset at its recipe's tiny scale (wiring)")
     p.set_defaults(func=cmd_bench)
 
-    _add_export(sub)
 
+def _add_data(sub: Any) -> Any:
+    """The ``data`` command; returns its subparsers (plugins add theirs)."""
     p = sub.add_parser("data", help="build datasets, show samples, and dataset tools")
     dsub = p.add_subparsers(dest="action", required=True)
     for action, text in (
@@ -358,6 +350,31 @@ def build_parser(catalog: dict[str, Any] | None = None) -> argparse.ArgumentPars
         q.add_argument("--image-size", type=int, default=32)
         q.add_argument("--out", default="reports/data")
         q.set_defaults(func=cmd_data)
+    return dsub
+
+
+def build_parser(catalog: dict[str, Any] | None = None) -> argparse.ArgumentParser:
+    """The full parser. With ``catalog`` (the fast path), plugin commands are stubs that carry their help
+    line; without it, the plugins must be imported and add their real parsers."""
+    from trustlab.registry import COMMANDS, DATA_COMMANDS
+
+    if catalog is None:
+        from trustlab.catalog import load
+
+        catalog = load()
+        light = False
+    else:
+        light = True
+    parser = argparse.ArgumentParser(prog="trustlab", description="Trustworthy-ML toolkit")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for expected errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    _add_list(sub, catalog)
+    _add_run(sub)
+    _add_runs_and_report(sub)
+    _add_bench(sub)
+    _add_export(sub)
+    dsub = _add_data(sub)
     if light:
         for name, text in catalog["data_commands"].items():
             dsub.add_parser(name, help=text)
