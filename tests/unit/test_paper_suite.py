@@ -38,6 +38,7 @@ def test_plan_overview_without_data(tmp_path: Path) -> None:
     text = run_paper({}, out_root=tmp_path, plan=True)
     assert "okd" in text and "gmoe" in text and "peerpl" in text and "GPU-hours" in text and "estimate" in text
     assert "not wired" in text  # coop, ood, doorping, advsim say why
+    assert any(ln.startswith("  okd: ") and "GPU-hours" in ln for ln in text.splitlines())  # per-protocol total
     assert not any(tmp_path.iterdir())  # the plan writes nothing
 
 
