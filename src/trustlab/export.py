@@ -192,6 +192,41 @@ def quantize_int8(src: Path, dst: Path, calibration: np.ndarray) -> Path:
     return dst
 
 
+def _torch_latency_ms(model: torch.nn.Module, one: torch.Tensor, runs: int, threads: int) -> float:
+    """Median batch-1 latency of the PyTorch model with ``threads`` intra-op threads (restored after)."""
+    prev = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with torch.no_grad():
+            return _median_ms(lambda: model(one), runs)
+    finally:
+        torch.set_num_threads(prev)
+
+
+def _format_row(key: str, path: Path, run_path: Path, check: np.ndarray, reference: np.ndarray, held: list,
+                indom: list, facts: dict[str, Any], latency_runs: int, threads: int) -> dict[str, Any]:
+    """One exported file's row: size, agreement with PyTorch, latency and accuracies (None values dropped)."""
+    sess = _session(path, threads)
+    logits = sess.run(None, {"images": check})[0]
+    diff = float(np.abs(logits - reference).max())
+    row: dict[str, Any] = {
+        "file_kb": round(path.stat().st_size / 1024, 1),
+        "params": facts["params"],
+        "macs": facts["macs"],
+        "max_abs_diff": diff,
+        "latency_ms_b1": _median_ms(lambda: sess.run(None, {"images": check[:1]}), latency_runs),
+        "torch_latency_ms_b1": facts["torch_latency_ms_b1"],
+        "threads": facts["threads"],
+        "top1_agreement": float((logits.argmax(1) == reference.argmax(1)).mean()),
+        "heldout_acc": _accuracy(sess, held),
+        "indomain_acc": _accuracy(sess, indom),
+        "file": str(path.relative_to(run_path)),
+    }
+    if key == "onnx-fp32":
+        row["within_tol"] = diff <= FP32_TOLERANCE
+    return {k: v for k, v in row.items() if v is not None}
+
+
 def export_run(
     run_dir: str | Path,
     fmt: str = "onnx",
@@ -218,10 +253,9 @@ def export_run(
         [found[0].get(d, "test") for d in found[2]],
         [found[0].get(d, "train") for d in found[2]],
     )
-    gen = torch.Generator().manual_seed(0)
     check = _first_images(held, check_batch)
-    if check is None:
-        check = torch.rand(check_batch, c, s, s, generator=gen).numpy()
+    if check is None:  # no data recorded: random images of the model's input shape
+        check = torch.rand(check_batch, c, s, s, generator=torch.Generator().manual_seed(0)).numpy()
     with torch.no_grad():
         reference = model(torch.from_numpy(check)).numpy()
     out_dir = record.path / "artifacts" / "export"
@@ -231,35 +265,11 @@ def export_run(
         calib = _first_images(calib_sets, 256)
         files["onnx-int8"] = quantize_int8(fp32, out_dir / "model.int8.onnx", check if calib is None else calib)
 
-    one = torch.from_numpy(check[:1])
-    prev = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        with torch.no_grad():
-            torch_ms = _median_ms(lambda: model(one), latency_runs)
-    finally:
-        torch.set_num_threads(prev)
-    rows: dict[str, dict[str, Any]] = {}
-    for key, path in files.items():
-        sess = _session(path, threads)
-        logits = sess.run(None, {"images": check})[0]
-        diff = float(np.abs(logits - reference).max())
-        row: dict[str, Any] = {
-            "file_kb": round(path.stat().st_size / 1024, 1),
-            "params": count_parameters(model),
-            "macs": count_macs(model, (c, s, s)),
-            "max_abs_diff": diff,
-            "latency_ms_b1": _median_ms(lambda sess=sess: sess.run(None, {"images": check[:1]}), latency_runs),
-            "torch_latency_ms_b1": torch_ms,
-            "threads": threads,
-            "top1_agreement": float((logits.argmax(1) == reference.argmax(1)).mean()),
-            "heldout_acc": _accuracy(sess, held),
-            "indomain_acc": _accuracy(sess, indom),
-            "file": str(path.relative_to(record.path)),
-        }
-        if key == "onnx-fp32":
-            row["within_tol"] = diff <= FP32_TOLERANCE
-        rows[key] = {k: v for k, v in row.items() if v is not None}
+    torch_ms = _torch_latency_ms(model, torch.from_numpy(check[:1]), latency_runs, threads)
+    facts = {"params": count_parameters(model), "macs": count_macs(model, (c, s, s)), "torch_latency_ms_b1": torch_ms,
+             "threads": threads}
+    rows = {key: _format_row(key, path, record.path, check, reference, held, indom, facts, latency_runs, threads)
+            for key, path in files.items()}
     atomic.write_json(out_dir / "export.json", {"model": spec, "check_images": int(len(check)),
                                             "check_data": "held-out test" if held else "random", "formats": rows})
     summary = record.summary()
