@@ -101,12 +101,23 @@ def _fixtures(tmp: Path) -> dict[str, dict[str, Path]]:
         "gmoe": {"PACS": pacs},
         "minmax": {"MNIST": F.write_mnist(tmp / "tv", n=60)},
         "pmtiqa": {"koniq": tmp / "koniq", "koniq-meta": F.write_koniq(tmp / "koniq")},
+        "psg": {"PSG": _psg_root(tmp / "psg")},
     }
+
+
+def _psg_root(root: Path) -> Path:
+    """A small PSG root in the OpenPSG release layout (psg.json, train2017/, panoptic_train2017/)."""
+    from trustlab.methods.psg.scenes import generate
+
+    from .openpsg_fixture import write_openpsg
+
+    write_openpsg(root, generate(seed=11, sizes={"train": 8, "val": 0, "test": 4}))
+    return root
 
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("one_thread")
-@pytest.mark.parametrize("protocol", ["okd", "gmoe", "minmax", "pmtiqa", "peerpl"])
+@pytest.mark.parametrize("protocol", ["okd", "gmoe", "minmax", "pmtiqa", "psg", "peerpl"])
 def test_tiny_protocol_runs_end_to_end(protocol: str, tmp_path: Path) -> None:
     data = _fixtures(tmp_path).get(protocol, {})
     out = run_paper(data, out_root=tmp_path / "rep", only=[protocol], tiny=True, quiet=True)

@@ -1,9 +1,9 @@
 """PSG's paper protocol for ``trustlab bench --suite paper`` (Panoptic Scene Graph Generation, arXiv:2207.11247).
 
 The two-stage baseline and PSGTR on the released ``psg.json`` with COCO panoptic images and masks
-(``--data PSG=<root holding psg.json, coco/>``), through the existing ``psg/two-stage`` and ``psg/psgtr`` recipes
-with ``data.name=psg``; SGDet recall / mean recall @20/50; 3 seeds. The models stay the recipes' tiny segmenter /
-DETR (no ResNet-50 panoptic FPN in the zoo), at the images' resolution the recipes support.
+(``--data PSG=<COCO's folder with psg.json linked into it>``), through the existing ``psg/two-stage`` and
+``psg/psgtr`` recipes with ``data.name=psg``; SGDet recall / mean recall @20/50; 3 seeds. The models stay the
+recipes' tiny segmenter / DETR (no ResNet-50 panoptic FPN in the zoo), at the images' resolution the recipes support.
 """
 
 from __future__ import annotations
@@ -13,8 +13,11 @@ from pathlib import Path
 
 from trustlab.bench.paper import Cost, DataNeed, PaperRun, Protocol, register_paper
 
-PSG = DataNeed("PSG", "PSG (psg.json + COCO panoptic)", "ROOT/psg.json with the COCO images and panoptic PNGs it "
-               "names (ROOT/coco/...)", "OpenPSG's data preparation (https://github.com/Jingkang50/OpenPSG)",
+# psg.json's file_name / pan_seg_file_name are relative to COCO's folder (train2017/..., panoptic_train2017/...):
+# ROOT is that folder with psg.json in it (copied or linked)
+PSG = DataNeed("PSG", "PSG (psg.json + COCO panoptic)", "ROOT/psg.json beside the folders its file_name and "
+               "pan_seg_file_name entries name (ROOT/train2017/, ROOT/panoptic_train2017/, ...: COCO's folder with "
+               "psg.json linked into it)", "OpenPSG's data preparation (https://github.com/Jingkang50/OpenPSG)",
                probe=("psg.json",))
 IMAGES = 46563  # PSG's train images
 EPOCHS = {"psg/two-stage": 12, "psg/psgtr": 60}  # the paper's 12-epoch two-stage and 60-epoch PSGTR schedules
