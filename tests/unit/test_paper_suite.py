@@ -75,6 +75,14 @@ def test_missing_root_is_one_line_and_writes_nothing(tmp_path: Path, capsys: pyt
     assert not out.exists()
 
 
+def test_iqa_images_without_their_meta_csv_is_one_line(tmp_path: Path) -> None:
+    meta = F.write_koniq(tmp_path / "koniq")
+    for data in ({"koniq": tmp_path / "koniq"}, {"koniq": tmp_path / "koniq", "livec-meta": meta}):
+        with pytest.raises(ConfigError, match="needs both --data (koniq|livec)="):
+            run_paper(data, out_root=tmp_path / "r")
+    assert not (tmp_path / "r").exists()
+
+
 def test_data_keys_and_map(tmp_path: Path) -> None:
     m = tmp_path / "data.yaml"
     m.write_text("PACS: /a\nMNIST: /b\n")

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from trustlab.bench.paper import Cost, DataNeed, PaperRun, Protocol, register_paper
+from trustlab.errors import ConfigError
 
 PYIQA = "pyiqa's dataset README and meta_info CSVs (https://github.com/chaofengc/IQA-PyTorch/blob/main/docs/Dataset_Preparation.md)"
 # key: (layout, pyiqa image folder, meta CSV name, images)
@@ -40,8 +41,11 @@ GMACS = 1.8 * (PATCH / 224) ** 2 * 4  # ResNet-18 at 224 px (1.8 GMACs) x 4 trai
 
 def runs(data: Mapping[str, Path], seeds: Sequence[int]) -> list[PaperRun]:
     out = []
-    for key, (layout, _, _, n) in SETS.items():
-        if key not in data or f"{key}-meta" not in data:
+    for key, (layout, _, meta, n) in SETS.items():
+        if (key in data) != (f"{key}-meta" in data):  # one without the other: one line, nothing runs
+            raise ConfigError(f"the paper suite's pmtiqa needs both --data {key}=<image root> and --data "
+                              f"{key}-meta=<pyiqa's {meta}>; only one was given")
+        if key not in data:
             continue
         for seed in seeds:
             for arm, extra in ARMS.items():
@@ -58,6 +62,5 @@ def runs(data: Mapping[str, Path], seeds: Sequence[int]) -> list[PaperRun]:
 register_paper(Protocol(
     "pmtiqa", "PMT-IQA: Progressive Multi-task Learning for Blind Image Quality Assessment (arXiv:2301.01182)", NEEDS,
     runs, metrics=("test",),
-    not_wired="ResNet-50 backbone (the zoo's ResNet-18 stands in); a dataset runs only with both its image root "
-              "and its meta CSV given",
+    not_wired="ResNet-50 backbone (the zoo's ResNet-18 stands in)",
 ))
