@@ -317,8 +317,10 @@ def format_plan(rows: Sequence[Mapping[str, Any]], skipped: Sequence[str], rate:
     todo = [r for r in rows if not r["done"]]
     for pid in dict.fromkeys(r["protocol"] for r in rows):
         mine = [r for r in todo if r["protocol"] == pid]
+        bound = any(r["cpu_bound"] for r in mine)
         lines.append(f"  {pid}: {len(mine)} runs to do, {sum(r['pflop'] for r in mine):.2f} PFLOP, estimate "
-                     f"{sum(r['gpu_hours'] for r in mine):.2f} GPU-hours")
+                     f"{sum(r['gpu_hours'] for r in mine):.2f} GPU-hours"
+                     f"{' (env-step bound: budget CPU time, see the method README run times)' if bound else ''}")
     lines.append(f"{len(rows)} runs, {len(rows) - len(todo)} done; to do: {sum(r['pflop'] for r in todo):.2f} PFLOP, "
                  f"estimate {sum(r['gpu_hours'] for r in todo):.1f} GPU-hours "
                  f"({sum(r['cpu_hours'] for r in todo):.0f} CPU-hours at this machine's rate)")
