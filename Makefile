@@ -34,10 +34,11 @@ quick: $(CORE_STAMP)
 catalog: $(STAMP)
 	$(PY) -m trustlab.catalog
 
-# rebuild the shipped weights (methods/*/weights/*.pt + .json; about 3 CPU-minutes), then commit them
+# rebuild the shipped weights (methods/*/weights/*.pt + .json; about 6 CPU-minutes), then commit them
 weights: $(STAMP)
 	$(PY) -m trustlab.methods.coop.shipped
 	$(PY) -m trustlab.methods.advsim.shipped
+	OMP_NUM_THREADS=1 $(PY) -m trustlab.methods.gmoe.shipped
 
 test: $(STAMP)
 	$(PY) -m trustlab.catalog

@@ -34,7 +34,7 @@ def test_gmoe_on_a_folder_dataset(tmp_path: Path) -> None:
         (["moe.top_k=7"], "error: moe.top_k=7 must be between 1 and moe.num_experts=6"),
         (["moe.capacity_factor=0"], "error: moe.capacity_factor must be > 0"),
         (["vit.moe_blocks=[0,9]"],  # FAST has vit.depth=2; the hint's example must itself be valid
-         "error: model moe_blocks [0, 9] must be distinct block indices in 0..1 (depth=2); e.g. [0]"),
+         "error: model moe_blocks [0, 9] must be distinct block indices in 0..1 (depth=2); e.g. [0, 1]"),
         (["moe.router=topk"], "error: unknown router 'topk'"),
     ],
 )

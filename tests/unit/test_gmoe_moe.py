@@ -83,10 +83,16 @@ def test_aux_losses_match_hand_formulas() -> None:
     noisy = logits + 0.25 * torch.randn_like(logits)
     top = noisy.topk(1, dim=1).indices
     imp = logits.softmax(1).sum(0)
-    cdf = 0.5 * (1 + torch.erf((logits - noisy.gather(1, top)) / (0.25 * math.sqrt(2))))
-    load = cdf.sum(0)
-    want = (imp.var() / imp.mean() ** 2 + load.var() / load.mean() ** 2) / 2
-    torch.testing.assert_close(aux_loss("importance_load", logits, noisy, top, gate_noise=1.0), want)
+
+    def want(clean: torch.Tensor) -> torch.Tensor:
+        cdf = 0.5 * (1 + torch.erf((clean - noisy.gather(1, top)) / (0.25 * math.sqrt(2))))
+        load = cdf.sum(0)
+        return (imp.var() / imp.mean() ** 2 + load.var() / load.mean() ** 2) / 2
+
+    # Tutel's load_importance_loss: the load term compares noise-free softmax *scores* with the noisy logit
+    torch.testing.assert_close(aux_loss("importance_load", logits, noisy, top, gate_noise=1.0), want(logits.softmax(1)))
+    # logit_load (Shazeer et al.'s formula, our earlier default): noise-free logits
+    torch.testing.assert_close(aux_loss("logit_load", logits, noisy, top, gate_noise=1.0), want(logits))
     uniform = torch.zeros(8, 4)
     balanced_top = torch.arange(8).remainder(4).unsqueeze(1)
     torch.testing.assert_close(aux_loss("gshard", uniform, uniform, balanced_top, 1.0), torch.tensor(1.0))
@@ -159,3 +165,49 @@ def test_model_part_registry_builds_the_layer() -> None:
     assert MODEL_PARTS.get("moe_ffn") is MoEFFN
     layer = MODEL_PARTS.get("moe_ffn")(MoEConfig(num_experts=2, proj_dim=4), 6, 8)
     assert layer(torch.randn(2, 3, 6)).shape == (2, 3, 6)
+
+
+def test_routing_stays_fp32_under_autocast() -> None:
+    """Tutel's fp32_gate under autocast(enabled=False): logits, gates and the aux loss are the fp32 ones even when
+    the surrounding model runs in bfloat16; the layer's output keeps the input's dtype."""
+    torch.manual_seed(0)
+    layer = MoEFFN(MoEConfig(num_experts=4, proj_dim=6, capacity_factor=8.0), 8, 16).eval()
+    x = torch.randn(30, 8)
+    idx, gates = layer.route(x)[:2]
+    aux = layer.aux_loss
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        idx_a, gates_a = layer.route(x)[:2]
+        y = layer(x)
+    assert gates_a.dtype == torch.float32 and layer.aux_loss.dtype == torch.float32
+    assert torch.equal(idx_a, idx)
+    torch.testing.assert_close(gates_a, gates, rtol=0, atol=0)
+    torch.testing.assert_close(layer.aux_loss, aux, rtol=0, atol=0)
+    assert y.dtype == x.dtype and torch.isfinite(y).all()
+
+
+def test_experts_start_as_the_dense_mlp_at_its_init_scale() -> None:
+    """A layer on its own: timm's MLP init (std 0.02, zero bias), not nn.Linear's 4x larger default; copy_mlp puts
+    the same dense MLP in every expert, keeping its strongest hidden units when the experts are narrower."""
+    torch.manual_seed(0)
+    layer = MoEFFN(MoEConfig(num_experts=6, proj_dim=8), 48, 192)
+    assert abs(float(layer.w1.detach().std()) - 0.02) < 0.002 and abs(float(layer.w2.detach().std()) - 0.02) < 0.002
+    assert not layer.b1.detach().any() and not layer.b2.detach().any()
+    fc1, fc2 = torch.nn.Linear(48, 192), torch.nn.Linear(192, 48)
+    layer.copy_mlp(fc1.weight, fc1.bias, fc2.weight, fc2.bias)
+    for e in range(6):
+        torch.testing.assert_close(layer.w1[e], fc1.weight.t())
+        torch.testing.assert_close(layer.w2[e], fc2.weight.t())
+    # each expert computes the dense MLP (dropout off): y = gate * MLP(x)
+    layer.eval()
+    x = torch.randn(10, 48)
+    gates = layer.route(x)[1][:, :1]
+    mlp = fc2(F.gelu(fc1(x)))
+    torch.testing.assert_close(layer(x), gates * mlp, rtol=1e-5, atol=1e-5)
+    narrow = MoEFFN(MoEConfig(num_experts=2, proj_dim=8), 48, 100)
+    narrow.copy_mlp(fc1.weight, fc1.bias, fc2.weight, fc2.bias)
+    score = fc1.weight.norm(dim=1) * fc2.weight.norm(dim=0)
+    keep = score.topk(100).indices.sort().values
+    torch.testing.assert_close(narrow.w1[1], fc1.weight[keep].t())
+    torch.testing.assert_close(narrow.b2[0, 0], fc2.bias)
+    with pytest.raises(ConfigError, match="cannot copy a dense MLP"):
+        narrow.copy_mlp(fc1.weight[:50], fc1.bias[:50], fc2.weight[:, :50], fc2.bias)

@@ -28,7 +28,8 @@ def test_gmoe_matches_dense_macs_and_replaces_the_chosen_mlps() -> None:
     moe_model = build_vit_model(cfg, 10)
     cfg.model.name = "vit"
     dense = build_vit_model(cfg, 10)
-    assert [b for b, blk in enumerate(moe_model.vit.blocks) if isinstance(blk.mlp, MoEFFN)] == [0, 2]
+    # the last two of every other block (reference: 8 and 10 of 12, at the top)
+    assert [b for b, blk in enumerate(moe_model.vit.blocks) if isinstance(blk.mlp, MoEFFN)] == [1, 3]
     assert moe_model.macs_per_token()["total"] <= dense.macs_per_token()["total"]
     hidden = moe_model.moe_layers()[0].hidden
     assert hidden == matched_hidden(48, 192, cfg.moe) < 192
@@ -121,3 +122,30 @@ def test_specialisation_against_permutation_control() -> None:
     assert out["ink"]["mi"] == pytest.approx((np.log(4) + 0.0) / 2, abs=0.01)
     assert out["ink"]["mi"] > 50 * out["ink"]["perm_max"]
     assert out["class"]["mi"] < 3 * out["class"]["perm_max"] + 1e-3  # unrelated attribute: at chance level
+
+
+def test_fusion_macs_per_token_matches_flop_counter() -> None:
+    """The fusion block over L = 3 class tokens: keys, values (2 L D^2) and output (D^2): 7 D^2 per image."""
+    fused = build_model("vit_moe", 10, 32, fusion="layers", proj_dim=8).eval()
+    plain = build_model("vit_moe", 10, 32, proj_dim=8).eval()
+    d, n = fused.feature_dim, fused.num_tokens
+    extra = (fused.macs_per_token()["total"] - plain.macs_per_token()["total"]) * n
+    assert extra == pytest.approx(7 * d * d)
+    assert count_macs(fused, (3, 32, 32)) - count_macs(plain, (3, 32, 32)) == pytest.approx(extra, rel=1e-6)
+
+
+def test_domainbed_batch_augmentation() -> None:
+    """Per-image random crop/flip, colour jitter and greyscale on a batch in [0, 1]; greyscale about 1 in 10."""
+    from trustlab.methods.gmoe.augment import crop_flip, domainbed_batch, random_grey
+
+    torch.manual_seed(0)
+    x = torch.rand(2000, 3, 8, 8)
+    y = domainbed_batch(x)
+    assert y.shape == x.shape and float(y.min()) >= 0 and float(y.max()) <= 1 + 1e-6
+    grey = (random_grey(x).std(1) < 1e-6).all(2).all(1).float().mean()
+    assert 0.08 < float(grey) < 0.12
+    ramp = torch.linspace(0, 1, 8).expand(2000, 3, 8, 8).contiguous()  # brightness rises left to right
+    out = crop_flip(ramp)
+    slope = out[:, 0, :, -1].mean(1) - out[:, 0, :, 0].mean(1)
+    flipped = float((slope < 0).float().mean())
+    assert 0.45 < flipped < 0.55 and float(slope.abs().min()) > 0.5  # a crop keeps at least 70% of the area

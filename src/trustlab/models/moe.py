@@ -21,10 +21,20 @@ Routing (per forward, over all B*N tokens as Tutel does):
 5. dispatch: kept tokens are gathered into an (E, C, D) buffer, the experts run as two batched matmuls
    (``torch.baddbmm``: one matmul per expert), and outputs are scattered back weighted by their gate.
 
-Aux loss (times ``aux_weight``, 0.01 per layer in the reference): "importance_load" (Shazeer et al. 2017, the
-reference's ``is_gshard_loss=False``): ``(cv^2(importance) + cv^2(load)) / 2`` with importance the summed
-noise-free softmax and load the summed probability that a token's noisy logit clears the k-th noisy logit
-(normal CDF, std ``gate_noise / E``); or "gshard": ``E * sum_e mean_score_e * frac_top1_e``.
+Routing (router, noise, softmax, top-k, aux loss) runs in fp32 with autocast switched off, as Tutel's
+``fp32_gate`` under ``autocast(enabled=False)``; the experts run in the ambient precision.
+
+Aux loss (times ``aux_weight``, 0.01 per layer in the reference): "importance_load" (Tutel's
+``load_importance_loss``, the reference's ``is_gshard_loss=False``): ``(cv^2(importance) + cv^2(load)) / 2``
+with importance the summed noise-free softmax scores and load the summed normal CDF (std ``gate_noise / E``)
+of *noise-free softmax score minus the token's k-th noisy logit* (Tutel compares a probability with a logit;
+kept as the reference computes it); "logit_load": the same with noise-free *logits* in the load term
+(Shazeer et al. 2017's formula; 20-50x Tutel's at init, our earlier default, kept for the ablation);
+or "gshard": ``E * sum_e mean_score_e * frac_top1_e``.
+
+Experts start as copies of a dense MLP (:meth:`MoEFFN.copy_mlp`, as the reference expands the pretrained
+DeiT MLP into every expert); a layer built on its own initialises each expert like timm's ViT MLP
+(trunc-normal std 0.02, zero bias).
 """
 
 from __future__ import annotations
@@ -75,7 +85,8 @@ ROUTERS: Registry[Any] = Registry("router", contract=_router_contract)
 MODEL_PARTS: Registry[Any] = Registry("model part", key="model-parts", contract=_part_contract)
 
 SECOND_POLICIES = ("all", "threshold", "random")
-AUX_LOSSES = ("importance_load", "gshard", "none")
+AUX_LOSSES = ("importance_load", "logit_load", "gshard", "none")
+EXPERT_INIT_STD = 0.02  # timm ViT Linear init (trunc-normal), the dense MLP's
 
 
 @dataclass
@@ -93,7 +104,7 @@ class MoEConfig:
     second_policy: Literal["all", "threshold", "random"] = "all"  # k >= 2 only
     second_threshold: float = 0.2
     batch_prioritized: bool = True
-    aux_loss: Literal["importance_load", "gshard", "none"] = "importance_load"
+    aux_loss: Literal["importance_load", "logit_load", "gshard", "none"] = "importance_load"
     aux_weight: float = 0.01
     dropout: float = 0.1  # after the expert activation (reference: moe_drop = Dropout(0.1))
 
@@ -117,8 +128,8 @@ def check_moe_config(cfg: MoEConfig) -> None:
         raise ConfigError(f"moe.second_policy must be one of {SECOND_POLICIES}, got {cfg.second_policy!r}")
     if cfg.aux_loss not in AUX_LOSSES:
         raise ConfigError(f"moe.aux_loss must be one of {AUX_LOSSES}, got {cfg.aux_loss!r}")
-    if cfg.aux_loss == "importance_load" and cfg.gate_noise <= 0:
-        raise ConfigError("moe.aux_loss=importance_load needs moe.gate_noise > 0 (its load term); set both")
+    if cfg.aux_loss in ("importance_load", "logit_load") and cfg.gate_noise <= 0:
+        raise ConfigError(f"moe.aux_loss={cfg.aux_loss} needs moe.gate_noise > 0 (its load term); set both")
     if cfg.proj_dim < 1 or cfg.init_temperature <= 0:
         raise ConfigError(f"moe.proj_dim must be >= 1 and moe.init_temperature > 0, got {cfg.proj_dim}, "
                           f"{cfg.init_temperature}")
@@ -174,11 +185,13 @@ def aux_loss(kind: str, logits: Tensor, noisy: Tensor, top_idx: Tensor, gate_noi
         scores = noisy.softmax(1)
         frac = F.one_hot(top_idx[:, 0], num_experts).float().mean(0)
         return num_experts * (scores.mean(0) * frac).sum()
-    if kind == "importance_load":
-        importance = logits.softmax(1).sum(0)
+    if kind in ("importance_load", "logit_load"):
+        clean = logits.softmax(1)
+        importance = clean.sum(0)
         threshold = noisy.gather(1, top_idx[:, -1:])  # k-th largest noisy logit per token
         std = gate_noise / num_experts
-        load = torch.special.ndtr((logits - threshold) / std).sum(0)
+        # Tutel: noise-free softmax *scores* against the noisy logit; logit_load: noise-free logits (Shazeer)
+        load = torch.special.ndtr(((clean if kind == "importance_load" else logits) - threshold) / std).sum(0)
         return (_cv2(importance) + _cv2(load)) / 2
     return logits.new_zeros(())
 
@@ -214,14 +227,34 @@ class MoEFFN(nn.Module):
         self.last_choice: Tensor | None = None
 
     def reset_parameters(self) -> None:
-        """Each expert initialised like an nn.Linear pair (as Tutel's FFN experts)."""
+        """Each expert initialised like timm's ViT MLP: weights trunc-normal std 0.02, biases zero.
+
+        (Tutel's experts use nn.Linear's default, std 1/sqrt(3 fan_in): 0.083 at D 48, 4x the dense ViT MLP's
+        0.02; the reference never uses it, it loads the pretrained MLP into every expert: :meth:`copy_mlp`.)
+        """
         with torch.no_grad():
-            for i in range(self.num_experts):
-                fc1, fc2 = nn.Linear(self.dim, self.hidden), nn.Linear(self.hidden, self.dim)
-                self.w1[i].copy_(fc1.weight.t())
-                self.b1[i, 0].copy_(fc1.bias)
-                self.w2[i].copy_(fc2.weight.t())
-                self.b2[i, 0].copy_(fc2.bias)
+            for w in (self.w1, self.w2):
+                nn.init.trunc_normal_(w, std=EXPERT_INIT_STD)
+            self.b1.zero_()
+            self.b2.zero_()
+
+    def copy_mlp(self, fc1_weight: Tensor, fc1_bias: Tensor, fc2_weight: Tensor, fc2_bias: Tensor) -> None:
+        """Every expert := the dense MLP ``fc2(act(fc1 x))`` (nn.Linear layouts), as the reference expands the
+        pretrained DeiT MLP into each expert. When the experts are narrower than the MLP (equal-MACs trimming)
+        each keeps the same ``hidden`` units: those with the largest ``|fc1 row| * |fc2 column|``."""
+        dense_hidden = fc1_weight.shape[0]
+        if fc1_weight.shape[1] != self.dim or dense_hidden < self.hidden:
+            raise ConfigError(f"cannot copy a dense MLP {tuple(fc1_weight.shape)} into experts of dim {self.dim}, "
+                              f"hidden {self.hidden}")
+        keep = torch.arange(dense_hidden)
+        if self.hidden < dense_hidden:
+            score = fc1_weight.float().norm(dim=1) * fc2_weight.float().norm(dim=0)
+            keep = score.topk(self.hidden).indices.sort().values
+        with torch.no_grad():
+            self.w1.copy_(fc1_weight[keep].t().unsqueeze(0).expand_as(self.w1))
+            self.b1.copy_(fc1_bias[keep].view(1, 1, -1).expand_as(self.b1))
+            self.w2.copy_(fc2_weight[:, keep].t().unsqueeze(0).expand_as(self.w2))
+            self.b2.copy_(fc2_bias.view(1, 1, -1).expand_as(self.b2))
 
     def capacity(self, num_tokens: int) -> int:
         cf = self.cfg.capacity_factor
@@ -234,12 +267,14 @@ class MoEFFN(nn.Module):
         """(T, D) -> expert ids, gates (zero where dropped), kept mask, slot positions (all (T, k)) and
         the capacity C; sets ``aux_loss`` and ``stats``."""
         cfg, e = self.cfg, self.num_experts
-        logits = self.router(x)
-        noisy = logits
-        if self.training and cfg.gate_noise > 0:
-            noisy = logits + cfg.gate_noise * torch.randn_like(logits) / e
-        scores = noisy.softmax(1)
-        gates, idx = scores.topk(cfg.top_k, dim=1)
+        with torch.autocast(x.device.type, enabled=False):  # fp32 routing (Tutel: fp32_gate, autocast off)
+            logits = self.router(x.float())
+            noisy = logits
+            if self.training and cfg.gate_noise > 0:
+                noisy = logits + cfg.gate_noise * torch.randn_like(logits) / e
+            scores = noisy.softmax(1)
+            gates, idx = scores.topk(cfg.top_k, dim=1)
+            self.aux_loss = cfg.aux_weight * aux_loss(cfg.aux_loss, logits, noisy, idx, cfg.gate_noise)
         if cfg.top_k > 1:
             gates = gates / gates.sum(1, keepdim=True).clamp_min(torch.finfo(gates.dtype).eps)
         keep = torch.ones_like(gates, dtype=torch.bool)
@@ -265,7 +300,6 @@ class MoEFFN(nn.Module):
             base = base + onehot.sum(0)
         requested = keep.clone()
         keep = keep & (pos < cap)
-        self.aux_loss = cfg.aux_weight * aux_loss(cfg.aux_loss, logits, noisy, idx, cfg.gate_noise)
         with torch.no_grad():
             load = torch.bincount(idx[keep], minlength=e).float()
             self.stats = {"load": load, "dropped": (requested & ~keep).sum().float(),
@@ -284,7 +318,8 @@ class MoEFFN(nn.Module):
         buf = flat.new_zeros(e * cap, d).index_copy(0, slot, flat[tok])
         h = self.drop(F.gelu(torch.baddbmm(self.b1, buf.view(e, cap, d), self.w1)))
         out = torch.baddbmm(self.b2, h, self.w2).view(e * cap, d)
-        y = flat.new_zeros(flat.shape).index_add(0, tok, out[slot] * gates[keep].unsqueeze(1).to(out.dtype))
+        y = flat.new_zeros(flat.shape).index_add(0, tok, (out[slot] * gates[keep].unsqueeze(1).to(out.dtype)
+                                                          ).to(flat.dtype))
         return y.reshape(shape)
 
     def macs_per_token(self) -> int:

@@ -4,7 +4,10 @@
 Sources: Dosovitskiy et al., "An Image is Worth 16x16 Words", ICLR 2021 (https://arxiv.org/abs/2010.11929),
 via timm (``timm.models.vision_transformer``); GMoE, Li et al., ICLR 2023 (https://arxiv.org/abs/2206.04046):
 the MLP of chosen blocks becomes a :class:`~trustlab.models.moe.MoEFFN` (reference: DeiT-S/16 with MoE in
-blocks 8 and 10 of 12, i.e. ``depth - 4`` and ``depth - 2``, the default here).
+blocks 8 and 10 of 12, every other block in the top third; scaled to depth 4: the last two of every other block,
+``depth - 3`` and ``depth - 1``, the default here). Every expert starts as a copy of the block's dense MLP (as
+the reference expands the pretrained MLP into each expert): the same init as the dense ViT, and with
+:meth:`ViTClassifier.load_dense` the same pretrained weights.
 
 Defaults size the model for a 2-core CPU at 32x32: patch 8 (16 patches + a class token), ``embed_dim``
 ``round(48 * width)`` (a multiple of ``num_heads``), depth 4, 4 heads, MLP ratio 4, drop-path 0.1,
@@ -78,7 +81,7 @@ class ViTClassifier(Classifier):
         bad = [b for b in moe_blocks if not (isinstance(b, int) and 0 <= b < depth)]
         if bad or len(set(moe_blocks)) != len(moe_blocks):
             raise ConfigError(f"model moe_blocks {list(moe_blocks)} must be distinct block indices in 0..{depth - 1} "
-                              f"(depth={depth}); e.g. {sorted({max(depth - 4, 0), max(depth - 2, 0)})}")
+                              f"(depth={depth}); e.g. {sorted({max(depth - 3, 0), depth - 1})}")
         if fusion == "layers" and not moe_blocks:
             raise ConfigError("model fusion=layers fuses the class tokens after the MoE blocks; give moe_blocks")
         self.vit = VisionTransformer(
@@ -91,8 +94,35 @@ class ViTClassifier(Classifier):
         self.moe_blocks = tuple(sorted(moe_blocks))
         self.dense_hidden = int(embed_dim * mlp_ratio)
         for b in self.moe_blocks:
+            dense = self.vit.blocks[b].mlp  # timm-initialised: every expert starts from it (reference)
             self.vit.blocks[b].mlp = MoEFFN(moe or MoEConfig(), embed_dim, expert_hidden or self.dense_hidden)
+            self.vit.blocks[b].mlp.copy_mlp(dense.fc1.weight, dense.fc1.bias, dense.fc2.weight, dense.fc2.bias)
         self.fusion = LayerFusion(embed_dim) if fusion == "layers" else None
+
+    def load_dense(self, state: dict[str, Tensor], head: bool = False) -> None:
+        """Load a dense ``vit`` state dict (keys ``vit.*``): every MoE block's experts become copies of that
+        block's dense MLP (GMoE's init from the pretrained ViT); the head only when ``head`` (new classes
+        otherwise: it keeps its fresh init, as DomainBed's classifier)."""
+        own = self.state_dict()
+        load: dict[str, Tensor] = {}
+        for k, v in state.items():
+            if not head and k.startswith("vit.head."):
+                continue
+            if any(k.startswith(f"vit.blocks.{b}.mlp.") for b in self.moe_blocks):
+                continue
+            if k not in own or own[k].shape != v.shape:
+                raise ConfigError(f"pretrained ViT weights do not fit this model: {k} "
+                                  f"{tuple(v.shape)} vs {tuple(own[k].shape) if k in own else 'missing'}")
+            load[k] = v
+        missing = [k for k in own if k not in load and not k.startswith(("vit.head.", "fusion."))
+                   and not any(k.startswith(f"vit.blocks.{b}.mlp.") for b in self.moe_blocks)]
+        if missing:
+            raise ConfigError(f"pretrained ViT weights lack {missing[:3]} (a ViT of another shape?)")
+        self.load_state_dict(load, strict=False)
+        for b in self.moe_blocks:
+            p = f"vit.blocks.{b}.mlp."
+            self.vit.blocks[b].mlp.copy_mlp(state[p + "fc1.weight"], state[p + "fc1.bias"],
+                                             state[p + "fc2.weight"], state[p + "fc2.bias"])
 
     def moe_layers(self) -> list[MoEFFN]:
         return [m for m in self.modules() if isinstance(m, MoEFFN)]
@@ -127,7 +157,9 @@ class ViTClassifier(Classifier):
         """Active MACs per token (analytic; matrix products only, the count_macs convention).
 
         attention: qkv + proj (4 D^2) + scores and weighted sum (2 N D); MLP: 2 D H; MoE: router + k * 2 D H;
-        patch embedding P^2 C D per patch token; head and fusion per image, divided by N tokens.
+        patch embedding P^2 C D per patch token; head and fusion per image, divided by N tokens (fusion over
+        L = MoE blocks + 1 class tokens: keys and values 2 L D^2, output D^2: 7 D^2 at L = 3; the L D of the
+        query's scores is a matrix-vector product, as the FLOP counter leaves it out).
         """
         d, n = self.feature_dim, self.num_tokens
         p = self.vit.patch_embed.proj.kernel_size[0]
@@ -137,7 +169,8 @@ class ViTClassifier(Classifier):
             mlp = blk.mlp.macs_per_token() if isinstance(blk.mlp, MoEFFN) else 2 * d * self.dense_hidden
             blocks += attn + mlp
         embed = p * p * self.in_chans * d * (n - 1) / n
-        per_image = self.num_classes * d + (4 * d * d if self.fusion is not None else 0)
+        fused = len(self.moe_blocks) + 1  # class tokens the fusion block attends over
+        per_image = self.num_classes * d + ((2 * fused + 1) * d * d if self.fusion is not None else 0)
         return {"blocks": blocks, "embed": embed, "per_image": per_image / n,
                 "total": blocks + embed + per_image / n}
 
@@ -167,17 +200,17 @@ def build_vit(num_classes: int, input_size: tuple[int, int], width: float, in_ch
         raise ConfigError(f"model depth, num_heads and patch_size must be >= 1, got {depth}, {num_heads}, {patch_size}")
     cfg = _moe_config(moe) if moe_blocks else None
     if moe and not moe_blocks:
-        raise ConfigError(f"MoE options {sorted(moe)} need moe_blocks (e.g. moe_blocks=[{max(depth - 4, 0)}, "
-                          f"{depth - 2}]) or model vit_moe")
+        raise ConfigError(f"MoE options {sorted(moe)} need moe_blocks (e.g. moe_blocks=[{max(depth - 3, 0)}, "
+                          f"{depth - 1}]) or model vit_moe")
     return ViTClassifier(num_classes, input_size, in_chans, embed_dim=scaled_embed_dim(width, num_heads, embed_base),
                          depth=depth, num_heads=num_heads, patch_size=patch_size, mlp_ratio=mlp_ratio,
                          drop_path=drop_path, moe_blocks=list(moe_blocks), moe=cfg, expert_hidden=expert_hidden,
                          fusion=fusion, pos_init_std=pos_init_std, mean=mean, std=std)
 
 
-@MODELS.register("vit_moe", help="GMoE: the small ViT with sparse MoE FFNs in blocks depth-4 and depth-2")
+@MODELS.register("vit_moe", help="GMoE: the small ViT with sparse MoE FFNs in blocks depth-3 and depth-1")
 def build_vit_moe(num_classes: int, input_size: tuple[int, int], width: float, in_chans: int, *,
                   depth: int = 4, moe_blocks: Sequence[int] | None = None, **options: Any) -> ViTClassifier:
-    """``vit`` with ``moe_blocks`` defaulting to GMoE's last two every-other blocks."""
-    blocks = list(moe_blocks) if moe_blocks is not None else [b for b in (depth - 4, depth - 2) if b >= 0]
+    """``vit`` with ``moe_blocks`` defaulting to the last two of every other block (``depth-3``, ``depth-1``)."""
+    blocks = list(moe_blocks) if moe_blocks is not None else [b for b in (depth - 3, depth - 1) if b >= 0]
     return build_vit(num_classes, input_size, width, in_chans, depth=depth, moe_blocks=blocks, **options)

@@ -11,7 +11,8 @@ from trustlab.models.moe import MoEConfig
 
 @dataclass
 class ViTOptions:
-    """The ViT's shape (``trustlab.models.vit``). ``moe_blocks`` empty: GMoE's ``[depth - 4, depth - 2]``."""
+    """The ViT's shape (``trustlab.models.vit``), its start and its training augmentation. ``moe_blocks`` empty:
+    the last two of every other block, ``[depth - 3, depth - 1]`` (GMoE: blocks 8 and 10 of 12)."""
 
     patch_size: int = 8
     embed_dim: int = 48  # at model.width 1.0 (rounded to a multiple of num_heads)
@@ -23,6 +24,9 @@ class ViTOptions:
     moe_blocks: list[int] = field(default_factory=list)
     match_dense_flops: bool = True  # trim each expert's hidden so MoE MACs/token <= the dense ViT's
     fusion: Literal["none", "layers"] = "none"  # layers: our fusion block (models/vit.py)
+    # shipped: start from the ViT pretrained on colourised Fashion-MNIST (shipped.py; GMoE's experts copy its MLP)
+    pretrained: Literal["none", "shipped"] = "shipped"
+    augment: Literal["none", "domainbed"] = "domainbed"  # training images, both arms (augment.py; reference)
 
 
 @dataclass

@@ -23,6 +23,7 @@ from torch import nn
 
 from trustlab.errors import ConfigError
 from trustlab.experiment import TrainConfig
+from trustlab.methods.gmoe.augment import AUGMENTS
 from trustlab.methods.gmoe.config import GMoERecipeConfig
 from trustlab.models.moe import MoEConfig, MoEFFN
 from trustlab.registry import METHODS
@@ -67,8 +68,20 @@ def build_vit_model(cfg: GMoERecipeConfig, num_classes: int) -> nn.Module:
         opts.update(asdict(moe))
     elif v.fusion != "none":
         raise ConfigError("vit.fusion=layers fuses the tokens after the MoE blocks; use model.name=vit_moe")
-    return build_model(name, num_classes, input_size=cfg.data.image_size, width=cfg.model.width,
-                       weights=cfg.model.weights, **opts)
+    if v.pretrained not in ("none", "shipped"):
+        raise ConfigError(f"vit.pretrained must be 'none' or 'shipped', got {v.pretrained!r}")
+    if v.augment not in AUGMENTS:
+        raise ConfigError(f"vit.augment must be one of {AUGMENTS}, got {v.augment!r}")
+    model = build_model(name, num_classes, input_size=cfg.data.image_size, width=cfg.model.width,
+                        weights=cfg.model.weights, **opts)
+    if v.pretrained == "shipped" and not cfg.model.weights:
+        from trustlab.data.shipped import announce
+        from trustlab.methods.gmoe.shipped import load_for
+
+        state, what = load_for(cfg)
+        model.load_dense(state)  # dense ViT: all but the head; GMoE: experts = copies of the pretrained MLP
+        announce("gmoe ViT", f"starts from the {what}")
+    return model
 
 
 def routing_step_stats(model: nn.Module) -> dict[str, torch.Tensor]:

@@ -35,8 +35,11 @@ def _defaults(data: dict[str, Any], model: str, **vit: Any) -> dict[str, Any]:
 
 DIGITS = {"name": "digits-dg", "target": "mnistm", "image_size": 32, "batch_size": 32, "max_per_domain": 500}
 FOLDER = {"name": "folder", "target": "", "image_size": 64, "batch_size": 32}
-TINY = {"data.max_per_domain": 32, "train.epochs": 1, "train.max_steps_per_epoch": 2, "vit.depth": 2}
+TINY = {"data.max_per_domain": 32, "train.epochs": 1, "train.max_steps_per_epoch": 2, "vit.depth": 2,
+        "vit.pretrained": "none"}
 TINY_ON_FOLDER = {**TINY, "data.root": TINY_FOLDER, "data.target": "d0", "data.image_size": 32}
+# folder datasets are 64 px by default: the shipped ViT is 32 px (its position embedding), so they train from scratch
+FOLDER_VIT = {"pretrained": "none"}
 
 for _name, _desc, _data, _model, _vit, _tiny in [
     ("gmoe/digits-dg", "GMoE (sparse MoE ViT, 6 experts, cosine top-1) on Digits-DG (data.target held out)",
@@ -45,9 +48,10 @@ for _name, _desc, _data, _model, _vit, _tiny in [
      TINY),
     ("gmoe/fusion-digits-dg", "GMoE + layer-fusion block (ablation) on Digits-DG", DIGITS, "vit_moe",
      {"fusion": "layers"}, TINY),
-    ("gmoe/folder", "GMoE on a DomainBed/Dassl folder dataset (data.root, data.target)", FOLDER, "vit_moe", {},
+    ("gmoe/folder", "GMoE on a DomainBed/Dassl folder dataset (data.root, data.target)", FOLDER, "vit_moe", FOLDER_VIT,
      TINY_ON_FOLDER),
-    ("gmoe/dense-folder", "the dense ViT on a DomainBed/Dassl folder dataset", FOLDER, "vit", {}, TINY_ON_FOLDER),
+    ("gmoe/dense-folder", "the dense ViT on a DomainBed/Dassl folder dataset", FOLDER, "vit", FOLDER_VIT,
+     TINY_ON_FOLDER),
 ]:
     register_recipe(Recipe(name=_name, description=_desc, config_cls=GMoERecipeConfig, run=run_gmoe,
                            defaults=_defaults(_data, _model, **_vit), tiny=dict(_tiny)))

@@ -22,6 +22,7 @@ from trustlab.data.base import DGData
 from trustlab.engine.fit import FitResult
 from trustlab.engine.runtime import seed_everything
 from trustlab.errors import ConfigError
+from trustlab.methods.gmoe.augment import domainbed_batch
 from trustlab.methods.gmoe.config import GMoERecipeConfig
 from trustlab.methods.gmoe.method import GMoE, build_vit_model
 from trustlab.recipes import RunContext
@@ -78,7 +79,7 @@ def run_gmoe(cfg: GMoERecipeConfig, ctx: RunContext) -> dict[str, Any]:
         model = build_vit_model(c, data.num_classes)
         # the initial weights, kept for the untrained control of the routing statistics (same weights)
         init_state.update({k: v.detach().clone() for k, v in model.state_dict().items()})
-        return GMoE(model)
+        return GMoE(model, augment=domainbed_batch if c.vit.augment == "domainbed" else None)
 
     def extra(method: GMoE, data: DGData, result: FitResult) -> dict[str, Any]:
         from trustlab.models import count_macs, count_parameters
@@ -95,6 +96,8 @@ def run_gmoe(cfg: GMoERecipeConfig, ctx: RunContext) -> dict[str, Any]:
             "experts": moe[0].num_experts if moe else 0,
             "expert_hidden": moe[0].hidden if moe else model.dense_hidden,
         }
+        out["pretrained"] = cfg.vit.pretrained
+        out["augment"] = cfg.vit.augment
         if moe:  # what the balance claims' gates read (k = E or k x capacity >= E balance by construction)
             out.update({"top_k": cfg.moe.top_k, "capacity_factor": cfg.moe.capacity_factor})
         out.update(_routing_summary(cfg, model, data, result, ctx, init_state or None))
