@@ -2,6 +2,8 @@
 
     nice -n 10 .venv/bin/python benchmarks/doorping_budget_sweep.py --out /tmp/dpsweep            # 1 seed
     .venv/bin/python benchmarks/doorping_budget_sweep.py --out /tmp/dpsweep --plot-only            # redraw
+    .venv/bin/python benchmarks/doorping_budget_sweep.py --out /tmp/dpin --kinds doorping --portions 0.1 0.2 \
+        --set attack.trigger_input=poisoned                                                    # a regime probe
 
 Runs ``backdoor/{naive,doorping}-<method>`` (default DM, the cheapest distiller) at the quick scale of
 ``doorping/claims.py`` (``claims.overrides("quick", method, seed)``) for each ``--portions`` budget, with the
@@ -27,18 +29,20 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from trustlab.config import override_strings
 from trustlab.methods.doorping import claims
 
 KEYS = ("asr", "cta", "asr_val", "cta_val", "asr_full_data", "cta_full_data", "asr_full_data_val",
         "cta_full_data_val", "cpu_seconds")
 
 
-def _one(job: tuple[str, str, float, int, int, str]) -> dict[str, Any]:
+def _one(job: tuple[str, str, float, int, int, str, tuple[str, ...]]) -> dict[str, Any]:
     from trustlab.recipes import run_recipe
 
-    kind, method, portion, seed, val_size, root = job
+    kind, method, portion, seed, val_size, root, extra = job
     ov = {**claims.overrides("quick", method, seed), "attack.portion": portion, "eval.val_size": val_size,
-          "eval.controls": ["full-data"]}
+          "eval.controls": ["full-data"], "defense.names": []}  # the quick DM runs' defenses are not swept
+    ov = override_strings(ov) + list(extra)  # --set last: it wins
     rec = run_recipe(f"backdoor/{kind}-{method}", overrides=ov, runs_root=root, quiet=True)
     s = rec.summary()
     row = {"kind": kind, "method": method, "portion": portion, "seed": seed, "run": str(rec.path),
@@ -110,12 +114,14 @@ def main() -> None:
     ap.add_argument("--val-size", type=int, default=500)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--plot-only", action="store_true")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra override of every run (a regime probe, e.g. attack.trigger_input=poisoned)")
     args = ap.parse_args()
     path = args.out / "sweep.json"
     rows: list[dict[str, Any]] = json.loads(path.read_text()) if path.is_file() else []
     if not args.plot_only:
         done = {(r["kind"], r["method"], r["portion"], r["seed"]) for r in rows}
-        jobs = [(k, args.method, p, s, args.val_size, str(args.out / "runs")) for p in args.portions
+        jobs = [(k, args.method, p, s, args.val_size, str(args.out / "runs"), tuple(args.set)) for p in args.portions
                 for k in args.kinds for s in args.seeds if (k, args.method, p, s) not in done]
         args.out.mkdir(parents=True, exist_ok=True)
         with ProcessPoolExecutor(args.jobs) as pool:
