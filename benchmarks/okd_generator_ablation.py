@@ -61,23 +61,39 @@ def per_seed(runs: dict[tuple[str, int], dict], key: str, targets: list[str], se
     return [mean([runs[(t, s)][key] for t in targets]) for s in seeds]
 
 
-def row(arm: str, diffs: list[float], heldout: list[float]) -> dict[str, Any]:
+def row(arm: str, diffs: list[float], heldout: list[float], vs_okd: list[float] | None = None,
+        one_run_sd: float | None = None) -> dict[str, Any]:
+    """One arm: its source-val margin over KD (decided by the bench's paired rule), power, and, beside the
+    current code (``okd``), the paired per-seed difference of source val (what moved OKD against KD) and the
+    sd of a single run's held-out difference (one domain, one seed: how far one run moves by noise alone)."""
     sd = statistics.stdev(diffs) if len(diffs) > 1 else float("nan")
     verdict, iv = decide(diffs)
-    return {"arm": arm, "val margin": mean(diffs), "interval": iv, "verdict": verdict, "sd per seed": sd,
-            "seeds needed (0.02)": seeds_needed(sd, okd_claims.OKD_EFFECT) if sd == sd else None,
-            "val diffs": diffs, "held-out margin": mean(heldout), "held-out diffs": heldout}
+    out = {"arm": arm, "val margin": mean(diffs), "interval": iv, "verdict": verdict, "sd per seed": sd,
+           "seeds needed (0.02)": seeds_needed(sd, okd_claims.OKD_EFFECT) if sd == sd else None,
+           "val diffs": diffs, "held-out margin": mean(heldout), "held-out diffs": heldout}
+    if vs_okd is not None:
+        out.update({"val minus okd": mean(vs_okd), "val minus okd interval": decide(vs_okd)[1],
+                    "val minus okd diffs": vs_okd, "one-run held-out sd vs okd": one_run_sd})
+    return out
+
+
+def _fmt_vs(r: dict[str, Any]) -> str:
+    if "val minus okd" not in r:
+        return "(reference) | |"
+    lo, hi = r["val minus okd interval"]
+    return f"{r['val minus okd']:+.4f} [{lo:+.4f}, {hi:+.4f}] | {r['one-run held-out sd vs okd']:.4f} |"
 
 
 def markdown(rows: list[dict[str, Any]], seeds: list[int], targets: list[str]) -> str:
     out = [f"Seeds {seeds}, held-out domains {targets} (source-domain validation accuracy, mean of the domains' "
            "runs, minus KD's, per seed)", "",
            "| arm | OKD - KD, source val [90% interval] | sd per seed | seeds needed (0.02) | "
-           "held-out margin (not used) |", "|---|---|---|---|---|"]
+           "arm - okd, source val [90% interval] | one run's held-out sd, arm - okd | "
+           "held-out margin (not used) |", "|---|---|---|---|---|---|---|"]
     for r in rows:
         lo, hi = r["interval"]
         out.append(f"| {r['arm']} | {r['val margin']:+.4f} [{lo:+.4f}, {hi:+.4f}] | {r['sd per seed']:.4f} | "
-                   f"{r['seeds needed (0.02)']} | {r['held-out margin']:+.4f} |")
+                   f"{r['seeds needed (0.02)']} | {_fmt_vs(r)} {r['held-out margin']:+.4f} |")
     return "\n".join(out) + "\n"
 
 
@@ -97,11 +113,18 @@ def main(argv: list[str] | None = None) -> int:
         kd_val = per_seed(kd, "val_acc", args.targets, args.seeds)
         kd_held = per_seed(kd, "heldout_acc", args.targets, args.seeds)
         rows = []
+        ref = arm_runs(ctx, "okd", args.targets, args.seeds)  # the current code, what every arm is paired with
+        ref_val = per_seed(ref, "val_acc", args.targets, args.seeds)
         for arm in args.arms:
             runs = arm_runs(ctx, arm, args.targets, args.seeds)
             val = per_seed(runs, "val_acc", args.targets, args.seeds)
             held = per_seed(runs, "heldout_acc", args.targets, args.seeds)
-            rows.append(row(arm, [a - b for a, b in zip(val, kd_val)], [a - b for a, b in zip(held, kd_held)]))
+            vs, one = None, None
+            if arm != "okd":
+                vs = [a - b for a, b in zip(val, ref_val)]
+                one = statistics.stdev([runs[k]["heldout_acc"] - ref[k]["heldout_acc"] for k in runs])
+            rows.append(row(arm, [a - b for a, b in zip(val, kd_val)], [a - b for a, b in zip(held, kd_held)],
+                            vs, one))
             print(markdown(rows[-1:], args.seeds, args.targets).splitlines()[-1], file=sys.stderr, flush=True)
     finally:
         ctx.close()
