@@ -38,6 +38,7 @@ class AdversaryConfig:
     optimizer: Literal["bo", "cma", "random"] = "bo"
     sampler: Literal["tpe", "gp"] = "tpe"  # bo only; gp: optuna's GPSampler, slower per query
     budget: int = 16  # closed-loop queries per scenario
+    startup: int | None = None  # bo: random start-up queries before the model guides (None: min(8, budget // 2))
     seed: int = 0
     lon: list[float] = field(default_factory=lambda: [-4.0, 4.0])  # m, initial offset along heading
     lat: list[float] = field(default_factory=lambda: [-1.5, 1.5])  # m, across heading
@@ -70,6 +71,8 @@ def check_config(cfg: AdversaryConfig) -> None:
         raise ConfigError(f"adversary.sampler '{cfg.sampler}' is not one of tpe, gp")
     if cfg.budget < 1 or cfg.knots < 1:
         raise ConfigError(f"adversary.budget and adversary.knots must be >= 1 (got {cfg.budget}, {cfg.knots})")
+    if cfg.startup is not None and cfg.startup < 1:
+        raise ConfigError(f"adversary.startup must be >= 1 (or null: min(8, budget // 2)), got {cfg.startup}")
     if cfg.substeps < 0:
         raise ConfigError(f"adversary.substeps must be >= 0 (0: overlaps checked at the steps only), got "
                           f"{cfg.substeps}")
@@ -195,8 +198,11 @@ class Perturbation:
         return acts
 
 
+GAP_FLOOR, GAP_CEIL = -1.0, 5.0  # m: the objective's clip of the min gap (also the worst-gap metric's)
+
+
 def objective(r: Any, cfg: AdversaryConfig) -> float:
-    return float(cfg.w_col * r.collision + cfg.w_gap * -np.clip(r.min_gap, -1.0, 5.0) + cfg.w_il * r.il_error
+    return float(cfg.w_col * r.collision + cfg.w_gap * -np.clip(r.min_gap, GAP_FLOOR, GAP_CEIL) + cfg.w_il * r.il_error
                  + cfg.w_other * r.max_decel / 6.0)
 
 
@@ -207,6 +213,7 @@ class SearchResult:
     values: list[float]
     failures: list[bool]
     collisions: list[bool]
+    gaps: list[float]  # per query: the SDV's smallest gap to any actor over the rollout (m; < 0 = collision)
     best_value: float
     best_delta: list[float]
     best_failure_delta: list[float] | None
@@ -222,13 +229,20 @@ class SearchResult:
     def found_collision(self) -> bool:
         return any(self.collisions)
 
+    @property
+    def worst_gap(self) -> float:
+        """The smallest SDV gap over the whole search, clipped to [``GAP_FLOOR``, ``GAP_CEIL``] m: a collision
+        of any depth counts as ``GAP_FLOOR`` (the rollout stops at the first contact, so depth is not comparable),
+        a search that never came within ``GAP_CEIL`` m counts as that (the objective's own clip)."""
+        return float(np.clip(min(self.gaps), GAP_FLOOR, GAP_CEIL)) if self.gaps else float("nan")
+
 
 def search(sc: Scenario, stack: Any, cfg: AdversaryConfig, seed: int) -> SearchResult:
     """Maximise the objective over ``cfg.budget`` closed-loop queries with ``cfg.optimizer``."""
     pert = Perturbation(sc, cfg)
     pert.check_feasible()
     base = stack.rollout(sc)
-    values, fails, cols, deltas = [], [], [], []
+    values, fails, cols, gaps, deltas = [], [], [], [], []
     t0 = time.perf_counter()
 
     def query(z: np.ndarray) -> float:
@@ -238,6 +252,7 @@ def search(sc: Scenario, stack: Any, cfg: AdversaryConfig, seed: int) -> SearchR
         values.append(v)
         fails.append(r.failure)
         cols.append(r.collision)
+        gaps.append(float(r.min_gap))
         deltas.append(d)
         return v
 
@@ -261,7 +276,7 @@ def search(sc: Scenario, stack: Any, cfg: AdversaryConfig, seed: int) -> SearchR
         from optuna.distributions import FloatDistribution
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        startup = max(2, min(8, cfg.budget // 2))
+        startup = max(2, min(8, cfg.budget // 2)) if cfg.startup is None else cfg.startup
         sampler = (optuna.samplers.GPSampler(seed=seed, n_startup_trials=startup) if cfg.sampler == "gp" else
                    optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup, multivariate=True))
         study = optuna.create_study(direction="maximize", sampler=sampler)
@@ -273,5 +288,5 @@ def search(sc: Scenario, stack: Any, cfg: AdversaryConfig, seed: int) -> SearchR
     first = next((i + 1 for i, f in enumerate(fails) if f), 0)
     fail_idx = [i for i, f in enumerate(fails) if f]
     bfd = deltas[max(fail_idx, key=lambda i: values[i])].tolist() if fail_idx else None
-    return SearchResult(sc.name, sc.kind, values, fails, cols, values[best], deltas[best].tolist(), bfd, first,
+    return SearchResult(sc.name, sc.kind, values, fails, cols, gaps, values[best], deltas[best].tolist(), bfd, first,
                         time.perf_counter() - t0, base.failure)

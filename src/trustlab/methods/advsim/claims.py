@@ -1,22 +1,27 @@
 """AdvSim claims on the embedded scenario set; seed s = a scenario subset drawn with s and optimiser seed s.
 
-* ``advsim/adversary-beats-random`` (demo, quick): Bayesian optimisation (optuna TPE) finds a failure
-  (collision or near-miss) in more scenarios than random perturbations of the same query budget; the
-  unperturbed failure rate is reported beside it.
+* ``advsim/adversary-beats-random`` (demo, quick): Bayesian optimisation drives the SDV closer to a collision
+  than random perturbations of the same query budget: the mean over scenarios of the *worst-case gap* (the
+  smallest SDV-actor gap any query reached, clipped to [-1, 5] m; every collision counts as -1) is smaller. The
+  found rate (collision or near-miss), the metric before issue 28, saturates (random search finds a failure in
+  about half the scenarios at 16 queries) and is reported beside it, with queries to the first failure.
 * ``advsim/cma-beats-random`` (quick): the same for CMA-ES (``cma``).
 * ``advsim/lidar-finds-perception-failures`` (quick): the search through re-simulated LiDAR finds failures that
   do not happen when the same perturbation is given to the stack with true actor states (perception-only
   failures) in more scenarios than the reverse (failures found on true states that the LiDAR stack avoids).
-* ``advsim/adv-train-helps`` (quick): after fine-tuning the planner on found scenarios, the collision rate on
-  held-out adversarial scenarios drops (the original-only tuning control is reported beside it).
-* ``advsim/adv-train-keeps-normal`` (quick): on the held-out original scenarios the fine-tuned stack's
-  collision rate is no worse than the original's plus ``TOLERANCE`` (less than one scenario in ten).
+* ``advsim/adv-train-helps`` (quick): after fine-tuning the planner on found scenarios, a *fresh* attack on the
+  held-out scenarios (same budget, optimiser and seeds, in closed loop against each planner) finds a collision in
+  fewer of them. Controls beside it: a planner tuned on the originals only from the same random starts, random
+  planner settings of equal progress.
+* ``advsim/adv-train-keeps-normal`` (quick): in normal traffic (random plausible perturbations of the held-out
+  logs, the same cases for every planner) the fine-tuned planner's collision rate is no worse than the
+  original's plus ``TOLERANCE``.
 
 Validity gates (``PRECONDITIONS``; a failed one makes the verdict INVALID): the unperturbed scenarios do not
-already fail; random search leaves room for the effect and the searches are not both at the floor; the detector
-of the LiDAR stack works; the held-out adversarial cases break the original planner and are not escaped by an
-untrained change of the planner's settings; the originals are not collision-free for both planners (else "no
-worse" holds by construction) and the adversarially trained planner still drives.
+already fail; random search's worst-case gap leaves room above the collision floor; the detector of the LiDAR
+stack works; the fresh attack breaks the original planner often enough for the effect; the original planner is
+not collision-free in normal traffic (else "no worse" holds by construction); the adversarially trained planner
+still drives.
 """
 
 from __future__ import annotations
@@ -33,11 +38,12 @@ from trustlab.bench.claims import (
     register_claim,
     std,
 )
+from trustlab.methods.advsim.adversary import GAP_CEIL, GAP_FLOOR
 
 ATTACK, TRAIN = "advsim/attack", "advsim/adv-train"
 TOLERANCE = 0.1
 # effects of interest (claim units; see register_claim below for their sources)
-EFFECT_SEARCH = 0.2  # share of scenarios with a failure found, optimiser minus random
+EFFECT_SEARCH = 0.5  # m of worst-case gap, random minus optimiser: the near-miss band (stack.near_miss)
 EFFECT_LIDAR = 0.1  # share of scenarios, perception-only failures LiDAR search minus gt search
 EFFECT_TRAIN = 0.15  # held-out adversarial collision rate, original minus adversarially trained
 EFFECT_NORMAL = TOLERANCE  # keeps-normal: the tolerance itself
@@ -86,6 +92,8 @@ def _table(runs: dict[str, list[dict]]) -> list[dict[str, Any]]:
                      "found rate": mean([s["found_rate"] for s in sums]),
                      "std": std([s["found_rate"] for s in sums]),
                      "collision rate": mean([s["collision_rate"] for s in sums]),
+                     "worst gap (m)": mean([s["mean_worst_gap"] for s in sums]),
+                     "queries to first failure": mean([s["mean_queries_to_failure"] for s in sums]),
                      "unperturbed failure rate": mean([s["base_failure_rate"] for s in sums])})
     return rows
 
@@ -101,31 +109,40 @@ def _gate_unperturbed(label: str, rates: list[float]) -> Gate:
 
 
 def _gate_room(opt: str, found: list[float], rand: list[float]) -> Gate:
-    """Random search leaves room for the effect (mean found rate <= 1 - effect) and the two searches are not both
-    at 0 (a stack that neither search can break gives a margin of 0 by construction)."""
+    """Random search's worst-case gap leaves room for the effect above the collision floor (mean >= floor +
+    effect), and the two searches are not both at the ceiling (never within ``GAP_CEIL`` m: a margin of 0 by
+    construction)."""
     f, r = mean(found), mean(rand)
-    ok = r <= 1 - EFFECT_SEARCH and f + r > 0
-    why = ("" if ok else " (random search at the ceiling: no room for the effect)" if r > 1 - EFFECT_SEARCH
-           else " (both searches at the floor)")
-    return Gate("room", ok, f"found rate random {r:.3f} (<= {1 - EFFECT_SEARCH:.2f} needed), {opt} {f:.3f}{why}")
+    ok = r >= GAP_FLOOR + EFFECT_SEARCH and min(f, r) < GAP_CEIL
+    why = ("" if ok else " (random search at the collision floor: no room for the effect)"
+           if r < GAP_FLOOR + EFFECT_SEARCH else " (both searches at the ceiling)")
+    return Gate("room", ok, f"mean worst-case gap random {r:+.3f} m (>= {GAP_FLOOR + EFFECT_SEARCH:+.2f} needed), "
+                f"{opt} {f:+.3f} m{why}")
 
 
 def _beats_random(claim_id: str, opt: str):
     def check(suite: str, ctx: Any) -> ClaimResult:
         names = [opt, "random"] if suite == "demo" else ["bo", "cma", "random"]
         runs, paths = _attacks(suite, ctx, {n: OPTS[n] for n in names})
-        diffs = [a["found_rate"] - b["found_rate"] for a, b in zip(runs[opt], runs["random"])]
-        values = {f"{v}/found_rate": [s["found_rate"] for s in runs[v]] for v in runs}
+        diffs = [b["mean_worst_gap"] - a["mean_worst_gap"] for a, b in zip(runs[opt], runs["random"])]
+        values = {f"{v}/worst_gap_m": [s["mean_worst_gap"] for s in runs[v]] for v in runs}
+        values.update({f"{v}/found_rate": [s["found_rate"] for s in runs[v]] for v in runs})
         values.update({f"{v}/collision_rate": [s["collision_rate"] for s in runs[v]] for v in runs})
+        values.update({f"{v}/queries_to_failure": [s["mean_queries_to_failure"] for s in runs[v]] for v in runs})
         values["unperturbed/failure_rate"] = [s["base_failure_rate"] for s in runs["random"]]
         gates = [_gate_unperturbed("LiDAR stack", values["unperturbed/failure_rate"]),
-                 _gate_room(opt, values[f"{opt}/found_rate"], values["random/found_rate"])]
+                 _gate_room(opt, values[f"{opt}/worst_gap_m"], values["random/worst_gap_m"])]
+        fr = [a["found_rate"] - b["found_rate"] for a, b in zip(runs[opt], runs["random"])]
         return paired_result(
-            claim_id, suite, diffs, unit=f"share of scenarios with a failure found, {opt} minus random (same budget)",
+            claim_id, suite, diffs, unit=f"m: mean worst-case gap per scenario (the smallest SDV-actor gap the search "
+                                         f"reached, clipped to [{GAP_FLOOR:g}, {GAP_CEIL:g}]), random minus {opt} "
+                                         "(same budget)",
             values=values, seeds=_seeds(suite), table=_table(runs), runs=paths, gates=gates,
-            notes=(f"control: unperturbed scenarios fail in {mean(values['unperturbed/failure_rate']):.2f} of them; "
-                   f"collision-only rates {opt} {mean(values[f'{opt}/collision_rate']):.2f} vs random "
-                   f"{mean(values['random/collision_rate']):.2f}"))
+            notes=(f"found rate (collision or near-miss) {opt} {mean(values[f'{opt}/found_rate']):.2f} vs random "
+                   f"{mean(values['random/found_rate']):.2f} (difference {mean(fr):+.3f}, the saturating metric of "
+                   f"before); collision rate {mean(values[f'{opt}/collision_rate']):.2f} vs "
+                   f"{mean(values['random/collision_rate']):.2f}; unperturbed scenarios fail in "
+                   f"{mean(values['unperturbed/failure_rate']):.2f} of them"))
 
     return check
 
@@ -183,70 +200,84 @@ def _untrained(sums: list[dict], key: str) -> list[float]:
     return [float((s.get("untrained_control") or {}).get(key, float("nan"))) for s in sums]
 
 
+def _held(sums: list[dict], name: str, key: str) -> list[float]:
+    return [float(s["held_out"][name].get(key, float("nan"))) for s in sums]
+
+
+CONTROL = "control (orig-only tuning)"
+
+
+def _gate_drives(sums: list[dict], key: str, what: str) -> Gate:
+    before, after = _held(sums, "original", key), _held(sums, "adv-trained", key)
+    return gate_above("still-drives", f"adv-trained progress on the {what} / original's",
+                      mean(after) / max(mean(before), 1e-9), PROGRESS_MIN, "a planner that stops is safe and useless")
+
+
 def check_adv_train(suite: str, ctx: Any) -> ClaimResult:
     sums, paths = _train_runs(suite, ctx)
-    before = [s["held_out"]["original"]["adv_collision"] for s in sums]
-    after = [s["held_out"]["adv-trained"]["adv_collision"] for s in sums]
-    ctrl = [s["held_out"]["control (orig-only tuning)"]["adv_collision"] for s in sums]
-    rand = _untrained(sums, "adv_collision")
-    gates = [gate_above("adv-cases-break-original", "original planner's held-out adversarial collision rate",
-                        before, EFFECT_TRAIN, "the drop cannot reach the effect of interest from a lower rate"),
-             gate_above("untrained-control", "untrained random-settings planner's held-out adversarial collision rate",
-                        rand, mean(before) - EFFECT_TRAIN,
-                        f"original {mean(before):.3f} minus the effect {EFFECT_TRAIN}: a planner that only drives "
-                        "differently must not escape the fixed cases as well")
-             if all(x == x for x in rand) else
-             Gate("untrained-control", False, "no untrained control in the adv-train runs (tune.n_random = 0 or a run "
-                  "from before it existed)")]
+    before, after = _held(sums, "original", "adv_collision"), _held(sums, "adv-trained", "adv_collision")
+    ctrl, rand = _held(sums, CONTROL, "adv_collision"), _untrained(sums, "adv_collision")
+    gates = [gate_above("reattack-breaks-original", "share of held-out scenarios in which the attack finds a "
+                        "collision of the original planner", before, EFFECT_TRAIN,
+                        "a drop from a lower rate cannot reach the effect of interest"),
+             _gate_drives(sums, "orig_progress", "held-out originals")]
     return paired_result(
         "advsim/adv-train-helps", suite, [b - a for b, a in zip(before, after)],
-        unit="held-out adversarial collision rate, original minus adversarially trained planner",
-        values={"original": before, "adv_trained": after, "control_orig_only": ctrl, "untrained_random": rand},
+        unit="share of held-out scenarios in which a fresh attack (same budget and seeds) finds a collision, "
+             "original minus adversarially trained planner",
+        values={"original": before, "adv_trained": after, "control_orig_only": ctrl, "random_equal_progress": rand,
+                "worst_gap_original_m": _held(sums, "original", "adv_worst_gap"),
+                "worst_gap_adv_trained_m": _held(sums, "adv-trained", "adv_worst_gap")},
         seeds=_seeds(suite, "train_seeds"), table=_train_table(sums), runs=paths, gates=gates,
-        notes=f"control tuned on original scenarios only: {mean(ctrl):.2f}; untrained random planner settings: "
-              f"{mean(rand):.2f} (original {mean(before):.2f}, adv-trained {mean(after):.2f})")
+        notes=f"every planner re-attacked in closed loop on the held-out scenarios; controls: tuned on the "
+              f"originals only from the same random starts {mean(ctrl):.2f} (differs from the original on "
+              f"{sum(bool(s.get('control_differs')) for s in sums)} of {len(sums)} seeds), random settings of "
+              f"equal progress {mean(rand):.2f} (original {mean(before):.2f}, adv-trained {mean(after):.2f})")
 
 
 def check_keeps_normal(suite: str, ctx: Any) -> ClaimResult:
     sums, paths = _train_runs(suite, ctx)
-    before = [s["held_out"]["original"]["orig_collision"] for s in sums]
-    after = [s["held_out"]["adv-trained"]["orig_collision"] for s in sums]
-    prog_b = [s["held_out"]["original"]["orig_progress"] for s in sums]
-    prog_a = [s["held_out"]["adv-trained"]["orig_progress"] for s in sums]
-    pooled = mean(before + after)
-    floor = "> 0" if pooled > 0 else "= 0: both planners collision-free, the bound holds by construction"
-    gates = [Gate("not-at-floor", pooled > 0, f"held-out original collision rate, original and adv-trained pooled "
-                  f"{pooled:.3f} {floor}"),
-             gate_above("still-drives", "adv-trained progress on the originals / original's",
-                        mean(prog_a) / max(mean(prog_b), 1e-9), PROGRESS_MIN,
-                        "a planner that stops is safe and useless")]
+    before, after = _held(sums, "original", "normal_collision"), _held(sums, "adv-trained", "normal_collision")
+    prog_b, prog_a = _held(sums, "original", "normal_progress"), _held(sums, "adv-trained", "normal_progress")
+    gates = [gate_above("base-not-perfect", "original planner's collision rate in normal traffic", mean(before),
+                        1e-9, "at 0, 'no worse within the tolerance' cannot see the original's own failures"),
+             _gate_drives(sums, "normal_progress", "normal traffic")]
     return paired_result(
         "advsim/adv-train-keeps-normal", suite, [b + TOLERANCE - a for b, a in zip(before, after)],
-        unit=f"held-out original collision rate, original + {TOLERANCE} minus adversarially trained",
-        values={"original": before, "adv_trained": after, "progress_original_m": prog_b,
-                "progress_adv_trained_m": prog_a}, seeds=_seeds(suite, "train_seeds"), table=_train_table(sums),
-        runs=paths, gates=gates,
-        notes=f"progress on original scenarios {mean(prog_b):.1f} m -> {mean(prog_a):.1f} m (a stack that stops "
-              "would be safe and useless)")
+        unit=f"collision rate in normal traffic (random plausible perturbations of the held-out logs), original + "
+             f"{TOLERANCE} minus adversarially trained",
+        values={"original": before, "adv_trained": after, "control_orig_only": _held(sums, CONTROL, "normal_collision"),
+                "unperturbed_original": _held(sums, "original", "orig_collision"),
+                "unperturbed_adv_trained": _held(sums, "adv-trained", "orig_collision"),
+                "progress_original_m": prog_b, "progress_adv_trained_m": prog_a},
+        seeds=_seeds(suite, "train_seeds"), table=_train_table(sums), runs=paths, gates=gates,
+        notes=f"normal-traffic progress {mean(prog_b):.1f} m -> {mean(prog_a):.1f} m (a stack that stops would be "
+              f"safe and useless); unperturbed held-out logs: collision rate "
+              f"{mean(_held(sums, 'original', 'orig_collision')):.2f} -> "
+              f"{mean(_held(sums, 'adv-trained', 'orig_collision')):.2f}")
 
 
 _UNPERTURBED = (f"the unperturbed control rollouts fail in at most {BASE_FAIL_MAX} of the scenarios (a scenario "
                 "that fails unperturbed is 'found' by every search and every stack alike; its failure is not the "
                 "perturbation's)")
-_ROOM = (f"random search's found rate <= 1 - {EFFECT_SEARCH} (room above it for the effect of interest) and the two "
-         "searches not both at 0 (a stack neither can break gives a margin of 0 by construction)")
-_SEARCH_SRC = ("the paper's attack raises stacks' collision rates by 5-28 points over the original scenarios (notes: "
-               "IL 20.4->25.2 ... NMP 14.5->42.2) and calls its gain over random search 'many more scenarios'; 0.2 = "
-               "two scenarios in ten per seed at the quick scale")
+_ROOM = (f"random search's mean worst-case gap >= {GAP_FLOOR:g} + {EFFECT_SEARCH} m (room above the collision floor, "
+         f"where every collision counts as {GAP_FLOOR:g} m, for the effect of interest) and the two searches not both "
+         f"at the {GAP_CEIL:g} m ceiling (a stack neither search comes near gives a margin of 0 by construction)")
+_SEARCH_SRC = ("ours: the paper reports collision rates (its attack raises them by 5-28 points over the originals, "
+               "notes: IL 20.4->25.2 ... NMP 14.5->42.2) and calls its gain over random search 'many more "
+               "scenarios', with no distance; at 16 queries random search already finds a failure in about half "
+               "the scenarios here (saturated), so the claim scores how close the search drives the SDV to an "
+               "actor; 0.5 m = the near-miss band (stack.near_miss): one band closer than random")
 register_claim("advsim/adversary-beats-random",
-               "AdvSim: black-box Bayesian optimisation finds safety-critical failures (collision or near-miss) of the "
-               "LiDAR stack in more scenarios than random plausible perturbations at the same query budget",
+               "AdvSim: black-box Bayesian optimisation drives the LiDAR stack closer to a collision (a smaller "
+               "worst-case SDV-actor gap per scenario) than random plausible perturbations at the same query budget",
                _beats_random("advsim/adversary-beats-random", "bo"),
                preconditions={"unperturbed-safe": _UNPERTURBED, "room": _ROOM},
                effect=EFFECT_SEARCH, effect_source=_SEARCH_SRC)
 register_claim("advsim/cma-beats-random",
-               "AdvSim: CMA-ES finds safety-critical failures in more scenarios than random perturbations at the same "
-               "query budget", _beats_random("advsim/cma-beats-random", "cma"), suites=("smoke", "quick", "full"),
+               "AdvSim: CMA-ES drives the LiDAR stack closer to a collision (a smaller worst-case SDV-actor gap per "
+               "scenario) than random perturbations at the same query budget",
+               _beats_random("advsim/cma-beats-random", "cma"), suites=("smoke", "quick", "full"),
                preconditions={"unperturbed-safe": _UNPERTURBED, "room": _ROOM},
                effect=EFFECT_SEARCH, effect_source=_SEARCH_SRC)
 register_claim("advsim/lidar-finds-perception-failures",
@@ -268,26 +299,26 @@ register_claim("advsim/adv-train-helps",
                "AdvSim: fine-tuning the planner on found scenarios lowers the collision rate on held-out adversarial "
                "scenarios", check_adv_train, suites=("smoke", "quick", "full"),
                preconditions={
-                   "adv-cases-break-original": f"the original planner collides on >= {EFFECT_TRAIN} of the held-out "
-                                               "adversarial cases (a drop from a lower rate cannot reach the effect)",
-                   "untrained-control": "untrained planner settings drawn at random from the tuning ranges "
-                                        "(tune.n_random) still collide on the held-out adversarial cases at >= the "
-                                        f"original's rate minus {EFFECT_TRAIN}: the cases are fixed actor "
-                                        "trajectories found against the original planner, so if a planner that only "
-                                        "drives differently escapes them too, a drop is no evidence of training"},
+                   "reattack-breaks-original": f"a fresh attack finds a collision of the original planner in >= "
+                                               f"{EFFECT_TRAIN} of the held-out scenarios (a drop from a lower rate "
+                                               "cannot reach the effect)",
+                   "still-drives": f"the adversarially trained planner's progress on the held-out originals is >= "
+                                   f"{PROGRESS_MIN} x the original's (a planner that crawls escapes attacks "
+                                   "trivially)"},
                effect=EFFECT_TRAIN,
                effect_source="the paper's adversarial training: PLT 31.6->15.3, P3 32.0->17.7 collision rate on "
-                             "adversarial scenarios (14-16 points); 0.15 = about one held-out case in six")
+                             "adversarial scenarios (14-16 points); 0.15 = about one held-out scenario in six")
 register_claim("advsim/adv-train-keeps-normal",
-               f"AdvSim: after adversarial fine-tuning the collision rate on held-out original scenarios is no worse "
-               f"(within {TOLERANCE})", check_keeps_normal, suites=("smoke", "quick", "full"),
+               f"AdvSim: after adversarial fine-tuning the collision rate in normal (non-adversarial) traffic is no "
+               f"worse (within {TOLERANCE})", check_keeps_normal, suites=("smoke", "quick", "full"),
                preconditions={
-                   "not-at-floor": "the held-out original collision rate is not 0 for both planners (at 0 for both, "
-                                   "'no worse within the tolerance' holds by construction: the test cannot see a "
-                                   "degradation)",
-                   "still-drives": f"the adversarially trained planner's progress on the originals is >= "
-                                   f"{PROGRESS_MIN} x the original's (the tuner's own tolerance; a planner that stops "
-                                   "is trivially collision-free)"},
+                   "base-not-perfect": "the original planner collides in some of the normal-traffic cases (random "
+                                       "plausible perturbations of the held-out logs; the logs themselves are "
+                                       "collision-free for it): at 0, 'no worse within the tolerance' holds by "
+                                       "construction",
+                   "still-drives": f"the adversarially trained planner's progress in normal traffic is >= "
+                                   f"{PROGRESS_MIN} x the original's (a planner that stops is trivially "
+                                   "collision-free)"},
                effect=EFFECT_NORMAL,
-               effect_source="the tolerance itself (one scenario in ten); the paper: PLT 12.1->10.3, P3 8.5->7.0 on "
+               effect_source="the tolerance itself (one case in ten); the paper: PLT 12.1->10.3, P3 8.5->7.0 on "
                              "original scenarios (no worse)")
