@@ -1,4 +1,8 @@
-"""Contrastive pretraining of the embedded tiny CLIP on captioned scenes, cached once per machine.
+"""Pretraining of the embedded tiny CLIP on captioned scenes, cached once per machine: LiT's two stages (an
+image tower trained on the pretraining scenes' attributes, then locked while CLIP's contrastive loss trains the
+text tower; see :func:`pretrain`). With captions that rarely name style, background and position
+(:data:`~trustlab.methods.coop.scenes.MENTION`) this puts the model in CoOp's regime: image features good,
+hand-crafted prompts weak on some tasks (``benchmarks/coop_regime.py`` measures it on validation pools).
 
 The model is open_clip's ``CLIP`` with :data:`~trustlab.methods.coop.clip_model.TINY_CONFIG` (a tiny
 ModifiedResNet image tower, a 2-layer text transformer); the loss is CLIP's symmetric InfoNCE over a batch
@@ -21,7 +25,7 @@ a file lock so two bench workers never pretrain twice. One stderr line says whic
 
 Usage::
 
-    clip = load_pretrained_tiny()            # the shipped weights (else trains on first use, about 45 CPU-seconds)
+    clip = load_pretrained_tiny()            # the shipped weights (else trains on first use, about 60 CPU-seconds)
     clip.source                              # "shipped weights weights/tiny_clip.pt (sha256 ...)" or "pretrained ..."
 """
 
@@ -43,9 +47,10 @@ from trustlab.methods.coop import scenes
 from trustlab.methods.coop.clip_model import TINY, TINY_CONFIG, Clip, build_clip, freeze, tiny_model
 
 NAME, VERSION = "coop-tinyclip", "v2"
-PRETRAIN_VERSION = "2.0"  # bump when the code of the loop below changes (values in RECIPE are hashed anyway)
+PRETRAIN_VERSION = "3.0"  # bump when the code of the loop below changes (values in RECIPE are hashed anyway)
 SEED = 0
-STEPS = 300
+STEPS = 300  # contrastive steps (text tower, image tower locked)
+IMAGE_STEPS = 600  # supervised image-tower steps before them (LiT)
 BATCH = 96
 LR = 2e-3
 WARMUP = 50
@@ -54,8 +59,9 @@ WEIGHT_DECAY = 0.05
 # model must use the others. No colour-sharing batches: with the BatchNorm of the ResNet tower a batch of one
 # colour has its colour normalised away, and the model then failed to learn colour at all (README).
 HARD_ATTRS = {"background": 0.2, "style": 0.1}
-RECIPE = {"steps": STEPS, "batch": BATCH, "lr": LR, "warmup": WARMUP, "weight_decay": WEIGHT_DECAY,
-          "hard": HARD_ATTRS, "seed": SEED, "arch": TINY_CONFIG}
+RECIPE = {"steps": STEPS, "image_steps": IMAGE_STEPS, "batch": BATCH, "lr": LR, "warmup": WARMUP,
+          "weight_decay": WEIGHT_DECAY, "hard": HARD_ATTRS, "seed": SEED, "arch": TINY_CONFIG,
+          "mention": scenes.MENTION}
 
 
 def recipe_settings() -> dict:
@@ -117,37 +123,67 @@ def _batch_indices(rng: np.random.Generator, attrs: np.ndarray, batch_size: int)
     return rng.choice(len(attrs), size=batch_size, replace=False)
 
 
-def pretrain(steps: int = STEPS, batch_size: int = BATCH, lr: float = LR, seed: int = SEED,
-             cache_dir: str | None = None, log_every: int = 0) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Train the tiny CLIP from scratch; returns (state dict as arrays, stats arrays)."""
-    data = scenes.load_scenes(cache_dir)["pretrain"]
-    attrs = data["attrs"]
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    model = tiny_model(seed)
-    clip = Clip(model=model, arch=TINY, context_length=model.context_length, image_size=scenes.SIZE)
-    tokenize = CaptionTokenizer(clip)
-    with torch.no_grad():  # normalised once: the towers see the same tensors every epoch
-        images = clip.preprocess(torch.as_tensor(data["images"]).permute(0, 3, 1, 2).float().div_(255.0))
+def _train_image_tower(model: Any, images: torch.Tensor, attrs: np.ndarray, steps: int, batch_size: int, lr: float,
+                       rng: np.random.Generator, log_every: int) -> list[float]:
+    """Stage 1 (LiT's pretrained image tower): the image tower and one linear head per scene attribute on its
+    embedding, cross-entropy summed over the attributes, AdamW with warm-up + cosine; the heads are dropped."""
+    sizes = [len(scenes.VALUES[a]) for a in scenes.ATTRS]
+    heads = torch.nn.Linear(model.visual.output_dim, sum(sizes))
+    params = list(model.visual.parameters()) + list(heads.parameters())
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=WEIGHT_DECAY)
+    y_all = torch.as_tensor(attrs)
+    model.visual.train()
+    losses, warmup = [], min(WARMUP, max(1, steps // 2))
+    for step in range(steps):
+        _set_lr([opt], lr * _schedule(step, steps, warmup))
+        idx = torch.as_tensor(rng.choice(len(images), size=batch_size, replace=False))
+        logits = heads(model.visual(images[idx])).split(sizes, dim=1)
+        loss = sum(F.cross_entropy(lg, y_all[idx, j]) for j, lg in enumerate(logits))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+        if log_every and (step + 1) % log_every == 0:
+            print(f"trustlab: tiny CLIP image tower step {step + 1}/{steps} loss {np.mean(losses[-log_every:]):.3f}",
+                  file=sys.stderr, flush=True)
+    model.visual.eval()
+    return losses
+
+
+def _schedule(step: int, steps: int, warmup: int) -> float:
+    """Linear warm-up over ``warmup`` steps, then cosine to zero."""
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
+
+
+def _set_lr(opts: list[torch.optim.Optimizer], lr: float) -> None:
+    for o in opts:
+        for g in o.param_groups:
+            g["lr"] = lr
+
+
+def _train_text_tower(model: Any, tokenize: CaptionTokenizer, img_all: torch.Tensor, attrs: np.ndarray,
+                      steps: int, batch_size: int, lr: float, rng: np.random.Generator, log_every: int,
+                      start: float) -> list[float]:
+    """Stage 2: CLIP's symmetric InfoNCE between fresh captions and the locked image tower's embeddings
+    ``img_all``; trains the text tower and the temperature (the token embedding sparsely, SparseAdam)."""
     model.token_embedding.sparse = True
-    emb = [model.token_embedding.weight]
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "token_embedding" not in n]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
+    text = [p for n, p in model.named_parameters() if not n.startswith("visual.") and "token_embedding" not in n]
+    decay = [p for p in text if p.ndim >= 2]
+    no_decay = [p for p in text if p.ndim < 2]
     groups = [{"params": decay, "weight_decay": WEIGHT_DECAY}, {"params": no_decay, "weight_decay": 0.0}]
     opt = torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.98), eps=1e-6)
-    opt_emb = torch.optim.SparseAdam(emb, lr=lr, betas=(0.9, 0.98), eps=1e-6)
+    opt_emb = torch.optim.SparseAdam([model.token_embedding.weight], lr=lr, betas=(0.9, 0.98), eps=1e-6)
     model.train()
-    start, cpu0, losses = time.time(), time.process_time(), []
+    model.visual.eval()
+    losses = []
     warmup = min(WARMUP, max(1, steps // 2))
     for step in range(steps):
         idx = _batch_indices(rng, attrs, batch_size)
-        progress = (step - warmup) / max(1, steps - warmup)
-        scale = (step + 1) / warmup if step < warmup else 0.5 * (1 + math.cos(math.pi * progress))
-        for o in (opt, opt_emb):
-            for g in o.param_groups:
-                g["lr"] = lr * scale
+        _set_lr([opt, opt_emb], lr * _schedule(step, steps, warmup))
         tokens = tokenize([scenes.caption(rng, row) for row in attrs[idx]])
-        img = F.normalize(model.encode_image(images[idx]), dim=-1)
+        img = img_all[torch.as_tensor(idx)]
         txt = F.normalize(model.encode_text(tokens), dim=-1)
         logits = model.logit_scale.exp() * img @ txt.t()
         target = torch.arange(len(idx))
@@ -164,10 +200,36 @@ def pretrain(steps: int = STEPS, batch_size: int = BATCH, lr: float = LR, seed: 
             print(f"trustlab: tiny CLIP pretraining step {step + 1}/{steps} loss {np.mean(losses[-log_every:]):.3f} "
                   f"{time.time() - start:.0f}s", file=sys.stderr, flush=True)
     model.token_embedding.sparse = False
+    return losses
+
+
+def pretrain(steps: int = STEPS, batch_size: int = BATCH, lr: float = LR, seed: int = SEED,
+             cache_dir: str | None = None, log_every: int = 0,
+             image_steps: int = IMAGE_STEPS) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Train the tiny CLIP from scratch, LiT-style (Zhai et al., "LiT: Zero-Shot Transfer with Locked-image text
+    Tuning", arXiv 2111.07991): ``image_steps`` of supervised image-tower training on the scenes' attributes
+    (:func:`_train_image_tower`), then the image tower is locked and ``steps`` of CLIP's contrastive loss train the
+    text tower (and the temperature) against its fixed embeddings. Returns (state dict as arrays, stats arrays)."""
+    data = scenes.load_scenes(cache_dir)["pretrain"]
+    attrs = data["attrs"]
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = tiny_model(seed)
+    clip = Clip(model=model, arch=TINY, context_length=model.context_length, image_size=scenes.SIZE)
+    tokenize = CaptionTokenizer(clip)
+    with torch.no_grad():  # normalised once: the towers see the same tensors every epoch
+        images = clip.preprocess(torch.as_tensor(data["images"]).permute(0, 3, 1, 2).float().div_(255.0))
+    start, cpu0 = time.time(), time.process_time()
+    image_losses = _train_image_tower(model, images, attrs, image_steps, batch_size, lr, rng, log_every)
+    with torch.no_grad():  # the locked tower's embeddings, once
+        img_all = F.normalize(torch.cat([model.visual(images[i:i + 512]) for i in range(0, len(images), 512)]), dim=-1)
+    losses = _train_text_tower(model, tokenize, img_all, attrs, steps, batch_size, lr, rng, log_every, start)
+    model.token_embedding.sparse = False
     model.eval()
     state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
     stats = {"seconds": np.array(time.time() - start), "cpu_seconds": np.array(time.process_time() - cpu0),
-             "loss": np.asarray(losses, dtype=np.float32), "steps": np.array(steps), "batch_size": np.array(batch_size)}
+             "loss": np.asarray(losses, dtype=np.float32), "image_loss": np.asarray(image_losses, dtype=np.float32),
+             "steps": np.array(steps), "image_steps": np.array(image_steps), "batch_size": np.array(batch_size)}
     return state, stats
 
 
