@@ -83,6 +83,9 @@ def test_equal_query_budget(scs, opt):
     assert res.failures == fails and res.found == any(fails) and not fails[0]
     assert res.first_failure == next((i + 1 for i, f in enumerate(fails) if f), 0) > 1
     assert res.base_failure == (base[1].collision or base[1].min_gap < scfg.near_miss)
+    gaps = [r.min_gap for _, r in queries]  # the worst-case gap metric: the smallest, clipped to [-1, 5] m
+    assert res.gaps == pytest.approx(gaps, rel=1e-12, abs=1e-12)
+    assert res.worst_gap == pytest.approx(min(max(min(gaps), -1.0), 5.0), rel=1e-12, abs=1e-12)
 
 
 def test_bad_bounds(scs):
@@ -90,6 +93,8 @@ def test_bad_bounds(scs):
         check_config(AdversaryConfig(lat=[1.0, -1.0]))
     with pytest.raises(ConfigError, match="not one of bo, cma, random"):
         check_config(AdversaryConfig(optimizer="ga"))
+    with pytest.raises(ConfigError, match="adversary.startup must be >= 1"):
+        check_config(AdversaryConfig(startup=0))
     bad = AdversaryConfig(lat=[30.0, 40.0])  # every start is 30+ m off the road
     with pytest.raises(ConfigError, match="implausible: off road"):
         Perturbation(scs[0], bad).check_feasible()
@@ -120,3 +125,22 @@ def test_gt_stack_drives_the_original_scenarios_safely(scs):
     for sc in scs:
         r = stack.rollout(sc)
         assert not r.collision and r.progress > 20
+
+
+def test_normal_traffic_and_tuning_controls(scs):
+    """keeps-normal's traffic: fixed plausible perturbations (the same draws for the same seed); the orig-only
+    tuning control picks the best *trial*, so on failure-free originals it still differs from the base."""
+    from trustlab.methods.advsim.method import TUNED, TuneConfig, normal_traffic, tune_planner
+
+    cfg = AdversaryConfig()
+    a, b = normal_traffic(scs[:2], cfg, 2, seed=3), normal_traffic(scs[:2], cfg, 2, seed=3)
+    assert len(a) == 4 and all(np.array_equal(x[1], y[1]) for x, y in zip(a, b))
+    for sc, acts in a:
+        p = Perturbation(sc, cfg)
+        assert p.violations(acts[p.k]) == []
+    stack, base = Stack(StackConfig(perception="gt")), PlannerConfig()
+    orig = [(scs[0], None)]
+    assert stack.rollout(scs[0], planner=base).collision is False
+    picked, hist = tune_planner(stack, [], orig, base, TuneConfig(trials=2), seed=0)
+    assert len(hist) == 2 and any(getattr(picked, k) != getattr(base, k) for k in TUNED)
+    assert {k: getattr(picked, k) for k in TUNED} in [{k: h[k] for k in TUNED} for h in hist]
