@@ -61,6 +61,19 @@ def test_plan_hash_and_done_follow_the_run_cache(tmp_path: Path) -> None:
     assert sum(" yes " in ln for ln in again) == 1 and done.parent.name.endswith(again[0].split()[4])
 
 
+def test_every_paper_run_resolves_at_the_papers_scale() -> None:
+    """Every run of every protocol (placeholder roots) builds its recipe's config with its paper-scale overrides:
+    no unknown key, no wrong type (the tiny end-to-end runs replace the scale, so they cannot catch these)."""
+    from trustlab.config import override_strings
+    from trustlab.registry import RECIPES
+
+    protocols = [p for _, p in PAPERS.items()]
+    runs, _ = plan_runs(protocols, paper.placeholders(protocols), explicit=True)
+    assert len(runs) > 100
+    for _, r in runs:
+        RECIPES.get(r.recipe).config(None, override_strings(r.overrides))
+
+
 def test_missing_root_is_one_line_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "reports"
     rc = main(["bench", "--suite", "paper", "--data", f"PACS={tmp_path / 'nope'}", "--out", str(out)])
@@ -127,8 +140,18 @@ def _psg_root(root: Path) -> Path:
 @pytest.mark.usefixtures("one_thread")
 @pytest.mark.parametrize("protocol", ["okd", "gmoe", "minmax", "pmtiqa", "psg", "peerpl"])
 def test_tiny_protocol_runs_end_to_end(protocol: str, tmp_path: Path) -> None:
+    from contextlib import ExitStack
+
+    from tests.contract.config_reads import recipe_reads
+    from trustlab.registry import RECIPES
+
     data = _fixtures(tmp_path).get(protocol, {})
-    out = run_paper(data, out_root=tmp_path / "rep", only=[protocol], tiny=True, quiet=True)
+    tiny, _ = plan_runs([PAPERS.get(protocol)], data, tiny=True, explicit=True)
+    with ExitStack() as stack:  # every run in this process (jobs 1): record which config keys its code reads
+        reads = {r.recipe: stack.enter_context(recipe_reads(RECIPES.get(r.recipe)))[0] for _, r in tiny}
+        out = run_paper(data, out_root=tmp_path / "rep", only=[protocol], tiny=True, quiet=True)
+    for _, r in tiny:  # the keys that wire a run to the data and define its cell act (not accepted and ignored)
+        assert set(r.where) <= reads[r.recipe].keys, (r.recipe, sorted(set(r.where) - reads[r.recipe].keys))
     report = json.loads((Path(out).parent / "paper.json").read_text())
     rows = [r for r in report["runs"] if r["protocol"] == protocol]
     assert rows and all("error" not in r for r in rows), [r.get("error") for r in rows]
