@@ -12,8 +12,9 @@ from trustlab.recipes import Recipe, RunContext, register_recipe
 def _threads() -> None:
     import torch
 
-    if torch.get_num_threads() > 2:  # tiny MLPs: more threads only add overhead (bench workers set their own)
-        torch.set_num_threads(1)
+    # tiny MLPs (batch 64, 64x64): more threads only add overhead, and on a loaded machine a lot: on a 2-core VM
+    # running other jobs, 2 threads cost 43x the CPU-seconds of 1 (OpenMP spin-waits), over bench workers' setting
+    torch.set_num_threads(1)
 
 
 def run_noisy(cfg: NoisyRewardConfig, ctx: RunContext) -> dict[str, Any]:
