@@ -27,8 +27,10 @@ def main() -> None:
     ap.add_argument("--two-stage", default=None, metavar="RUN_DIR", help="a psg/two-stage run: its trained weights")
     ap.add_argument("--psgtr", default=None, metavar="RUN_DIR", help="a psg/psgtr run: its trained weights")
     args = ap.parse_args()
-    from trustlab.methods.psg.method import PSGDataConfig, TwoStageConfig, graphs_for, load_splits, segment
-    from trustlab.methods.psg.psgtr import PSGTR, PSGTRConfig, decode
+    from trustlab.methods.psg.config import PSGDataConfig, PSGTRConfig, TwoStageConfig
+    from trustlab.methods.psg.data import load_splits
+    from trustlab.methods.psg.method import graphs_for, segment
+    from trustlab.methods.psg.psgtr import PSGTR, decode
     from trustlab.methods.psg.twostage import RelationHead, TinyPanoptic, make_pred, predict_pairs
     from trustlab.metrics.psg import masks_to_panoptic, pq_compute, pq_update, triplet_recall
 

@@ -50,7 +50,8 @@ def test_psgtr_tiny(tmp_path):
     s = rec.summary()
     assert {"R@20", "mR@20", "ngR@50"} <= set(s["test_sgdet"]) and "test_sgdet_resolved" in s
     assert (rec.path / "artifacts" / "sgdet_examples.png").is_file()
-    from trustlab.methods.psg.psgtr import PSGTR, PSGTRConfig
+    from trustlab.methods.psg.config import PSGTRConfig
+    from trustlab.methods.psg.psgtr import PSGTR
 
     net = PSGTR(13, len(PREDICATES), PSGTRConfig())
     net.load_state_dict(torch.load(rec.path / "checkpoints" / "model.pt", weights_only=False)["model"])
@@ -127,7 +128,8 @@ def _tr_out(q: int = 3, nc: int = 2, npred: int = 3, size: int = 4) -> dict:
 def test_psgtr_openpsg_decoding_relabels_top_entries_to_the_query_best_predicate():
     """OpenPSG: the top (query, predicate) entries, de-duplicated on the entry's labels, then each relabelled to
     its query's argmax predicate with the entry's rank; per-query: one triplet per query."""
-    from trustlab.methods.psg.psgtr import PSGTRConfig, decode
+    from trustlab.methods.psg.config import PSGTRConfig
+    from trustlab.methods.psg.psgtr import decode
 
     out = _tr_out()
     out["sub_mask"][:] = -5.0
@@ -152,7 +154,8 @@ def test_psgtr_openpsg_decoding_relabels_top_entries_to_the_query_best_predicate
 def test_psgtr_loss_subject_object_on_matched_queries_only():
     """so_loss="matched" (OpenPSG's label weights): changing an unmatched query's subject logits leaves the loss
     unchanged; with so_loss="all" it changes it (no-object target)."""
-    from trustlab.methods.psg.psgtr import PSGTRConfig, loss_fn, match
+    from trustlab.methods.psg.config import PSGTRConfig
+    from trustlab.methods.psg.psgtr import loss_fn, match
 
     out = _tr_out(q=3)
     tgt = {"sub": torch.tensor([0]), "obj": torch.tensor([1]), "rel": torch.tensor([2]),

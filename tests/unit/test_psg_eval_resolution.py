@@ -7,8 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from trustlab.methods.psg.config import PSGDataConfig
+from trustlab.methods.psg.data import PanopticMasks, load_splits, upsample_masks
+from trustlab.methods.psg.evaluation import evaluate_preds
 from trustlab.methods.psg.format import PSGData, PSGScene
-from trustlab.methods.psg.method import PanopticMasks, PSGDataConfig, evaluate_preds, load_splits, upsample_masks
 from trustlab.metrics.psg import ScenePred
 
 H, W = 240, 320  # a 4:3 image, resized to 64 x 64 for the models

@@ -30,8 +30,6 @@ no-graph-constraint list is the de-duplicated entries with their own predicates.
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -39,36 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from trustlab.experiment import TrainConfig
-from trustlab.methods.psg.method import PSGDataConfig
+from trustlab.methods.psg.config import PSGTRConfig, PSGTRRecipeConfig
 from trustlab.metrics.psg import ScenePred
-
-
-@dataclass
-class PSGTRConfig:
-    """PSGTR options (reference values in brackets)."""
-
-    queries: int = 24  # triplet queries [100]
-    dim: int = 64  # transformer width [256]
-    enc_layers: int = 1  # [6]
-    dec_layers: int = 2  # [6]
-    epochs: int = 30  # [60 on PSG]
-    lr: float = 1e-3  # AdamW [1e-4, backbone 1e-5]
-    bg_weight: float = 0.02  # class weight of the background predicate (and no-object) targets [0.02]
-    rel_weight: float = 2.0  # predicate cost and loss weight [r_cls_cost 2, rel_loss_cls 2]
-    mask_weight: float = 1.0  # weight of the mask loss of each of subject and object [dice 1]
-    mask_loss: str = "dice"  # "dice" [reference] or "bce+dice"
-    so_loss: str = "matched"  # subject/object CE on "matched" queries [reference] or "all" (no-object targets)
-    decode: str = "openpsg"  # "openpsg": top entries relabelled to the query's best predicate; "per-query"
-    mask_thr: float = 0.5  # [0.85]
-    figures: bool = True
-
-
-@dataclass
-class PSGTRRecipeConfig:
-    data: PSGDataConfig = field(default_factory=PSGDataConfig)
-    method: PSGTRConfig = field(default_factory=PSGTRConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
 
 
 def _block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
@@ -276,17 +246,6 @@ def _dedup(qi: np.ndarray, pred: np.ndarray, sl: np.ndarray, ol: np.ndarray, sm:
     return keep
 
 
-def _check_config(m: PSGTRConfig) -> None:
-    from trustlab.errors import ConfigError
-
-    if m.epochs < 1 or m.queries < 1:
-        raise ConfigError("method.epochs and method.queries must be >= 1")
-    for key, val, ok in (("mask_loss", m.mask_loss, ("dice", "bce+dice")), ("so_loss", m.so_loss, ("matched", "all")),
-                         ("decode", m.decode, ("openpsg", "per-query"))):
-        if val not in ok:
-            raise ConfigError(f"method.{key}={val!r}: use one of {', '.join(ok)}")
-
-
 def train_psgtr(net: PSGTR, tr: Any, cfg: PSGTRRecipeConfig, ctx: Any) -> None:
     """AdamW + one-cycle over the training scenes; every decoder layer matched and supervised on its own."""
     m, size, bs = cfg.method, cfg.data.image_size, cfg.data.batch_size
@@ -315,63 +274,3 @@ def train_psgtr(net: PSGTR, tr: Any, cfg: PSGTRRecipeConfig, ctx: Any) -> None:
             tot += float(loss.detach()) * len(idx)
         ctx.record.log({"epoch": epoch, "loss": tot / len(tr)})
     net.eval()
-
-
-def _evaluate(net: PSGTR, data: Any, ev: Any, split: str, cfg: PSGTRRecipeConfig, ctx: Any) -> dict[str, Any]:
-    """``<split>_sgdet`` (the configured decoding, with ngR@K), the other decoding, resolved overlaps, counts."""
-    from trustlab.methods.psg.method import draw_examples, evaluate_preds, scalars
-
-    m, size, npred = cfg.method, cfg.data.image_size, net.num_predicates
-    gc, ng, alt = [], [], []
-    other = "per-query" if m.decode == "openpsg" else "openpsg"
-    with torch.no_grad():
-        for s in range(0, len(ev), 64):
-            out = net(ev.images[s : s + 64])
-            for b in range(out["sub"].shape[0]):
-                gc.append(decode(out, b, size, m, True))
-                ng.append(decode(out, b, size, m, False))
-                alt.append(decode(out, b, size, m, True, mode=other))
-    gts = [ev.gt(i) for i in range(len(ev))]
-    res = evaluate_preds(gts, gc, ng, npred)
-    summary: dict[str, Any] = {
-        f"{split}_sgdet": scalars(res),
-        f"{split}_sgdet_{other.replace('-', '_')}": scalars(evaluate_preds(gts, alt, None, npred)),
-        f"{split}_sgdet_resolved": scalars(evaluate_preds(gts, gc, ng, npred, overlaps="resolve")),
-        **{f"{split}_{k}": v for k, v in ev.relation_counts().items()}}
-    if split == "test":
-        summary["per_predicate_R@50"] = {data.predicate_classes[p]: res["per_predicate@50"][p] for p in range(npred)}
-        if m.figures:
-            draw_examples(ctx.record.artifact("sgdet_examples.png"), data, ev, gc, "PSGTR SGDet")
-    return summary
-
-
-def run_psgtr(cfg: PSGTRRecipeConfig, ctx: Any) -> dict[str, Any]:
-    from trustlab.engine.runtime import seed_everything
-    from trustlab.errors import ConfigError
-    from trustlab.methods.psg.method import load_splits
-
-    m = cfg.method
-    _check_config(m)
-    data, sp = load_splits(cfg.data)
-    seed_everything(cfg.train.seed)
-    tr = sp["train"]
-    max_rels = max(len(r) for r in tr.rels)
-    if m.queries < max_rels:
-        raise ConfigError(f"method.queries={m.queries} is below the most relations in a training image "
-                          f"({max_rels}); raise method.queries")
-    net = PSGTR(data.num_classes, data.num_predicates, m, cfg.data.image_size)
-    t0 = time.perf_counter()
-    train_psgtr(net, tr, cfg, ctx)
-    t_train = time.perf_counter() - t0
-    ctx.record.save_checkpoint({"model": net.state_dict(), "classes": data.classes,
-                                "predicates": data.predicate_classes}, "model.pt")
-    summary: dict[str, Any] = {"n_train": len(tr), "n_val": len(sp["val"]), "n_test": len(sp["test"]),
-                               "eval_resolution": cfg.data.eval_resolution, "decode": m.decode}
-    t1 = time.perf_counter()
-    for split in ("val", "test"):
-        summary.update(_evaluate(net, data, sp[split], split, cfg, ctx))
-    summary["train_seconds"] = t_train
-    summary["eval_seconds"] = time.perf_counter() - t1
-    for k in ("R@20", "mR@20", "R@50", "mR@50", "ngR@50"):
-        summary[f"sgdet/{k}"] = summary["test_sgdet"][k]
-    return summary

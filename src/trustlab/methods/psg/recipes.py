@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from trustlab.methods.psg.method import TwoStageRecipeConfig, run_two_stage
-from trustlab.methods.psg.psgtr import PSGTRRecipeConfig, run_psgtr
+from trustlab.methods.psg.config import PSGTRRecipeConfig, TwoStageRecipeConfig
+from trustlab.methods.psg.run import run_psgtr, run_two_stage
 from trustlab.recipes import Recipe, register_recipe
 
 TWO_STAGE_TINY: dict[str, Any] = {"method.seg_epochs": 1, "method.rel_epochs": 2, "data.max_train": 24,
