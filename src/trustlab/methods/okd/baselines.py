@@ -30,7 +30,6 @@ The mixing layers are hooked with ``register_forward_hook`` and only act in trai
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -39,39 +38,9 @@ from torch import nn
 
 from trustlab.engine.optim import build_optimizer
 from trustlab.errors import ConfigError
-from trustlab.experiment import DataConfig, ModelConfig, TrainConfig
-from trustlab.methods.okd.method import student_model
+from trustlab.experiment import TrainConfig
+from trustlab.methods.okd.config import EFDMIX_VARIANTS, EFDMixConfig, MixConfig, RSCConfig
 from trustlab.registry import METHODS
-
-
-@dataclass
-class MixConfig:
-    """MixStyle: probability, Beta(alpha, alpha), the std's epsilon and the hooked module paths (``[]``: default)."""
-
-    p: float = 0.5
-    alpha: float = 0.1
-    eps: float = 1e-6
-    layers: list[str] = field(default_factory=list)
-
-
-EFDMIX_VARIANTS = ("reference", "previous")
-
-
-@dataclass
-class EFDMixConfig:
-    """EFDMix: MixStyle's probability, Beta(alpha, alpha) and layers (no std, so no epsilon), and the gradient
-    ``efdmix_variant``: ``reference`` (Dassl's) or ``previous`` (the whole difference detached, before issue 11)."""
-
-    p: float = 0.5
-    alpha: float = 0.1
-    layers: list[str] = field(default_factory=list)
-    efdmix_variant: str = "reference"
-
-
-@dataclass
-class RSCConfig:
-    feature_drop: float = 0.1  # the on-device DG reference's f_drop_factor
-    batch_drop: float = 0.1  # and b_drop_factor
 
 
 def default_layers(model: nn.Module) -> list[str]:
@@ -229,25 +198,5 @@ class RSC(nn.Module):
         return build_optimizer(self.model.parameters(), cfg)
 
 
-@dataclass
-class MixRecipeConfig:
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=student_model)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    method: MixConfig = field(default_factory=MixConfig)
-
-
-@dataclass
-class EFDMixRecipeConfig:
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=student_model)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    method: EFDMixConfig = field(default_factory=EFDMixConfig)
-
-
-@dataclass
-class RSCRecipeConfig:
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=student_model)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    method: RSCConfig = field(default_factory=RSCConfig)
+# the configs live in config.py; imported here for the methods and kept importable from this module
+__all__ = ["MixStyle", "EFDMix", "RSC", "MixConfig", "EFDMixConfig", "RSCConfig", "EFDMIX_VARIANTS"]

@@ -31,50 +31,16 @@ Usage::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from trustlab.engine.optim import build_optimizer
 from trustlab.errors import ConfigError
-from trustlab.experiment import DataConfig, ModelConfig, TrainConfig
+from trustlab.experiment import TrainConfig
+from trustlab.methods.okd.config import ID_BRANCHES, KDConfig, OKDConfig
 from trustlab.methods.okd.generators import GENERATORS, GeneratorContext, check_variants, kl_soft
-from trustlab.methods.okd.teacher import TeacherConfig
 from trustlab.registry import METHODS
-
-
-@dataclass
-class KDConfig:
-    """KD loss weights and temperature (paper defaults)."""
-
-    temperature: float = 4.0
-    ce_weight: float = 0.1
-    kd_weight: float = 0.9
-
-
-ID_BRANCHES = ("clean", "in_place")
-
-
-@dataclass
-class OKDConfig:
-    """KD plus the OOD term; ``generator`` is one of ``GENERATORS`` (fusion, mixup, cutmix, jigsaw, noise, adv)."""
-
-    temperature: float = 4.0
-    ce_weight: float = 0.1
-    kd_weight: float = 0.9
-    ood_weight: float = 0.9
-    generator: str = "fusion"
-    noise_std: float = 0.15  # ``noise``: Gaussian std in ImageNet-normalised units (reference; ~0.034 in pixels)
-    adv_eps: float = 0.001  # ``adv``: FGSM step on the student's CE, [0, 1] pixel range (reference)
-    jigsaw_grid: int = 2  # ``jigsaw``: grid x grid patches
-    joint_forward: bool = False  # one teacher and one student pass over cat(x, A(x)) instead of two each
-    # the generators before issue 11, each selectable alone for the ablation (generators.py): reference | previous
-    cutmix_variant: str = "reference"  # ``cutmix``/``fusion``: previous = one box per sample
-    noise_variant: str = "reference"  # ``noise``: previous = noise_std on [0, 1] pixels, clamped
-    adv_variant: str = "reference"  # ``adv``: previous = FGSM on KL(teacher || student) (old adv_eps 4/255)
-    id_branch: str = "clean"  # or "in_place": the ID branch trains on the cutmixed batch (the reference's quirk)
 
 
 def _check_weights(cfg: KDConfig | OKDConfig) -> None:
@@ -184,27 +150,5 @@ class OKD(KD):
         return {"loss": loss, "ce": ce.detach(), "kl": kl.detach(), "kl_ood": kl_ood.detach(), "acc": acc}
 
 
-# ---------------------------------------------------------------- recipe configs
-
-
-def student_model() -> ModelConfig:
-    """The default tiny student: the DC ConvNet at width 0.125 (16 channels, 7.8k parameters)."""
-    return ModelConfig(name="small_cnn", width=0.125)
-
-
-@dataclass
-class KDRecipeConfig:
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=student_model)  # the student
-    train: TrainConfig = field(default_factory=TrainConfig)
-    method: KDConfig = field(default_factory=KDConfig)
-    teacher: TeacherConfig = field(default_factory=TeacherConfig)
-
-
-@dataclass
-class OKDRecipeConfig:
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=student_model)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    method: OKDConfig = field(default_factory=OKDConfig)
-    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+# the configs live in config.py; imported here for the methods and kept importable from this module
+__all__ = ["KD", "OKD", "KDConfig", "OKDConfig", "ID_BRANCHES"]

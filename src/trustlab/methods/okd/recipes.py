@@ -1,4 +1,5 @@
-"""Recipes of the on-device DG study: the teacher, the tiny student with ERM / KD / OKD, and DG baselines.
+"""Registration of the on-device DG recipes (their run functions are in ``run.py``, their configs in
+``config.py``): the teacher, the tiny student with ERM / KD / OKD, and DG baselines.
 
 Each method has a recipe per dataset kind, recorded under its own name:
 
@@ -23,25 +24,23 @@ splits of Digits-DG (seed 0) from lr {0.02, 0.05, 0.1} x batch {32, 64}: best fo
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
 from typing import Any
 
-from torch import nn
-
-from trustlab.config import merge, to_dict
-from trustlab.data.base import DGData
-from trustlab.engine.fit import FitResult
-from trustlab.engine.runtime import resolve_device
-from trustlab.errors import ConfigError
-from trustlab.experiment import DataConfig, ModelConfig, TrainConfig
-from trustlab.methods.okd.baselines import RSC, EFDMix, EFDMixRecipeConfig, MixRecipeConfig, MixStyle, RSCRecipeConfig
-from trustlab.methods.okd.method import KD, OKD, KDRecipeConfig, OKDConfig, student_model
-from trustlab.methods.okd.teacher import TEACHER_RECIPE, TeacherConfig, load_teacher, runs_root_of
-from trustlab.recipes import TINY_FOLDER, Recipe, RunContext, register_recipe
-from trustlab.registry import RECIPES
-from trustlab.runs.cache import cached_run
-from trustlab.tasks.classification import Classify, ERMRecipeConfig, run_dg
+from trustlab.config import merge
+from trustlab.methods.okd.baselines import RSC, EFDMix, MixStyle
+from trustlab.methods.okd.config import (
+    EFDMixRecipeConfig,
+    KDRecipeConfig,
+    MixRecipeConfig,
+    OKDStudyConfig,
+    RSCRecipeConfig,
+    StudentERMConfig,
+)
+from trustlab.methods.okd.method import KD, OKD
+from trustlab.methods.okd.run import dg, distill
+from trustlab.methods.okd.teacher import TEACHER_RECIPE
+from trustlab.recipes import TINY_FOLDER, Recipe, register_recipe
+from trustlab.tasks.classification import Classify, ERMRecipeConfig
 
 DIGITS_DATA: dict[str, Any] = {"name": "digits-dg", "target": "mnistm", "image_size": 32, "batch_size": 32}
 DOSCO_DATA: dict[str, Any] = {"name": "dosco-digits", "target": "unseen", "image_size": 32, "batch_size": 32}
@@ -55,117 +54,6 @@ TINY: dict[str, Any] = {"data.max_per_domain": 32, "train.epochs": 1, "train.max
 TINY_TEACHER: dict[str, Any] = {"teacher.model.name": "small_cnn", "teacher.model.width": 0.125,
                                 "teacher.epochs": 1}
 TINY_ON_FOLDER: dict[str, Any] = {"data.root": TINY_FOLDER, "data.target": "d0"}
-
-
-@dataclass
-class StudentERMConfig:
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=student_model)
-    train: TrainConfig = field(default_factory=TrainConfig)
-
-
-@dataclass
-class OKDStudyConfig:
-    """OKD plus, in ``compare``, recipes of the same student run beside it and linked in the summary."""
-
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=student_model)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    method: OKDConfig = field(default_factory=OKDConfig)
-    teacher: TeacherConfig = field(default_factory=TeacherConfig)
-    compare: list[str] = field(default_factory=list)
-
-
-# ---------------------------------------------------------------- run functions
-
-
-def _check_data(cfg: Any) -> None:
-    if cfg.data.name == "folder" and not cfg.data.root:
-        raise ConfigError("this recipe needs data.root: --set data.root=/path/to/dataset "
-                          "(root/<domain>/<class>/<image>) and data.target=<held-out domain>")
-
-
-def _extra(method: nn.Module, data: DGData, result: FitResult) -> dict[str, Any]:
-    """Summary extras: the teacher (KD/OKD) and the DOSCO split's provenance and leakage (DOSCO data)."""
-    out: dict[str, Any] = {}
-    info = dict(getattr(method, "teacher_info", {}))
-    if info:
-        out["teacher"] = info
-    if "dosco" in data.info:
-        out["dosco"] = data.info["dosco"]
-    return out
-
-
-def dg(make: Any) -> Any:
-    """A recipe run function: ``run_dg`` with ``make(model, cfg)`` as the method."""
-
-    def run(cfg: Any, ctx: RunContext) -> dict[str, Any]:
-        _check_data(cfg)
-        return run_dg(cfg, ctx, lambda model, data, c: make(model, c), _extra)
-
-    return run
-
-
-def distill(kind: type[KD]) -> Any:
-    """A recipe run function: KD or OKD, with the frozen teacher resolved (trained/cached if needed) first."""
-
-    def run(cfg: Any, ctx: RunContext) -> dict[str, Any]:
-        _check_data(cfg)
-
-        def make_method(model: nn.Module, data: DGData, c: Any) -> nn.Module:
-            teacher = load_teacher(
-                c.teacher, c.data, c.train, data.num_classes, resolve_device(c.train.device), ctx.record, ctx.quiet
-            )
-            method = kind(model, teacher.model, c.method)
-            method.teacher_info = teacher.info
-            return method
-
-        summary = run_dg(cfg, ctx, make_method, _extra)
-        if getattr(cfg, "compare", None):
-            summary["leaderboard"] = compare_runs(cfg, ctx, summary)
-        return summary
-
-    return run
-
-
-# ---------------------------------------------------------------- linked comparison runs
-
-
-def _board_row(summary: dict[str, Any], run: str | None) -> dict[str, Any]:
-    row = {k: summary[k] for k in ("heldout_acc", "indomain_acc", "params") if k in summary}
-    return {**row, "run": run} if run else row
-
-
-def sub_run_overrides(cfg: Any, recipe: str) -> dict[str, Any]:
-    """Overrides giving ``recipe`` this run's data/model/train/teacher and the method keys both have."""
-    target = RECIPES.get(recipe).config_cls
-    names = {f.name: f for f in dataclasses.fields(target)}
-    out: dict[str, Any] = {}
-    for section in ("data", "model", "train", "teacher"):
-        if section in names and hasattr(cfg, section):
-            out[section] = to_dict(getattr(cfg, section))
-    if "method" in names and hasattr(cfg, "method"):
-        wanted = {f.name for f in dataclasses.fields(names["method"].default_factory())}  # type: ignore[misc]
-        out["method"] = {k: v for k, v in to_dict(cfg.method).items() if k in wanted}
-    return out
-
-
-def compare_runs(cfg: OKDStudyConfig, ctx: RunContext, own: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Train (or reuse) each ``cfg.compare`` recipe on this run's settings; a leaderboard with OKD."""
-    board: dict[str, dict[str, Any]] = {}
-    if "teacher" in own:
-        board["teacher"] = _board_row(own["teacher"], own["teacher"].get("run"))
-    root = runs_root_of(ctx.record)
-    links = {}
-    for recipe in cfg.compare:
-        if recipe not in RECIPES:
-            raise ConfigError(f"compare: unknown recipe '{recipe}'; `trustlab list recipes` shows them")
-        rec = cached_run(recipe, sub_run_overrides(cfg, recipe), root, ctx.quiet)
-        board[recipe.split("/")[0].removeprefix("student-")] = _board_row(rec.summary(), str(rec.path))
-        links[recipe] = str(rec.path)
-    board["okd"] = _board_row(own, str(ctx.record.path))
-    ctx.record.update_env(compare_runs=links)
-    return board
 
 
 # ---------------------------------------------------------------- registration
