@@ -15,6 +15,12 @@ decided by the bench's paired rule on per-seed margins (the worst method's margi
    backdoor when the data is not distilled, so a low distilled ASR is the distillation's doing.
 5. ``doorping/clean-cta``: distilling clean data gives CTA well above chance (>= chance + 0.3), reported
    next to training on the whole (1%-poisoned) training set.
+6. ``doorping/survives-defenses`` and 7. ``doorping/naive-survives-defenses`` (issue 26): the backdoor of a
+   model trained on the DM-distilled set survives Neural Cleanse, fine-pruning, STRIP, spectral signatures and
+   activation clustering (target not flagged, ASR >= :data:`SURVIVE_ASR` after the defense's mitigation). Gates:
+   the model carries a backdoor before any defense (validation ASR), the attack's positive control, and a
+   BadNets-style control (``distill/full-data`` with the white patch on the same budget) that at least one
+   defense catches on at least one seed; only the defenses that catch it count, so "survives" is not vacuous.
 
 Validity gates (``register_claim(preconditions=...)``; any failed gate is the verdict INVALID, "this regime
 cannot test the claim"). Claims 1-3 read DOORPING's ASR, so each needs the positive control to plant a
@@ -47,6 +53,8 @@ IN_DATA = "doorping/backdoor-in-data"
 BEATS_NAIVE = "doorping/beats-naive"
 POSITIVE = "doorping/positive-control"
 CLEAN_CTA = "doorping/clean-cta"
+SURVIVES = "doorping/survives-defenses"
+NAIVE_SURVIVES = "doorping/naive-survives-defenses"
 
 ASR_MIN = 0.9
 CTA_DROP_MAX = 0.03
@@ -80,6 +88,9 @@ EFFECTS: dict[str, tuple[float, str]] = {
                     "here at 10%): 0.1 above the 0.8 bar"),
     CLEAN_CTA: (0.1, "DC on MNIST at ipc 10 reaches ~0.9 CTA in the DC paper (margin ~0.5 over chance + 0.3); "
                      "the CPU miniature reached 0.6-0.78, so 0.1 above the bar is the effect of interest"),
+    SURVIVES: (0.2, "the paper reports that both attacks survive the defenses (ASR ~1.0 kept, no number per defense "
+                    "in papers/04): 0.2 above the 0.5 bar on the ASR left after the defense"),
+    NAIVE_SURVIVES: (0.2, "as for DOORPING: the paper says both attacks survive; 0.2 above the 0.5 bar"),
 }
 
 # Power analysis (README "Seeds from the power analysis"): per-seed sd of each claim's margin from the last
@@ -97,6 +108,9 @@ POWER_NOTES: dict[str, str] = {
               "interval is 0.6 below 0)",
     CLEAN_CTA: "power: 3 seeds needed for effect 0.1 at sd 0.029 (demo clean distilled CTA, DC); quick runs 3 "
                "(90-100 CPU-s per DOORPING run)",
+    SURVIVES: "power: not estimable (no defended run with a planted backdoor exists at this scale); quick runs 3",
+    NAIVE_SURVIVES: "power: not estimable (no defended run with a planted backdoor exists at this scale); quick "
+                    "runs 3",
 }
 
 # Every claim reads backdoor/* runs: they default to the reference's network (no normalisation, a 192-unit
@@ -117,28 +131,48 @@ VAL_SIZE = 500
 # swept budget (validation ASR 0.087 at 10%, 0.213 at 20%), so the positive-control gate, which reads DOORPING's
 # trigger, fails there and the DOORPING claims stay INVALID; 10% is where a backdoor attack can be planted at all.
 BUDGET = 0.1
+# The five defenses (defenses/), run on the defended method's runs (DM in quick: the cheapest distiller) and on a
+# BadNets-style control (distill/full-data: one model on the whole training set with NaiveAttack's white patch on
+# the same budget; the defender's data is that training set). A defense "catches" a model when it flags the
+# target class (the user discards the model) or leaves an ASR below SURVIVE_ASR after its mitigation.
+DEFENSE_NAMES = ["neural-cleanse", "fine-pruning", "strip", "spectral-signatures", "activation-clustering"]
+SURVIVE_ASR = 0.5
+_DEFENDED = {"defense.names": DEFENSE_NAMES}
+_BADNETS = {"attack.kind": "naive", "net.norm": "none", "net.hidden": 192, "model.width": 0.125,
+            "train.optimizer": "adam", "train.lr": 0.001, "train.weight_decay": 0.0, "train.schedule": "constant",
+            **_DEFENDED}
+_SMOKE_DEFENSES = {"defense.neural_cleanse.steps": 3, "defense.neural_cleanse.unlearn_epochs": 1,
+                   "defense.fine_pruning.finetune_epochs": 1, "defense.strip.test_images": 40}
 _QUICK = {"threads": 1, "model.width": 0.125, "eval.num_models": 2, "train.epochs": 60, "train.step_size": 30,
           "distill.checkpoint_every": 0, "eval.augment": False, "eval.full_data_epochs": 5,
           "eval.controls": CONTROLS, "eval.val_size": VAL_SIZE, "attack.portion": BUDGET, **_BOUNDED}
 _DC_QUICK = {"distill.iterations": 20, "distill.batch_real": 32, "distill.outer_loop": 2, "distill.inner_loop": 1,
              "distill.init": "real", "distill.lr_img": 0.1}
-_DM_QUICK = {"distill.iterations": 50, "distill.batch_real": 32, "distill.lr_img": 2.0}
+_DM_QUICK = {"distill.iterations": 50, "distill.batch_real": 32, "distill.lr_img": 2.0, **_DEFENDED}
+# the BadNets-style control of the defense claims, at the full-data control's settings (5 epochs, constant lr)
+# Its fine-tuning defenses (fine-pruning, Neural Cleanse's unlearning) run one epoch over the 3500 real images (55
+# steps at batch 64), at least the steps the distilled runs' 20 epochs over 100 images take (20 at batch 256).
+_BADNETS_QUICK = {**_BADNETS, "threads": 1, "train.epochs": 5, "attack.portion": BUDGET, "eval.val_size": VAL_SIZE,
+                  "defense.fine_pruning.finetune_epochs": 1, "defense.neural_cleanse.unlearn_epochs": 1}
 _FULL = {"model.width": 1.0, "eval.num_models": 5, "train.epochs": 300, "train.step_size": 150,
          "distill.iterations": 1000, "distill.batch_real": 256, "distill.outer_loop": None,
          "distill.inner_loop": None, "eval.controls": CONTROLS, "eval.full_data_epochs": 20, **_BOUNDED}
 
 SCALE: dict[str, dict[str, Any]] = {
     "smoke": {"seeds": [0], "methods": ["dc", "dm"], "kinds": ["doorping", "naive"], "common": _SMOKE,
-              "per_method": {}},
+              "per_method": {"dm": {**_DEFENDED, **_SMOKE_DEFENSES}}, "defended": "dm",
+              "control": {**_BADNETS, **_SMOKE_DEFENSES, "threads": 1, "data.max_per_domain": 400,
+                          "eval.test_limit": 200, "train.epochs": 1, "attack.portion": 0.1, "eval.val_size": 40}},
     # the demo's claims are gated on the positive control, so its runs train the full-data control too
     "demo": {"seeds": [0, 1, 2], "methods": ["dc"], "kinds": ["doorping"],
              "common": {**_QUICK, "eval.controls": ["clean-distilled", "full-data"], "eval.num_models": 1,
                         "eval.test_limit": 500},
              "per_method": {"dc": {**_DC_QUICK, "distill.iterations": 10, "distill.batch_real": 16}}},
     "quick": {"seeds": [0, 1, 2], "methods": ["dc", "dm"], "kinds": ["doorping", "naive"], "common": _QUICK,
-              "per_method": {"dc": _DC_QUICK, "dm": _DM_QUICK}},
+              "per_method": {"dc": _DC_QUICK, "dm": _DM_QUICK}, "defended": "dm", "control": _BADNETS_QUICK},
     "full": {"seeds": [0, 1, 2], "methods": ["dc", "dsa", "dm"], "kinds": ["doorping", "naive"], "common": _FULL,
-             "per_method": {"dm": {"distill.iterations": 5000, "distill.lr_img": 1.0}}},
+             "per_method": {"dm": {"distill.iterations": 5000, "distill.lr_img": 1.0, **_DEFENDED}}, "defended": "dm",
+             "control": {**_BADNETS, "model.width": 1.0, "train.epochs": 20, "attack.portion": 0.01}},
 }
 
 Runs = dict[int, dict[str, Any]]  # {seed: summary} of one attack and method
@@ -150,10 +184,13 @@ def overrides(suite: str, method: str, seed: int) -> dict[str, Any]:
     return {**s["common"], **s["per_method"].get(method, {}), "train.seed": seed}
 
 
-def attack_runs(suite: str, ctx: Any) -> tuple[dict[str, dict[str, Runs]], list[str]]:
-    """``{kind: {method: {seed: summary}}}`` of every attack run of the suite (run together), and the folders."""
+def attack_runs(suite: str, ctx: Any, kinds: Sequence[str] | None = None,
+                methods: Sequence[str] | None = None) -> tuple[dict[str, dict[str, Runs]], list[str]]:
+    """``{kind: {method: {seed: summary}}}`` of the suite's attack runs (default: every kind and method; run
+    together), and the folders. A subset has the same overrides, so the bench's cache shares its runs."""
     s = SCALE[suite]
-    keys = [(kind, m, seed) for kind in s["kinds"] for m in s["methods"] for seed in s["seeds"]]
+    keys = [(kind, m, seed) for kind in (kinds or s["kinds"]) for m in (methods or s["methods"])
+            for seed in s["seeds"]]
     controls = {"eval.controls": []}  # NaiveAttack needs no controls
     recs = ctx.run_many([(f"backdoor/{kind}-{m}",
                           {**overrides(suite, m, seed), **(controls if kind == "naive" else {})})
@@ -348,6 +385,86 @@ def check_clean_cta(suite: str, ctx: Any) -> ClaimResult:
                                       "training set, 1% poisoned)"))
 
 
+def control_runs(suite: str, ctx: Any) -> tuple[Runs, list[str]]:
+    """The BadNets-style control of the defense claims, one ``distill/full-data`` run per seed."""
+    s = SCALE[suite]
+    recs = ctx.run_many([("distill/full-data", {**s["control"], "train.seed": seed}) for seed in s["seeds"]])
+    return {seed: rec.summary() for seed, rec in zip(s["seeds"], recs)}, [str(rec.path) for rec in recs]
+
+
+def effective_asr(row: dict[str, Any]) -> float:
+    """The ASR a defended user is left with: 0 when the defense flagged the attack's target class (the model is
+    discarded), else the ASR after the defense's mitigation (NaN: the defense was not run)."""
+    if row.get("detected") == 1.0:
+        return 0.0
+    return float(row.get("asr_after", NAN))
+
+
+def _eff(runs: Runs, seed: int, defense: str) -> float:
+    return effective_asr(runs[seed].get("defenses", {}).get(defense, {}))
+
+
+def _survival_table(attacked: Runs, control: Runs, seeds: list[int], caught: dict[str, int]) -> list[dict[str, Any]]:
+    rows = []
+    for d in DEFENSE_NAMES:
+        def col(runs: Runs, key: str, d: str = d) -> float:
+            return mean([float(runs[s].get("defenses", {}).get(d, {}).get(key, NAN)) for s in seeds])
+
+        def before_after(runs: Runs) -> str:
+            return f"{col(runs, 'asr_before'):.3f} / {col(runs, 'asr_after'):.3f}"
+        rows.append({"defense": d, "attack: flagged": col(attacked, "detected"),
+                     "attack: ASR before / after": before_after(attacked),
+                     "attack: ASR left": mean([_eff(attacked, s, d) for s in seeds]),
+                     "BadNets control: flagged": col(control, "detected"),
+                     "control: ASR before / after": before_after(control),
+                     "control: ASR left": mean([_eff(control, s, d) for s in seeds]),
+                     "control caught (seeds)": caught[d]})
+    return rows
+
+
+def _check_survives(claim_id: str, kind: str, suite: str, ctx: Any) -> ClaimResult:
+    seeds, m = SCALE[suite]["seeds"], SCALE[suite]["defended"]
+    runs, paths = attack_runs(suite, ctx, [kind], [m])  # only the defended method's runs carry defenses
+    attacked = runs[kind][m]
+    control, cpaths = control_runs(suite, ctx)
+    caught = {d: sum(_eff(control, s, d) < SURVIVE_ASR for s in seeds) for d in DEFENSE_NAMES}
+    # only defenses that catch the BadNets control at least once can test "survives"; none: all (INVALID anyway)
+    tested = [d for d in DEFENSE_NAMES if caught[d]] or DEFENSE_NAMES
+    margins = [min(_eff(attacked, s, d) for d in tested) - SURVIVE_ASR for s in seeds]
+    values = {f"{d}/asr_left": [_eff(attacked, s, d) for s in seeds] for d in DEFENSE_NAMES}
+    values.update({f"control/{d}/asr_left": [_eff(control, s, d) for s in seeds] for d in DEFENSE_NAMES})
+    # the defended model (model0) before any defense, on validation images (gates never read the test set)
+    values["asr_before"] = [float(attacked[s]["per_model"]["model0"].get("asr_val", NAN)) for s in seeds]
+    values["control/asr_val"] = _per_seed(control, "asr_val")
+    planted = _gate_each("control-caught", "BadNets control: validation ASR / CTA",
+                         {"ASR": values["control/asr_val"]}, floor=POSITIVE_ASR)
+    learned = _gate_each("control-caught", "its validation CTA", {"CTA": _per_seed(control, "cta_val")},
+                         floor=LEARNED_CTA)
+    hit = [d for d in DEFENSE_NAMES if caught[d]]
+    caught_gate = Gate("control-caught", planted.ok and learned.ok and bool(hit),
+                       f"{planted.detail}; {learned.detail}; defenses that catch it on >= 1 of {len(seeds)} seeds: "
+                       f"{', '.join(f'{d} ({caught[d]})' for d in hit) or 'none'}")
+    if kind == "doorping":
+        positive = _positive_gate({m: attacked})
+    else:  # NaiveAttack's trigger on the whole poisoned set is the BadNets control itself
+        positive = Gate("positive-control", planted.ok and learned.ok, f"{planted.detail}; {learned.detail}")
+    before = _gate_each("backdoor-before", "validation ASR of the defended model before any defense",
+                        {m: values["asr_before"]}, floor=POSITIVE_ASR, why="no backdoor, nothing to survive")
+    return paired_result(claim_id, suite, margins, values=values, seeds=seeds, runs=paths + cpaths,
+                         table=_survival_table(attacked, control, seeds, caught), gates=[positive, before, caught_gate],
+                         unit=f"min over the defenses that catch the BadNets control of the ASR left after the defense "
+                              f"(0 if it flags the target), minus {SURVIVE_ASR} ({m}, per seed)",
+                         notes=_notes(claim_id, f"defenses counted: {', '.join(tested)}"))
+
+
+def check_survives(suite: str, ctx: Any) -> ClaimResult:
+    return _check_survives(SURVIVES, "doorping", suite, ctx)
+
+
+def check_naive_survives(suite: str, ctx: Any) -> ClaimResult:
+    return _check_survives(NAIVE_SURVIVES, "naive", suite, ctx)
+
+
 # ------------------------------------------------------------------------------------------- registration
 
 _POSITIVE_TEXT = (f"the positive control plants a backdoor at the claim's poison budget: BadNets-style training on "
@@ -402,4 +519,22 @@ _register(CLEAN_CTA, f"Distilling clean data gives CTA well above chance (>= cha
           {"full-data-learned": f"the network learns the task from the whole training set: the full-data model "
                                 f"reaches {_LEARNED_TEXT}, above the claim's bar chance + {WELL_ABOVE}; otherwise a "
                                 "low distilled CTA says nothing about distillation"},
+          suites=_NOT_DEMO)
+_CAUGHT_TEXT = (f"the defenses are not blind: a BadNets-style control (one model on the whole training set with "
+                f"NaiveAttack's white patch on the same budget; validation ASR >= {POSITIVE_ASR}, CTA >= "
+                f"{LEARNED_CTA}) is caught (target flagged, or ASR < {SURVIVE_ASR} after the defense) by at least one "
+                "defense on at least one seed; only the defenses that catch it count in the margin, so 'survives' "
+                "is not vacuous")
+_BEFORE_TEXT = (f"the defended distilled model carries a backdoor before any defense (ASR >= {POSITIVE_ASR}): "
+                "without one there is nothing to survive")
+_register(SURVIVES, f"DOORPING's backdoor survives Neural Cleanse, fine-pruning, STRIP, spectral signatures and "
+          f"activation clustering (not flagged, ASR >= {SURVIVE_ASR} after each)", check_survives,
+          {"positive-control": _POSITIVE_TEXT, "backdoor-before": _BEFORE_TEXT, "control-caught": _CAUGHT_TEXT},
+          suites=_NOT_DEMO)
+_register(NAIVE_SURVIVES, f"NaiveAttack's backdoor survives the same five defenses (not flagged, ASR >= "
+          f"{SURVIVE_ASR} after each)", check_naive_survives,
+          {"positive-control": f"NaiveAttack's white patch is planted by training on the whole poisoned training "
+                               f"set at the claim's budget (the BadNets control: validation ASR >= {POSITIVE_ASR}, "
+                               f"CTA >= {LEARNED_CTA})",
+           "backdoor-before": _BEFORE_TEXT, "control-caught": _CAUGHT_TEXT},
           suites=_NOT_DEMO)
