@@ -74,6 +74,46 @@ def test_every_paper_run_resolves_at_the_papers_scale() -> None:
         RECIPES.get(r.recipe).config(None, override_strings(r.overrides))
 
 
+def _torchvision_resnet18(path: Path) -> Path:
+    import torch
+    import torchvision
+
+    torch.manual_seed(0)
+    torch.save(torchvision.models.resnet18().state_dict(), path)  # torchvision's layout (1000-class fc)
+    return path
+
+
+def test_okd_teacher_init_from_a_torchvision_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--data resnet50=`` is torchvision's ImageNet state_dict; the teacher (timm:<arch>) loads weights strictly
+    under its own keys: prepare() re-keys it per class count, the runs name the prepared file."""
+    import torch
+
+    from trustlab.methods.okd import paper as okd_paper
+    from trustlab.models import build_model
+
+    monkeypatch.setattr(okd_paper, "ARCH", "resnet18")  # resnet50's layout, a fifth of the bytes
+    src = _torchvision_resnet18(tmp_path / "r18.pth")
+    pacs = F.write_domainbed(tmp_path / "PACS", ("art_painting", "cartoon", "photo", "sketch"), per_class=1)
+    data, folder = {"PACS": pacs, "resnet50": src}, tmp_path / "rep" / "prepared"
+    okd_paper.prepare(data, folder)
+    (made,) = folder.iterdir()
+    assert made.name == okd_paper.prepared_name(src, 7)
+    model = build_model("timm:resnet18", 7, input_size=224, weights=made)  # strict load: every key fits
+    assert torch.equal(model.state_dict()["model.conv1.weight"], torch.load(src)["conv1.weight"])
+    runs, _ = plan_runs([PAPERS.get("okd")], data, prepared=folder)
+    weights = {r.overrides.get("teacher.model.weights") for _, r in runs}
+    assert weights == {None, str(made)}  # student-erm has no teacher; kd/okd read the prepared file
+    bad = tmp_path / "bad.pth"
+    bad.write_text("not a checkpoint")
+    with pytest.raises(DataError, match="torchvision's ImageNet resnet18 state_dict") as e:
+        okd_paper.prepare({"VLCS": pacs, "resnet50": bad}, tmp_path / "none")
+    assert "\n" not in str(e.value) and not (tmp_path / "none").exists()
+    out = tmp_path / "reports"
+    assert main(["bench", "--suite", "paper", "--data", f"PACS={pacs}", "--data", f"resnet50={bad}", "--out",
+                 str(out), "--quiet"]) == 2
+    assert not out.exists()  # the bad checkpoint stopped it before any run or report
+
+
 def test_missing_root_is_one_line_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "reports"
     rc = main(["bench", "--suite", "paper", "--data", f"PACS={tmp_path / 'nope'}", "--out", str(out)])
@@ -139,13 +179,18 @@ def _psg_root(root: Path) -> Path:
 @pytest.mark.slow
 @pytest.mark.usefixtures("one_thread")
 @pytest.mark.parametrize("protocol", ["okd", "gmoe", "minmax", "pmtiqa", "psg", "peerpl"])
-def test_tiny_protocol_runs_end_to_end(protocol: str, tmp_path: Path) -> None:
+def test_tiny_protocol_runs_end_to_end(protocol: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from contextlib import ExitStack
 
     from tests.contract.config_reads import recipe_reads
     from trustlab.registry import RECIPES
 
     data = _fixtures(tmp_path).get(protocol, {})
+    if protocol == "okd":  # the teacher's ImageNet init goes through prepare() (resnet18 stands in for resnet50)
+        from trustlab.methods.okd import paper as okd_paper
+
+        monkeypatch.setattr(okd_paper, "ARCH", "resnet18")
+        data["resnet50"] = _torchvision_resnet18(tmp_path / "r18.pth")
     tiny, _ = plan_runs([PAPERS.get(protocol)], data, tiny=True, explicit=True)
     with ExitStack() as stack:  # every run in this process (jobs 1): record which config keys its code reads
         reads = {r.recipe: stack.enter_context(recipe_reads(RECIPES.get(r.recipe)))[0] for _, r in tiny}
@@ -160,3 +205,5 @@ def test_tiny_protocol_runs_end_to_end(protocol: str, tmp_path: Path) -> None:
     if data:
         assert "data.root" in where  # the run read the fixture, not the recipe's embedded data
     assert f"## {protocol}" in Path(out).read_text()
+    if protocol == "okd":
+        assert len(list((Path(out).parent / "prepared").glob("resnet18-*-7cls.pt"))) == 1

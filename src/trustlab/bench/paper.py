@@ -16,6 +16,9 @@ imports no method package (the shared layer; ``trustlab.methods`` fills :data:`P
   (:func:`estimate`): FLOPs = 6 x forward MACs per sample x training samples (forward + backward = 3 forwards, 2
   FLOPs per MAC); CPU-hours from a training step measured on this machine (:func:`measure_cpu_rate`), GPU-hours at an
   assumed sustained ``GPU_FLOPS``. An estimate: it ignores data loading, evaluation and a model's real utilisation.
+* A protocol may ``prepare`` files its runs read from what the user gave (e.g. a torchvision ImageNet checkpoint
+  re-keyed for the recipe's model): written atomically under ``<out>/paper/prepared`` before the runs (never by
+  ``--plan``); a run names them with :data:`PREPARED` in an override value.
 * ``--tiny`` runs every protocol's first run per dataset at its recipe's ``tiny`` scale: the wiring on your data, in
   minutes, before booking a cluster (the tests run it on fixtures).
 
@@ -41,6 +44,7 @@ from trustlab.registry import Registry
 # Assumed sustained training throughput of one data-centre GPU (A100/H100 class, bf16/tf32 at roughly 15-30% of
 # peak for these model sizes). The GPU-hours of --plan are FLOPs / GPU_FLOPS: an estimate, not a measurement.
 GPU_FLOPS = 40e12
+PREPARED = "{prepared}"  # in an override value: the folder of the files the protocols' prepare() wrote
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,9 @@ class Protocol:
     seeds: tuple[int, ...] = (0, 1, 2)
     not_wired: str = ""  # what of the paper's protocol is not wired yet (one line; README's TODO list)
     command: str = ""  # the cluster command of the README (filled by the method)
+    # prepare(given data, folder): write what the runs read under PREPARED (atomically; a bad input is one
+    # TrustlabError line, before anything is written); run_paper calls it before the runs, --plan never
+    prepare: Callable[[Mapping[str, Path], Path], None] | None = None
 
     @property
     def __doc__(self) -> str:  # type: ignore[override]  # registry help line
@@ -206,9 +213,10 @@ def selected(only: Sequence[str] | None) -> list[Protocol]:
     return ps
 
 
-def plan_runs(protocols: Sequence[Protocol], data: Mapping[str, Path], tiny: bool = False,
-              explicit: bool = False) -> tuple[list[tuple[Protocol, PaperRun]], list[str]]:
-    """Every run of ``protocols`` on the given data, and a line per protocol left out.
+def plan_runs(protocols: Sequence[Protocol], data: Mapping[str, Path], tiny: bool = False, explicit: bool = False,
+              prepared: Path | None = None) -> tuple[list[tuple[Protocol, PaperRun]], list[str]]:
+    """Every run of ``protocols`` on the given data, and a line per protocol left out (:data:`PREPARED` in an
+    override value becomes ``prepared``, ``<out>/paper/prepared``).
 
     A protocol needing no data (gymnasium ids) runs only when ``explicit`` (``--only`` named it) or when no data was
     given at all (the overview of ``--plan``), so ``--data PACS=...`` does not start the RL runs too."""
@@ -223,12 +231,23 @@ def plan_runs(protocols: Sequence[Protocol], data: Mapping[str, Path], tiny: boo
         if not required and data and not explicit:
             skipped.append(f"{p.id}: needs no data; run it with --only {p.id}")
             continue
-        rs = p.runs(given, (p.seeds[0],) if tiny else p.seeds)
+        rs = [with_prepared(r, prepared) for r in p.runs(given, (p.seeds[0],) if tiny else p.seeds)]
         if not rs:
             skipped.append(f"{p.id}: not wired: {p.not_wired}")
             continue
         runs.extend((p, tiny_run(r) if tiny else r) for r in (first_per_data(rs) if tiny else rs))
     return runs, skipped
+
+
+def with_prepared(run: PaperRun, prepared: Path | None) -> PaperRun:
+    """``run`` with :data:`PREPARED` in its string override values replaced by the folder ``prepared``."""
+    if prepared is None:
+        return run
+
+    def sub(d: dict[str, Any]) -> dict[str, Any]:
+        return {k: v.replace(PREPARED, str(prepared)) if isinstance(v, str) else v for k, v in d.items()}
+
+    return PaperRun(run.recipe, sub(run.where), sub(run.scale), run.cell, run.data, run.seed, run.cost)
 
 
 def placeholders(protocols: Sequence[Protocol]) -> dict[str, Path]:
@@ -344,9 +363,9 @@ def run_paper(data: Mapping[str, Path], out_root: str | Path = "reports", only: 
     protocols = selected(only)
     check_data(data)  # one line and nothing written when a root is wrong
     overview = plan and not data
-    runs, skipped = plan_runs(protocols, placeholders(protocols) if overview else data, tiny,
-                              explicit=bool(only) or overview)
     out_dir = Path(out_root) / ("paper-tiny" if tiny else "paper")
+    runs, skipped = plan_runs(protocols, placeholders(protocols) if overview else data, tiny,
+                              explicit=bool(only) or overview, prepared=out_dir.resolve() / "prepared")
     if plan:
         rate = measure_cpu_rate()
         text = format_plan(plan_rows(runs, out_dir / "runs", rate[0], overview), skipped, rate)
@@ -359,11 +378,15 @@ def run_paper(data: Mapping[str, Path], out_root: str | Path = "reports", only: 
 
     ctx = BenchContext("paper", out_dir, quiet=quiet, reuse=True, jobs=jobs, launcher=launcher,
                        launcher_cfg=launcher_cfg)
-    if launcher != "local":
-        ctx._workers()  # connect (or fail) before anything is written
-    out_dir.mkdir(parents=True, exist_ok=True)
     records: list[dict[str, Any]] = []
     try:
+        if launcher != "local":
+            ctx._workers()  # connect (or fail) before anything is written
+        for pid in dict.fromkeys(p.id for p, _ in runs):  # files the runs read (a bad input: one line, no report)
+            p = PAPERS.get(pid)
+            if p.prepare is not None:
+                p.prepare({n.key: data[n.key] for n in p.needs if n.key in data}, out_dir.resolve() / "prepared")
+        out_dir.mkdir(parents=True, exist_ok=True)
         for pid in dict.fromkeys(p.id for p, _ in runs):
             p = PAPERS.get(pid)
             mine = [r for q, r in runs if q.id == pid]

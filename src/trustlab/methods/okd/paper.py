@@ -5,15 +5,24 @@ folder reader carves ``data.val_fraction`` of each source domain), through the e
 its KD / student-ERM siblings: MobileNetV3-Small student at 224 px, ResNet-50 teacher (``--data resnet50=<torchvision
 resnet50 state_dict .pth>``; without it the teacher trains from scratch, which is not the paper's), SGD lr 0.01,
 cosine, 100 epochs, batch 32, crop + flip, 3 seeds (the paper's section 5 setting, /work/shared/papers/01-okd-dosco.md).
+
+The teacher is trustlab's ``timm:resnet50`` classifier, which loads ``teacher.model.weights`` strictly (its keys under
+``model.``, a head of the dataset's classes): :func:`prepare` re-keys torchvision's ImageNet state_dict into that
+model, once per dataset's class count, with a fresh seeded head, under ``<out>/paper/prepared``
+(:func:`timm_init_from_torchvision`). The classifier normalises with mean = std = 0.5, not ImageNet's statistics:
+the fine-tuned teacher adapts to the shift (a deviation from the paper's ImageNet preprocessing).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from trustlab.bench.paper import (
     DOMAINBED_DOMAINS,
+    PREPARED,
     Cost,
     DataNeed,
     PaperRun,
@@ -22,6 +31,7 @@ from trustlab.bench.paper import (
     lodo_train_images,
     register_paper,
 )
+from trustlab.errors import DataError
 
 DATASETS = ("PACS", "VLCS", "OfficeHome", "TerraIncognita")
 RESNET50 = DataNeed("resnet50", "torchvision ResNet-50 ImageNet weights", "a state_dict .pth "
@@ -30,17 +40,82 @@ RESNET50 = DataNeed("resnet50", "torchvision ResNet-50 ImageNet weights", "a sta
 EPOCHS, BATCH, SIZE = 100, 32, 224
 STUDENT_GMACS, TEACHER_GMACS = 0.06, 4.1  # MobileNetV3-Small / ResNet-50 at 224 px (torchvision's model tables)
 RECIPES = ("okd/folder", "kd/folder", "student-erm/folder")
+CLASSES = {"PACS": 7, "VLCS": 5, "OfficeHome": 65, "TerraIncognita": 10}  # DomainBed's class counts
+ARCH = "resnet50"  # the teacher: trustlab's timm:<ARCH>, initialised from torchvision's ImageNet <ARCH>
+
+
+def _tag(path: Path) -> str:
+    """The checkpoint's identity in the prepared file's name (path, size, mtime: a replaced file is a new name, so
+    the run cache does not reuse teachers trained from the old one)."""
+    try:
+        st = path.stat()
+        key = f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
+    except OSError:
+        key = str(path)  # the plan's placeholder
+    return hashlib.sha1(key.encode()).hexdigest()[:10]
+
+
+def prepared_name(source: Path, num_classes: int) -> str:
+    return f"{ARCH}-{_tag(source)}-{num_classes}cls.pt"
+
+
+def timm_init_from_torchvision(path: Path, arch: str, num_classes: int, seed: int = 0) -> dict[str, Any]:
+    """torchvision's ImageNet state_dict of ``arch`` -> the state_dict of ``build_model("timm:<arch>", num_classes)``:
+    every backbone tensor from the file (timm's ResNets use torchvision's names, under the classifier's ``model.``),
+    the 1000-class ``fc`` replaced by the model's own seeded initialisation. A file that does not fit is one
+    DataError line."""
+    import torch
+
+    from trustlab.models import build_model
+
+    where = (f"--data resnet50 '{path}' must be torchvision's ImageNet {arch} state_dict "
+             f"(torchvision.models.{arch}(weights='IMAGENET1K_V1').state_dict(), e.g. {arch}-11ad3fa6.pth)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # not a torch file, corrupt, or pickled objects weights_only refuses
+        raise DataError(f"{where}; it cannot be read ({type(e).__name__})") from None
+    if isinstance(state, Mapping) and isinstance(state.get("state_dict"), Mapping):
+        state = state["state_dict"]
+    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise DataError(f"{where}; it holds no state_dict")
+    torch.manual_seed(seed)
+    target = build_model(f"timm:{arch}", num_classes, input_size=SIZE).state_dict()
+    out: dict[str, Any] = {}
+    bad = []
+    for key, value in target.items():
+        src = key.removeprefix("model.")
+        if src.startswith("fc."):
+            out[key] = value  # the new head: the model's own init
+        elif src in state and tuple(state[src].shape) == tuple(value.shape):
+            out[key] = state[src].clone()
+        else:
+            bad.append(src)
+    if bad:
+        raise DataError(f"{where}; it lacks or mis-shapes {', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''}")
+    return out
+
+
+def prepare(data: Mapping[str, Path], folder: Path) -> None:
+    """The teacher's initialisation per given dataset's class count (skipped when written before)."""
+    from trustlab.runs import atomic
+
+    if "resnet50" not in data:
+        return
+    for k in sorted({CLASSES[name] for name in DATASETS if name in data}):
+        path = folder / prepared_name(data["resnet50"], k)
+        if not path.is_file():
+            atomic.save_torch(path, timm_init_from_torchvision(data["resnet50"], ARCH, k))
 
 
 def runs(data: Mapping[str, Path], seeds: Sequence[int]) -> list[PaperRun]:
     out = []
-    teacher = {"teacher.model.name": "timm:resnet50", "teacher.epochs": EPOCHS, "teacher.lr": 0.01,
-               "teacher.batch_size": BATCH}
-    if "resnet50" in data:
-        teacher["teacher.model.weights"] = str(data["resnet50"])
     for name in DATASETS:
         if name not in data:
             continue
+        teacher = {"teacher.model.name": f"timm:{ARCH}", "teacher.epochs": EPOCHS, "teacher.lr": 0.01,
+                   "teacher.batch_size": BATCH}
+        if "resnet50" in data:  # written by prepare() before the runs
+            teacher["teacher.model.weights"] = f"{PREPARED}/{prepared_name(data['resnet50'], CLASSES[name])}"
         n = lodo_train_images(name)
         for seed in seeds:
             for target in DOMAINBED_DOMAINS[name]:
@@ -60,6 +135,5 @@ def runs(data: Mapping[str, Path], seeds: Sequence[int]) -> list[PaperRun]:
 register_paper(Protocol(
     "okd", "On-device Domain Generalization (arXiv:2209.07521)",
     [*(domainbed_need(d) for d in DATASETS), RESNET50], runs,
-    metrics=("heldout_acc", "indomain_acc", "teacher_heldout_acc"),
-    not_wired="the teacher's cost is counted per student run (it is trained once per data config and cached)",
+    metrics=("heldout_acc", "indomain_acc", "teacher_heldout_acc"), prepare=prepare,
 ))
