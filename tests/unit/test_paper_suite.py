@@ -114,6 +114,44 @@ def test_okd_teacher_init_from_a_torchvision_checkpoint(tmp_path: Path, monkeypa
     assert not out.exists()  # the bad checkpoint stopped it before any run or report
 
 
+def test_gmoe_arms_start_from_a_deit_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--data deit_s=`` (a timm ViT state_dict under 'model', as DeiT's release): prepare() builds each arm from its
+    run's config and loads it (GMoE: experts copy the MLP); the run's strict model.weights load takes the file."""
+    import torch
+    from timm.models.vision_transformer import VisionTransformer
+
+    from trustlab.config import override_strings
+    from trustlab.methods.gmoe import paper as gmoe_paper
+    from trustlab.methods.gmoe.method import build_vit_model
+    from trustlab.registry import RECIPES
+
+    # DeiT-S's layout at a size a test can build (the protocol's own is ViT-S/16 at 224 px)
+    monkeypatch.setattr(gmoe_paper, "VIT_S", {"vit.patch_size": 16, "vit.embed_dim": 48, "vit.depth": 4,
+                                              "vit.num_heads": 4, "moe.proj_dim": 48})
+    monkeypatch.setattr(gmoe_paper, "MOE_BLOCKS", [1, 3])
+    monkeypatch.setattr(gmoe_paper, "SIZE", 32)
+    torch.manual_seed(0)
+    deit = VisionTransformer(img_size=32, patch_size=16, embed_dim=48, depth=4, num_heads=4, qkv_bias=True)
+    src = tmp_path / "deit.pth"
+    torch.save({"model": deit.state_dict()}, src)
+    pacs = F.write_domainbed(tmp_path / "PACS", ("art_painting", "cartoon", "photo", "sketch"), per_class=1)
+    data, folder = {"PACS": pacs, "deit_s": src}, tmp_path / "prepared"
+    gmoe_paper.prepare(data, folder)
+    assert len(list(folder.glob("deit_s-*-7cls.pt"))) == 2  # one per arm
+    runs, _ = plan_runs([PAPERS.get("gmoe")], data, prepared=folder)
+    for recipe in ("gmoe/folder", "gmoe/dense-folder"):
+        run = next(r for _, r in runs if r.recipe == recipe)
+        cfg = RECIPES.get(recipe).config(None, override_strings(run.overrides))
+        model = build_vit_model(cfg, 7)  # loads model.weights strictly
+        assert torch.equal(model.vit.blocks[0].attn.qkv.weight, deit.blocks[0].attn.qkv.weight)
+        assert torch.equal(model.vit.pos_embed, deit.pos_embed)
+    bad = tmp_path / "bad.pth"
+    torch.save({"model": {"x": torch.zeros(1)}}, bad)
+    with pytest.raises(DataError, match="deit_small_patch16_224") as e:
+        gmoe_paper.prepare({"PACS": pacs, "deit_s": bad}, tmp_path / "none")
+    assert "\n" not in str(e.value) and not (tmp_path / "none").exists()
+
+
 def test_missing_root_is_one_line_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "reports"
     rc = main(["bench", "--suite", "paper", "--data", f"PACS={tmp_path / 'nope'}", "--out", str(out)])
