@@ -141,3 +141,19 @@ def test_schedule_names_are_the_four_of_the_issue():
     with pytest.raises(ConfigError, match=r"config key 'method.schedule': unknown peer schedule 'trinagle' "
                                           r"\(did you mean 'triangle'\?\); known: constant, decreasing"):
         check_schedule("trinagle")
+
+
+def test_frozenlake_one_hot_env_pays_one_at_the_goal_only():
+    from trustlab.methods.peerpl.envs import check_env_id
+
+    assert check_env_id("trustlab/FrozenLakeOneHot-v1") == "trustlab/FrozenLakeOneHot-v1"
+    assert default_levels("trustlab/FrozenLakeOneHot-v1") == (0.0, 1.0)
+    env = gym.make("trustlab/FrozenLakeOneHot-v1")
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (16,) and obs.dtype == np.float32 and obs[0] == 1.0 and obs.sum() == 1.0
+    rewards = []
+    for a in (2, 2, 1, 1, 1, 2):  # right, right, down, down, down, right: around the holes to the goal (not slippery)
+        obs, r, terminated, truncated, _ = env.step(a)
+        rewards.append(r)
+    assert rewards == [0.0] * 5 + [1.0] and terminated and obs[15] == 1.0
+    assert env.spec.max_episode_steps == 100

@@ -1,9 +1,12 @@
 """PeerPL claims (paper: Wang et al., NeurIPS 2021), each decided by the bench's paired rule over seeds.
 
-1. ``peerpl/peer-reward-beats-noisy``: under binary reward noise e+ in {0.1, 0.2, 0.3}, peer-reward DQN has a
-   higher true-return AUC than DQN on the noisy rewards (per-seed difference averaged over the rates).
+1. ``peerpl/peer-reward-beats-noisy``: under binary reward noise on an env whose reward depends on the state
+   (FrozenLake 4x4 with one-hot cells, e- = 0.2: a spurious 1 on a fifth of the steps), peer-reward DQN has a
+   higher true-return AUC than DQN on the noisy rewards (per-seed difference, averaged over the noise settings).
    ``peerpl/peer-reward-vs-surrogate``: and reaches at least 90% of the AUC of the surrogate correction, which
-   knows e (per seed: AUC_peer - 0.9 AUC_surrogate). Control beside them: DQN on the clean reward.
+   knows the rates (per seed: AUC_peer - 0.9 AUC_surrogate). Control beside them: DQN on the clean reward.
+   ``peerpl/peer-reward-beats-noisy-cartpole``: the paper's own setting (CartPole, e+ in {0.2, 0.3}), kept; its
+   reward is a constant +1, so its noise-hurts gate decides whether it can test anything.
 2. ``peerpl/peer-bc-beats-bc``: peer BC's true return beats plain BC from the same weak demonstrations;
    ``peerpl/peer-bc-vs-demonstrator``: and reaches the demonstrator's own return (plain BC's gap beside it).
 3. ``peerpl/peer-cotrain-beats-individual``: peer co-training's AUC (mean of the two agents) beats
@@ -12,9 +15,10 @@
 Scales live in ``SCALE``; ``quick`` is sized for a 2-core CPU (see the README for measured times).
 
 Validity gates (a failed one makes the verdict INVALID): the control can learn the task (clean-reward DQN, the
-demonstrator, independent training: final return >= ``LEARNED_FACTOR`` x a random policy's), the noise actually
-costs the noisy arm something (clean AUC - noisy AUC >= the effect of interest), the surrogate baseline learned,
-the demonstrator leaves room above it, and the compared arms are not both at the env's return cap. Every suite
+demonstrator, independent training: final return >= ``LEARNED_FACTOR`` x a random policy's, or the env's
+``LEARNED_RETURN``), the noise measurably costs the noisy arm something (paired 90% interval of clean - noisy AUC
+above 0 at every noise setting), the surrogate measurably helps (the surrogate comparison), the demonstrator
+leaves room above it, and the compared arms are not both at the env's return cap. Every suite
 therefore runs the clean-reward DQN control (its gates need it); ``controls`` adds co-training's copy control.
 """
 
@@ -23,25 +27,40 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from trustlab.bench.claims import ClaimResult, Gate, gate_above, gate_below, mean, paired_result, register_claim, std
+from trustlab.bench.claims import (
+    ClaimResult,
+    Gate,
+    gate_above,
+    gate_below,
+    interval,
+    mean,
+    paired_result,
+    register_claim,
+    std,
+)
 
 NONINFERIOR = 0.9  # "competitive": peer AUC >= 90% of the surrogate's
 
 # Validity gates. A uniform random policy's mean return per env (CartPole-v1: 22.1 +- 0.3 over 2000 episodes,
 # measured with gymnasium) and the env's return cap (CartPole-v1 truncates at 500 steps).
-RANDOM_RETURN = {"CartPole-v1": 22.1}
-MAX_RETURN = {"CartPole-v1": 500.0}
+# FrozenLake 4x4 one-hot (not slippery): a random policy reaches the goal in 1.6% of episodes (4000 episodes).
+RANDOM_RETURN = {"CartPole-v1": 22.1, "trustlab/FrozenLakeOneHot-v1": 0.0158}
+MAX_RETURN = {"CartPole-v1": 500.0, "trustlab/FrozenLakeOneHot-v1": 1.0}
+# learned, where 3 x random says little (3 x 1.6% on FrozenLake): the goal reached in half the episodes
+LEARNED_RETURN = {"trustlab/FrozenLakeOneHot-v1": 0.5}
 LEARNED_FACTOR = 3.0  # learned: final return >= 3 x random (66 on CartPole-v1), just below the weakest checkpoint
 # this package calls a (weak) demonstrator (~80 after 6k PPO steps)
 CEILING = 0.95  # at the cap: mean AUC / return >= 95% of the env's maximum return
 # effects of interest (claim units; sources at register_claim)
-EFFECT_NOISY, EFFECT_SURR, EFFECT_BC, EFFECT_DEMO, EFFECT_COTRAIN = 15.0, 12.0, 37.0, 20.0, 8.0
+EFFECT_NOISY, EFFECT_SURR, EFFECT_BC, EFFECT_DEMO, EFFECT_COTRAIN = 0.1, 0.05, 37.0, 20.0, 8.0
+EFFECT_NOISY_CARTPOLE = 15.0
 # power analysis (README "Seeds"): seeds needed at the quick sd vs seeds run; every run costs minutes (> 1 min)
 POWER = {
     "peerpl/peer-reward-beats-noisy": "power: 29 seeds needed for effect 15 AUC at sd 31.6; quick runs 5 (a 10k-step "
                                       "DQN run costs 1-6 min)",
     "peerpl/peer-reward-vs-surrogate": "power: 18 seeds needed for effect 12 AUC at sd 19.3; quick runs 5 (a 10k-step "
                                        "DQN run costs 1-6 min)",
+    "peerpl/peer-reward-beats-noisy-cartpole": "power: see peer-reward-beats-noisy (CartPole, quick runs 5)",
     "peerpl/peer-bc-beats-bc": "power: 5 seeds needed for effect 37 at sd 26.6; quick runs 5",
     "peerpl/peer-bc-vs-demonstrator": "power: 38 seeds needed for effect 20 at sd 48.2; quick runs 5 (a demonstrator "
                                       "+ BC seed costs 4-5 min)",
@@ -56,6 +75,8 @@ def _env_refs(env: str) -> tuple[float, float]:
 
 def _gate_learned(name: str, label: str, returns: list[float], env: str) -> Gate:
     rnd, _ = _env_refs(env)
+    if env in LEARNED_RETURN:
+        return gate_above(name, label, returns, LEARNED_RETURN[env], f"learned on {env}; random policy {rnd:g}")
     if rnd != rnd:
         return Gate(name, False, f"no random-policy return known for {env}: add it to RANDOM_RETURN")
     return gate_above(name, label, returns, LEARNED_FACTOR * rnd,
@@ -81,32 +102,53 @@ _QUICK_PPO = {"ppo.n_steps": 128, "ppo.batch_size": 256}
 # 6k / 12k steps it returns about 80 / 200 on CartPole-v1 (of 500), a weak demonstrator at either checkpoint
 _DEMO_PPO = {"ppo.learning_rate": 0.001, "ppo.n_epochs": 10, "ppo.clip_range": 0.2}
 
+def _noise(*settings: tuple[float, float]) -> dict[str, dict[str, float]]:
+    """Binary reward-noise settings (e+, e-) keyed by their label."""
+    return {f"e+={ep:g}, e-={em:g}": {"noise.e_plus": ep, "noise.e_minus": em} for ep, em in settings}
+
+
+# the state-dependent-reward env of the noisy-reward claims: FrozenLake 4x4 (not slippery, one-hot cells, 0/1
+# reward at the goal). e- = 0.2 pays a spurious 1 on a fifth of the steps, so the noisy agent is paid to wander:
+# the noise misleads (regime chosen on validation seeds 100-102, README "Noisy rewards: the regime")
+_FROZEN = {**_QUICK_DQN, "env.id": "trustlab/FrozenLakeOneHot-v1"}
+_FROZEN_NOISE = _noise((0.0, 0.2))
+_PAPER_NOISE = _noise((0.2, 0.0), (0.3, 0.0))  # the paper's CartPole rates (its e- is 0: CartPole only pays +1)
+
 SCALE: dict[str, dict[str, Any]] = {
     "smoke": {
-        "seeds": [0], "rates": [0.2], "controls": True,
-        "noisy": {**_TINY, "train.steps": 400, "dqn.learning_starts": 50},
+        "seeds": [0], "controls": True,
+        "reward": {"seeds": [0], "dqn": {**_TINY, "env.id": _FROZEN["env.id"], "train.steps": 400,
+                                         "dqn.learning_starts": 50}, "noise": _FROZEN_NOISE},
+        "paper": {"seeds": [0], "dqn": {**_TINY, "train.steps": 400, "dqn.learning_starts": 50},
+                  "noise": _noise((0.2, 0.0)), "surrogate": False},
         "demos": {**_TINY, "demo.checkpoints": [256, 512], "demo.episodes": 2, "demo.n_envs": 2, "ppo.n_steps": 64,
                   "ppo.batch_size": 64},
         "bc": {**_TINY, "bc.epochs": 2},
         "cotrain": {**_TINY, "train.steps": 256, "env.n_envs": 2, "ppo.n_steps": 64, "ppo.batch_size": 64},
     },
     "demo": {
-        "seeds": [0, 1, 2], "rates": [0.2], "controls": False,
-        "noisy": {**_QUICK_DQN, "train.steps": 3000, "train.eval_episodes": 5},
+        "seeds": [0, 1, 2], "controls": False,
+        # demo: peer-reward-beats-noisy only, 3 arms x 3 seeds of 10k steps (about 6 CPU-s each)
+        "reward": {"seeds": [0, 1, 2], "dqn": {**_FROZEN, "train.steps": 10_000}, "noise": _FROZEN_NOISE,
+                   "surrogate": False},
     },
-    # quick: e+ = 0.1 only and no copy control -- what a 2-core machine shared with other jobs ran in an hour
-    # (each 10k-step DQN run took 1-4 min there); `full` has all three rates and both controls. The clean-reward
-    # DQN control runs in every suite (5 more DQN runs here): the noisy claims' validity gates read it
+    # quick: the noisy-reward claims on FrozenLake (runs of seconds: seeds from the power analysis), the paper's
+    # CartPole setting beside them (its noise-hurts gate decides whether it can test anything), no copy control
     "quick": {
-        "seeds": [0, 1, 2, 3, 4], "rates": [0.1], "controls": False,
-        "noisy": {**_QUICK_DQN, "train.steps": 10_000},
+        "seeds": [0, 1, 2, 3, 4], "controls": False,
+        "reward": {"seeds": list(range(10)), "dqn": {**_FROZEN, "train.steps": 15_000}, "noise": _FROZEN_NOISE},
+        "paper": {"seeds": [0, 1, 2, 3, 4], "dqn": {**_QUICK_DQN, "train.steps": 10_000}, "noise": _PAPER_NOISE,
+                  "surrogate": False},
         "demos": {**_QUICK_PPO, **_DEMO_PPO, "demo.checkpoints": [6144, 12288], "demo.episodes": 20},
         "bc": {"bc.epochs": 50, "train.eval_episodes": 20, "train.curve_points": 5},
         "cotrain": {**_QUICK_PPO, "train.steps": 16_384},
     },
     "full": {
-        "seeds": list(range(10)), "rates": [0.1, 0.2, 0.3], "controls": True,
-        "noisy": {"train.steps": 10_000},  # the reference's DQN: one update per environment step
+        "seeds": list(range(10)), "controls": True,
+        "reward": {"seeds": list(range(20)), "dqn": {**_FROZEN, "train.steps": 30_000},
+                   "noise": _noise((0.0, 0.1), (0.0, 0.2))},
+        "paper": {"seeds": list(range(10)), "dqn": {"train.steps": 10_000},  # the reference's DQN, 1 update/step
+                  "noise": _noise((0.1, 0.0), (0.2, 0.0), (0.3, 0.0))},
         "demos": {**_DEMO_PPO, "demo.checkpoints": [6144, 12288, 24576], "demo.episodes": 50},
         "bc": {"bc.epochs": 50, "train.eval_episodes": 50},
         "cotrain": {"train.steps": 100_000},
@@ -135,65 +177,95 @@ def _curve(rec: Any) -> dict[str, Any]:
 
 # --- 1. noisy rewards ---------------------------------------------------------------------------------------
 
-def _noisy_runs(suite: str, ctx: Any) -> dict[tuple[str, float, int], Any]:
-    sc = SCALE[suite]
-    keys = [(r, e, s) for e in sc["rates"] for s in sc["seeds"] for r in ("noisy", "peer", "surrogate")]
-    keys += [("clean", 0.0, s) for s in sc["seeds"]]  # every suite: the gates need the clean-reward control
-    items = [("peerpl/noisy-reward", {**sc["noisy"], "method.reward": r, "method.xi": XI, "noise.e_plus": e,
-                                      "train.seed": s}) for r, e, s in keys]
+def _setting(suite: str, which: str) -> dict[str, Any]:
+    """``which`` = "reward" (the state-dependent-reward env) or "paper" (CartPole, the paper's setting)."""
+    return SCALE[suite][which]
+
+
+def _noisy_runs(st: dict[str, Any], ctx: Any, arms: tuple[str, ...]) -> dict[tuple[str, str, int], Any]:
+    """Runs keyed (reward, noise label, seed); the clean control once per seed under the label "clean"."""
+    keys = [(r, lab, s) for lab in st["noise"] for s in st["seeds"] for r in arms]
+    keys += [("clean", "clean", s) for s in st["seeds"]]  # every suite: the gates need the clean-reward control
+    items = [("peerpl/noisy-reward", {**st["dqn"], "method.reward": r, "method.xi": XI,
+                                      **(st["noise"][lab] if r != "clean" else {}), "train.seed": s})
+             for r, lab, s in keys]
     return dict(zip(keys, ctx.run_many(items)))
 
 
-def _noisy_result(claim_id: str, suite: str, ctx: Any, other: str) -> ClaimResult:
-    sc = SCALE[suite]
-    runs = _noisy_runs(suite, ctx)
-    seeds, rates = sc["seeds"], sc["rates"]
-    auc = {k: v.summary()["true_auc"] for k, v in runs.items()}
-    if other == "noisy":
-        per_rate = {e: [auc[("peer", e, s)] - auc[("noisy", e, s)] for s in seeds] for e in rates}
-        unit = "true-return AUC, peer minus noisy (mean over noise rates)"
-    else:
-        per_rate = {e: [auc[("peer", e, s)] - NONINFERIOR * auc[("surrogate", e, s)] for s in seeds] for e in rates}
-        unit = f"true-return AUC, peer minus {NONINFERIOR} x surrogate (mean over noise rates)"
-    diffs = [mean([per_rate[e][i] for e in rates]) for i in range(len(seeds))]
+def _paired_gate(name: str, label: str, diffs_by: dict[str, list[float]], why: str) -> Gate:
+    """Passes when, for every noise setting, the bench's paired interval of the per-seed ``diffs`` lies above zero
+    (measurably positive); one gate over all settings, each setting's interval in its detail."""
+    parts, ok = [], True
+    for lab, diffs in diffs_by.items():
+        lo, hi = interval(diffs)
+        good = lo == lo and lo > 0
+        ok = ok and good
+        parts.append(f"{lab}: mean {mean(diffs):+.4g}, 90% interval [{lo:+.4g}, {hi:+.4g}] "
+                     f"{'above' if good else 'not above'} 0")
+    return Gate(name, ok, f"{label} over {len(next(iter(diffs_by.values())))} seeds ({why}): " + "; ".join(parts))
+
+
+def _noise_gates(auc: dict[tuple[str, str, int], float], st: dict[str, Any], other: str) -> list[Gate]:
+    """Noisy DQN measurably worse than clean DQN at every noise setting (and, against the surrogate, the surrogate
+    measurably better than noisy: the comparison the paper makes only means something where the surrogate helps)."""
+    seeds, labs = st["seeds"], list(st["noise"])
+    gates = [_paired_gate("noise-hurts", "clean minus noisy-reward DQN AUC",
+                          {lab: [auc[("clean", "clean", s)] - auc[("noisy", lab, s)] for s in seeds] for lab in labs},
+                          "paired per seed: the noise must cost the noisy arm something to recover")]
+    if other == "surrogate":
+        gates.append(_paired_gate("surrogate-helps", "surrogate minus noisy-reward DQN AUC",
+                                  {lab: [auc[("surrogate", lab, s)] - auc[("noisy", lab, s)] for s in seeds]
+                                   for lab in labs},
+                                  "paired per seed: the correction that knows the rates recovers something"))
+    return gates
+
+
+def _noisy_table(runs: dict[tuple[str, str, int], Any], st: dict[str, Any], arms: tuple[str, ...],
+                 per_lab: dict[str, list[float]]) -> tuple[dict[str, list[float]], list[dict[str, Any]]]:
+    seeds = st["seeds"]
     values: dict[str, list[float]] = {}
     table: list[dict[str, Any]] = []
-    curves: dict[str, list[list[float]]] = {}
-    values["clean"] = [auc[("clean", 0.0, s)] for s in seeds]
-    clean_eval = [runs[("clean", 0.0, s)].summary()["eval_return"] for s in seeds]
-    table.append({"e+": 0.0, "reward": "clean (control)", "AUC mean": mean(values["clean"]),
-                  "AUC std": std(values["clean"]), "greedy return": mean(clean_eval)})
-    curves["clean"] = [_curve(runs[("clean", 0.0, s)])["curve"] for s in seeds]
-    for e in rates:
-        for r in ("noisy", "surrogate", "peer"):
-            vs = [auc[(r, e, s)] for s in seeds]
-            values[f"{r}@{e}"] = vs
-            evals = [runs[(r, e, s)].summary()["eval_return"] for s in seeds]
-            table.append({"e+": e, "reward": r, "AUC mean": mean(vs), "AUC std": std(vs),
-                          "greedy return": mean(evals)})
-        table.append({"e+": e, "reward": "per-seed diff", "diffs": ", ".join(f"{d:+.1f}" for d in per_rate[e]),
-                      "AUC mean": mean(per_rate[e]), "AUC std": std(per_rate[e])})
-    mid = rates[len(rates) // 2]
-    for r in ("noisy", "surrogate", "peer"):
-        curves[f"{r} e+={mid}"] = [_curve(runs[(r, mid, s)])["curve"] for s in seeds]
-    grid = _curve(runs[("noisy", mid, seeds[0])])["grid"]
-    fig = _save_bands(ctx, claim_id.split("/")[1], grid, curves, f"CartPole DQN, true return (e+={mid}, xi={XI})")
-    secs = sum(v.summary()["train_seconds"] for v in runs.values())
-    env = runs[("clean", 0.0, seeds[0])].summary().get("env", "CartPole-v1")
-    arm = lambda r: [mean([auc[(r, e, s)] for e in rates]) for s in seeds]  # noqa: E731  (AUC per seed, over rates)
-    gates = [_gate_learned("clean-learned", "clean-reward DQN greedy return", clean_eval, env)]
+    for r, lab in [("clean", "clean"), *[(r, lab) for lab in st["noise"] for r in arms]]:
+        vs = [runs[(r, lab, s)].summary()["true_auc"] for s in seeds]
+        values["clean" if r == "clean" else f"{r}@{lab}"] = vs
+        table.append({"noise": "none" if r == "clean" else lab, "reward": r + (" (control)" if r == "clean" else ""),
+                      "AUC mean": mean(vs), "AUC std": std(vs),
+                      "final window": mean([runs[(r, lab, s)].summary()["true_final"] for s in seeds])})
+        if r == arms[-1]:
+            table.append({"noise": lab, "reward": "per-seed diff (claim)", "AUC mean": mean(per_lab[lab]),
+                          "AUC std": std(per_lab[lab]), "diffs": ", ".join(f"{d:+.3g}" for d in per_lab[lab])})
+    return values, table
+
+
+def _noisy_result(claim_id: str, suite: str, ctx: Any, other: str, which: str = "reward") -> ClaimResult:
+    st = _setting(suite, which)
+    seeds, labs = st["seeds"], list(st["noise"])
+    arms = ("noisy", "surrogate", "peer") if st.get("surrogate", True) else ("noisy", "peer")
+    runs = _noisy_runs(st, ctx, arms)
+    auc = {k: v.summary()["true_auc"] for k, v in runs.items()}
     if other == "noisy":
-        gates += [gate_above("noise-hurts", "clean minus noisy-reward DQN mean AUC", mean(values["clean"]) -
-                             mean(arm("noisy")), EFFECT_NOISY, "the noise must cost at least the effect a "
-                             "correction is claimed to recover"),
-                  _gate_ceiling("AUC", arm("peer"), arm("noisy"), env)]
+        per_lab = {lab: [auc[("peer", lab, s)] - auc[("noisy", lab, s)] for s in seeds] for lab in labs}
+        unit = "true-return AUC, peer minus noisy (mean over noise settings)"
     else:
-        surr_eval = [mean([runs[("surrogate", e, s)].summary()["eval_return"] for e in rates]) for s in seeds]
-        gates += [_gate_learned("surrogate-learned", "surrogate-reward DQN greedy return", surr_eval, env),
-                  _gate_ceiling("AUC", arm("peer"), arm("surrogate"), env)]
+        per_lab = {lab: [auc[("peer", lab, s)] - NONINFERIOR * auc[("surrogate", lab, s)] for s in seeds]
+                   for lab in labs}
+        unit = f"true-return AUC, peer minus {NONINFERIOR} x surrogate (mean over noise settings)"
+    diffs = [mean([per_lab[lab][i] for lab in labs]) for i in range(len(seeds))]
+    values, table = _noisy_table(runs, st, arms, per_lab)
+    env = runs[("clean", "clean", seeds[0])].summary().get("env", "CartPole-v1")
+    mid = labs[len(labs) // 2]
+    curves = {"clean": [_curve(runs[("clean", "clean", s)])["curve"] for s in seeds]}
+    curves.update({f"{r} {mid}": [_curve(runs[(r, mid, s)])["curve"] for s in seeds] for r in arms})
+    fig = _save_bands(ctx, claim_id.split("/")[1], _curve(runs[("noisy", mid, seeds[0])])["grid"], curves,
+                      f"{env} DQN, true return ({mid}, xi={XI})")
+    secs = sum(v.summary()["train_seconds"] for v in runs.values())
+    arm = lambda r: [mean([auc[(r, lab, s)] for lab in labs]) for s in seeds]  # noqa: E731  (per seed, over labs)
+    gates = [_gate_learned("clean-learned", "clean-reward DQN final-window true return",
+                           [runs[("clean", "clean", s)].summary()["true_final"] for s in seeds], env),
+             *_noise_gates(auc, st, other), _gate_ceiling("AUC", arm("peer"), arm(other), env)]
     return paired_result(claim_id, suite, diffs, unit=unit, values=values, seeds=seeds, table=table,
                          runs=[str(v.path) for v in runs.values()], gates=gates,
-                         notes=f"{len(runs)} runs, {secs:.0f} s of training in all.{fig} {POWER[claim_id]}")
+                         notes=f"{env}, {len(runs)} runs, {secs:.0f} s of training in all.{fig} {POWER[claim_id]}")
 
 
 def check_peer_beats_noisy(suite: str, ctx: Any) -> ClaimResult:
@@ -202,6 +274,10 @@ def check_peer_beats_noisy(suite: str, ctx: Any) -> ClaimResult:
 
 def check_peer_vs_surrogate(suite: str, ctx: Any) -> ClaimResult:
     return _noisy_result("peerpl/peer-reward-vs-surrogate", suite, ctx, "surrogate")
+
+
+def check_peer_beats_noisy_cartpole(suite: str, ctx: Any) -> ClaimResult:
+    return _noisy_result("peerpl/peer-reward-beats-noisy-cartpole", suite, ctx, "noisy", which="paper")
 
 
 # --- 2. peer behaviour cloning ------------------------------------------------------------------------------
@@ -304,29 +380,39 @@ _CEIL = (f"the two compared arms are not both at the env's return cap (mean >= {
          "where the cap, not the method, decides the comparison")
 _DEMO_LEARNED = (f"the demonstrator's return >= {LEARNED_FACTOR:g} x a random policy's (66 on CartPole-v1): "
                  "demonstrations from a near-random policy carry nothing to clone")
+_HURTS = ("noisy-reward DQN measurably worse than clean DQN at each of the claim's noise settings: the paired "
+          "90% interval of clean minus noisy AUC (per seed) lies above 0; else there is nothing to recover")
+_LEARNED_FINAL = ("the clean-reward DQN control learned: its final-window true return >= the env's learned floor "
+                  "(FrozenLake: the goal in half the episodes; CartPole-v1: 3 x a random policy's, 66)")
 register_claim("peerpl/peer-reward-beats-noisy",
-               "Under binary reward noise (e+ in {0.1, 0.2, 0.3}; quick: 0.1) peer-reward DQN reaches a higher "
-               "true-return AUC than DQN trained on the noisy rewards", check_peer_beats_noisy, group="peerpl",
-               preconditions={"clean-learned": _CLEAN,
-                              "noise-hurts": f"the noise costs the noisy arm >= {EFFECT_NOISY:g} AUC (clean minus "
-                                             "noisy DQN): a correction cannot recover more than the noise cost (at "
-                                             "e+ = 0.1 on CartPole the noise mostly rescales a constant +1 reward)",
-                              "not-at-ceiling": _CEIL},
+               "Under binary reward noise on an env whose reward depends on the state (FrozenLake 4x4, e- = 0.2: "
+               "a spurious reward on a fifth of the steps), peer-reward DQN reaches a higher true-return AUC than "
+               "DQN trained on the noisy rewards", check_peer_beats_noisy, group="peerpl",
+               preconditions={"clean-learned": _LEARNED_FINAL, "noise-hurts": _HURTS, "not-at-ceiling": _CEIL},
                effect=EFFECT_NOISY,
-               effect_source="the paper shows CartPole curves only (peer reward converges fastest at every rate); "
-                             "15 AUC = about 10% of the noisy arm's quick AUC (130)")
+               effect_source="the paper shows curves only (peer reward converges fastest under noise); 0.1 AUC = "
+                             "the goal reached in a tenth more of the training episodes, about a fifth of the "
+                             "noise's cost on validation seeds (clean - noisy about 0.5)")
 register_claim("peerpl/peer-reward-vs-surrogate",
                f"Peer-reward DQN, not knowing the noise rates, reaches at least {NONINFERIOR:.0%} of the "
-               "true-return AUC of the surrogate-reward correction that knows them", check_peer_vs_surrogate,
-               group="peerpl", suites=_NO_DEMO,
-               preconditions={"clean-learned": _CLEAN,
-                              "surrogate-learned": f"the surrogate-reward DQN's greedy return >= {LEARNED_FACTOR:g} x "
-                                                   "a random policy's: 90% of a baseline near random is cleared by "
-                                                   "anything",
+               "true-return AUC of the surrogate-reward correction that knows them (same env and noise as "
+               "peer-reward-beats-noisy)", check_peer_vs_surrogate, group="peerpl", suites=_NO_DEMO,
+               preconditions={"clean-learned": _LEARNED_FINAL, "noise-hurts": _HURTS,
+                              "surrogate-helps": "the surrogate DQN measurably better than the noisy DQN (paired "
+                                                 "90% interval of surrogate minus noisy AUC above 0): the paper's "
+                                                 "comparison means something only where the surrogate helps",
                               "not-at-ceiling": _CEIL + " (at the cap, peer >= 0.9 x surrogate holds by construction)"},
                effect=EFFECT_SURR,
-               effect_source="non-inferiority margin: 10% of the surrogate's quick AUC (116); the paper shows curves "
-                             "only")
+               effect_source="non-inferiority margin of 10% of the surrogate's AUC; the paper shows curves only")
+register_claim("peerpl/peer-reward-beats-noisy-cartpole",
+               "The paper's setting: on CartPole under binary reward noise (e+ in {0.2, 0.3}; the reward is a "
+               "constant +1) peer-reward DQN reaches a higher true-return AUC than DQN on the noisy rewards",
+               check_peer_beats_noisy_cartpole, group="peerpl", suites=_NO_DEMO,
+               preconditions={"clean-learned": _LEARNED_FINAL, "noise-hurts": _HURTS + " (CartPole's constant +1 "
+                              "reward leaves binary noise nothing to de-bias: expected INVALID here)",
+                              "not-at-ceiling": _CEIL},
+               effect=EFFECT_NOISY_CARTPOLE,
+               effect_source="the paper shows CartPole curves only; 15 AUC = about 10% of the noisy arm's AUC")
 register_claim("peerpl/peer-bc-beats-bc",
                "Peer BC from weak demonstrations reaches a higher true return than plain BC from the same "
                "demonstrations",

@@ -15,6 +15,32 @@ import numpy as np
 
 from trustlab.errors import ConfigError, NotFoundError, did_you_mean
 
+# Toy-text envs with a state-dependent 0/1 reward, given Box (one-hot) observations so that PeerPL's MLP
+# agents take them: ``trustlab/FrozenLakeOneHot-v1`` is gymnasium's FrozenLake-v1 (4x4, not slippery by default;
+# reward 1 only on reaching the goal, 100-step limit) with the cell index as a one-hot vector. Under reward noise
+# that turns 0 into 1 (``noise.e_minus``) every step pays on average, so the noisy agent learns to walk around
+# instead of reaching the goal: the noise misleads, not only adds variance (CartPole's reward is a constant +1).
+ONE_HOT_ENVS = {"trustlab/FrozenLakeOneHot-v1": "FrozenLake-v1"}
+
+
+def _make_one_hot(base: str, **kwargs: Any):
+    import gymnasium as gym
+
+    kwargs.setdefault("is_slippery", False)
+    env = gym.make(base, **kwargs)
+    n = int(env.observation_space.n)
+    eye = np.eye(n, dtype=np.float32)
+    box = gym.spaces.Box(0.0, 1.0, (n,), np.float32)
+    return gym.wrappers.TransformObservation(env, lambda o: eye[int(o)].copy(), box)
+
+
+def _register_one_hot() -> None:
+    import gymnasium as gym
+
+    for env_id, base in ONE_HOT_ENVS.items():
+        if env_id not in gym.registry:
+            gym.register(env_id, entry_point=_make_one_hot, max_episode_steps=100, kwargs={"base": base})
+
 
 @dataclass
 class EnvConfig:
@@ -34,6 +60,7 @@ def check_env_id(env_id: str) -> str:
     """The id must be registered in gymnasium (a clear error with a suggestion otherwise)."""
     import gymnasium as gym
 
+    _register_one_hot()
     try:
         gym.spec(env_id)
     except gym.error.Error:

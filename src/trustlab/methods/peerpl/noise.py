@@ -35,6 +35,7 @@ KNOWN_LEVELS: dict[str, tuple[float, float]] = {
     "CartPole": (-1.0, 1.0),
     "Acrobot": (-1.0, 0.0),
     "MountainCar": (-1.0, 0.0),
+    "FrozenLake": (0.0, 1.0),
 }
 
 
