@@ -47,9 +47,11 @@ SCALE: dict[str, dict[str, Any]] = {
     "demo": {"seeds": [0, 1, 2], "targets": ["mnistm"], "fusion_targets": ["mnistm"],
              "overrides": ["data.max_per_domain=128", "train.epochs=8", *_RUN]},
     # quick: two of the four LODO splits (the colour/texture-shifted held-out domains), chosen for compute
-    # before any held-out result was seen; the full suite holds out all four
+    # before any held-out result was seen; the full suite holds out all four. 500 images per source domain (the
+    # recipe's default): from the shipped ViT the dense arm's source validation accuracy was 0.544 at 500 x 12
+    # epochs vs 0.400 at 200 x 12, 0.499 at 200 x 30 and 0.322 at lr 3e-4 (held-out mnistm, seed 0; README)
     "quick": {"seeds": [0, 1, 2], "targets": ["syn", "mnistm"], "fusion_targets": ["mnistm"],
-              "overrides": ["data.max_per_domain=200", "train.epochs=12", *_RUN]},
+              "overrides": ["data.max_per_domain=500", "train.epochs=12", *_RUN]},
     "full": {"seeds": [0, 1, 2, 3, 4], "targets": list(DOMAINS), "fusion_targets": list(DOMAINS),
              "overrides": ["data.max_per_domain=1000", "train.epochs=40", "train.eval_every=5"]},
 }
