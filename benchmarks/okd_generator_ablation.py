@@ -5,7 +5,7 @@ Each arm restores one change through its config option (``method.<generator>_var
 reference's ``method.id_branch=in_place``) at the quick suite's scale (``okd.claims.SCALE["quick"]``), trained
 beside KD on the same held-out domains and seeds, and is scored by the mean over the held-out domains of the
 *source-domain validation* accuracy (``summary["val_acc"]``, what model selection uses) minus KD's, per seed.
-Held-out accuracy is printed beside it for the record and chooses nothing. Runs go to ``--out/runs`` with the
+Held-out accuracy is printed beside it for the record and chooses nothing. Runs go to ``OUT/quick/runs`` with the
 quick suite's overrides, so ``trustlab bench --suite quick --only okd/okd-beats-kd --out OUT --reuse`` reuses
 the KD and OKD runs of this ablation.
 
@@ -99,14 +99,15 @@ def markdown(rows: list[dict[str, Any]], seeds: list[int], targets: list[str]) -
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, required=True, help="folder for runs (OUT/runs) and the tables")
+    ap.add_argument("--out", type=Path, required=True, help="folder for runs (OUT/quick/runs) and the tables")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
     ap.add_argument("--targets", nargs="+", default=list(okd_claims.DOMAINS), choices=okd_claims.DOMAINS)
     ap.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
     ap.add_argument("--jobs", type=int, default=1)
     args = ap.parse_args(argv)
 
-    ctx = BenchContext(SCALE, args.out, quiet=True, reuse=True, jobs=args.jobs)
+    # runs under OUT/quick/runs, where `trustlab bench --suite quick --out OUT --reuse` looks for them
+    ctx = BenchContext(SCALE, args.out / SCALE, quiet=True, reuse=True, jobs=args.jobs)
     t0 = time.time()
     try:
         kd = arm_runs(ctx, "kd", args.targets, args.seeds)
