@@ -33,7 +33,8 @@ def main() -> None:
     ap.add_argument("--out", default="")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    from trustlab.methods.coop.method import CoOp, CoOpConfig, coop_accuracy, fit_coop, set_seed
+    from trustlab.engine.runtime import seed_everything as set_seed
+    from trustlab.methods.coop.method import CoOp, CoOpConfig, coop_accuracy, fit_coop
     from trustlab.methods.coop.pretrain import load_pretrained_tiny
     from trustlab.methods.coop.tasks import embedded_task, sample_shots
 
