@@ -119,8 +119,6 @@ KNOWN_UNREAD: dict[str, tuple[str, ...]] = {
     # the attack recipes load 28 px grey sets (mnist5k / fashion-mnist) and train victims without evaluation
     **{r: ("data.augment", "data.image_size", "data.num_workers", "data.target", "train.eval_every")
        for r in ("attack/ensemble", "attack/eot", "attack/universal", "attack/minmax-at")},
-    "attack/ensemble#": ("eval.heldout",),  # universal only
-    "attack/eot#": ("eval.heldout",),
     # doorping: no augmentation/workers/domains on mnist5k, evaluation models train without a val split
     **{f"backdoor/{k}-{m}": _DOORPING_UNUSED for k in ("naive", "doorping") for m in ("dc", "dd", "dm", "dsa")},
     **{f"backdoor/doorping-{m}#": ("attack.trigger_batch",) for m in ("dc", "dd", "dm", "dsa")},  # trigger_input

@@ -122,13 +122,19 @@ DEFAULT_ENSEMBLE = ["small_cnn:width=0.125:depth=1:norm=none", "small_cnn:width=
 
 @dataclass
 class EvalConfig:
-    """What gets attacked and compared."""
+    """What gets attacked and compared (``attack/ensemble``, ``attack/eot``)."""
 
     samples: int = 300  # attacked test inputs (correctly classified ones; universal: whole groups)
     batch_size: int = 300  # inputs per attack call
-    heldout: int = 300  # universal: held-out inputs for the fooling rate of each group's delta
     grid: int = 8  # examples in artifacts/examples.png
     compare: list[str] = field(default_factory=lambda: ["minmax", "average", "max"])
+
+
+@dataclass
+class UniversalEvalConfig(EvalConfig):
+    """``attack/universal``'s evaluation: also the held-out inputs each group's delta is measured on."""
+
+    heldout: int = 300  # held-out inputs for the fooling rate of each group's delta
 
 
 @dataclass
@@ -158,7 +164,7 @@ class UniversalRecipeConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     universal: UniversalConfig = field(default_factory=UniversalConfig)
     attack: AttackConfig = field(default_factory=AttackConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
+    eval: UniversalEvalConfig = field(default_factory=UniversalEvalConfig)
 
 
 @dataclass
