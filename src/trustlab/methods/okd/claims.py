@@ -96,11 +96,13 @@ SCALE: dict[str, dict[str, Any]] = {
 }
 DISTILLED = ("kd/digits-dg", "okd/digits-dg")
 # Seeds per claim where the power analysis asks for more than the suite's three (README, "Power"): a quick
-# student run costs about 10-30 CPU-s (under a minute), so the suite runs what the effect of interest needs.
-# The demo's OKD-vs-KD (one held-out domain, larger spread) needs 4.
+# student run costs about 5 CPU-s, so the suite runs what the effect of interest needs. The demo's OKD-vs-KD
+# (one held-out domain, larger spread) needs 4 at its first recorded sd (README). Quick OKD-vs-KD: 5, from
+# the largest recorded sd per seed (0.0145: the 8-seed generator ablation, benchmarks/okd_generator_ablation.py;
+# the two earlier quick runs pooled give 0.0114 -> 4; issue 25).
 CLAIM_SEEDS: dict[str, dict[str, list[int]]] = {
     "demo": {OKD_BEATS_KD: [0, 1, 2, 3]},
-    "quick": {KD_BEATS_ERM: [0, 1, 2, 3], DOSCO_DROP: [0, 1, 2, 3, 4]},
+    "quick": {KD_BEATS_ERM: [0, 1, 2, 3], DOSCO_DROP: [0, 1, 2, 3, 4], OKD_BEATS_KD: [0, 1, 2, 3, 4]},
 }
 
 
