@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from trustlab.methods.coop.claims import N_CLASSES
+from trustlab.methods.coop.claims import DG_TASK, N_CLASSES
 
 SHOTS = [1, 2, 4, 8, 16]
 CLASSES = {"digit": ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"],
@@ -93,7 +93,7 @@ def _dg(zs: tuple[float, float], coop: tuple[float, float], jitter: float = 0.01
         per = {"handwritten": {a: v[0] for a, v in arms.items()}, "printed": {a: v[1] for a, v in arms.items()},
                "outlined": {a: v[1] for a, v in arms.items()}}
         return {"metrics": m, "per_domain": per, "sources": ["handwritten"], "targets": ["printed", "outlined"],
-                "shots": 16, "task": "background", "lr": 0.01, "nearest_words": ["a / b / c"] * 16, "seconds": 3.0}
+                "shots": 16, "task": DG_TASK, "lr": 0.01, "nearest_words": ["a / b / c"] * 16, "seconds": 3.0}
     return make
 
 
@@ -132,8 +132,9 @@ FIXTURES = {
         "INVALID": _fewshot({**AT_CHANCE, "colour": {}}),
     },
     "coop/dg-retention": {
-        "PASS": _dg((0.395, 0.441), (0.42, 0.47)),
-        "FAIL": _dg((0.395, 0.441), (0.42, 0.30)),
-        "INVALID": _dg((0.21, 0.22), (0.22, 0.30)),  # sources at chance (0.2): the ratio is noise
+        # position (chance 1/3, floor 0.40, ceiling 0.93): zero-shot 0.81 on validation
+        "PASS": _dg((0.80, 0.81), (0.88, 0.86)),
+        "FAIL": _dg((0.80, 0.81), (0.88, 0.70)),
+        "INVALID": _dg((0.34, 0.35), (0.36, 0.45)),  # sources at chance: no context can be learned there
     },
 }
