@@ -203,8 +203,9 @@ def check_debias(suite: str, ctx: Any) -> ClaimResult:
                                            [_v(s, "predcls", "mR@20") for s in two], EFFECT_DEBIAS)])
 
 
-POWER_PSGTR = ("power: 7 seeds needed for effect 0.02 R@20 at sd 0.018 (v1 scenes, quick, n = 3; not re-measured on "
-               "v2); quick runs PSGTR on 3 seeds (a PSGTR run costs several hundred CPU-s, over a minute)")
+POWER_PSGTR = ("power: 6 seeds needed to detect effect 0.02 R@20 at sd 0.015 (psg-scenes v2, quick, n = 3); quick runs "
+               "PSGTR on 3 seeds (a run costs ~340-390 CPU-s): on v2 the margin (-0.133) is 9 sd below 0, a FAIL that "
+               "more seeds would not turn")
 _SEG = (f"the two-stage segmenter's test PQ >= {PQ_MIN} (SGDet, and the prior-only SGDet baseline, run on its "
         "masks: with worse masks every model's SGDet recall is capped by the masks, not by relations)")
 _BEATABLE = (f"the prior-only PredCls R@20 <= {PRIOR_MAX}: on the scenes the predicate depends on the segments' "
