@@ -132,8 +132,7 @@ KNOWN_UNREAD: dict[str, tuple[str, ...]] = {
     "ood/folder": ("data.name", "ood.id_val", "ood.max_test", "ood.ood_size"),
     "ood/nd": ("split.splits",),  # ND uses the first split
     "ood/osr": ("split.val_size",),
-    # advsim, peerpl, pmtiqa: being reworked by other issues (24 item 2, 27) now
-    "advsim/adv-train": ("data.max_scenarios", "data.split", "data.subset_seed", "stack.replay"),
+    # peerpl, pmtiqa: being reworked by other issues (24 item 2, 27) now
     "peerpl/bc": ("demo.checkpoints", "train.steps"),
     "peerpl/demos": ("bc.batch_size", "bc.deterministic_eval", "bc.epochs", "bc.learning_rate", "bc.net_arch",
                      "bc.xi", "demo.path", "demo.train_steps", "train.curve_points", "train.device",

@@ -37,6 +37,22 @@ class StackSection:
 
 
 @dataclass
+class TrainDataConfig:
+    """adv-train's scenarios: the split's train and test halves (index % 4 == 3 is test), their subsets of
+    ``tune.n_train`` / ``tune.n_test`` drawn with ``tune.seed`` (no split, size or subset seed of its own)."""
+
+    root: str | None = None  # folder of scenario .json files; None = the embedded advsim-scenarios
+    kinds: list[str] = field(default_factory=list)  # keep only these kinds ([] = all)
+
+
+@dataclass
+class TrainStackSection:
+    perception: Literal["lidar", "gt"] = "lidar"
+    near_miss: float = 0.5  # m
+    substeps: int = 4  # swept-box pieces per 0.5 s step (0: the steps only)
+
+
+@dataclass
 class AttackConfig:
     data: AdvDataConfig = field(default_factory=AdvDataConfig)
     stack: StackSection = field(default_factory=StackSection)
@@ -71,15 +87,18 @@ class TuneConfig:
 
 @dataclass
 class AdvTrainConfig:
-    data: AdvDataConfig = field(default_factory=AdvDataConfig)
-    stack: StackSection = field(default_factory=StackSection)
+    data: TrainDataConfig = field(default_factory=TrainDataConfig)
+    stack: TrainStackSection = field(default_factory=TrainStackSection)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     planner: PlannerConfig = field(default_factory=PlannerConfig)
     adversary: AdversaryConfig = field(default_factory=AdversaryConfig)
     tune: TuneConfig = field(default_factory=TuneConfig)
 
 
-def load_scenarios(d: AdvDataConfig, split: str | None = None, n: int | None = None, seed: int | None = None) -> list:
+def load_scenarios(d: AdvDataConfig | TrainDataConfig, split: str | None = None, n: int | None = None,
+                   seed: int | None = None) -> list:
+    """The scenarios of ``d``; ``split``, ``n`` and ``seed`` replace ``d.split``, ``d.max_scenarios`` and
+    ``d.subset_seed`` (adv-train passes all three: its data section has none of them)."""
     from trustlab.methods.advsim.scenarios import KINDS, load_set
 
     for k in d.kinds:
