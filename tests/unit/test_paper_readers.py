@@ -124,6 +124,26 @@ def test_openood_lists_id_and_ood_groups(tmp_path: Path) -> None:
     assert all(len(ds) == 3 and set(ds.labels.tolist()) == {-1} for g in groups.values() for ds in g.values())
 
 
+def test_openood_materialize_as_folders(tmp_path: Path) -> None:
+    """The lists as ood/folder's folders: complete (every listed image, classes per split) or absent."""
+    from trustlab.data.folder import build_folder
+    from trustlab.data.openood_lists import BENCHMARKS, materialize
+
+    root = F.write_openood(tmp_path / "data", "cifar10", classes=10, per_class=2, ood=3)
+    dest = materialize(root, "cifar10", tmp_path / "out" / "bench")
+    b = BENCHMARKS["cifar10"]
+    assert sorted(p.name for p in (dest / "near").iterdir()) == sorted(b.near)
+    assert sorted(p.name for p in (dest / "far").iterdir()) == sorted(b.far)
+    assert [p.name for p in (dest / "val").iterdir()] == ["cifar100"]
+    assert all(len(list(d.iterdir())) == 3 for g in ("near", "far", "val") for d in (dest / g).iterdir())
+    data = build_folder(DataConfig(name="folder", root=str(dest / "id"), target="cifar10", image_size=8))
+    assert data.num_classes == 10 and [len(data.get("cifar10", s)) for s in ("train", "val", "test")] == [20, 20, 20]
+    (root / b.far["svhn"]).write_text("svhn/missing.png -1\n")  # a broken list: nothing is left behind
+    with pytest.raises(DataError, match="missing image"):
+        materialize(root, "cifar10", tmp_path / "out2" / "bench")
+    assert not (tmp_path / "out2").exists() or not any((tmp_path / "out2").iterdir())
+
+
 @pytest.mark.parametrize("name", ["tv-cifar10", "tv-svhn", "tv-stl10", "tv-mnist", "dassl", "openood-cifar100"])
 def test_missing_root_is_one_line(tmp_path: Path, name: str) -> None:
     for root in (None, tmp_path / "nope", tmp_path):

@@ -201,6 +201,7 @@ def _fixtures(tmp: Path) -> dict[str, dict[str, Path]]:
         "minmax": {"MNIST": F.write_mnist(tmp / "tv", n=60)},
         "pmtiqa": {"koniq": tmp / "koniq", "koniq-meta": F.write_koniq(tmp / "koniq")},
         "psg": {"PSG": _psg_root(tmp / "psg")},
+        "ood": {"openood-cifar10": F.write_openood(tmp / "openood", per_class=3, ood=6)},
     }
 
 
@@ -216,7 +217,7 @@ def _psg_root(root: Path) -> Path:
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("one_thread")
-@pytest.mark.parametrize("protocol", ["okd", "gmoe", "minmax", "pmtiqa", "psg", "peerpl"])
+@pytest.mark.parametrize("protocol", ["okd", "gmoe", "minmax", "pmtiqa", "psg", "ood", "peerpl"])
 def test_tiny_protocol_runs_end_to_end(protocol: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from contextlib import ExitStack
 

@@ -240,12 +240,17 @@ def plan_runs(protocols: Sequence[Protocol], data: Mapping[str, Path], tiny: boo
 
 
 def with_prepared(run: PaperRun, prepared: Path | None) -> PaperRun:
-    """``run`` with :data:`PREPARED` in its string override values replaced by the folder ``prepared``."""
+    """``run`` with :data:`PREPARED` in its string override values (and lists of them) replaced by ``prepared``."""
     if prepared is None:
         return run
 
+    def one(v: Any) -> Any:
+        if isinstance(v, str):
+            return v.replace(PREPARED, str(prepared))
+        return [one(x) for x in v] if isinstance(v, list) else v
+
     def sub(d: dict[str, Any]) -> dict[str, Any]:
-        return {k: v.replace(PREPARED, str(prepared)) if isinstance(v, str) else v for k, v in d.items()}
+        return {k: one(v) for k, v in d.items()}
 
     return PaperRun(run.recipe, sub(run.where), sub(run.scale), run.cell, run.data, run.seed, run.cost)
 

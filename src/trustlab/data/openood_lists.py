@@ -159,6 +159,46 @@ def ood_sets(cfg: DataConfig, id_name: str) -> dict[str, dict[str, ImageFileData
             "far": {k: read(v) for k, v in b.far.items()}}
 
 
+@one_line_errors
+def materialize(root: Path, id_name: str, dest: Path) -> Path:
+    """Benchmark ``id_name`` as the folders ``ood/folder`` reads, at ``dest`` (which must not exist):
+    ``dest/id/<id>/{train,val,test}/class_<kkk>/<file>`` (Dassl's split layout, one domain), ``dest/near/<name>/``,
+    ``dest/far/<name>/`` and ``dest/val/<name>/`` (the OOD validation list). Files are hard links to the listed
+    images (copies where the file system refuses a link), so every path resolves inside ``dest``; file names are the
+    list paths with ``/`` -> ``__`` (unique). Built in a hidden sibling folder and renamed at the end: ``dest`` is
+    complete or absent."""
+    import shutil
+
+    b = BENCHMARKS[id_name]
+    cfg = DataConfig(name=f"openood-{id_name}", root=str(root))
+    top = _root(cfg, b)
+    tree: dict[Path, list[Path]] = {}
+    for s in SPLITS:
+        paths, labels = parse_list(top / b.id_list(s), top, top / b.images, b.num_classes)
+        for p, y in zip(paths, labels.tolist(), strict=True):
+            tree.setdefault(Path("id", b.id, s, f"class_{y:03d}"), []).append(p)
+    for group, sets in ood_sets(cfg, id_name).items():
+        for name, ds in sets.items():
+            tree[Path(group, name if group != "val" else Path(b.ood_val).stem.removeprefix("val_"))] = list(ds.paths)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.parent / f".{dest.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        for rel, paths in tree.items():
+            (tmp / rel).mkdir(parents=True)
+            for p in paths:
+                target = tmp / rel / str(Path(p).relative_to(top)).replace(os.sep, "__")
+                try:
+                    os.link(p, target)
+                except OSError:  # another file system, or links refused: a copy
+                    shutil.copyfile(p, target)
+        os.replace(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return dest
+
+
 def _head(path: Path) -> list[str]:
     if not path.is_file():
         return []
