@@ -86,17 +86,20 @@ LEARNED_SRCC = 0.2
 LEARNED_LEVEL_SRCC = 0.5
 
 # Power analysis (README "Seeds"): seeds_needed(sd, effect) with sd from the last quick run. A unit is one
-# fold (~30 CPU-s); a repeat is FOLDS folds. CLAIM_REPEATS raises a claim's repeats where the power analysis
+# fold (~11 CPU-s a run); a repeat is FOLDS folds. CLAIM_REPEATS raises a claim's repeats where the power analysis
 # asks for more and it is affordable; POWER_NOTES say what each claim would need.
-CLAIM_REPEATS: dict[str, dict[str, list[int]]] = {}
-_SKIP = ("more repeats would not help while SS-ST has not learned every type (the comparison is INVALID, not "
-         "underpowered)")
+# quick: the three comparisons against SS-ST (one shared set of SS-ST runs) on 2 partitions, 14 folds: what the
+# budget allows (28 more runs, 318 CPU-s); the power analysis asks for 68-382 folds to detect 0.03 (POWER_NOTES).
+CLAIM_REPEATS: dict[str, dict[str, list[int]]] = {"quick": {MS_PMT: [0, 1], MS: [0, 1], PMT: [0, 1]}}
+_BUDGET = ("more folds are over this project's CPU budget (~11 CPU-s a run, two runs a fold per comparison): deciding "
+           "the effect of interest needs a bigger budget or a less noisy regime")
 POWER_NOTES: dict[str, str] = {
-    MS_PMT: f"power: 103 folds (~15 repeats of 7) needed for effect 0.03 at per-fold sd 0.121 (quick 2026-12-07); "
-            f"quick runs 7; {_SKIP}",
-    MS: f"power: 469 folds needed for effect 0.03 at per-fold sd 0.261 (quick 2026-12-07); quick runs 7; {_SKIP}",
-    PMT: f"power: 51 folds (~8 repeats of 7) needed for effect 0.03 at per-fold sd 0.085 (quick 2026-12-07); quick "
-         f"runs 7; {_SKIP}",
+    MS_PMT: f"power: 68 folds (~10 repeats of 7) needed to detect 0.03 at per-fold sd 0.098 (quick 2026-12-07, 14 "
+            f"folds); quick runs 14; {_BUDGET}",
+    MS: f"power: 382 folds needed to detect 0.03 at per-fold sd 0.235 (quick 2026-12-07, 14 folds); quick runs 14; "
+        f"{_BUDGET}",
+    PMT: f"power: 108 folds (~16 repeats of 7) needed to detect 0.03 at per-fold sd 0.124 (quick 2026-12-07, 14 "
+         f"folds); quick runs 14; {_BUDGET}",
     UNSEEN: "power: 4 folds needed for effect 0.3 at per-fold sd 0.134 (quick 2026-12-07); quick runs 7 (every photo "
             "tested once)",
 }
