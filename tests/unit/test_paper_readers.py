@@ -144,6 +144,24 @@ def test_openood_materialize_as_folders(tmp_path: Path) -> None:
     assert not (tmp_path / "out2").exists() or not any((tmp_path / "out2").iterdir())
 
 
+def test_dassl_materialize_keeps_the_released_split(tmp_path: Path) -> None:
+    from trustlab.data.dassl_splits import materialize
+    from trustlab.data.folder import build_folder
+
+    root = F.write_dassl(tmp_path / "pets", classes=3, per_split=(4, 2, 3))
+    dest = materialize(root, tmp_path / "out" / "pets")
+    data = build_folder(DataConfig(name="folder", root=str(dest), image_size=8))
+    assert data.domains == ["OxfordPets"] and data.classes == ["cls0", "cls1", "cls2"]
+    assert [len(data.get("OxfordPets", s)) for s in ("train", "val", "test")] == [12, 6, 9]  # nothing re-split
+    released = json.loads((root / "split_zhou_OxfordPets.json").read_text())
+    test_files = sorted(p.name for p in (dest / "OxfordPets" / "test").rglob("*.jpg"))
+    assert test_files == sorted(f"images__{r[0]}" for r in released["test"])
+    (root / "images" / released["val"][0][0]).unlink()  # a missing image: nothing is left behind
+    with pytest.raises(DataError, match="missing"):
+        materialize(root, tmp_path / "out2" / "pets")
+    assert not (tmp_path / "out2").exists() or not any((tmp_path / "out2").iterdir())
+
+
 @pytest.mark.parametrize("name", ["tv-cifar10", "tv-svhn", "tv-stl10", "tv-mnist", "dassl", "openood-cifar100"])
 def test_missing_root_is_one_line(tmp_path: Path, name: str) -> None:
     for root in (None, tmp_path / "nope", tmp_path):

@@ -202,6 +202,7 @@ def _fixtures(tmp: Path) -> dict[str, dict[str, Path]]:
         "pmtiqa": {"koniq": tmp / "koniq", "koniq-meta": F.write_koniq(tmp / "koniq")},
         "psg": {"PSG": _psg_root(tmp / "psg")},
         "ood": {"openood-cifar10": F.write_openood(tmp / "openood", per_class=3, ood=6)},
+        "coop": {"OxfordPets": F.write_dassl(tmp / "oxford_pets", per_split=(4, 2, 3))},
     }
 
 
@@ -217,7 +218,7 @@ def _psg_root(root: Path) -> Path:
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("one_thread")
-@pytest.mark.parametrize("protocol", ["okd", "gmoe", "minmax", "pmtiqa", "psg", "ood", "peerpl"])
+@pytest.mark.parametrize("protocol", ["okd", "gmoe", "minmax", "pmtiqa", "psg", "ood", "coop", "peerpl"])
 def test_tiny_protocol_runs_end_to_end(protocol: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from contextlib import ExitStack
 

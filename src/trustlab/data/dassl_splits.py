@@ -144,3 +144,46 @@ def build_dassl(cfg: DataConfig) -> DGData:
                         f"{', '.join(missing[:3])}{more}")
     return DGData(name=name, domains=[name], classes=classes, splits={name: datasets},
                   info={"root": str(root), "layout": "dassl-split", "split_file": str(path)})
+
+
+@one_line_errors
+def materialize(root: Path, dest: Path, name: str = "") -> Path:
+    """The released split as a Dassl-layout folder tree at ``dest`` (which must not exist), for recipes that read
+    folders: ``dest/<Dataset>/{train,val,test}/<classname>/<file>`` (class folders named by the file's class names,
+    ``/`` -> ``_``; file names the image paths with ``/`` -> ``__``). Files are hard links (copies where the file
+    system refuses a link), so every path resolves inside ``dest``. Everything is read and checked first, then built
+    in a hidden sibling folder and renamed: ``dest`` is complete or absent."""
+    import shutil
+
+    top = Path(os.path.realpath(Path(root).expanduser()))
+    if not top.is_dir():
+        raise DataError(f"'{root}' is not a folder; expected {LAYOUT}")
+    ds_name, path = find_split(top, name)
+    images = image_dir(top, ds_name)
+    split = read_split_file(path)
+    classes = _classes(split, path)
+    folders = [c.replace("/", "_").strip() or f"class_{k}" for k, c in enumerate(classes)]
+    if len(set(folders)) != len(folders):
+        raise DataError(f"'{path}': two class names give one folder name")
+    files = {s: [(_resolve(images, rel, top), folders[label]) for rel, label, _ in split[s]] for s in SPLITS}
+    missing = [str(p) for items in files.values() for p, _ in items if not p.is_file()]
+    if missing:
+        raise DataError(f"{path.name} lists {len(missing)} image(s) missing under '{images}': {', '.join(missing[:3])}")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.parent / f".{dest.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        for s, items in files.items():
+            for p, folder in items:
+                d = tmp / ds_name / s / folder
+                d.mkdir(parents=True, exist_ok=True)
+                target = d / str(p.relative_to(top)).replace(os.sep, "__")
+                try:
+                    os.link(p, target)
+                except OSError:  # another file system, or links refused: a copy
+                    shutil.copyfile(p, target)
+        os.replace(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return dest
