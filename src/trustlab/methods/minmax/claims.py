@@ -23,8 +23,9 @@ model: the average-weight attack's mean per-domain success >= 0.2 where random n
 the ceiling (an average attack that already fools almost everything leaves min-max no room for the effect of
 interest); ``weights-hardest`` needs models that differ in robustness (else "the hardest" is a coin flip).
 
-Seeds (power analysis, README "Seeds from the power analysis"): quick runs 5 seeds of the ensemble runs
-(claims 1-2) and 12 of the universal + EOT runs (claim 3): each run costs well under a minute of CPU.
+Seeds (power analysis, README "Seeds from the power analysis"): quick runs 10 seeds of the ensemble runs
+(claims 1-2), 12 of the universal + EOT runs (claim 3) and 8 of the AT runs (claim 4): each run costs well under
+a minute of CPU. Quick 2026-12-07 with these seeds: all four PASS (README).
 """
 
 from __future__ import annotations
@@ -71,9 +72,11 @@ SCALE: dict[str, dict[str, Any]] = {
     },
     "quick": {
         "seeds": [0, 1, 2],
-        # power analysis: claims 1-2 need 5 seeds, claim 3 needs 12 (each run under a minute of CPU)
-        "ensemble_seeds": [0, 1, 2, 3, 4],
+        # power analysis (README): claim 2 needs 6 seeds at sd 0.078 (5-seed run, mean +0.040 < effect 0.1): 10
+        # run; claim 3 needs 12 (each run under a minute of CPU)
+        "ensemble_seeds": list(range(10)),
         "universal_seeds": list(range(12)),
+        "at_seeds": list(range(8)),  # at-union: 6 seeds decide the 3-seed run's observed margin (README)
         "ensemble": {"data.max_per_domain": 2000, "eval.samples": 200, "eval.batch_size": 200,
                      "eval.compare": ["minmax", "average", "max"]},
         "universal": {"data.max_per_domain": 2000, "eval.samples": 200, "eval.heldout": 100, "eval.compare": _PAIR},
