@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from trustlab.errors import ConfigError
 from trustlab.experiment import TrainConfig
 
 
@@ -67,7 +68,21 @@ class PSGTRConfig:
 
 
 @dataclass
+class PSGTRTrainConfig:
+    """The engine settings that act on PSGTR's loop (:func:`trustlab.engine.fit.fit`); epochs, optimiser and
+    schedule are PSGTR's own (``method.*``)."""
+
+    seed: int = 0  # weights, dropout and the batch order
+    grad_clip: float | None = 1.0  # max global gradient norm [0.1]
+    grad_accum_steps: int = 1  # each batch as this many micro-batches (same step)
+
+    def __post_init__(self) -> None:
+        if self.grad_accum_steps < 1:
+            raise ConfigError(f"train.grad_accum_steps must be >= 1, got {self.grad_accum_steps}")
+
+
+@dataclass
 class PSGTRRecipeConfig:
     data: PSGDataConfig = field(default_factory=PSGDataConfig)
     method: PSGTRConfig = field(default_factory=PSGTRConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    train: PSGTRTrainConfig = field(default_factory=PSGTRTrainConfig)

@@ -246,31 +246,65 @@ def _dedup(qi: np.ndarray, pred: np.ndarray, sl: np.ndarray, ol: np.ndarray, sm:
     return keep
 
 
+class PSGTRTrainable(nn.Module):
+    """PSGTR as the engine's :class:`~trustlab.engine.protocols.Trainable`: a batch is the training scenes' indices;
+    the loss is every decoder layer matched and supervised on its own (DETR's auxiliary losses); AdamW (weight decay
+    1e-4) and a one-cycle schedule over ``method.epochs`` x the batches of an epoch (10% rising)."""
+
+    def __init__(self, net: PSGTR, images: Tensor, tgts: list[dict[str, Tensor]], m: PSGTRConfig) -> None:
+        super().__init__()
+        self.net, self.images, self.tgts, self.m = net, images, tgts, m
+
+    def training_step(self, batch: tuple[Tensor]) -> dict[str, Tensor]:
+        idx = batch[0].tolist()
+        out = self.net(self.images[idx], aux=True)
+        batch_t = [self.tgts[i] for i in idx]
+        nc, npred = self.net.num_classes, self.net.num_predicates
+        loss = loss_fn(out, batch_t, nc, npred, self.m)
+        for o in out["aux"]:
+            loss = loss + loss_fn(o, batch_t, nc, npred, self.m)
+        return {"loss": loss}
+
+    def predict(self, x: Tensor) -> Tensor:
+        return self.net(x)["rel"]
+
+    def configure_optimizers(self, cfg: Any) -> torch.optim.Optimizer:
+        return torch.optim.AdamW(self.net.parameters(), lr=self.m.lr, weight_decay=1e-4)
+
+    def configure_scheduler(self, optimizer: torch.optim.Optimizer, cfg: Any, steps_per_epoch: int) -> Any:
+        steps = cfg.epochs * steps_per_epoch
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=self.m.lr, total_steps=steps, pct_start=0.1)
+
+
+class EpochOrder(torch.utils.data.Sampler):
+    """Each epoch one ``randperm`` of the scenes from ``generator``, cut into batches (the last one short); the
+    order continues the generator's stream from epoch to epoch (no ``set_epoch``)."""
+
+    def __init__(self, n: int, batch_size: int, generator: torch.Generator) -> None:
+        self.n, self.batch_size, self.generator = n, batch_size, generator
+
+    def __len__(self) -> int:
+        return -(-self.n // self.batch_size)
+
+    def __iter__(self) -> Any:
+        order = torch.randperm(self.n, generator=self.generator)
+        for b in range(0, self.n, self.batch_size):
+            yield order[b : b + self.batch_size].tolist()
+
+
 def train_psgtr(net: PSGTR, tr: Any, cfg: PSGTRRecipeConfig, ctx: Any) -> None:
-    """AdamW + one-cycle over the training scenes; every decoder layer matched and supervised on its own."""
-    m, size, bs = cfg.method, cfg.data.image_size, cfg.data.batch_size
-    nc, npred = net.num_classes, net.num_predicates
+    """``method.epochs`` epochs through :func:`trustlab.engine.fit.fit` (``train.seed`` orders the batches,
+    ``train.grad_clip`` and ``train.grad_accum_steps`` act); one ``metrics.jsonl`` row per epoch (mean step loss)."""
+    from trustlab.engine.fit import TensorRows, fit
+    from trustlab.experiment import TrainConfig
+
+    m, size, t = cfg.method, cfg.data.image_size, cfg.train
     tgts = [targets_for(tr.masks[i], tr.labels[i], tr.rels[i], size) for i in range(len(tr))]
-    opt = torch.optim.AdamW(net.parameters(), lr=m.lr, weight_decay=1e-4)
-    steps = m.epochs * max(1, -(-len(tr) // bs))
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=m.lr, total_steps=steps, pct_start=0.1)
-    g = torch.Generator().manual_seed(cfg.train.seed)
-    net.train()
-    for epoch in range(m.epochs):
-        perm = torch.randperm(len(tr), generator=g)
-        tot = 0.0
-        for s in range(0, len(tr), bs):
-            idx = perm[s : s + bs].tolist()
-            out = net(tr.images[idx], aux=True)
-            batch_t = [tgts[i] for i in idx]
-            loss = loss_fn(out, batch_t, nc, npred, m)
-            for o in out["aux"]:  # every decoder layer matched and supervised on its own (DETR aux loss)
-                loss = loss + loss_fn(o, batch_t, nc, npred, m)
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            tot += float(loss.detach()) * len(idx)
-        ctx.record.log({"epoch": epoch, "loss": tot / len(tr)})
+    tcfg = TrainConfig(epochs=m.epochs, lr=m.lr, grad_clip=t.grad_clip, grad_accum_steps=t.grad_accum_steps,
+                       device="cpu", seed=t.seed, eval_every=m.epochs)
+    order = EpochOrder(len(tr), cfg.data.batch_size, torch.Generator().manual_seed(t.seed))
+    result = fit(PSGTRTrainable(net, tr.images, tgts, m), TensorRows(torch.arange(len(tr))), tcfg,
+                 batch_sampler=order, collate_fn=TensorRows.collate, quiet=True, generator=torch.Generator())
+    for epoch, row in enumerate(result.history):
+        ctx.record.log({"epoch": epoch, "loss": row["train/loss"]})
     net.eval()
