@@ -69,6 +69,12 @@ def _distill(*methods: str) -> Callable[[Any], bool]:
 
 # (recipe glob, key glob) -> when the key acts, a predicate on the whole config of that recipe.
 ACTS_ONLY_WHEN: dict[tuple[str, str], Callable[[Any], bool]] = {
+    # coop: the reference's epoch table is scaled unless coop.epochs fixes the epochs; the shipped weights are the
+    # embedded pretrained tiny CLIP's; class names and templates are for a user's folder (embedded tasks have theirs)
+    ("coop/*", "coop.epoch_scale"): lambda cfg: cfg.coop.epochs is None,
+    ("coop/*", "clip.shipped"): lambda cfg: cfg.clip.arch == "tiny" and not cfg.clip.weights and cfg.clip.pretrained,
+    ("coop/*", "fewshot.classnames"): lambda cfg: cfg.data.name == "folder",
+    ("coop/*", "fewshot.templates"): lambda cfg: cfg.data.name == "folder",
     # GMoE's expert settings act on vit_moe only; the dense ViT beside it has no experts
     ("gmoe/*", "moe.*"): lambda cfg: cfg.model.name == "vit_moe",
     ("gmoe/*", "vit.moe_blocks"): lambda cfg: cfg.model.name == "vit_moe",
@@ -108,9 +114,8 @@ ALLOWED_UNREAD: dict[str, tuple[str, ...]] = {
 # Each group says why the key is inert in those recipes.
 KNOWN_UNREAD: dict[str, tuple[str, ...]] = {
     # coop's data: section is a DataConfig of which it reads only name/root (its tasks are fewshot.*)
-    **{r: ("clip.shipped", "coop.epoch_scale", "data.augment", "data.batch_size", "data.image_size",
-           "data.max_per_domain", "data.num_workers", "data.split_seed", "data.target", "fewshot.classnames",
-           "fewshot.templates") for r in ("coop/fewshot", "coop/dg")},
+    **{r: ("data.augment", "data.batch_size", "data.image_size", "data.max_per_domain", "data.num_workers",
+           "data.split_seed", "data.target") for r in ("coop/fewshot", "coop/dg")},
     "coop/fewshot#": ("fewshot.dg_task", "fewshot.source"),
     "coop/dg#": ("fewshot.linear_probe", "fewshot.tasks"),
     "psg/two-stage": ("data.json", "data.max_images", "data.val_fraction"),
