@@ -100,15 +100,12 @@ ACTS_ONLY_WHEN: dict[tuple[str, str], Callable[[Any], bool]] = {
                                                         and cfg.attack.trigger_input == "poisoned"),
 }
 
-_TRAIN_BUT_SEED = tuple(f"train.{f.name}" for f in dataclasses.fields(TrainConfig) if f.name != "seed")
 _DOORPING_UNUSED = ("data.augment", "data.num_workers", "data.target", "train.eval_every")
 
 # Keys no code path reads today, by recipe (exact names), each group with its reason. Issue 24 item 1 removes them
 # or makes them act; an entry that is read now fails the test, so the list only shrinks.
 ALLOWED_UNREAD: dict[str, tuple[str, ...]] = {
-    # psg/two-stage trains in its own loops, which read only train.seed; they move to engine.fit (issue 24 item 2),
-    # which makes these act (psg/psgtr did). The real knobs are method.*.
-    "psg/two-stage": _TRAIN_BUT_SEED,
+    # empty: psg's loops (the last entries) run through engine.fit now; their train: sections hold the keys that act
 }
 # Found by this test and not fixed yet (issue 24 item 1: remove the key from the recipe's config or make it act).
 # Each group says why the key is inert in those recipes.

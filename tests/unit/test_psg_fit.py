@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -105,3 +106,104 @@ def test_psgtr_train_keys_act() -> None:
     for train in ({"grad_clip": None}, {"grad_accum_steps": 2}, {"seed": 4}):
         other = _trained(*_setup(**train))
         assert not all(torch.equal(base[k], other[k]) for k in base), train
+
+
+def _old_segmenter(tr: Any, num_classes: int, cfg: Any, batch_size: int, seed: int) -> Any:
+    """Stage 1's loop before engine.fit (commit f96aea1), written out."""
+    import torch.nn.functional as F
+
+    from trustlab.methods.psg.twostage import TinyPanoptic, boundary_target
+
+    torch.manual_seed(seed)
+    net = TinyPanoptic(num_classes, cfg.seg_width)
+    cats = []
+    for i in range(len(tr)):
+        cat = np.full(tr.pans[i].shape, -100, dtype=np.int64)
+        for m, c in zip(tr.masks[i], tr.labels[i]):
+            cat[m] = c
+        cats.append(cat)
+    target = torch.from_numpy(np.stack(cats))
+    bnd = torch.from_numpy(np.stack([boundary_target(p) for p in tr.pans]))
+    freq = torch.bincount(target[target >= 0].flatten(), minlength=num_classes).double() + 1.0
+    weight = freq.pow(-0.5)
+    weight = (weight / weight.mean()).float()
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    g = torch.Generator().manual_seed(seed)
+    steps = cfg.seg_epochs * max(1, -(-len(tr) // batch_size))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(steps, 1), pct_start=0.15)
+    net.train()
+    for _ in range(cfg.seg_epochs):
+        perm = torch.randperm(len(tr), generator=g)
+        for s in range(0, len(tr), batch_size):
+            idx = perm[s : s + batch_size]
+            _, logits, b = net(tr.images[idx])
+            loss = F.cross_entropy(logits, target[idx], weight=weight, ignore_index=-100)
+            loss = loss + F.binary_cross_entropy_with_logits(b, bnd[idx], pos_weight=torch.tensor(3.0))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    net.eval()
+    return net
+
+
+def _old_relation(g: Any, num_classes: int, num_predicates: int, cfg: Any, freq_log: Any, batch_size: int,
+                  seed: int) -> Any:
+    """Stage 2's loop before engine.fit (commit f96aea1), written out."""
+    import torch.nn.functional as F
+
+    from trustlab.methods.psg.twostage import RelationHead, pad_batch, rel_targets
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    head = RelationHead(g.x[0].shape[1], num_classes, num_predicates, cfg.rel_dim, cfg.context,
+                        freq_log if cfg.freq_bias else None)
+    opt = torch.optim.Adam(head.parameters(), lr=cfg.lr)
+    n = len(g.labels)
+    bs = max(batch_size, 16)
+    steps = cfg.rel_epochs * max(1, -(-n // bs))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(steps, 1), pct_start=0.15)
+    head.train()
+    for _ in range(cfg.rel_epochs):
+        perm = rng.permutation(n)
+        for s in range(0, n, bs):
+            idx = [int(i) for i in perm[s : s + bs]]
+            x, geo, lab, pad = pad_batch(g, idx)
+            tgt = rel_targets(g, idx, x.shape[1], rng)
+            obj_logits, _, rel = head(x, geo, lab, pad)
+            loss = F.cross_entropy(rel.reshape(-1, rel.shape[-1]), tgt.reshape(-1), ignore_index=-100)
+            loss = loss + F.cross_entropy(obj_logits.reshape(-1, num_classes), lab.reshape(-1), ignore_index=-1)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    head.eval()
+    return head
+
+
+def _same(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_two_stage_fit_is_bit_identical_to_the_old_loops() -> None:
+    """Both stages on 19 scenes, batches of 8 (segmenter: 3 a epoch, short last) and 16 (relation head: 2)."""
+    from trustlab.methods.psg.config import TwoStageConfig, TwoStageTrainConfig
+    from trustlab.methods.psg.data import load_splits
+    from trustlab.methods.psg.method import graphs_for, segment, train_relation, train_segmenter
+    from trustlab.methods.psg.twostage import freq_counts, freq_log_init
+
+    data, sp = load_splits(PSGDataConfig(max_train=19, max_test=2))
+    tr, nc, npred = sp["train"], data.num_classes, data.num_predicates
+    cfg = TwoStageConfig(seg_epochs=2, rel_epochs=2, seg_width=8, rel_dim=16, figures=False)
+    seg = train_segmenter(tr, nc, cfg, 8, 5, TwoStageTrainConfig(seed=5))
+    assert _same(seg, _old_segmenter(tr, nc, cfg, 8, 5))
+    feats, _ = segment(seg, tr.images, len(data.thing_classes), cfg.min_area)
+    g = graphs_for(feats, tr.images, tr.masks, tr.labels, tr.rels)
+    rel_ct, pair_ct = freq_counts([SimpleNamespace(labels=lab, relations=r) for lab, r in zip(tr.labels, tr.rels)],
+                                  nc, npred)
+    fl = freq_log_init(rel_ct, pair_ct)
+    head = train_relation(g, nc, npred, cfg, fl, 8, 5, TwoStageTrainConfig(seed=5))
+    assert _same(head, _old_relation(g, nc, npred, cfg, fl, 8, 5))
+    clipped = train_relation(g, nc, npred, cfg, fl, 8, 5, TwoStageTrainConfig(seed=5, grad_clip=1e-3))
+    assert not _same(head, clipped)  # train.grad_clip acts

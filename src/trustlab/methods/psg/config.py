@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from trustlab.errors import ConfigError
-from trustlab.experiment import TrainConfig
 
 
 @dataclass
@@ -41,10 +40,24 @@ class TwoStageConfig:
 
 
 @dataclass
+class TwoStageTrainConfig:
+    """The engine settings that act on the two-stage loops (:func:`trustlab.engine.fit.fit`, both stages);
+    epochs, optimiser and schedule are the method's own (``method.*``)."""
+
+    seed: int = 0  # both models' initialisation and batch orders
+    grad_clip: float | None = None  # max global gradient norm (the loops before engine.fit did not clip)
+    grad_accum_steps: int = 1  # each batch as this many micro-batches (same step)
+
+    def __post_init__(self) -> None:
+        if self.grad_accum_steps < 1:
+            raise ConfigError(f"train.grad_accum_steps must be >= 1, got {self.grad_accum_steps}")
+
+
+@dataclass
 class TwoStageRecipeConfig:
     data: PSGDataConfig = field(default_factory=PSGDataConfig)
     method: TwoStageConfig = field(default_factory=TwoStageConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    train: TwoStageTrainConfig = field(default_factory=TwoStageTrainConfig)
 
 
 @dataclass

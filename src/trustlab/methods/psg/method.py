@@ -10,14 +10,81 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from trustlab.methods.psg.config import TwoStageConfig
+from trustlab.methods.psg.config import TwoStageConfig, TwoStageTrainConfig
 from trustlab.methods.psg.data import Prepared
 from trustlab.metrics.psg import ScenePred
 
 
-def train_segmenter(tr: Prepared, num_classes: int, cfg: TwoStageConfig, batch_size: int, seed: int) -> Any:
+class _Segmenter(torch.nn.Module):
+    """Stage 1 as the engine's Trainable: class-weighted per-pixel cross-entropy + boundary BCE (pos weight 3),
+    Adam and a one-cycle schedule (15% rising) over ``method.seg_epochs``; a batch is the scenes' indices."""
+
+    def __init__(self, net: Any, images: torch.Tensor, target: torch.Tensor, bnd: torch.Tensor, weight: torch.Tensor,
+                 cfg: TwoStageConfig) -> None:
+        super().__init__()
+        self.net, self.images, self.target, self.bnd, self.weight, self.cfg = net, images, target, bnd, weight, cfg
+
+    def training_step(self, batch: tuple[torch.Tensor]) -> dict[str, torch.Tensor]:
+        idx = batch[0]
+        _, logits, b = self.net(self.images[idx])
+        loss = F.cross_entropy(logits, self.target[idx], weight=self.weight, ignore_index=-100)
+        loss = loss + F.binary_cross_entropy_with_logits(b, self.bnd[idx], pos_weight=torch.tensor(3.0))
+        return {"loss": loss}
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)[1]
+
+    def configure_optimizers(self, cfg: Any) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.net.parameters(), lr=self.cfg.lr)
+
+    def configure_scheduler(self, optimizer: torch.optim.Optimizer, cfg: Any, steps_per_epoch: int) -> Any:
+        steps = max(cfg.epochs * steps_per_epoch, 1)
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=self.cfg.lr, total_steps=steps, pct_start=0.15)
+
+
+class _TorchOrder(torch.utils.data.Sampler):
+    """Each epoch one ``torch.randperm`` from ``generator`` cut into batches (the last one short); no ``set_epoch``:
+    the order continues the generator's stream."""
+
+    def __init__(self, n: int, batch_size: int, generator: torch.Generator) -> None:
+        self.n, self.batch_size, self.generator = n, batch_size, generator
+
+    def __len__(self) -> int:
+        return -(-self.n // self.batch_size)
+
+    def __iter__(self) -> Any:
+        order = torch.randperm(self.n, generator=self.generator)
+        for s in range(0, self.n, self.batch_size):
+            yield order[s : s + self.batch_size].tolist()
+
+
+class _NumpyOrder(_TorchOrder):
+    """As :class:`_TorchOrder` with a numpy ``permutation`` from ``rng`` (the relation head's stream, which its
+    steps also draw from for the background pairs)."""
+
+    def __init__(self, n: int, batch_size: int, rng: np.random.Generator) -> None:
+        self.n, self.batch_size, self.rng = n, batch_size, rng
+
+    def __iter__(self) -> Any:
+        perm = self.rng.permutation(self.n)
+        for s in range(0, self.n, self.batch_size):
+            yield [int(i) for i in perm[s : s + self.batch_size]]
+
+
+def _engine_config(epochs: int, lr: float, train: TwoStageTrainConfig) -> Any:
+    from trustlab.experiment import TrainConfig
+
+    return TrainConfig(epochs=epochs, lr=lr, grad_clip=train.grad_clip, grad_accum_steps=train.grad_accum_steps,
+                       device="cpu", seed=train.seed, eval_every=epochs)
+
+
+def train_segmenter(tr: Prepared, num_classes: int, cfg: TwoStageConfig, batch_size: int, seed: int,
+                    train: TwoStageTrainConfig | None = None) -> Any:
+    """Stage 1 through :func:`trustlab.engine.fit.fit` (``train.grad_clip`` / ``grad_accum_steps`` act)."""
+    from trustlab.engine.fit import TensorRows, fit
     from trustlab.methods.psg.twostage import TinyPanoptic, boundary_target
 
+    train = train or TwoStageTrainConfig(seed=seed)
     torch.manual_seed(seed)
     net = TinyPanoptic(num_classes, cfg.seg_width)
     ids_to_cat = []
@@ -32,22 +99,10 @@ def train_segmenter(tr: Prepared, num_classes: int, cfg: TwoStageConfig, batch_s
     freq = torch.bincount(target[target >= 0].flatten(), minlength=num_classes).double() + 1.0
     weight = freq.pow(-0.5)
     weight = (weight / weight.mean()).float()
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
-    g = torch.Generator().manual_seed(seed)
-    steps = cfg.seg_epochs * max(1, -(-len(tr) // batch_size))
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(steps, 1), pct_start=0.15)
-    net.train()
-    for _ in range(cfg.seg_epochs):
-        perm = torch.randperm(len(tr), generator=g)
-        for s in range(0, len(tr), batch_size):
-            idx = perm[s : s + batch_size]
-            _, logits, b = net(tr.images[idx])
-            loss = F.cross_entropy(logits, target[idx], weight=weight, ignore_index=-100)
-            loss = loss + F.binary_cross_entropy_with_logits(b, bnd[idx], pos_weight=torch.tensor(3.0))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
+    order = _TorchOrder(len(tr), batch_size, torch.Generator().manual_seed(seed))
+    fit(_Segmenter(net, tr.images, target, bnd, weight, cfg), TensorRows(torch.arange(len(tr))),
+        _engine_config(cfg.seg_epochs, cfg.lr, train), batch_sampler=order, collate_fn=TensorRows.collate, quiet=True,
+        generator=torch.Generator())
     net.eval()
     return net
 
@@ -82,33 +137,52 @@ def graphs_for(feats: torch.Tensor, images: torch.Tensor, masks: list[np.ndarray
     return Graphs(xs, geos, labs, rels)
 
 
-def train_relation(g: Any, num_classes: int, num_predicates: int, cfg: TwoStageConfig, freq_log: np.ndarray | None,
-                   batch_size: int, seed: int) -> Any:
-    from trustlab.methods.psg.twostage import RelationHead, pad_batch, rel_targets
+class _Relation(torch.nn.Module):
+    """Stage 2 as the engine's Trainable: predicate cross-entropy over the sampled pairs (background included) +
+    object classification, Adam and a one-cycle schedule (15% rising) over ``method.rel_epochs``."""
 
+    def __init__(self, head: Any, g: Any, num_classes: int, rng: np.random.Generator, cfg: TwoStageConfig) -> None:
+        super().__init__()
+        self.head, self.g, self.num_classes, self.rng, self.cfg = head, g, num_classes, rng, cfg
+
+    def training_step(self, batch: tuple[torch.Tensor]) -> dict[str, torch.Tensor]:
+        from trustlab.methods.psg.twostage import pad_batch, rel_targets
+
+        idx = batch[0].tolist()
+        x, geo, lab, pad = pad_batch(self.g, idx)
+        tgt = rel_targets(self.g, idx, x.shape[1], self.rng)
+        obj_logits, _, rel = self.head(x, geo, lab, pad)
+        loss = F.cross_entropy(rel.reshape(-1, rel.shape[-1]), tgt.reshape(-1), ignore_index=-100)
+        loss = loss + F.cross_entropy(obj_logits.reshape(-1, self.num_classes), lab.reshape(-1), ignore_index=-1)
+        return {"loss": loss}
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError("the relation head predicts from graphs: twostage.predict_pairs")
+
+    def configure_optimizers(self, cfg: Any) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.head.parameters(), lr=self.cfg.lr)
+
+    def configure_scheduler(self, optimizer: torch.optim.Optimizer, cfg: Any, steps_per_epoch: int) -> Any:
+        steps = max(cfg.epochs * steps_per_epoch, 1)
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=self.cfg.lr, total_steps=steps, pct_start=0.15)
+
+
+def train_relation(g: Any, num_classes: int, num_predicates: int, cfg: TwoStageConfig, freq_log: np.ndarray | None,
+                   batch_size: int, seed: int, train: TwoStageTrainConfig | None = None) -> Any:
+    """Stage 2 through :func:`trustlab.engine.fit.fit` (batches of at least 16 graphs)."""
+    from trustlab.engine.fit import TensorRows, fit
+    from trustlab.methods.psg.twostage import RelationHead
+
+    train = train or TwoStageTrainConfig(seed=seed)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     head = RelationHead(g.x[0].shape[1], num_classes, num_predicates, cfg.rel_dim, cfg.context,
                         freq_log if cfg.freq_bias else None)
-    opt = torch.optim.Adam(head.parameters(), lr=cfg.lr)
     n = len(g.labels)
-    bs = max(batch_size, 16)
-    steps = cfg.rel_epochs * max(1, -(-n // bs))
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(steps, 1), pct_start=0.15)
-    head.train()
-    for _ in range(cfg.rel_epochs):
-        perm = rng.permutation(n)
-        for s in range(0, n, bs):
-            idx = [int(i) for i in perm[s : s + bs]]
-            x, geo, lab, pad = pad_batch(g, idx)
-            tgt = rel_targets(g, idx, x.shape[1], rng)
-            obj_logits, _, rel = head(x, geo, lab, pad)
-            loss = F.cross_entropy(rel.reshape(-1, rel.shape[-1]), tgt.reshape(-1), ignore_index=-100)
-            loss = loss + F.cross_entropy(obj_logits.reshape(-1, num_classes), lab.reshape(-1), ignore_index=-1)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
+    order = _NumpyOrder(n, max(batch_size, 16), rng)
+    fit(_Relation(head, g, num_classes, rng, cfg), TensorRows(torch.arange(n)),
+        _engine_config(cfg.rel_epochs, cfg.lr, train), batch_sampler=order, collate_fn=TensorRows.collate, quiet=True,
+        generator=torch.Generator())
     head.eval()
     return head
 

@@ -34,13 +34,13 @@ def run_two_stage(cfg: TwoStageRecipeConfig, ctx: Any) -> dict[str, Any]:
     nc, npred, nthings = data.num_classes, data.num_predicates, len(data.thing_classes)
     tr = sp["train"]
     t0 = time.perf_counter()
-    seg = train_segmenter(tr, nc, m, cfg.data.batch_size, seed)
+    seg = train_segmenter(tr, nc, m, cfg.data.batch_size, seed, cfg.train)
     t_seg = time.perf_counter() - t0
     feats, _ = segment(seg, tr.images, nthings, m.min_area)
     g_train = graphs_for(feats, tr.images, tr.masks, tr.labels, tr.rels)
     train_scenes = [SimpleNamespace(labels=lab, relations=r) for lab, r in zip(tr.labels, tr.rels)]
     rel_ct, pair_ct = freq_counts(train_scenes, nc, npred)
-    head = train_relation(g_train, nc, npred, m, freq_log_init(rel_ct, pair_ct), cfg.data.batch_size, seed)
+    head = train_relation(g_train, nc, npred, m, freq_log_init(rel_ct, pair_ct), cfg.data.batch_size, seed, cfg.train)
     t_train = time.perf_counter() - t0
     ctx.record.save_checkpoint({"segmenter": seg.state_dict(), "relation": head.state_dict(),
                                 "classes": data.classes, "predicates": data.predicate_classes}, "model.pt")
