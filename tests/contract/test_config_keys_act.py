@@ -93,6 +93,10 @@ ACTS_ONLY_WHEN: dict[tuple[str, str], Callable[[Any], bool]] = {
     ("*", "distill.dsa_strategy"): _distill("dsa", "dm"),
     # the full-data control (poisoned real data, no distillation) reads its schedule
     ("*", "eval.full_data_schedule"): lambda cfg: "full-data" in cfg.eval.controls and cfg.distill.method != "none",
+    # psg: a PSG root's json, image cap and val share are read when data.name=psg (not on the embedded scenes)
+    ("psg/*", "data.json"): lambda cfg: cfg.data.name == "psg",
+    ("psg/*", "data.max_images"): lambda cfg: cfg.data.name == "psg",
+    ("psg/*", "data.val_fraction"): lambda cfg: cfg.data.name == "psg",
     ("backdoor/*", "attack.alpha"): lambda cfg: cfg.attack.kind == "doorping",
     ("backdoor/*", "attack.topk"): lambda cfg: cfg.attack.kind == "doorping",
     ("backdoor/*", "attack.trigger_*"): lambda cfg: cfg.attack.kind == "doorping",
@@ -115,8 +119,6 @@ KNOWN_UNREAD: dict[str, tuple[str, ...]] = {
            "data.split_seed", "data.target") for r in ("coop/fewshot", "coop/dg")},
     "coop/fewshot#": ("fewshot.dg_task", "fewshot.source"),
     "coop/dg#": ("fewshot.linear_probe", "fewshot.tasks"),
-    "psg/two-stage": ("data.json", "data.max_images", "data.val_fraction"),
-    "psg/psgtr": ("data.json", "data.max_images", "data.val_fraction"),
     # the attack recipes load 28 px grey sets (mnist5k / fashion-mnist) and train victims without evaluation
     **{r: ("data.augment", "data.image_size", "data.num_workers", "data.target", "train.eval_every")
        for r in ("attack/ensemble", "attack/eot", "attack/universal", "attack/minmax-at")},
