@@ -108,9 +108,10 @@ POWER_NOTES: dict[str, str] = {
               "interval is 0.6 below 0)",
     CLEAN_CTA: "power: 3 seeds needed for effect 0.1 at sd 0.029 (demo clean distilled CTA, DC); quick runs 3 "
                "(90-100 CPU-s per DOORPING run)",
-    SURVIVES: "power: not estimable (no defended run with a planted backdoor exists at this scale); quick runs 3",
-    NAIVE_SURVIVES: "power: not estimable (no defended run with a planted backdoor exists at this scale); quick "
-                    "runs 3",
+    SURVIVES: "power: not estimable (no defended model with a backdoor at this scale: validation ASR before the "
+              "defenses 0.058, quick 2026-12-07, INVALID); quick runs 3",
+    NAIVE_SURVIVES: "power: not estimable (no defended model with a backdoor at this scale: validation ASR before "
+                    "the defenses 0.051, quick 2026-12-07, INVALID); quick runs 3",
 }
 
 # Every claim reads backdoor/* runs: they default to the reference's network (no normalisation, a 192-unit
