@@ -18,7 +18,8 @@ import time
 import torch
 
 from trustlab.experiment import ModelConfig
-from trustlab.methods.pmtiqa.method import PMTConfig, build_net, predict_images
+from trustlab.methods.pmtiqa.config import PMTConfig
+from trustlab.methods.pmtiqa.method import build_net, predict_images
 
 
 def main() -> None:

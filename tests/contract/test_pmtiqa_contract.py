@@ -11,7 +11,8 @@ from PIL import Image
 
 from trustlab.errors import ConfigError
 from trustlab.experiment import ModelConfig
-from trustlab.methods.pmtiqa.method import PMTIQA, PMTConfig, build_net
+from trustlab.methods.pmtiqa.config import PMTConfig
+from trustlab.methods.pmtiqa.method import PMTIQA, build_net
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

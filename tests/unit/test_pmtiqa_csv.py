@@ -235,7 +235,7 @@ def test_pyiqa_split_pickle(tmp_path: Path) -> None:
 
 
 def test_split_keys_reach_the_recipe(tmp_path: Path) -> None:
-    from trustlab.methods.pmtiqa.recipes import load_data
+    from trustlab.methods.pmtiqa.run import load_data
     from trustlab.recipes import RECIPES
 
     meta = _pyiqa_columns(tmp_path)
@@ -247,7 +247,7 @@ def test_split_keys_reach_the_recipe(tmp_path: Path) -> None:
 
 
 def test_folds_on_a_csv_with_a_given_split_is_one_error_and_random_splits_fold(tmp_path: Path) -> None:
-    from trustlab.methods.pmtiqa.recipes import load_data
+    from trustlab.methods.pmtiqa.run import load_data
     from trustlab.recipes import RECIPES
 
     meta = _write(tmp_path, "livec")

@@ -101,8 +101,8 @@ def test_kfold_by_group_rejects_bad_fold_settings() -> None:
 
 def test_data_types_and_folds_select_what_the_claims_run_on() -> None:
     from trustlab.errors import ConfigError
-    from trustlab.methods.pmtiqa.method import PMTRecipeConfig
-    from trustlab.methods.pmtiqa.recipes import load_data
+    from trustlab.methods.pmtiqa.config import PMTRecipeConfig
+    from trustlab.methods.pmtiqa.run import load_data
 
     cfg = PMTRecipeConfig()
     cfg.data.types, cfg.data.folds, cfg.data.fold = ["jpeg", "white_noise"], 7, 6
@@ -121,8 +121,8 @@ def test_score_types_restrict_the_correlations_to_those_types() -> None:
     from types import SimpleNamespace
 
     from trustlab.errors import ConfigError
-    from trustlab.methods.pmtiqa.method import PMTRecipeConfig
-    from trustlab.methods.pmtiqa.recipes import load_data, scored
+    from trustlab.methods.pmtiqa.config import PMTRecipeConfig
+    from trustlab.methods.pmtiqa.run import load_data, scored
 
     info = {"type_names": ["a", "b", "c"], "dtype": np.array([0, 1, 2, 0, 1, 2])}
     data = SimpleNamespace(info=info)

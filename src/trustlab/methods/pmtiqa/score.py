@@ -50,8 +50,9 @@ def score_images(run_dir: str | Path, paths: list[str], patches: int | None = No
     if patches is not None and (isinstance(patches, bool) or not isinstance(patches, int) or patches <= 0):
         raise ConfigError(f"--patches must be a positive number of random patches per image, got {patches}; "
                           "leave it out to use the run's method.test_patches")
+    from trustlab.methods.pmtiqa.config import PMTRecipeConfig
     from trustlab.methods.pmtiqa.csvdata import load_image
-    from trustlab.methods.pmtiqa.method import PMTRecipeConfig, build_net, predict_images, to_label_scale
+    from trustlab.methods.pmtiqa.method import build_net, predict_images, to_label_scale
     from trustlab.runs.store import RunRecord
 
     record = RunRecord.open(run_dir, writer=False)
