@@ -102,6 +102,12 @@ ACTS_ONLY_WHEN: dict[tuple[str, str], Callable[[Any], bool]] = {
     ("backdoor/*", "attack.trigger_*"): lambda cfg: cfg.attack.kind == "doorping",
     ("backdoor/*", "attack.trigger_batch"): lambda cfg: (cfg.attack.kind == "doorping"
                                                         and cfg.attack.trigger_input == "poisoned"),
+    # distill/* run clean (attack.kind=none); --set attack.kind=naive|doorping poisons the data as backdoor/* do
+    # (distill/full-data with attack.kind=naive is the BadNets control of doorping's defense claims)
+    ("distill/*", "attack.portion"): lambda cfg: cfg.attack.kind != "none",
+    ("distill/*", "attack.alpha"): lambda cfg: cfg.attack.kind == "doorping",
+    ("distill/*", "attack.topk"): lambda cfg: cfg.attack.kind == "doorping",
+    ("distill/*", "attack.trigger_*"): lambda cfg: cfg.attack.kind == "doorping",
 }
 
 _DOORPING_UNUSED = ("data.augment", "data.num_workers", "data.target", "train.eval_every")
@@ -125,10 +131,8 @@ KNOWN_UNREAD: dict[str, tuple[str, ...]] = {
     # doorping: no augmentation/workers/domains on mnist5k, evaluation models train without a val split
     **{f"backdoor/{k}-{m}": _DOORPING_UNUSED for k in ("naive", "doorping") for m in ("dc", "dd", "dm", "dsa")},
     **{f"backdoor/doorping-{m}#": ("attack.trigger_batch",) for m in ("dc", "dd", "dm", "dsa")},  # trigger_input
-    # distill/* carry the backdoor recipes' attack and defense sections, which do not apply to them
-    **{f"distill/{m}": (*_DOORPING_UNUSED, "attack.alpha", "attack.portion", "attack.topk", "attack.trigger_batch",
-                        "attack.trigger_clamp", "attack.trigger_input", "attack.trigger_lr", "attack.trigger_steps",
-                        "attack.trigger_threshold") for m in ("dc", "dd", "dm", "dsa", "full-data")},
+    # distill/*: as backdoor/* (their attack keys act with attack.kind set: ACTS_ONLY_WHEN)
+    **{f"distill/{m}": _DOORPING_UNUSED for m in ("dc", "dd", "dm", "dsa", "full-data")},
     "distill/full-data#": ("distill.batch_real", "distill.checkpoint_every", "distill.clamp", "distill.ipc",
                            "distill.iterations", "distill.log_every"),
     # ood/folder: the ID set is the user's folder (its size and splits come from data.*), not the embedded one
