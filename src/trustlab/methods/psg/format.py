@@ -196,22 +196,8 @@ def _read_png(path: Path, where: str) -> np.ndarray:
         raise DataError(f"{where}: cannot read image '{path}' ({e}); re-export it as PNG/JPEG") from e
 
 
-def _check_item(d: object, k: int, n_classes: int, n_things: int, n_pred: int, root: Path, load: bool
-                ) -> PSGScene:
-    where = f"psg.json data[{k}]"
-    if not isinstance(d, dict):
-        raise DataError(f"{where} must be an object, got {type(d).__name__}")
-    missing = [key for key in ITEM_KEYS if key not in d]
-    if missing:
-        raise DataError(f"{where} lacks {', '.join(missing)}; each item needs {', '.join(ITEM_KEYS)}")
-    image_id = _image_id(d["image_id"], where)
-    where = f"psg.json image_id {image_id!r}"
-    h, w = _int(d["height"], "height", where), _int(d["width"], "width", where)
-    if h <= 0 or w <= 0:
-        raise DataError(f"{where}: height/width must be positive, got {h}x{w}")
-    img_path = _inside(root, d["file_name"], "file_name", where)
-    pan_path = _inside(root, d["pan_seg_file_name"], "pan_seg_file_name", where)
-    segs = d["segments_info"]
+def _check_segments(segs: object, where: str, n_classes: int, n_things: int) -> tuple[list[dict], set[int]]:
+    """``segments_info`` validated: the segment dicts (ids, classes, crowd, area) and the set of their ids."""
     if not isinstance(segs, list):
         raise DataError(f"{where}: segments_info must be a list")
     segments = []
@@ -242,7 +228,11 @@ def _check_item(d: object, k: int, n_classes: int, n_things: int, n_pred: int, r
         ids.add(sid)
         segments.append({"id": sid, "category_id": cat, "iscrowd": int(crowd), "isthing": int(bool(isthing)),
                          "area": area})
-    anns = d.get("annotations")
+    return segments, ids
+
+
+def _check_annotations(anns: object, segments: list[dict], where: str) -> None:
+    """The optional ``annotations`` (boxes): aligned one to one with ``segments_info``, same classes."""
     if anns is not None:
         if not isinstance(anns, list) or len(anns) != len(segments):
             raise DataError(f"{where}: annotations has {len(anns) if isinstance(anns, list) else '?'} entries but "
@@ -255,7 +245,10 @@ def _check_item(d: object, k: int, n_classes: int, n_things: int, n_pred: int, r
                     isinstance(v, (int, float)) and not isinstance(v, bool) for v in box)):
                 raise DataError(f"{where}: annotations[{j}].bbox must be four numbers [x1, y1, x2, y2] "
                                 f"(bbox_mode 0, pixels), got {box!r}")
-    rels = d["relations"]
+
+
+def _check_relations(rels: object, n_segments: int, n_pred: int, where: str) -> np.ndarray:
+    """``relations`` as an R x 3 array of (subject index, object index, predicate index), validated."""
     if not isinstance(rels, list):
         raise DataError(f"{where}: relations must be a list of [subject_idx, object_idx, predicate_idx]")
     rel_arr = np.zeros((len(rels), 3), dtype=np.int64)
@@ -264,15 +257,36 @@ def _check_item(d: object, k: int, n_classes: int, n_things: int, n_pred: int, r
             raise DataError(f"{where}: relations[{r}] must be [subject_idx, object_idx, predicate_idx], got {rel!r}")
         s_i, o_i, p_i = (_int(v, f"relations[{r}]", where) for v in rel)
         for role, idx in (("subject", s_i), ("object", o_i)):
-            if not 0 <= idx < len(segments):
+            if not 0 <= idx < n_segments:
                 raise DataError(f"{where}: relations[{r}] {role} points to segment {idx} but the image has "
-                                f"{len(segments)} segments (indices into segments_info, 0-based)")
+                                f"{n_segments} segments (indices into segments_info, 0-based)")
         if s_i == o_i:
             raise DataError(f"{where}: relations[{r}] relates segment {s_i} to itself")
         if not 0 <= p_i < n_pred:
             raise DataError(f"{where}: relations[{r}] predicate {p_i} is outside [0, {n_pred}) "
                             "(0-based over predicate_classes)")
         rel_arr[r] = (s_i, o_i, p_i)
+    return rel_arr
+
+
+def _check_item(d: object, k: int, n_classes: int, n_things: int, n_pred: int, root: Path, load: bool
+                ) -> PSGScene:
+    where = f"psg.json data[{k}]"
+    if not isinstance(d, dict):
+        raise DataError(f"{where} must be an object, got {type(d).__name__}")
+    missing = [key for key in ITEM_KEYS if key not in d]
+    if missing:
+        raise DataError(f"{where} lacks {', '.join(missing)}; each item needs {', '.join(ITEM_KEYS)}")
+    image_id = _image_id(d["image_id"], where)
+    where = f"psg.json image_id {image_id!r}"
+    h, w = _int(d["height"], "height", where), _int(d["width"], "width", where)
+    if h <= 0 or w <= 0:
+        raise DataError(f"{where}: height/width must be positive, got {h}x{w}")
+    img_path = _inside(root, d["file_name"], "file_name", where)
+    pan_path = _inside(root, d["pan_seg_file_name"], "pan_seg_file_name", where)
+    segments, ids = _check_segments(d["segments_info"], where, n_classes, n_things)
+    _check_annotations(d.get("annotations"), segments, where)
+    rel_arr = _check_relations(d["relations"], len(segments), n_pred, where)
     if not load:
         return PSGScene(image_id, str(d["file_name"]), np.zeros((0, 0, 3), np.uint8), np.zeros((0, 0), np.int64),
                         segments, rel_arr)
@@ -294,21 +308,8 @@ def _check_item(d: object, k: int, n_classes: int, n_things: int, n_pred: int, r
     return PSGScene(image_id, str(d["file_name"]), image, pan, segments, rel_arr)
 
 
-def read_psg(root: str | os.PathLike[str], json_path: str | os.PathLike[str] | None = None, *,
-             val_fraction: float = 0.0, max_images: int | None = None, load_images: bool = True,
-             name: str = "psg") -> PSGData:
-    """Read and validate a PSG root; see the module docstring for the layout.
-
-    Splits: ``test`` = ``test_image_ids``; ``val`` = ``val_image_ids`` when present, else the last
-    ``val_fraction`` of the non-test images (in file order); the rest is ``train``. ``max_images`` keeps
-    the first images of each split (quick runs on the real 48k-image release).
-    """
-    root = Path(root).expanduser()
-    jpath = Path(json_path).expanduser() if json_path is not None else root / "psg.json"
-    if not root.is_dir():
-        raise DataError(f"PSG root '{root}' is not a folder; point data.root at the folder holding psg.json")
-    if not jpath.is_file():
-        raise DataError(f"no '{jpath.name}' in '{jpath.parent}'; a PSG root holds psg.json (or set data.json)")
+def _load_top(jpath: Path) -> dict:
+    """``psg.json`` parsed, its top-level keys and class lists validated."""
     try:
         top = json.loads(jpath.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
@@ -328,6 +329,25 @@ def read_psg(root: str | os.PathLike[str], json_path: str | os.PathLike[str] | N
         raise DataError(f"'{jpath}': thing_classes and stuff_classes are both empty")
     if not isinstance(top["data"], list):
         raise DataError(f"'{jpath}': data must be a list of images")
+    return top
+
+
+def read_psg(root: str | os.PathLike[str], json_path: str | os.PathLike[str] | None = None, *,
+             val_fraction: float = 0.0, max_images: int | None = None, load_images: bool = True,
+             name: str = "psg") -> PSGData:
+    """Read and validate a PSG root; see the module docstring for the layout.
+
+    Splits: ``test`` = ``test_image_ids``; ``val`` = ``val_image_ids`` when present, else the last
+    ``val_fraction`` of the non-test images (in file order); the rest is ``train``. ``max_images`` keeps
+    the first images of each split (quick runs on the real 48k-image release).
+    """
+    root = Path(root).expanduser()
+    jpath = Path(json_path).expanduser() if json_path is not None else root / "psg.json"
+    if not root.is_dir():
+        raise DataError(f"PSG root '{root}' is not a folder; point data.root at the folder holding psg.json")
+    if not jpath.is_file():
+        raise DataError(f"no '{jpath.name}' in '{jpath.parent}'; a PSG root holds psg.json (or set data.json)")
+    top = _load_top(jpath)
     n_things = len(top["thing_classes"])
     n_classes = n_things + len(top["stuff_classes"])
     n_pred = len(top["predicate_classes"])
