@@ -220,14 +220,7 @@ def load_image(path: Path, image_size: int) -> torch.Tensor:
     return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
 
 
-def load_csv(meta: str | None, root: str | None, *, layout: str = "generic", mos_range: list[float] | None = None,
-             lower_better: bool | None = None, image_size: int = 64, patch_size: int = 32,
-             split_column: str = "auto", split_index: int | None = None, split_file: str | None = None,
-             strict_range: bool = False) -> IQAData:
-    """Read ``meta`` (CSV) and the images under ``root`` (default: the CSV's folder) into :class:`IQAData`.
-
-    Splits and ranges: see the module docstring. ``IQAData.splits`` is None for a random split (the caller
-    splits by ``groups``: the reference column, else one group per image)."""
+def _check_options(layout: str, split_index: int | None, split_file: str | None, split_column: str) -> None:
     if layout not in LAYOUTS:
         raise ConfigError(f"data.layout '{layout}' is unknown{did_you_mean(layout, LAYOUTS)}; "
                           f"one of {', '.join(LAYOUTS)}")
@@ -237,15 +230,11 @@ def load_csv(meta: str | None, root: str | None, *, layout: str = "generic", mos
                           f"got {split_index!r}")
     if split_file is not None and split_column != "auto":
         raise ConfigError("data.split_file and data.split_column both pick a split; set one of them")
-    if not meta:
-        raise ConfigError("data.meta is not set; give the CSV meta file: --set data.meta=path/to/meta.csv")
-    meta_path = Path(meta).expanduser()
-    if not meta_path.is_file():
-        raise NotFoundError(f"CSV meta file '{meta_path}' not found; check data.meta")
-    img_root = Path(root).expanduser() if root else meta_path.parent
-    if not img_root.is_dir():
-        raise NotFoundError(f"image root '{img_root}' is not a folder; check data.root")
-    base = img_root.resolve()
+
+
+def _read_meta(meta_path: Path, split_file: str | None, split_column: str, split_index: int | None
+               ) -> tuple[str, str, str | None, str | None, list[dict]]:
+    """The CSV's rows and its (image, score, reference, split) columns (None where absent)."""
     with open(meta_path, newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
         fields = [c for c in (reader.fieldnames or []) if c is not None]
@@ -258,45 +247,32 @@ def load_csv(meta: str | None, root: str | None, *, layout: str = "generic", mos
         ref_col = _column(header, REF_COLUMNS)
         split_col = None if split_file is not None else choose_split_column(fields, split_column, split_index)
         rows = list(reader)
-    if not rows:
-        raise DataError(f"CSV '{meta_path}' has a header but no rows")
-    warnings: list[str] = []
-    images, mos, names, refs, split_of = [], [], [], [], []
-    for n, row in enumerate(rows, start=2):  # line 1 is the header
-        name = (row.get(name_col) or "").strip()
-        if not name:
-            raise DataError(f"{meta_path}:{n}: empty image name in column '{name_col}'")
-        text = (row.get(mos_col) or "").strip()
-        try:
-            value = float(text)
-        except ValueError:
-            raise DataError(f"{meta_path}:{n}: score '{text}' in column '{mos_col}' is not a number; "
-                            "fix that row") from None
-        if not math.isfinite(value):
-            raise DataError(f"{meta_path}:{n}: score '{text}' is not finite; fix that row")
-        path = (img_root / name).resolve()
-        if not path.is_relative_to(base):
-            raise DataError(f"{meta_path}:{n}: image '{name}' points outside the image root '{img_root}'; "
-                            "paths must stay inside data.root")
-        if not path.is_file():
-            raise DataError(f"{meta_path}:{n}: image '{name}' not found under '{img_root}'; check data.root")
-        img = load_image(path, image_size)
-        if img.shape[1] < patch_size or img.shape[2] < patch_size:
-            raise DataError(f"{meta_path}:{n}: image '{name}' is {img.shape[2]}x{img.shape[1]} px after resizing, "
-                            f"smaller than method.patch_size={patch_size}; lower the patch or raise data.image_size")
-        images.append(img)
-        mos.append(value)
-        names.append(name)
-        refs.append((row.get(ref_col) or "").strip() if ref_col else name)
-        if split_col:
-            text = row.get(split_col) or ""
-            try:
-                split_of.append(_split_value(text))
-            except ValueError:
-                raise DataError(f"{meta_path}:{n}: split '{text.strip()}' in column '{split_col}' is not train / val / "
-                                "test (or pyiqa's 0 / 1 / 2); fix that row") from None
-    mos_arr = np.asarray(mos, dtype=np.float64)
-    lay = LAYOUTS[layout]
+    return name_col, mos_col, ref_col, split_col, rows
+
+
+def _row_score_and_path(row: dict, n: int, name: str, mos_col: str, meta_path: Path, img_root: Path, base: Path
+                        ) -> tuple[float, Path]:
+    """Line ``n``'s score (a finite number) and its image's path (inside the image root, a file)."""
+    text = (row.get(mos_col) or "").strip()
+    try:
+        value = float(text)
+    except ValueError:
+        raise DataError(f"{meta_path}:{n}: score '{text}' in column '{mos_col}' is not a number; "
+                        "fix that row") from None
+    if not math.isfinite(value):
+        raise DataError(f"{meta_path}:{n}: score '{text}' is not finite; fix that row")
+    path = (img_root / name).resolve()
+    if not path.is_relative_to(base):
+        raise DataError(f"{meta_path}:{n}: image '{name}' points outside the image root '{img_root}'; "
+                        "paths must stay inside data.root")
+    if not path.is_file():
+        raise DataError(f"{meta_path}:{n}: image '{name}' not found under '{img_root}'; check data.root")
+    return value, path
+
+
+def _score_range(mos_arr: np.ndarray, mos_range: list[float] | None, lay: Layout, layout: str, strict_range: bool,
+                 meta_path: Path, warnings: list[str]) -> tuple[float, ...]:
+    """The label range (given, the layout's, else the scores' own) and the out-of-range check."""
     rng = tuple(float(v) for v in mos_range) if mos_range is not None else lay.mos_range
     if rng is None:
         rng = (float(mos_arr.min()), float(mos_arr.max()))
@@ -310,12 +286,18 @@ def load_csv(meta: str | None, root: str | None, *, layout: str = "generic", mos
                             "data.layout, or data.strict_range=false to keep such scores")
         _warn(f"{len(bad)} score(s) outside mos_range {list(rng)} (layout '{layout}'), first {where}; kept "
               "(pyiqa does not check the range; data.strict_range=true refuses them)", warnings)
-    _, groups = np.unique(np.asarray(refs), return_inverse=True)
+    return rng
+
+
+def _resolve_splits(split_file: str | None, split_index: int | None, split_col: str | None, ref_col: str | None,
+                    split_of: list, refs: list[str], n_rows: int, warnings: list[str]
+                    ) -> tuple[dict[str, np.ndarray] | None, str]:
+    """The fixed splits (split file, else split column; None for a random split) and where they came from."""
     splits = None
     source = "random by reference" if ref_col else "random by image (no reference column)"
     if split_file is not None:
         index = 1 if split_index is None else split_index
-        splits = read_split_file(split_file, index, len(rows))
+        splits = read_split_file(split_file, index, n_rows)
         source = f"split file {Path(split_file).name} index {index}"
     elif split_col:
         s_arr = np.asarray([v or "" for v in split_of])
@@ -336,6 +318,57 @@ def load_csv(meta: str | None, root: str | None, *, layout: str = "generic", mos
             if shared:
                 _warn(f"the split ({source}) puts {len(shared)} reference image(s) in more than one split, e.g. "
                       f"'{shared[0]}'; their content is shared between train and evaluation", warnings)
+    return splits, source
+
+
+def load_csv(meta: str | None, root: str | None, *, layout: str = "generic", mos_range: list[float] | None = None,
+             lower_better: bool | None = None, image_size: int = 64, patch_size: int = 32,
+             split_column: str = "auto", split_index: int | None = None, split_file: str | None = None,
+             strict_range: bool = False) -> IQAData:
+    """Read ``meta`` (CSV) and the images under ``root`` (default: the CSV's folder) into :class:`IQAData`.
+
+    Splits and ranges: see the module docstring. ``IQAData.splits`` is None for a random split (the caller
+    splits by ``groups``: the reference column, else one group per image)."""
+    _check_options(layout, split_index, split_file, split_column)
+    if not meta:
+        raise ConfigError("data.meta is not set; give the CSV meta file: --set data.meta=path/to/meta.csv")
+    meta_path = Path(meta).expanduser()
+    if not meta_path.is_file():
+        raise NotFoundError(f"CSV meta file '{meta_path}' not found; check data.meta")
+    img_root = Path(root).expanduser() if root else meta_path.parent
+    if not img_root.is_dir():
+        raise NotFoundError(f"image root '{img_root}' is not a folder; check data.root")
+    base = img_root.resolve()
+    name_col, mos_col, ref_col, split_col, rows = _read_meta(meta_path, split_file, split_column, split_index)
+    if not rows:
+        raise DataError(f"CSV '{meta_path}' has a header but no rows")
+    warnings: list[str] = []
+    images, mos, names, refs, split_of = [], [], [], [], []
+    for n, row in enumerate(rows, start=2):  # line 1 is the header
+        name = (row.get(name_col) or "").strip()
+        if not name:
+            raise DataError(f"{meta_path}:{n}: empty image name in column '{name_col}'")
+        value, path = _row_score_and_path(row, n, name, mos_col, meta_path, img_root, base)
+        img = load_image(path, image_size)
+        if img.shape[1] < patch_size or img.shape[2] < patch_size:
+            raise DataError(f"{meta_path}:{n}: image '{name}' is {img.shape[2]}x{img.shape[1]} px after resizing, "
+                            f"smaller than method.patch_size={patch_size}; lower the patch or raise data.image_size")
+        images.append(img)
+        mos.append(value)
+        names.append(name)
+        refs.append((row.get(ref_col) or "").strip() if ref_col else name)
+        if split_col:
+            text = row.get(split_col) or ""
+            try:
+                split_of.append(_split_value(text))
+            except ValueError:
+                raise DataError(f"{meta_path}:{n}: split '{text.strip()}' in column '{split_col}' is not train / val / "
+                                "test (or pyiqa's 0 / 1 / 2); fix that row") from None
+    mos_arr = np.asarray(mos, dtype=np.float64)
+    lay = LAYOUTS[layout]
+    rng = _score_range(mos_arr, mos_range, lay, layout, strict_range, meta_path, warnings)
+    _, groups = np.unique(np.asarray(refs), return_inverse=True)
+    splits, source = _resolve_splits(split_file, split_index, split_col, ref_col, split_of, refs, len(rows), warnings)
     return IQAData(
         name=meta_path.stem, images=images, mos=mos_arr, groups=groups.astype(np.int64), mos_range=rng,  # type: ignore[arg-type]
         lower_better=lay.lower_better if lower_better is None else bool(lower_better), names=names, splits=splits,
