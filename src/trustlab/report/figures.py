@@ -41,9 +41,6 @@ def new_figure(width: float, height: float) -> Figure:
     return fig
 
 
-_new_figure = new_figure  # old private name, still imported by methods/pmtiqa/recipes.py (being rewritten, issue 27)
-
-
 def style(ax: Any) -> None:
     """The house style of an axes: light grid, no top/right spines."""
     ax.grid(True, alpha=0.3, linewidth=0.6)
