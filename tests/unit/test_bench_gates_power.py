@@ -60,6 +60,16 @@ def test_a_failed_gate_makes_the_verdict_invalid_with_its_reason(gated_claim) ->
     assert json.loads(json.dumps(res.to_dict()))["reason"] == res.reason
 
 
+def test_an_inconclusive_interval_below_the_effect_of_interest_says_so(gated_claim) -> None:
+    ok = [cl.Gate("above-chance", True, "a"), cl.Gate("not-at-ceiling", True, "b")]
+    small = _result(ok, diffs=(-0.01, 0.012, 0.002))  # straddles 0, high end well below the effect 0.05
+    assert small.verdict == "INCONCLUSIVE" and small.interval[1] < 0.05
+    assert "below the effect of interest 0.05" in small.notes
+    wide = _result(ok, diffs=(-0.2, 0.3, 0.01))  # straddles 0 and reaches past the effect: nothing ruled out
+    assert wide.verdict == "INCONCLUSIVE" and wide.interval[1] > 0.05 and "effect of interest" not in wide.notes
+    assert "effect of interest" not in _result(ok).notes  # PASS: no note
+
+
 def test_gates_must_match_the_declared_preconditions(gated_claim) -> None:
     with pytest.raises(ValueError, match="missing"):
         _result([cl.Gate("above-chance", True, "a")])

@@ -157,6 +157,17 @@ def invalid_reason(gates: Sequence[Gate]) -> str:
     return "; ".join(f"{g.name}: {g.detail}" for g in gates if not g.ok)
 
 
+def _effect_note(notes: str, verdict: str, iv: Sequence[float], effect: float | None) -> str:
+    """An INCONCLUSIVE interval that lies wholly below the effect of interest says so: the seeds cannot tell the
+    sign, but they rule out a true margin as large as the paper's effect scaled to this regime. The verdict stays
+    INCONCLUSIVE (the claim is about the sign), the note makes the result usable."""
+    if verdict != "INCONCLUSIVE" or effect is None or len(iv) != 2 or not iv[1] < effect:
+        return notes
+    line = (f"the interval's high end {iv[1]:+.4g} is below the effect of interest {effect:g}: "
+            "no margin as large as the paper's effect (scaled here), sign undecided")
+    return f"{notes} {line}".strip() if notes else line
+
+
 def paired_result(
     claim_id: str,
     suite: str,
@@ -192,6 +203,7 @@ def paired_result(
     reason = invalid_reason(gates)
     if reason:
         verdict = "INVALID"
+    notes = _effect_note(notes, verdict, iv, claim.effect)
     return ClaimResult(
         claim_id, claim.statement, suite, passed=verdict == "PASS", margin=mean(ds), unit=unit,
         values={k: [float(v) for v in vs] for k, vs in values.items()}, seeds=list(seeds), table=table or [],
