@@ -11,8 +11,8 @@ import torch as th
 from trustlab.config import build_config
 from trustlab.errors import ConfigError
 from trustlab.methods.peerpl.bc import clone
+from trustlab.methods.peerpl.config import BCRecipeConfig, PPOConfig
 from trustlab.methods.peerpl.envs import EnvConfig, evaluate, make_vec
-from trustlab.methods.peerpl.method import BCRecipeConfig, PPOConfig
 from trustlab.methods.peerpl.policies import make_ppo, peer_cloning_loss, policy_logits
 from trustlab.runs.store import RunRecord
 

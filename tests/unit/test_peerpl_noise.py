@@ -10,7 +10,7 @@ import pytest
 
 from trustlab.config import build_config
 from trustlab.errors import ConfigError, DataError, NotFoundError
-from trustlab.methods.peerpl.method import CotrainRecipeConfig, NoisyRewardConfig
+from trustlab.methods.peerpl.config import CotrainRecipeConfig, NoisyRewardConfig
 from trustlab.methods.peerpl.noise import (
     BinaryRewardNoise,
     ConfusionRewardNoise,

@@ -23,8 +23,8 @@ from torch.utils.data import Sampler
 from trustlab.engine.optim import build_optimizer
 from trustlab.errors import DataError, NotFoundError
 from trustlab.experiment import TrainConfig
+from trustlab.methods.peerpl.config import BCRecipeConfig, DemoConfig, PPOConfig
 from trustlab.methods.peerpl.envs import EnvConfig, check_discrete, evaluate, make_vec
-from trustlab.methods.peerpl.method import BCRecipeConfig, DemoConfig, PPOConfig
 from trustlab.methods.peerpl.policies import make_ppo, peer_cloning_loss, policy_logits, record_demos
 
 
@@ -209,7 +209,7 @@ def run_demos(cfg: BCRecipeConfig, record: Any) -> dict[str, Any]:
 
 def run_bc(cfg: BCRecipeConfig, record: Any) -> dict[str, Any]:
     """``peerpl/bc``: clone from ``demo.path`` (or from a demonstrator trained here for ``demo.train_steps``)."""
-    from trustlab.methods.peerpl.plots import save_curve
+    from trustlab.methods.peerpl.figures import save_curve
     from trustlab.runs import atomic
 
     if cfg.demo.path is None:

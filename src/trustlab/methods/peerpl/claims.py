@@ -162,7 +162,7 @@ DEMO_QUALITY = 1  # which checkpoint of SCALE[suite]["demos"]["demo.checkpoints"
 
 def _save_bands(ctx: Any, name: str, grid: list[float], curves: dict[str, list[list[float]]], title: str,
                 xlabel: str = "environment steps") -> str:
-    from trustlab.methods.peerpl.plots import save_bands
+    from trustlab.methods.peerpl.figures import save_bands
 
     out = getattr(ctx, "out_dir", None)
     if out is None:

@@ -19,8 +19,8 @@ import numpy as np
 import torch as th
 
 from trustlab.errors import ConfigError
+from trustlab.methods.peerpl.config import CotrainRecipeConfig
 from trustlab.methods.peerpl.envs import Episodes, check_discrete, episode_callback, evaluate, make_vec
-from trustlab.methods.peerpl.method import CotrainRecipeConfig
 from trustlab.methods.peerpl.noisy import curve_summary
 from trustlab.methods.peerpl.policies import make_ppo, peer_cloning_loss, policy_logits
 from trustlab.methods.peerpl.schedules import peer_weight
@@ -50,7 +50,7 @@ def last_rollout(model: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def run_cotrain(cfg: CotrainRecipeConfig, record: Any) -> dict[str, Any]:
-    from trustlab.methods.peerpl.plots import save_bands
+    from trustlab.methods.peerpl.figures import save_bands
     from trustlab.runs import atomic
 
     obs_shape, _ = check_discrete(cfg.env.id)

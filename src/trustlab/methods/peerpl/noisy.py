@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from trustlab.errors import ConfigError
+from trustlab.methods.peerpl.config import NoiseConfig, NoisyRewardConfig
 from trustlab.methods.peerpl.envs import Episodes, episode_callback, evaluate, make_vec
-from trustlab.methods.peerpl.method import NoiseConfig, NoisyRewardConfig
 from trustlab.methods.peerpl.noise import (
     BinaryRewardNoise,
     ConfusionRewardNoise,
@@ -79,7 +79,7 @@ def curve_summary(episodes: Episodes, total_steps: int, points: int) -> dict[str
 def run_noisy_reward(cfg: NoisyRewardConfig, record: Any, quiet: bool = True) -> dict[str, Any]:
     import torch
 
-    from trustlab.methods.peerpl.plots import save_curve
+    from trustlab.methods.peerpl.figures import save_curve
 
     seed = cfg.train.seed
     wrapper = noise_wrapper(cfg.noise, cfg.env.id, cfg.method.reward, seed)

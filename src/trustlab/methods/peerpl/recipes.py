@@ -3,47 +3,9 @@ env id with Box observations and Discrete actions; CartPole-v1 by default, Acrob
 
 from __future__ import annotations
 
-from typing import Any
-
-from trustlab.methods.peerpl.method import BCRecipeConfig, CotrainRecipeConfig, NoisyRewardConfig
-from trustlab.recipes import Recipe, RunContext, register_recipe
-
-
-def _threads() -> None:
-    import torch
-
-    # tiny MLPs (batch 64, 64x64): more threads only add overhead, and on a loaded machine a lot: on a 2-core VM
-    # running other jobs, 2 threads cost 43x the CPU-seconds of 1 (OpenMP spin-waits), over bench workers' setting
-    torch.set_num_threads(1)
-
-
-def run_noisy(cfg: NoisyRewardConfig, ctx: RunContext) -> dict[str, Any]:
-    from trustlab.methods.peerpl.noisy import run_noisy_reward
-
-    _threads()
-    return run_noisy_reward(cfg, ctx.record, ctx.quiet)
-
-
-def run_demos_recipe(cfg: BCRecipeConfig, ctx: RunContext) -> dict[str, Any]:
-    from trustlab.methods.peerpl.bc import run_demos
-
-    _threads()
-    return run_demos(cfg, ctx.record)
-
-
-def run_bc_recipe(cfg: BCRecipeConfig, ctx: RunContext) -> dict[str, Any]:
-    from trustlab.methods.peerpl.bc import run_bc
-
-    _threads()
-    return run_bc(cfg, ctx.record)
-
-
-def run_cotrain_recipe(cfg: CotrainRecipeConfig, ctx: RunContext) -> dict[str, Any]:
-    from trustlab.methods.peerpl.cotrain import run_cotrain
-
-    _threads()
-    return run_cotrain(cfg, ctx.record)
-
+from trustlab.methods.peerpl.config import BCRecipeConfig, CotrainRecipeConfig, NoisyRewardConfig
+from trustlab.methods.peerpl.run import run_bc_recipe, run_cotrain_recipe, run_demos_recipe, run_noisy
+from trustlab.recipes import Recipe, register_recipe
 
 TINY_RL = {"train.curve_points": 4, "train.eval_episodes": 2, "env.max_episode_steps": 50}
 
