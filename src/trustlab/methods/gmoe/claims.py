@@ -255,8 +255,8 @@ register_claim("gmoe/beats-dense", "GMoE beats the dense ViT on mean held-out-do
                               "equal-compute": "GMoE's active MACs per token <= the dense ViT's (the claim's "
                                                "condition; a costlier GMoE is another comparison)"},
                effect=0.025, effect_source=_PAPER_VS_DENSE,
-               # not in the demo (issue 23's 9-min budget): at demo scale both ViTs sit at chance (INVALID, 35 s);
-               # a regime that can test it is issue 25's (pretrained backbones)
+               # not in the demo (issue 23's 9-min budget): from scratch both ViTs sat at chance there (INVALID);
+               # from the shipped ViT it is decided at quick scale (FAIL, README), the demo scale is unmeasured
                suites=("smoke", "quick", "full"))
 register_claim("gmoe/experts-specialise", "GMoE experts specialise through training: MI between a token's expert "
                "and its visual attributes rises above the same model's at its initial weights", check_specialise,
