@@ -108,6 +108,9 @@ ACTS_ONLY_WHEN: dict[tuple[str, str], Callable[[Any], bool]] = {
     ("distill/*", "attack.alpha"): lambda cfg: cfg.attack.kind == "doorping",
     ("distill/*", "attack.topk"): lambda cfg: cfg.attack.kind == "doorping",
     ("distill/*", "attack.trigger_*"): lambda cfg: cfg.attack.kind == "doorping",
+    # peerpl: the confusion-matrix noise reads its matrix, or builds a uniform one from weight when none is given
+    ("peerpl/*", "noise.matrix"): lambda cfg: cfg.noise.kind == "confusion",
+    ("peerpl/*", "noise.weight"): lambda cfg: cfg.noise.kind == "confusion" and cfg.noise.matrix is None,
 }
 
 _DOORPING_UNUSED = ("data.augment", "data.num_workers", "data.target", "train.eval_every")
@@ -144,7 +147,6 @@ KNOWN_UNREAD: dict[str, tuple[str, ...]] = {
     "peerpl/demos": ("bc.batch_size", "bc.deterministic_eval", "bc.epochs", "bc.learning_rate", "bc.net_arch",
                      "bc.xi", "demo.path", "demo.train_steps", "train.curve_points", "train.device",
                      "train.eval_episodes", "train.steps"),
-    "peerpl/noisy-reward": ("noise.matrix", "noise.weight"),
     "pmtiqa/distort": ("data.root", "data.fold", "data.image_size", "data.layout", "data.lower_better", "data.meta",
                        "data.mos_range", "data.split_column", "data.split_file", "data.split_index",
                        "data.strict_range", "train.deterministic", "train.eval_every"),
