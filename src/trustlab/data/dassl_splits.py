@@ -25,6 +25,7 @@ import numpy as np
 
 from trustlab.data.base import SPLITS, DGData
 from trustlab.data.folder import ImageFileDataset, balanced_subset
+from trustlab.data.linktree import link_tree
 from trustlab.data.torchvision_sets import one_line, one_line_errors
 from trustlab.errors import DataError
 from trustlab.experiment import DataConfig
@@ -153,7 +154,6 @@ def materialize(root: Path, dest: Path, name: str = "") -> Path:
     ``/`` -> ``_``; file names the image paths with ``/`` -> ``__``). Files are hard links (copies where the file
     system refuses a link), so every path resolves inside ``dest``. Everything is read and checked first, then built
     in a hidden sibling folder and renamed: ``dest`` is complete or absent."""
-    import shutil
 
     top = Path(os.path.realpath(Path(root).expanduser()))
     if not top.is_dir():
@@ -169,21 +169,8 @@ def materialize(root: Path, dest: Path, name: str = "") -> Path:
     missing = [str(p) for items in files.values() for p, _ in items if not p.is_file()]
     if missing:
         raise DataError(f"{path.name} lists {len(missing)} image(s) missing under '{images}': {', '.join(missing[:3])}")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.parent / f".{dest.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        for s, items in files.items():
-            for p, folder in items:
-                d = tmp / ds_name / s / folder
-                d.mkdir(parents=True, exist_ok=True)
-                target = d / str(p.relative_to(top)).replace(os.sep, "__")
-                try:
-                    os.link(p, target)
-                except OSError:  # another file system, or links refused: a copy
-                    shutil.copyfile(p, target)
-        os.replace(tmp, dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return dest
+    tree: dict[Path, list[Path]] = {}
+    for s, items in files.items():
+        for p, folder in items:
+            tree.setdefault(Path(ds_name, s, folder), []).append(p)
+    return link_tree(dest, tree, top)

@@ -23,6 +23,7 @@ import numpy as np
 
 from trustlab.data.base import SPLITS, DGData
 from trustlab.data.folder import ImageFileDataset, balanced_subset
+from trustlab.data.linktree import link_tree
 from trustlab.data.torchvision_sets import one_line, one_line_errors
 from trustlab.errors import DataError
 from trustlab.experiment import DataConfig
@@ -167,7 +168,6 @@ def materialize(root: Path, id_name: str, dest: Path) -> Path:
     images (copies where the file system refuses a link), so every path resolves inside ``dest``; file names are the
     list paths with ``/`` -> ``__`` (unique). Built in a hidden sibling folder and renamed at the end: ``dest`` is
     complete or absent."""
-    import shutil
 
     b = BENCHMARKS[id_name]
     cfg = DataConfig(name=f"openood-{id_name}", root=str(root))
@@ -180,23 +180,7 @@ def materialize(root: Path, id_name: str, dest: Path) -> Path:
     for group, sets in ood_sets(cfg, id_name).items():
         for name, ds in sets.items():
             tree[Path(group, name if group != "val" else Path(b.ood_val).stem.removeprefix("val_"))] = list(ds.paths)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.parent / f".{dest.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        for rel, paths in tree.items():
-            (tmp / rel).mkdir(parents=True)
-            for p in paths:
-                target = tmp / rel / str(Path(p).relative_to(top)).replace(os.sep, "__")
-                try:
-                    os.link(p, target)
-                except OSError:  # another file system, or links refused: a copy
-                    shutil.copyfile(p, target)
-        os.replace(tmp, dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return dest
+    return link_tree(dest, tree, top)
 
 
 def _head(path: Path) -> list[str]:
