@@ -146,6 +146,21 @@ DOMAINBED_DOMAINS = {
     "TerraIncognita": ("location_100", "location_38", "location_43", "location_46"),
 }
 DOMAINBED_IMAGES = {"PACS": 9991, "VLCS": 10729, "OfficeHome": 15588, "TerraIncognita": 24788}
+DOMAINBED_CLASSES = {"PACS": 7, "VLCS": 5, "OfficeHome": 65, "TerraIncognita": 10}
+
+
+def file_tag(path: Path) -> str:
+    """A checkpoint's identity for prepared files' names (path, size, mtime): a replaced file gets a new name, so
+    the run cache does not reuse runs trained from the old one. A path that does not exist (the plan's placeholder)
+    is tagged by its name."""
+    import hashlib
+
+    try:
+        st = path.stat()
+        key = f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
+    except OSError:
+        key = str(path)
+    return hashlib.sha1(key.encode()).hexdigest()[:10]
 
 
 def domainbed_need(name: str) -> DataNeed:

@@ -16,13 +16,13 @@ the dataset's classes) and saves the whole state under ``<out>/paper/prepared``,
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from trustlab.bench.paper import (
+    DOMAINBED_CLASSES,
     DOMAINBED_DOMAINS,
     PREPARED,
     Cost,
@@ -30,6 +30,7 @@ from trustlab.bench.paper import (
     PaperRun,
     Protocol,
     domainbed_need,
+    file_tag,
     lodo_train_images,
     register_paper,
 )
@@ -41,7 +42,7 @@ STEPS, BATCH, SIZE = 5001, 32, 224
 VIT_S_GMACS = 4.6  # DeiT-S / ViT-S/16 at 224 px (timm's model table); top-1 MoE FFNs keep it about the same
 VIT_S = {"vit.patch_size": 16, "vit.embed_dim": 384, "vit.depth": 12, "vit.num_heads": 6, "moe.proj_dim": 384}
 MOE_BLOCKS = [8, 10]  # the reference's moe_layers=['F'] * 8 + ['S', 'F'] * 2 (0-based)
-CLASSES = {"PACS": 7, "VLCS": 5, "OfficeHome": 65, "TerraIncognita": 10}  # DomainBed's class counts
+CLASSES = DOMAINBED_CLASSES
 RECIPES = ("gmoe/folder", "gmoe/dense-folder")
 DEIT_S = DataNeed("deit_s", "timm DeiT-S ImageNet weights", "a deit_small_patch16_224 state_dict (.pth, or "
                   "{'model': state_dict} as facebookresearch/deit's deit_small_patch16_224-cd65a155.pth, or timm's "
@@ -49,18 +50,8 @@ DEIT_S = DataNeed("deit_s", "timm DeiT-S ImageNet weights", "a deit_small_patch1
                   optional=True)
 
 
-def _tag(path: Path) -> str:
-    """The checkpoint's identity in the prepared names (a replaced file is a new name: no stale cached runs)."""
-    try:
-        st = path.stat()
-        key = f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
-    except OSError:
-        key = str(path)  # the plan's placeholder
-    return hashlib.sha1(key.encode()).hexdigest()[:10]
-
-
 def prepared_name(source: Path, recipe: str, num_classes: int) -> str:
-    return f"deit_s-{_tag(source)}-{recipe.split('/')[1]}-{num_classes}cls.pt"
+    return f"deit_s-{file_tag(source)}-{recipe.split('/')[1]}-{num_classes}cls.pt"
 
 
 def read_vit_checkpoint(path: Path) -> dict[str, Any]:

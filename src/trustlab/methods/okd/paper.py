@@ -15,12 +15,12 @@ the fine-tuned teacher adapts to the shift (a deviation from the paper's ImageNe
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from trustlab.bench.paper import (
+    DOMAINBED_CLASSES,
     DOMAINBED_DOMAINS,
     PREPARED,
     Cost,
@@ -28,6 +28,7 @@ from trustlab.bench.paper import (
     PaperRun,
     Protocol,
     domainbed_need,
+    file_tag,
     lodo_train_images,
     register_paper,
 )
@@ -40,23 +41,12 @@ RESNET50 = DataNeed("resnet50", "torchvision ResNet-50 ImageNet weights", "a sta
 EPOCHS, BATCH, SIZE = 100, 32, 224
 STUDENT_GMACS, TEACHER_GMACS = 0.06, 4.1  # MobileNetV3-Small / ResNet-50 at 224 px (torchvision's model tables)
 RECIPES = ("okd/folder", "kd/folder", "student-erm/folder")
-CLASSES = {"PACS": 7, "VLCS": 5, "OfficeHome": 65, "TerraIncognita": 10}  # DomainBed's class counts
+CLASSES = DOMAINBED_CLASSES
 ARCH = "resnet50"  # the teacher: trustlab's timm:<ARCH>, initialised from torchvision's ImageNet <ARCH>
 
 
-def _tag(path: Path) -> str:
-    """The checkpoint's identity in the prepared file's name (path, size, mtime: a replaced file is a new name, so
-    the run cache does not reuse teachers trained from the old one)."""
-    try:
-        st = path.stat()
-        key = f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
-    except OSError:
-        key = str(path)  # the plan's placeholder
-    return hashlib.sha1(key.encode()).hexdigest()[:10]
-
-
 def prepared_name(source: Path, num_classes: int) -> str:
-    return f"{ARCH}-{_tag(source)}-{num_classes}cls.pt"
+    return f"{ARCH}-{file_tag(source)}-{num_classes}cls.pt"
 
 
 def timm_init_from_torchvision(path: Path, arch: str, num_classes: int, seed: int = 0) -> dict[str, Any]:
