@@ -16,11 +16,15 @@ from trustlab.methods.pmtiqa import claims
 def test_claims_run_every_fold_once_and_only_the_compared_variants(tmp_path: Path) -> None:
     ctx = FakeContext(FIXTURES[claims.PMT]["PASS"], tmp_path)
     res = claims._component(claims.PMT, "+PMT")("quick", ctx)
-    assert res.seeds == list(range(claims.FOLDS)) and len(res.diffs) == claims.FOLDS >= 5
+    repeats = claims.CLAIM_REPEATS["quick"][claims.PMT]  # partitions of the source photos (data.split_seed)
+    n = len(repeats) * claims.FOLDS
+    assert res.seeds == [r * claims.FOLDS + f for r in repeats for f in range(claims.FOLDS)]
+    assert len(res.diffs) == n and claims.FOLDS >= 5
     assert {(ov["method.multi_scale"], ov["method.schedule"]) for _, ov in ctx.asked} == {
         (False, "regression"), (False, "progressive")}  # only the two compared variants
-    folds = sorted(ov["data.fold"] for _, ov in ctx.asked if ov["method.schedule"] == "regression")
-    assert folds == list(range(claims.FOLDS)) and {ov["data.split_seed"] for _, ov in ctx.asked} == {0}
+    units = sorted((ov["data.split_seed"], ov["data.fold"]) for _, ov in ctx.asked
+                   if ov["method.schedule"] == "regression")
+    assert units == [(r, f) for r in repeats for f in range(claims.FOLDS)]  # every fold of each partition once
     assert claims.units_for("demo", claims.MS_PMT) == [(0, 0), (0, 1), (0, 2)]
     assert "power:" in res.notes and "Nadeau" in res.notes
 
