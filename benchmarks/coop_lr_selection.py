@@ -34,7 +34,8 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     from trustlab.engine.runtime import seed_everything as set_seed
-    from trustlab.methods.coop.method import CoOp, CoOpConfig, coop_accuracy, fit_coop
+    from trustlab.methods.coop.config import CoOpConfig
+    from trustlab.methods.coop.method import CoOp, coop_accuracy, fit_coop
     from trustlab.methods.coop.pretrain import load_pretrained_tiny
     from trustlab.methods.coop.tasks import embedded_task, sample_shots
 

@@ -33,7 +33,8 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     from trustlab.methods.coop.clip_model import build_clip, freeze
-    from trustlab.methods.coop.method import CoOp, CoOpConfig
+    from trustlab.methods.coop.config import CoOpConfig
+    from trustlab.methods.coop.method import CoOp
 
     clip = build_clip(args.arch, None)
     freeze(clip.model)

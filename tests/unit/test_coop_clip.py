@@ -8,7 +8,8 @@ import torch
 
 from trustlab.errors import ConfigError, NotFoundError
 from trustlab.methods.coop.clip_model import build_clip
-from trustlab.methods.coop.method import CoOp, CoOpConfig
+from trustlab.methods.coop.config import CoOpConfig
+from trustlab.methods.coop.method import CoOp
 from trustlab.methods.coop.prompts import encode_prompts, token_embedding
 
 

@@ -8,7 +8,8 @@ import torch.nn.functional as F
 
 from trustlab.errors import ConfigError
 from trustlab.methods.coop.clip_model import build_clip
-from trustlab.methods.coop.method import CoOp, CoOpConfig, fit_coop
+from trustlab.methods.coop.config import CoOpConfig
+from trustlab.methods.coop.method import CoOp, fit_coop
 from trustlab.methods.coop.prompts import PromptLearner, encode_prompts, nearest_words, token_embedding
 
 NAMES = ["zero", "seven", "brick wall"]

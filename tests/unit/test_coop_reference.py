@@ -11,14 +11,8 @@ import torch
 import torch.nn.functional as F
 
 from trustlab.methods.coop.clip_model import build_clip
-from trustlab.methods.coop.method import (
-    ContextTrainer,
-    CoOp,
-    CoOpConfig,
-    dassl_lr,
-    fit_coop,
-    search_c,
-)
+from trustlab.methods.coop.config import CoOpConfig
+from trustlab.methods.coop.method import ContextTrainer, CoOp, dassl_lr, fit_coop, search_c
 
 NAMES = ["zero", "one", "two"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from trustlab.methods.coop.method import CoOpRecipeConfig
+from trustlab.methods.coop.config import CoOpRecipeConfig
 from trustlab.methods.coop.run import EMBEDDED, run_dg, run_fewshot
 from trustlab.recipes import Recipe, register_recipe
 

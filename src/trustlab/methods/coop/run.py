@@ -15,9 +15,9 @@ import torch.nn.functional as F
 from trustlab.engine.runtime import seed_everything
 from trustlab.errors import ConfigError
 from trustlab.methods.coop.clip_model import TINY, Clip, build_clip, freeze
+from trustlab.methods.coop.config import CoOpRecipeConfig
 from trustlab.methods.coop.method import (
     CoOp,
-    CoOpRecipeConfig,
     coop_accuracy,
     ensemble_text_features,
     fit_coop,

@@ -1,0 +1,86 @@
+"""CoOp's configs: the CLIP to use, the prompt and schedule (the reference's names and values), the few-shot
+evaluation, the engine settings that act on CoOp's loop, and the recipe config that holds them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from trustlab.errors import ConfigError
+from trustlab.experiment import DataConfig
+from trustlab.methods.coop.clip_model import TINY
+
+REFERENCE_EPOCHS = {1: 50, 2: 100, 4: 100, 8: 200, 16: 200}  # scripts/coop/main.sh + configs rn50_ep50/ep100/rn50
+REFERENCE_LR = 0.002  # configs/trainers/CoOp/*.yaml OPTIM.LR, for OpenAI's CLIP
+# The embedded tiny CLIP's lr, chosen on few-shot validation data only (benchmarks/coop_lr_selection.py; the
+# study and its table are in the README): at 0.002 the context does not leave its initialisation.
+TINY_LR = 0.01
+
+
+@dataclass
+class ClipConfig:
+    """Which CLIP: ``arch`` "tiny" (the embedded pretrained model when ``weights`` is empty) or any
+    open_clip architecture name with a local checkpoint in ``weights``."""
+
+    arch: str = TINY
+    weights: str | None = None
+    pretrained: bool = True  # arch tiny without weights: the embedded pretrained model (false: random init)
+    # the embedded pretrained model: the weights shipped in the package when they are for the current pretraining
+    # recipe (false: pretrain on this machine and cache, as before shipped weights existed)
+    shipped: bool = True
+
+
+@dataclass
+class CoOpConfig:
+    """CoOp's prompt and schedule (reference defaults)."""
+
+    n_ctx: int = 16  # M; ignored when init is a phrase (M = its token count)
+    csc: bool = False  # class-specific context
+    position: Literal["end", "middle", "front"] = "end"
+    init: str = ""  # "" = random N(0, init_std); else a phrase such as "a photo of a"
+    init_std: float = 0.02
+    lr: float | None = None  # None: REFERENCE_LR for open_clip architectures, TINY_LR for the tiny CLIP
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    batch_size: int = 32
+    epoch_scale: float = 1.0  # multiplies the reference epochs per shot count
+    epochs: int | None = None  # fixed epochs for every shot count (overrides the reference table)
+    warmup_epochs: int = 1
+    warmup_lr: float = 1e-5
+
+
+@dataclass
+class FewShotConfig:
+    """What is evaluated: tasks, shot counts, prompts."""
+
+    tasks: list[str] = field(default_factory=lambda: ["digit", "colour", "background", "style"])
+    shots: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 16])
+    classnames: list[str] = field(default_factory=list)  # folder data: one word per class folder
+    templates: list[str] = field(default_factory=list)  # folder data: hand-crafted prompts with "{}"
+    linear_probe: bool = True
+    nearest_k: int = 3
+    source: str = "handwritten"  # coop/dg on the embedded scenes: the style CoOp learns on
+    dg_task: str = "background"  # coop/dg on the embedded scenes: the task (digit is at chance for the tiny CLIP)
+
+
+@dataclass
+class CoOpTrainConfig:
+    """The engine settings that act on CoOp's loop (:func:`trustlab.engine.fit.fit`); the optimiser and the
+    schedule are CoOp's own (``coop.*``: the reference's names and values)."""
+
+    seed: int = 0
+    grad_clip: float | None = None  # max global gradient norm (the reference does not clip)
+    grad_accum_steps: int = 1  # each batch as this many micro-batches (same step)
+
+    def __post_init__(self) -> None:
+        if self.grad_accum_steps < 1:
+            raise ConfigError(f"train.grad_accum_steps must be >= 1, got {self.grad_accum_steps}")
+
+
+@dataclass
+class CoOpRecipeConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    clip: ClipConfig = field(default_factory=ClipConfig)
+    coop: CoOpConfig = field(default_factory=CoOpConfig)
+    fewshot: FewShotConfig = field(default_factory=FewShotConfig)
+    train: CoOpTrainConfig = field(default_factory=CoOpTrainConfig)
