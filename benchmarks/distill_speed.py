@@ -31,7 +31,7 @@ from trustlab.experiment import DataConfig
 from trustlab.methods.doorping.attack import Doorping
 from trustlab.methods.doorping.data import load_source
 from trustlab.methods.doorping.distill import RealData, build_distiller
-from trustlab.methods.doorping.method import NETS, AttackConfig, DistillConfig, resolved
+from trustlab.methods.doorping.config import NETS, AttackConfig, DistillConfig, resolved
 from trustlab.models import build_model
 
 

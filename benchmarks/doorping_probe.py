@@ -32,11 +32,11 @@ import torch
 
 from trustlab.experiment import DataConfig, TrainConfig
 from trustlab.methods.doorping.attack import BACKDOORS
+from trustlab.methods.doorping.config import NETS, AttackConfig, DistillConfig, resolved
 from trustlab.methods.doorping.data import load_source
 from trustlab.methods.doorping.distill import build_distiller
 from trustlab.methods.doorping.distill.base import RealData, init_synthetic
 from trustlab.methods.doorping.evaluate import backdoor_metrics, train_fresh
-from trustlab.methods.doorping.method import NETS, AttackConfig, DistillConfig, resolved
 from trustlab.methods.doorping.recipes import clean_subset
 from trustlab.methods.doorping.triggers import PatchTrigger
 from trustlab.models import build_model

@@ -10,9 +10,9 @@ import torch
 import trustlab.methods  # noqa: F401  (registers everything)
 from trustlab.experiment import DataConfig, TrainConfig
 from trustlab.methods.doorping.attack import BACKDOORS
+from trustlab.methods.doorping.config import AttackConfig, DefenseConfig
 from trustlab.methods.doorping.defenses import DEFENSES, run_defenses
 from trustlab.methods.doorping.evaluate import train_fresh
-from trustlab.methods.doorping.method import AttackConfig, DefenseConfig
 from trustlab.methods.doorping.recipes import TINY
 from trustlab.methods.doorping.triggers import PatchTrigger
 from trustlab.models import build_model

@@ -7,8 +7,8 @@ import torch
 
 from trustlab.errors import ConfigError
 from trustlab.methods.doorping.augment import SiameseAugment
+from trustlab.methods.doorping.config import DistillConfig, resolved
 from trustlab.methods.doorping.distill import RealData, build_distiller, check_ipc, match_distance, run_distillation
-from trustlab.methods.doorping.method import DistillConfig, resolved
 from trustlab.models import build_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")

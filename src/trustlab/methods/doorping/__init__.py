@@ -6,10 +6,11 @@ dataset, and the ``DISTILLERS`` / ``BACKDOORS`` / ``DEFENSES`` registries.
 from trustlab.methods.doorping import (  # noqa: F401
     attack,
     claims,  # noqa: F401  (after recipes: claims run them)
+    config,
     data,
     defenses,
     distill,
-    method,
     paper,
     recipes,
+    run,
 )

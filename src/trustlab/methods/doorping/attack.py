@@ -27,8 +27,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from trustlab.methods.doorping.config import AttackConfig
 from trustlab.methods.doorping.distill.base import RealData
-from trustlab.methods.doorping.method import AttackConfig
 from trustlab.methods.doorping.triggers import PatchTrigger, check_portion, check_target, optimise_trigger, poison
 from trustlab.registry import Registry
 

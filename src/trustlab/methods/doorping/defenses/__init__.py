@@ -11,9 +11,9 @@ import time
 from typing import Any
 
 from trustlab.errors import ConfigError
+from trustlab.methods.doorping.config import DefenseConfig
 from trustlab.methods.doorping.defenses import fine_pruning, inspection, neural_cleanse, strip  # noqa: F401
 from trustlab.methods.doorping.defenses.base import DEFENSES, Defense, DefenseContext, register_defense
-from trustlab.methods.doorping.method import DefenseConfig
 
 __all__ = ["DEFENSES", "Defense", "DefenseContext", "register_defense", "run_defenses"]
 

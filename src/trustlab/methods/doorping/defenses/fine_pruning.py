@@ -13,8 +13,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from trustlab.methods.doorping.config import FinePruningConfig
 from trustlab.methods.doorping.defenses.base import DefenseContext, features, register_defense
-from trustlab.methods.doorping.method import FinePruningConfig
 from trustlab.methods.doorping.triggers import penultimate_layer
 
 

@@ -20,8 +20,8 @@ import math
 import numpy as np
 import torch
 
+from trustlab.methods.doorping.config import ActivationClusteringConfig, SpectralConfig
 from trustlab.methods.doorping.defenses.base import DefenseContext, features, register_defense
-from trustlab.methods.doorping.method import ActivationClusteringConfig, SpectralConfig
 
 
 @register_defense("spectral-signatures", "spectral", "Spectral signatures on the distilled images: remove "

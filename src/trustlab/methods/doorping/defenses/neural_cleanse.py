@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from trustlab.methods.doorping.config import NeuralCleanseConfig
 from trustlab.methods.doorping.defenses.base import DefenseContext, register_defense
-from trustlab.methods.doorping.method import NeuralCleanseConfig
 
 
 def reverse_trigger(model: nn.Module, x: Tensor, target: int, steps: int, lr: float, lam: float,

@@ -15,8 +15,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from trustlab.methods.doorping.config import StripConfig
 from trustlab.methods.doorping.defenses.base import DefenseContext, register_defense
-from trustlab.methods.doorping.method import StripConfig
 
 DETECTED_AUROC = 0.75
 

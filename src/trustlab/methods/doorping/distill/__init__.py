@@ -13,6 +13,7 @@ from torch import nn
 
 from trustlab.errors import ConfigError
 from trustlab.methods.doorping.augment import SiameseAugment
+from trustlab.methods.doorping.config import DistillConfig
 from trustlab.methods.doorping.distill.base import (
     DISTILLERS,
     Distiller,
@@ -24,7 +25,6 @@ from trustlab.methods.doorping.distill.base import (
 from trustlab.methods.doorping.distill.dc import DC, DSA, match_distance
 from trustlab.methods.doorping.distill.dd import DD
 from trustlab.methods.doorping.distill.dm import DM
-from trustlab.methods.doorping.method import DistillConfig
 
 __all__ = [
     "DC", "DD", "DISTILLERS", "DM", "DSA", "DistillResult", "Distiller", "RealData", "build_distiller",
@@ -34,7 +34,7 @@ __all__ = [
 
 def build_distiller(cfg: DistillConfig, make_net: Callable[[], nn.Module], num_classes: int,
                     device: torch.device) -> Distiller:
-    """The distiller of ``cfg.method`` (``cfg`` already :func:`~trustlab.methods.doorping.method.resolved`)."""
+    """The distiller of ``cfg.method`` (``cfg`` already :func:`~trustlab.methods.doorping.config.resolved`)."""
     if cfg.method not in DISTILLERS:
         raise ConfigError(f"distill.method '{cfg.method}' is not one of {', '.join(DISTILLERS.names())}")
     if cfg.iterations < 0:

@@ -27,7 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from trustlab.errors import ConfigError
-from trustlab.methods.doorping.method import DistillConfig
+from trustlab.methods.doorping.config import DistillConfig
 from trustlab.registry import Registry
 
 NetHook = Callable[[nn.Module], None]
