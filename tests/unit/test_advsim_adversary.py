@@ -130,7 +130,8 @@ def test_gt_stack_drives_the_original_scenarios_safely(scs):
 def test_normal_traffic_and_tuning_controls(scs):
     """keeps-normal's traffic: fixed plausible perturbations (the same draws for the same seed); the orig-only
     tuning control picks the best *trial*, so on failure-free originals it still differs from the base."""
-    from trustlab.methods.advsim.method import TUNED, TuneConfig, normal_traffic, tune_planner
+    from trustlab.methods.advsim.config import TuneConfig
+    from trustlab.methods.advsim.method import TUNED, normal_traffic, tune_planner
 
     cfg = AdversaryConfig()
     a, b = normal_traffic(scs[:2], cfg, 2, seed=3), normal_traffic(scs[:2], cfg, 2, seed=3)
