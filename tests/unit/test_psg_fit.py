@@ -207,3 +207,12 @@ def test_two_stage_fit_is_bit_identical_to_the_old_loops() -> None:
     assert _same(head, _old_relation(g, nc, npred, cfg, fl, 8, 5))
     clipped = train_relation(g, nc, npred, cfg, fl, 8, 5, TwoStageTrainConfig(seed=5, grad_clip=1e-3))
     assert not _same(head, clipped)  # train.grad_clip acts
+    # the Trainable's predict: the head's relation logits of the graphs an index batch names
+    from trustlab.methods.psg.method import _Relation
+    from trustlab.methods.psg.twostage import pad_batch
+
+    trainable = _Relation(head, g, nc, np.random.default_rng(0), cfg)
+    with torch.no_grad():
+        out = trainable.predict(torch.tensor([0, 3]))
+        x, geo, lab, pad = pad_batch(g, [0, 3])
+        assert torch.equal(out, head(x, geo, lab, pad)[2])

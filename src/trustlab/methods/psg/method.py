@@ -157,7 +157,12 @@ class _Relation(torch.nn.Module):
         return {"loss": loss}
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError("the relation head predicts from graphs: twostage.predict_pairs")
+        """Relation logits (graph, subject, object, predicate) of the graphs whose indices ``x`` holds (the inputs
+        fit's batches carry); decoding to triplets is ``twostage.predict_pairs``."""
+        from trustlab.methods.psg.twostage import pad_batch
+
+        feats, geo, lab, pad = pad_batch(self.g, x.tolist())
+        return self.head(feats, geo, lab, pad)[2]
 
     def configure_optimizers(self, cfg: Any) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.head.parameters(), lr=self.cfg.lr)
