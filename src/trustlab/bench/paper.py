@@ -150,7 +150,7 @@ DOMAINBED_CLASSES = {"PACS": 7, "VLCS": 5, "OfficeHome": 65, "TerraIncognita": 1
 
 
 def file_tag(path: Path) -> str:
-    """A checkpoint's identity for prepared files' names (path, size, mtime): a replaced file gets a new name, so
+    """A file's or folder's identity for prepared files' names (path, size, mtime): a replaced one gets a new name, so
     the run cache does not reuse runs trained from the old one. A path that does not exist (the plan's placeholder)
     is tagged by its name."""
     import hashlib

@@ -14,12 +14,11 @@ with ``_`` -> space, as the recipe does). The recipe holds each split's images i
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from trustlab.bench.paper import PREPARED, Cost, DataNeed, PaperRun, Protocol, register_paper
+from trustlab.bench.paper import PREPARED, Cost, DataNeed, PaperRun, Protocol, file_tag, register_paper
 from trustlab.data.dassl_splits import materialize
 
 COOP_DATA = "CoOp's DATASETS.md (https://github.com/KaiyangZhou/CoOp/blob/main/DATASETS.md)"
@@ -37,19 +36,8 @@ SHOT_EPOCHS = {1: 50, 2: 100, 4: 100, 8: 200, 16: 200}  # CoOp's per-shot schedu
 RN50_GMACS = 5.4  # CLIP RN50 image encoder at 224 px; CoOp backpropagates through the text encoder only
 
 
-def _tag(root: Path, name: str) -> str:
-    """The split file's identity in the prepared folder's name (a changed file is a new name)."""
-    f = root / f"split_zhou_{name}.json"
-    try:
-        st = f.stat()
-        key = f"{f.resolve()}:{st.st_size}:{st.st_mtime_ns}"
-    except OSError:
-        key = str(f)  # the plan's placeholder
-    return hashlib.sha1(key.encode()).hexdigest()[:10]
-
-
 def folder_name(root: Path, name: str) -> str:
-    return f"dassl-{name}-{_tag(root, name)}"
+    return f"dassl-{name}-{file_tag(root / f'split_zhou_{name}.json')}"
 
 
 def prepare(data: Mapping[str, Path], folder: Path) -> None:

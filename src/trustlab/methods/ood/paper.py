@@ -13,12 +13,11 @@ recipe is off (OpenOOD's OOD table has none).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from trustlab.bench.paper import PREPARED, Cost, DataNeed, PaperRun, Protocol, register_paper
+from trustlab.bench.paper import PREPARED, Cost, DataNeed, PaperRun, Protocol, file_tag, register_paper
 from trustlab.data.openood_lists import BENCHMARKS, RELEASE, materialize
 
 NEEDS = [DataNeed(f"openood-{b.id}", f"OpenOOD v1.5 {b.id}",
@@ -29,18 +28,8 @@ SCALE = {"cifar10": (32, 100, 128, 50_000, 0.56), "cifar100": (32, 100, 128, 50_
          "imagenet200": (224, 90, 256, 200 * 1300, 1.82)}
 
 
-def _tag(root: Path, id_name: str) -> str:
-    """The lists' identity in the prepared folder's name (a changed list folder is a new name)."""
-    lists = root / "benchmark_imglist" / id_name
-    try:
-        key = f"{lists.resolve()}:{lists.stat().st_mtime_ns}"
-    except OSError:
-        key = str(lists)  # the plan's placeholder
-    return hashlib.sha1(key.encode()).hexdigest()[:10]
-
-
 def folder_name(root: Path, id_name: str) -> str:
-    return f"openood-{id_name}-{_tag(root, id_name)}"
+    return f"openood-{id_name}-{file_tag(root / 'benchmark_imglist' / id_name)}"
 
 
 def prepare(data: Mapping[str, Path], folder: Path) -> None:
