@@ -45,6 +45,20 @@ class ModelConfig:
 
 
 @dataclass
+class FitKeysConfig:
+    """The ``train:`` section of a method whose optimiser and schedule are its own (``method.*``/``coop.*``): only the
+    engine keys that act on it through :func:`trustlab.engine.fit.fit`. Subclasses may change a default."""
+
+    seed: int = 0
+    grad_clip: float | None = None  # max global gradient norm
+    grad_accum_steps: int = 1  # each batch as this many micro-batches (same step)
+
+    def __post_init__(self) -> None:
+        if self.grad_accum_steps < 1:
+            raise ConfigError(f"train.grad_accum_steps must be >= 1, got {self.grad_accum_steps}")
+
+
+@dataclass
 class TrainConfig:
     """What the engine's fit() loop does. Defaults follow DomainBed/Dassl-style SGD training."""
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from trustlab.errors import ConfigError
-from trustlab.experiment import DataConfig
+from trustlab.experiment import DataConfig, FitKeysConfig
 from trustlab.methods.coop.clip_model import TINY
 
 REFERENCE_EPOCHS = {1: 50, 2: 100, 4: 100, 8: 200, 16: 200}  # scripts/coop/main.sh + configs rn50_ep50/ep100/rn50
@@ -64,17 +63,9 @@ class FewShotConfig:
 
 
 @dataclass
-class CoOpTrainConfig:
+class CoOpTrainConfig(FitKeysConfig):
     """The engine settings that act on CoOp's loop (:func:`trustlab.engine.fit.fit`); the optimiser and the
     schedule are CoOp's own (``coop.*``: the reference's names and values)."""
-
-    seed: int = 0
-    grad_clip: float | None = None  # max global gradient norm (the reference does not clip)
-    grad_accum_steps: int = 1  # each batch as this many micro-batches (same step)
-
-    def __post_init__(self) -> None:
-        if self.grad_accum_steps < 1:
-            raise ConfigError(f"train.grad_accum_steps must be >= 1, got {self.grad_accum_steps}")
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from trustlab.errors import ConfigError
+from trustlab.experiment import FitKeysConfig
 
 
 @dataclass
@@ -40,17 +40,9 @@ class TwoStageConfig:
 
 
 @dataclass
-class TwoStageTrainConfig:
+class TwoStageTrainConfig(FitKeysConfig):
     """The engine settings that act on the two-stage loops (:func:`trustlab.engine.fit.fit`, both stages);
     epochs, optimiser and schedule are the method's own (``method.*``)."""
-
-    seed: int = 0  # both models' initialisation and batch orders
-    grad_clip: float | None = None  # max global gradient norm (the loops before engine.fit did not clip)
-    grad_accum_steps: int = 1  # each batch as this many micro-batches (same step)
-
-    def __post_init__(self) -> None:
-        if self.grad_accum_steps < 1:
-            raise ConfigError(f"train.grad_accum_steps must be >= 1, got {self.grad_accum_steps}")
 
 
 @dataclass
@@ -81,17 +73,11 @@ class PSGTRConfig:
 
 
 @dataclass
-class PSGTRTrainConfig:
+class PSGTRTrainConfig(FitKeysConfig):
     """The engine settings that act on PSGTR's loop (:func:`trustlab.engine.fit.fit`); epochs, optimiser and
     schedule are PSGTR's own (``method.*``)."""
 
-    seed: int = 0  # weights, dropout and the batch order
     grad_clip: float | None = 1.0  # max global gradient norm [0.1]
-    grad_accum_steps: int = 1  # each batch as this many micro-batches (same step)
-
-    def __post_init__(self) -> None:
-        if self.grad_accum_steps < 1:
-            raise ConfigError(f"train.grad_accum_steps must be >= 1, got {self.grad_accum_steps}")
 
 
 @dataclass
