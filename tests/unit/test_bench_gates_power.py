@@ -60,14 +60,22 @@ def test_a_failed_gate_makes_the_verdict_invalid_with_its_reason(gated_claim) ->
     assert json.loads(json.dumps(res.to_dict()))["reason"] == res.reason
 
 
-def test_an_inconclusive_interval_below_the_effect_of_interest_says_so(gated_claim) -> None:
+def test_an_interval_below_the_effect_of_interest_fails_the_claim(gated_claim) -> None:
     ok = [cl.Gate("above-chance", True, "a"), cl.Gate("not-at-ceiling", True, "b")]
     small = _result(ok, diffs=(-0.01, 0.012, 0.002))  # straddles 0, high end well below the effect 0.05
-    assert small.verdict == "INCONCLUSIVE" and small.interval[1] < 0.05
-    assert "below the effect of interest 0.05" in small.notes
+    assert small.interval[0] < 0 < small.interval[1] < 0.05
+    assert small.verdict == "FAIL" and not small.passed
+    assert "FAIL by the effect of interest" in small.notes and "below the effect of interest 0.05" in small.notes
     wide = _result(ok, diffs=(-0.2, 0.3, 0.01))  # straddles 0 and reaches past the effect: nothing ruled out
     assert wide.verdict == "INCONCLUSIVE" and wide.interval[1] > 0.05 and "effect of interest" not in wide.notes
-    assert "effect of interest" not in _result(ok).notes  # PASS: no note
+    assert "effect of interest" not in _result(ok).notes  # PASS well above the effect: no note
+    weak = _result(ok, diffs=(0.010, 0.012, 0.011))  # sign proven, margin far below the paper's: PASS with a note
+    assert weak.verdict == "PASS" and "smaller margin than the paper's" in weak.notes
+    # a failed gate still wins, and too few seeds decide nothing
+    assert _result([cl.Gate("above-chance", False, "x"), cl.Gate("not-at-ceiling", True, "b")],
+                   diffs=(-0.01, 0.012, 0.002)).verdict == "INVALID"
+    assert cl.decide_with_effect([-0.01, 0.01], 0.05)[0] == "INCONCLUSIVE"
+    assert cl.decide_with_effect([-0.01, 0.012, 0.002], None)[0] == "INCONCLUSIVE"
 
 
 def test_gates_must_match_the_declared_preconditions(gated_claim) -> None:

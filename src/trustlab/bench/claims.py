@@ -18,6 +18,7 @@ from typing import Any
 SUITES = ("smoke", "demo", "quick", "full")
 
 
+# FAIL: the interval lies below zero, or below the claim's effect of interest (the paper's effect, scaled).
 # INCONCLUSIVE: this regime can test the claim, but the seeds could not tell. INVALID: this regime cannot
 # test it (a validity gate failed: a compared model at chance, a positive control that does not work, an arm
 # at a floor or ceiling that makes the margin true by construction).
@@ -30,7 +31,8 @@ class ClaimResult:
     """What one claim measured. ``margin`` > 0 means the claim held by that much (in ``unit``).
 
     ``verdict`` is PASS only when the whole ``interval`` (on the mean paired difference over seeds, see
-    :func:`decide`) lies above zero, FAIL when it lies below, INCONCLUSIVE when it straddles zero or there
+    :func:`decide`) lies above zero, FAIL when it lies below zero or wholly below the claim's effect of interest
+    (:func:`decide_with_effect`), INCONCLUSIVE when it straddles zero and reaches the effect of interest, or there
     are too few seeds to tell. ``passed`` is ``verdict == "PASS"``.
     """
 
@@ -157,15 +159,29 @@ def invalid_reason(gates: Sequence[Gate]) -> str:
     return "; ".join(f"{g.name}: {g.detail}" for g in gates if not g.ok)
 
 
-def _effect_note(notes: str, verdict: str, iv: Sequence[float], effect: float | None) -> str:
-    """An INCONCLUSIVE interval that lies wholly below the effect of interest says so: the seeds cannot tell the
-    sign, but they rule out a true margin as large as the paper's effect scaled to this regime. The verdict stays
-    INCONCLUSIVE (the claim is about the sign), the note makes the result usable."""
-    if verdict != "INCONCLUSIVE" or effect is None or len(iv) != 2 or not iv[1] < effect:
-        return notes
-    line = (f"the interval's high end {iv[1]:+.4g} is below the effect of interest {effect:g}: "
-            "no margin as large as the paper's effect (scaled here), sign undecided")
-    return f"{notes} {line}".strip() if notes else line
+def decide_with_effect(diffs: Sequence[float], effect: float | None, min_seeds: int = 3,
+                       confidence: float = CONFIDENCE) -> tuple[str, list[float], str]:
+    """:func:`decide`, plus the claim's effect of interest: (verdict, [low, high], note).
+
+    The claim states the paper's finding, a margin of about ``effect`` (the paper's effect scaled to this
+    regime). PASS needs the sign proven (low end above 0) as in :func:`decide`. FAIL also when the interval's
+    high end is below ``effect``: the seeds then rule out a true margin as large as the paper's, so the finding
+    did not reproduce here even if the sign is undecided (a replication judged against the effect it set out to
+    find, not only against zero). INCONCLUSIVE is left for an interval that straddles 0 and
+    still reaches the effect of interest: more seeds could go either way. The note says which rule decided, and a
+    PASS whose interval lies wholly below the effect says that the sign holds with a smaller margin than the paper's.
+    """
+    verdict, iv = decide(diffs, min_seeds=min_seeds, confidence=confidence)
+    if effect is None or len(diffs) < min_seeds or len(iv) != 2 or iv[1] != iv[1] or not iv[1] < effect:
+        return verdict, iv, ""
+    if verdict == "INCONCLUSIVE":
+        return "FAIL", iv, (f"FAIL by the effect of interest: the interval's high end {iv[1]:+.4g} is below the "
+                            f"effect of interest {effect:g}, so a margin as large as the paper's (scaled here) is "
+                            "ruled out; the sign alone is undecided")
+    if verdict == "PASS":
+        return verdict, iv, (f"the sign holds, but the interval's high end {iv[1]:+.4g} is below the effect of "
+                             f"interest {effect:g}: a smaller margin than the paper's (scaled here)")
+    return verdict, iv, ""
 
 
 def paired_result(
@@ -199,11 +215,12 @@ def paired_result(
         raise ValueError(f"claim {claim_id}: gates checked {checked} do not match its declared preconditions "
                          f"{sorted(declared)} (missing {missing}, undeclared {extra})")
     ds = [float(d) for d in diffs]
-    verdict, iv = decide(ds, min_seeds=min_seeds)
+    verdict, iv, effect_note = decide_with_effect(ds, claim.effect, min_seeds=min_seeds)
     reason = invalid_reason(gates)
     if reason:
         verdict = "INVALID"
-    notes = _effect_note(notes, verdict, iv, claim.effect)
+    elif effect_note:
+        notes = f"{notes} {effect_note}".strip() if notes else effect_note
     return ClaimResult(
         claim_id, claim.statement, suite, passed=verdict == "PASS", margin=mean(ds), unit=unit,
         values={k: [float(v) for v in vs] for k, vs in values.items()}, seeds=list(seeds), table=table or [],
