@@ -142,11 +142,7 @@ KNOWN_UNREAD: dict[str, tuple[str, ...]] = {
     "ood/folder": ("data.name", "ood.id_val", "ood.max_test", "ood.ood_size"),
     "ood/nd": ("split.splits",),  # ND uses the first split
     "ood/osr": ("split.val_size",),
-    # peerpl, pmtiqa: being reworked by other issues (24 item 2, 27) now
-    "peerpl/bc": ("demo.checkpoints", "train.steps"),
-    "peerpl/demos": ("bc.batch_size", "bc.deterministic_eval", "bc.epochs", "bc.learning_rate", "bc.net_arch",
-                     "bc.xi", "demo.path", "demo.train_steps", "train.curve_points", "train.device",
-                     "train.eval_episodes", "train.steps"),
+    # pmtiqa: being reworked by other issues (24 item 2, 27) now
     "pmtiqa/distort": ("data.root", "data.fold", "data.image_size", "data.layout", "data.lower_better", "data.meta",
                        "data.mos_range", "data.split_column", "data.split_file", "data.split_index",
                        "data.strict_range", "train.deterministic", "train.eval_every"),

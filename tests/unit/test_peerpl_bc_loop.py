@@ -11,7 +11,7 @@ import torch as th
 from trustlab.config import build_config
 from trustlab.errors import ConfigError
 from trustlab.methods.peerpl.bc import clone
-from trustlab.methods.peerpl.config import BCRecipeConfig, PPOConfig
+from trustlab.methods.peerpl.config import BCRecipeConfig, DemosRecipeConfig, PPOConfig
 from trustlab.methods.peerpl.envs import EnvConfig, evaluate, make_vec
 from trustlab.methods.peerpl.policies import make_ppo, peer_cloning_loss, policy_logits
 from trustlab.runs.store import RunRecord
@@ -84,3 +84,14 @@ def test_bc_config_checks_xi_and_reads_no_demonstrations(tmp_path):
     # a missing file is found when the run starts (peerpl/bc loads it first, before writing anything)
     cfg = build_config(BCRecipeConfig, {}, None, {"demo.path": str(tmp_path / "missing.npz")})
     assert cfg.demo.path.endswith("missing.npz")
+
+
+def test_demos_and_bc_configs_hold_only_their_keys():
+    # peerpl/demos checkpoints one PPO run (no BC, no single train_steps); peerpl/bc clones (no checkpoints)
+    with pytest.raises(ConfigError, match="'demo.checkpoints'"):
+        build_config(DemosRecipeConfig, {}, None, {"demo.checkpoints": []})
+    for cls, key in ((DemosRecipeConfig, "bc.xi"), (DemosRecipeConfig, "demo.path"),
+                     (DemosRecipeConfig, "train.steps"), (BCRecipeConfig, "demo.checkpoints"),
+                     (BCRecipeConfig, "train.steps")):
+        with pytest.raises(ConfigError):
+            build_config(cls, {}, None, {key: 1})

@@ -23,7 +23,13 @@ from torch.utils.data import Sampler
 from trustlab.engine.optim import build_optimizer
 from trustlab.errors import DataError, NotFoundError
 from trustlab.experiment import TrainConfig
-from trustlab.methods.peerpl.config import BCRecipeConfig, DemoConfig, PPOConfig
+from trustlab.methods.peerpl.config import (
+    BCRecipeConfig,
+    DemoConfig,
+    DemonstratorsConfig,
+    DemosRecipeConfig,
+    PPOConfig,
+)
 from trustlab.methods.peerpl.envs import EnvConfig, check_discrete, evaluate, make_vec
 from trustlab.methods.peerpl.policies import make_ppo, peer_cloning_loss, policy_logits, record_demos
 
@@ -57,13 +63,13 @@ def load_demos(path: str | Path, env_id: str) -> dict[str, np.ndarray]:
     return data
 
 
-def train_demonstrator(env: EnvConfig, demo: DemoConfig, ppo: PPOConfig, seed: int, checkpoints: list[int],
-                       out_dir: Path) -> list[dict[str, Any]]:
+def train_demonstrator(env: EnvConfig, demo: DemoConfig | DemonstratorsConfig, ppo: PPOConfig, seed: int,
+                       checkpoints: list[int], out_dir: Path, device: str = "cpu") -> list[dict[str, Any]]:
     """Train PPO, and at each step count in ``checkpoints`` save the agent and record demonstrations."""
     from trustlab.runs import atomic
 
     venv = make_vec(EnvConfig(env.id, demo.n_envs, env.max_episode_steps), seed)
-    model = make_ppo(ppo, venv, seed)
+    model = make_ppo(ppo, venv, seed, device=device)
     done_steps, rows = 0, []
     for i, steps in enumerate(sorted(checkpoints)):
         if steps > done_steps:
@@ -193,14 +199,15 @@ def clone(cfg: BCRecipeConfig, demos: dict[str, np.ndarray], record: Any) -> dic
             "train_agreement": agree, "bc_seconds": time.perf_counter() - t0}
 
 
-def run_demos(cfg: BCRecipeConfig, record: Any) -> dict[str, Any]:
+def run_demos(cfg: DemosRecipeConfig, record: Any) -> dict[str, Any]:
     """``peerpl/demos``: demonstrators at ``demo.checkpoints`` steps and their demonstrations (artifacts)."""
     from trustlab.runs import atomic
 
     check_discrete(cfg.env.id)
-    cps = [int(s) for s in cfg.demo.checkpoints] or [cfg.demo.train_steps]
+    cps = [int(s) for s in cfg.demo.checkpoints]
     t0 = time.perf_counter()
-    rows = train_demonstrator(cfg.env, cfg.demo, cfg.ppo, cfg.train.seed, cps, record.artifact("x").parent)
+    rows = train_demonstrator(cfg.env, cfg.demo, cfg.ppo, cfg.train.seed, cps, record.artifact("x").parent,
+                              device=cfg.train.device)
     atomic.write_json(record.artifact("demonstrators.json"), rows)
     demos = {f"steps_{r['steps']}": {"return": r["return"], "transitions": r["transitions"]} for r in rows}
     return {"env": cfg.env.id, "demonstrators": demos,
@@ -214,7 +221,7 @@ def run_bc(cfg: BCRecipeConfig, record: Any) -> dict[str, Any]:
 
     if cfg.demo.path is None:
         rows = train_demonstrator(cfg.env, cfg.demo, cfg.ppo, cfg.train.seed, [cfg.demo.train_steps],
-                                  record.artifact("x").parent)
+                                  record.artifact("x").parent, device=cfg.train.device)
         path = rows[0]["path"]
     else:
         path = cfg.demo.path

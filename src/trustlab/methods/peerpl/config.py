@@ -119,13 +119,46 @@ class PPOConfig:
 
 @dataclass
 class DemoConfig:
-    """Weak demonstrations: a PPO agent checkpointed after ``demo_steps`` steps, or a file of your own."""
+    """``peerpl/bc``'s weak demonstrations: a file of your own, or a PPO agent trained here for ``train_steps``."""
 
     path: str | None = None  # .npz with obs (N x obs_dim), actions (N,), optional episode_returns
-    train_steps: int = 20_000  # PPO steps of the demonstrator (its checkpoint = the weak expert)
-    checkpoints: list[int] = field(default_factory=list)  # peerpl/demos: save + record at each (several qualities)
+    train_steps: int = 20_000  # PPO steps of the demonstrator (its checkpoint = the weak expert); unused with path
     episodes: int = 20  # demonstration episodes recorded from it (stochastic policy, as the reference)
     n_envs: int = 8
+
+
+@dataclass
+class DemonstratorsConfig:
+    """``peerpl/demos``: one PPO run checkpointed at each of ``checkpoints`` steps (several qualities), each
+    checkpoint saved and recorded."""
+
+    checkpoints: list[int] = field(default_factory=lambda: [5_000, 10_000, 20_000])
+    episodes: int = 20  # demonstration episodes recorded at each checkpoint (stochastic policy, as the reference)
+    n_envs: int = 8
+
+    def __post_init__(self) -> None:
+        if not self.checkpoints or min(int(c) for c in self.checkpoints) < 1:
+            raise ConfigError(f"config key 'demo.checkpoints': give one or more step counts >= 1, "
+                              f"got {self.checkpoints}")
+
+
+@dataclass
+class DemosTrainConfig:
+    """``peerpl/demos``: the seed (PPO, environments, recorded episodes) and the device PPO trains on."""
+
+    seed: int = 0
+    device: str = "cpu"
+
+
+@dataclass
+class BCTrainConfig:
+    """``peerpl/bc``: seed, how the clone is scored (its budget is ``bc.epochs``; the demonstrator's
+    ``demo.train_steps``) and the device."""
+
+    seed: int = 0
+    curve_points: int = 20  # evaluations along the BC epochs
+    eval_episodes: int = 10  # episodes of the final evaluation (half of them at each curve point)
+    device: str = "cpu"
 
 
 @dataclass
@@ -145,14 +178,24 @@ class BCConfig:
 
 
 @dataclass
+class DemosRecipeConfig:
+    """Recipe ``peerpl/demos``."""
+
+    env: EnvConfig = field(default_factory=lambda: EnvConfig(n_envs=8))
+    demo: DemonstratorsConfig = field(default_factory=DemonstratorsConfig)
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+    train: DemosTrainConfig = field(default_factory=DemosTrainConfig)
+
+
+@dataclass
 class BCRecipeConfig:
     """Recipe ``peerpl/bc``."""
 
     env: EnvConfig = field(default_factory=lambda: EnvConfig(n_envs=8))
-    demo: DemoConfig = field(default_factory=DemoConfig)
+    demo: DemoConfig = field(default_factory=DemoConfig)  # demo.path is read (and checked) when the run starts
     ppo: PPOConfig = field(default_factory=PPOConfig)
     bc: BCConfig = field(default_factory=BCConfig)
-    train: RLTrainConfig = field(default_factory=RLTrainConfig)  # demo.path is read (and checked) when the run starts
+    train: BCTrainConfig = field(default_factory=BCTrainConfig)
 
 
 @dataclass

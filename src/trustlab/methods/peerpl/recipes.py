@@ -3,7 +3,7 @@ env id with Box observations and Discrete actions; CartPole-v1 by default, Acrob
 
 from __future__ import annotations
 
-from trustlab.methods.peerpl.config import BCRecipeConfig, CotrainRecipeConfig, NoisyRewardConfig
+from trustlab.methods.peerpl.config import BCRecipeConfig, CotrainRecipeConfig, DemosRecipeConfig, NoisyRewardConfig
 from trustlab.methods.peerpl.run import run_bc_recipe, run_cotrain_recipe, run_demos_recipe, run_noisy
 from trustlab.recipes import Recipe, register_recipe
 
@@ -20,10 +20,9 @@ register_recipe(Recipe(
 register_recipe(Recipe(
     name="peerpl/demos",
     description="weak demonstrators: PPO checkpointed at demo.checkpoints steps + their recorded demonstrations",
-    config_cls=BCRecipeConfig, run=run_demos_recipe,
-    defaults={"demo": {"checkpoints": [5_000, 10_000, 20_000]}},
-    tiny={**TINY_RL, "demo.checkpoints": [256, 512], "demo.episodes": 2, "demo.n_envs": 2, "ppo.n_steps": 64,
-          "ppo.batch_size": 64},
+    config_cls=DemosRecipeConfig, run=run_demos_recipe,
+    tiny={"env.max_episode_steps": 50, "demo.checkpoints": [256, 512], "demo.episodes": 2, "demo.n_envs": 2,
+          "ppo.n_steps": 64, "ppo.batch_size": 64},
 ))
 
 register_recipe(Recipe(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from trustlab.methods.peerpl.config import BCRecipeConfig, CotrainRecipeConfig, NoisyRewardConfig
+from trustlab.methods.peerpl.config import BCRecipeConfig, CotrainRecipeConfig, DemosRecipeConfig, NoisyRewardConfig
 from trustlab.recipes import RunContext
 
 
@@ -24,7 +24,7 @@ def run_noisy(cfg: NoisyRewardConfig, ctx: RunContext) -> dict[str, Any]:
     return run_noisy_reward(cfg, ctx.record, ctx.quiet)
 
 
-def run_demos_recipe(cfg: BCRecipeConfig, ctx: RunContext) -> dict[str, Any]:
+def run_demos_recipe(cfg: DemosRecipeConfig, ctx: RunContext) -> dict[str, Any]:
     from trustlab.methods.peerpl.bc import run_demos
 
     _threads()
