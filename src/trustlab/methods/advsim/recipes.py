@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from trustlab.methods.advsim.config import AdvTrainConfig, AttackConfig
-from trustlab.methods.advsim.method import run_adv_train, run_attack
+from trustlab.methods.advsim.run import run_adv_train, run_attack
 from trustlab.recipes import Recipe, register_recipe
 
 # A detector trained for seconds (it is poor; tiny runs check the plumbing, not the numbers).
