@@ -157,7 +157,8 @@ _BADNETS_QUICK = {**_BADNETS, "threads": 1, "train.epochs": 5, "attack.portion":
                   "defense.fine_pruning.finetune_epochs": 1, "defense.neural_cleanse.unlearn_epochs": 1}
 _FULL = {"model.width": 1.0, "eval.num_models": 5, "train.epochs": 300, "train.step_size": 150,
          "distill.iterations": 1000, "distill.batch_real": 256, "distill.outer_loop": None,
-         "distill.inner_loop": None, "eval.controls": CONTROLS, "eval.full_data_epochs": 20, **_BOUNDED}
+         "distill.inner_loop": None, "eval.controls": CONTROLS, "eval.full_data_epochs": 20, "eval.val_size": VAL_SIZE,
+         **_BOUNDED}  # the validation split of the validation-read gates (positive-control, backdoor-before)
 
 SCALE: dict[str, dict[str, Any]] = {
     "smoke": {"seeds": [0], "methods": ["dc", "dm"], "kinds": ["doorping", "naive"], "common": _SMOKE,
@@ -173,7 +174,8 @@ SCALE: dict[str, dict[str, Any]] = {
               "per_method": {"dc": _DC_QUICK, "dm": _DM_QUICK}, "defended": "dm", "control": _BADNETS_QUICK},
     "full": {"seeds": [0, 1, 2], "methods": ["dc", "dsa", "dm"], "kinds": ["doorping", "naive"], "common": _FULL,
              "per_method": {"dm": {"distill.iterations": 5000, "distill.lr_img": 1.0, **_DEFENDED}}, "defended": "dm",
-             "control": {**_BADNETS, "model.width": 1.0, "train.epochs": 20, "attack.portion": 0.01}},
+             "control": {**_BADNETS, "model.width": 1.0, "train.epochs": 20, "attack.portion": 0.01,
+                         "eval.val_size": VAL_SIZE}},
 }
 
 Runs = dict[int, dict[str, Any]]  # {seed: summary} of one attack and method

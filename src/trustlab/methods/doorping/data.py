@@ -1,11 +1,14 @@
 """Data for distillation: the grey source datasets as tensors, and saved distilled sets.
 
 - :func:`load_source` reads ``data.name`` (``mnist5k`` always available, ``fashion-mnist`` from Debian's
-  package) into float tensors (N, 1, H, W) in [0, 1], optionally subsampled (``data.max_per_domain``,
-  class-stratified, seeded by ``data.split_seed``) and brought to ``data.image_size``: 32 (the recipes'
-  default) zero-pads the 28-px images by 2 pixels per side, as the DC code pads MNIST in its first conv,
-  so that small_cnn's three 2x poolings see every pixel (at 28 px the last row and column are floored
-  away after the third pooling, and a bottom-right trigger would be nearly invisible); other sizes resize.
+  package, or a torchvision-stored set under ``data.root``: ``tv-cifar10``, ``tv-svhn``, ``tv-stl10``,
+  ``tv-fashion-mnist``, ``tv-mnist``, ``tv-cifar100``, read by ``trustlab.data.torchvision_sets``) into float
+  tensors (N, C, H, W) in [0, 1] (C = 1 for the grey sets, 3 for the colour ones), optionally subsampled
+  (``data.max_per_domain``, class-stratified, seeded by ``data.split_seed``) and brought to
+  ``data.image_size``: 32 (the recipes' default) zero-pads the 28-px images by 2 pixels per side, as the DC
+  code pads MNIST in its first conv, so that small_cnn's three 2x poolings see every pixel (at 28 px the
+  last row and column are floored away after the third pooling, and a bottom-right trigger would be nearly
+  invisible); other sizes resize (STL-10's 96 px to 32 at the recipes' default).
 - :func:`save_distilled` writes ``distilled.pt`` (images, labels, classes, source, trigger) and a PNG
   grid (one row per class); :func:`load_distilled` reads it back with ``weights_only=True``.
 - Dataset ``distilled`` in ``trustlab.registry.DATASETS``: any recipe can train on a distilled set with
@@ -39,10 +42,13 @@ from trustlab.experiment import DataConfig
 from trustlab.registry import DATASETS
 from trustlab.runs import atomic
 
-SOURCES = ("mnist5k", "fashion-mnist")
+SOURCES = ("mnist5k", "fashion-mnist")  # embedded / Debian-packaged; the torchvision-stored sets need data.root
 FILE = "distilled.pt"
-# the std the reference normalises each source with (baadd's get_dataset): its trigger lives in these units
-REFERENCE_STD = {"mnist5k": 0.3081, "fashion-mnist": 0.3530}
+# the std the reference normalises each source with (baadd's get_dataset, from the DC code): its trigger lives in
+# these units; the colour sets' three channel stds are averaged (one scalar unit per trigger pixel). A source not
+# listed here (STL-10, which the DC code does not normalise) uses the std of its training pixels (run.py).
+REFERENCE_STD = {"mnist5k": 0.3081, "fashion-mnist": 0.3530, "tv-mnist": 0.3081, "tv-fashion-mnist": 0.3530,
+                 "tv-cifar10": (0.2023 + 0.1994 + 0.2010) / 3, "tv-svhn": (0.1980 + 0.2010 + 0.1970) / 3}
 
 
 @dataclass
@@ -95,26 +101,57 @@ def _grey(name: str) -> Any:
     return load_grey(name)
 
 
+@functools.cache
+def _stored(name: str, root: str) -> Any:
+    """A torchvision-stored set's arrays (x_train, y_train, x_test, y_test, classes), read once per process."""
+    from trustlab.data.torchvision_sets import READERS
+
+    reader, what, layout = READERS[name]
+    base = Path(root).expanduser()
+    if not base.is_dir():
+        raise DataError(f"data.root '{base}' of dataset '{name}' is not a folder; expected {layout} "
+                        f"(torchvision.datasets.{what}(root, download=True) writes it)")
+    return reader(base)
+
+
+def source_names() -> tuple[str, ...]:
+    """Every ``data.name`` :func:`load_source` reads: the grey sources and the torchvision-stored sets."""
+    from trustlab.data.torchvision_sets import READERS
+
+    return (*SOURCES, *READERS)
+
+
+def _arrays(cfg: DataConfig) -> tuple[str, list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    if cfg.name in SOURCES:
+        s = _grey(cfg.name)
+        return s.name, list(s.classes), s.x_train, s.y_train, s.x_test, s.y_test
+    if cfg.name not in source_names():
+        raise DataError(f"data.name '{cfg.name}' is not a distillation source; use one of {', '.join(source_names())}")
+    if not cfg.root:
+        raise DataError(f"dataset '{cfg.name}' needs data.root, the folder torchvision.datasets wrote it to")
+    x_tr, y_tr, x_te, y_te, classes = _stored(cfg.name, str(cfg.root))
+    return cfg.name, list(classes), x_tr, y_tr, x_te, y_te
+
+
 def load_source(cfg: DataConfig) -> Source:
-    """``cfg.name`` in mnist5k | fashion-mnist -> :class:`Source` (DataError when unknown or missing)."""
-    if cfg.name not in SOURCES:
-        raise DataError(f"data.name '{cfg.name}' is not a distillation source; use one of {', '.join(SOURCES)}")
+    """``cfg.name`` (:func:`source_names`) -> :class:`Source` (DataError when unknown or missing)."""
     if cfg.image_size < 8:
         raise DataError(f"data.image_size must be >= 8, got {cfg.image_size}")
-    s = _grey(cfg.name)
-    x_tr, y_tr = s.x_train, s.y_train
+    name, classes, x_tr, y_tr, x_test, y_test = _arrays(cfg)
     if cfg.max_per_domain is not None and cfg.max_per_domain < len(y_tr):
         keep = stratified_subset(y_tr, cfg.max_per_domain, cfg.split_seed)
         x_tr, y_tr = x_tr[keep], y_tr[keep]
 
     def tensor(a: np.ndarray) -> Tensor:
-        return _resize(torch.from_numpy(np.ascontiguousarray(a)).float().div(255).unsqueeze(1), cfg.image_size)
+        t = torch.from_numpy(np.require(a, requirements=["C", "W"])).float().div(255)
+        t = t.unsqueeze(1) if t.ndim == 3 else t.permute(0, 3, 1, 2)  # (N, H, W) grey or (N, H, W, C) colour
+        return _resize(t.contiguous(), cfg.image_size)
 
     # MNIST-5k's test split is sorted by class: a fixed shuffle makes every prefix (eval.test_limit,
     # STRIP's calibration half) a fair sample
-    order = np.random.default_rng(cfg.split_seed).permutation(len(s.y_test))
-    return Source(s.name, list(s.classes), tensor(x_tr), torch.as_tensor(y_tr, dtype=torch.long),
-                  tensor(s.x_test[order]), torch.as_tensor(s.y_test[order], dtype=torch.long))
+    order = np.random.default_rng(cfg.split_seed).permutation(len(y_test))
+    return Source(name, classes, tensor(x_tr), torch.as_tensor(y_tr, dtype=torch.long),
+                  tensor(x_test[order]), torch.as_tensor(y_test[order], dtype=torch.long))
 
 
 # ---------------------------------------------------------------------------- saving / loading
@@ -130,12 +167,16 @@ def grid_png(images: Tensor, nrow: int, out: Path, scale: int = 2) -> Path:
 
 def save_distilled(folder: Path, images: Tensor, labels: Tensor, *, classes: list[str], source: str,
                    method: str, ipc: int, trigger: dict[str, Any] | None = None,
-                   extra: dict[str, Tensor] | None = None) -> Path:
-    """Write ``folder/distilled.pt`` and ``folder/distilled.png`` (rows = classes); returns the .pt path."""
+                   extra: dict[str, Tensor] | None = None, source_root: str | None = None) -> Path:
+    """Write ``folder/distilled.pt`` and ``folder/distilled.png`` (rows = classes); returns the .pt path.
+    ``source_root``: the ``data.root`` of a torchvision-stored source (the ``distilled`` dataset reads its
+    test split from there)."""
     state = {
         "images": images.detach().cpu().float(), "labels": labels.detach().cpu().long(), "classes": list(classes),
         "source": source, "method": method, "ipc": int(ipc), "trigger": trigger, "extra": dict(extra or {}),
     }
+    if source_root:
+        state["source_root"] = str(source_root)
     path = atomic.save_torch(folder / FILE, state)
     grid_png(images, ipc if ipc > 0 else 10, folder / "distilled.png")
     return path
@@ -202,7 +243,8 @@ def build_distilled(cfg: DataConfig) -> DGData:
     from trustlab.methods.doorping.triggers import PatchTrigger
 
     state = load_distilled(cfg.root)
-    src = load_source(DataConfig(name=state["source"], image_size=int(state["images"].shape[-1])))
+    src = load_source(DataConfig(name=state["source"], root=state.get("source_root"),
+                                 image_size=int(state["images"].shape[-1])))
 
     def view(x: Tensor) -> Tensor:
         x = _resize(x, cfg.image_size)

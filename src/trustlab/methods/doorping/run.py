@@ -18,6 +18,7 @@ from trustlab.methods.doorping.augment import SiameseAugment
 from trustlab.methods.doorping.config import CONTROLS, DoorpingRecipeConfig, resolved
 from trustlab.methods.doorping.data import (
     REFERENCE_STD,
+    SOURCES,
     grid_png,
     load_source,
     load_trigger,
@@ -178,8 +179,8 @@ def _run(cfg: DoorpingRecipeConfig, ctx: RunContext) -> dict[str, Any]:
     src, x_val, y_val = hold_out(src, cfg.eval.val_size, cfg.data.split_seed)
     gen = torch.Generator().manual_seed(seed)
     acfg = cfg.attack
-    if acfg.trigger_unit is None:  # the reference's normalised units for this source
-        acfg = replace(acfg, trigger_unit=REFERENCE_STD.get(src.name, 1.0))
+    if acfg.trigger_unit is None:  # the reference's normalised units for this source (else its pixels' std)
+        acfg = replace(acfg, trigger_unit=REFERENCE_STD.get(src.name) or float(src.x_train.std()))
     fixed = load_trigger(acfg.trigger_from, shape) if acfg.trigger_from else None
     if fixed is not None:
         fixed = PatchTrigger(fixed.mask, fixed.pattern, acfg.target)
@@ -218,7 +219,8 @@ def _run(cfg: DoorpingRecipeConfig, ctx: RunContext) -> dict[str, Any]:
                         "iterations": result.iterations, "final_match": result.history[-1] if result.history else {}}
         if ctx.record.writer:
             save_distilled(art, images, labels, classes=src.classes, source=src.name, method=dcfg.method,
-                           ipc=dcfg.ipc, trigger=attack.trigger.state_dict() if attack else None, extra=result.extra)
+                           ipc=dcfg.ipc, trigger=attack.trigger.state_dict() if attack else None, extra=result.extra,
+                           source_root=None if src.name in SOURCES else cfg.data.root)
     # the trigger the ASR is measured with: the attack's; for clean runs trigger_from's, else the white patch
     trigger = attack.trigger.to("cpu") if attack else fixed if fixed is not None else PatchTrigger.solid(
         shape, acfg.size, acfg.target, acfg.position, acfg.color)
