@@ -114,6 +114,53 @@ def test_okd_teacher_init_from_a_torchvision_checkpoint(tmp_path: Path, monkeypa
     assert not out.exists()  # the bad checkpoint stopped it before any run or report
 
 
+def test_pmtiqa_backbone_from_a_torchvision_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--data resnet50=`` gives PMT-IQA the paper's ImageNet ResNet: prepare() re-keys it into timm:<arch> (2-way
+    head), every arm names the prepared file, and PMT's net loads it strictly with stages at model.layer1..4."""
+    import torch
+
+    from trustlab.experiment import ModelConfig
+    from trustlab.methods.pmtiqa import paper as iqa_paper
+    from trustlab.methods.pmtiqa.config import PMTConfig
+    from trustlab.methods.pmtiqa.method import build_net
+
+    monkeypatch.setattr(iqa_paper, "ARCH", "resnet18")  # resnet50's layout, a fifth of the bytes
+    monkeypatch.setitem(iqa_paper.GMACS, "timm:resnet18", 1.0)
+    src = _torchvision_resnet18(tmp_path / "r18.pth")
+    data = {"koniq": tmp_path / "koniq", "koniq-meta": F.write_koniq(tmp_path / "koniq"), "resnet50": src}
+    folder = tmp_path / "rep" / "prepared"
+    iqa_paper.prepare(data, folder)
+    (made,) = folder.iterdir()
+    assert made.name == iqa_paper.prepared_name(src)
+    runs, _ = plan_runs([PAPERS.get("pmtiqa")], data, prepared=folder)
+    assert {(r.overrides["model.name"], r.overrides["model.weights"]) for _, r in runs} == {("timm:resnet18",
+                                                                                           str(made))}
+    net = build_net(ModelConfig("timm:resnet18", 1.0, str(made)), PMTConfig(patch_size=32))
+    conv1 = net.backbone.state_dict()["model.conv1.weight"]
+    assert torch.equal(conv1, torch.load(src)["conv1.weight"])  # the ImageNet stem, not a fresh init
+    assert [b[0].out_channels for b in net.branches] == [16, 32, 64]  # ResNet-18 stages 64/128/256, reduced by 4
+    assert net(torch.rand(2, 3, 32, 32))["mos"].shape == (2,)
+    without = plan_runs([PAPERS.get("pmtiqa")], {k: v for k, v in data.items() if k != "resnet50"})[0]
+    assert {r.overrides["model.name"] for _, r in without} == {"resnet18"}  # the documented fallback
+    from trustlab.methods.pmtiqa.model import branch_reduction, stage_modules
+
+    assert branch_reduction("timm:resnet50", 256) == 16 and branch_reduction("resnet18", 64) == 4  # the reference's
+    with pytest.raises(ConfigError, match="no stage table for PMT-IQA; use one of resnet18"):
+        stage_modules("vit")
+
+
+def test_minmax_cifar_ensemble_is_the_papers_four_members() -> None:
+    from trustlab.config import override_strings
+    from trustlab.registry import RECIPES
+
+    runs, _ = plan_runs([PAPERS.get("minmax")], paper.placeholders([PAPERS.get("minmax")]), explicit=True)
+    (cifar,) = {tuple(r.overrides["ensemble.models"]) for _, r in runs if "ensemble.models" in r.overrides}
+    assert cifar == ("mlp", "timm:vgg16", "timm:resnet50", "googlenet")
+    run = next(r for _, r in runs if "ensemble.models" in r.overrides)
+    cfg = RECIPES.get(run.recipe).config(None, override_strings(run.overrides))
+    assert cfg.ensemble.models == list(cifar) and run.data == "CIFAR-10"
+
+
 def test_gmoe_arms_start_from_a_deit_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``--data deit_s=`` (a timm ViT state_dict under 'model', as DeiT's release): prepare() builds each arm from its
     run's config and loads it (GMoE: experts copy the MLP); the run's strict model.weights load takes the file."""

@@ -170,6 +170,49 @@ def domainbed_need(name: str) -> DataNeed:
                     probe=domains)
 
 
+# torchvision's ImageNet ResNet-50, shared by the protocols that start from it (OKD's teacher, PMT-IQA's backbone)
+TORCHVISION_RESNET50 = DataNeed("resnet50", "torchvision ResNet-50 ImageNet weights", "a state_dict .pth "
+                                "(torchvision's resnet50-11ad3fa6.pth)", "https://pytorch.org/vision/stable/models.html",
+                                kind="file", optional=True)
+
+
+def timm_init_from_torchvision(path: Path, arch: str, num_classes: int, seed: int = 0, input_size: int = 224,
+                               key: str = "resnet50") -> dict[str, Any]:
+    """torchvision's ImageNet state_dict of ``arch`` -> the state_dict of ``build_model("timm:<arch>", num_classes)``:
+    every backbone tensor from the file (timm's ResNets use torchvision's names, under the classifier's ``model.``),
+    the 1000-class ``fc`` replaced by the model's own seeded initialisation. A file that does not fit is one
+    DataError line naming ``--data <key>``."""
+    import torch
+
+    from trustlab.models import build_model
+
+    where = (f"--data {key} '{path}' must be torchvision's ImageNet {arch} state_dict "
+             f"(torchvision.models.{arch}(weights='IMAGENET1K_V1').state_dict(), e.g. {arch}-11ad3fa6.pth)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # not a torch file, corrupt, or pickled objects weights_only refuses
+        raise DataError(f"{where}; it cannot be read ({type(e).__name__})") from None
+    if isinstance(state, Mapping) and isinstance(state.get("state_dict"), Mapping):
+        state = state["state_dict"]
+    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise DataError(f"{where}; it holds no state_dict")
+    torch.manual_seed(seed)
+    target = build_model(f"timm:{arch}", num_classes, input_size=input_size).state_dict()
+    out: dict[str, Any] = {}
+    bad = []
+    for name, value in target.items():
+        src = name.removeprefix("model.")
+        if src.startswith("fc."):
+            out[name] = value  # the new head: the model's own init
+        elif src in state and tuple(state[src].shape) == tuple(value.shape):
+            out[name] = state[src].clone()
+        else:
+            bad.append(src)
+    if bad:
+        raise DataError(f"{where}; it lacks or mis-shapes {', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''}")
+    return out
+
+
 def lodo_train_images(name: str, val_fraction: float = 0.2, test_fraction: float = 0.2) -> float:
     """Training images of one leave-one-domain-out split (three of four domains, minus the carved val/test)."""
     return DOMAINBED_IMAGES[name] * 0.75 * (1.0 - val_fraction - test_fraction)

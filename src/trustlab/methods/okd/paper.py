@@ -17,27 +17,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 from trustlab.bench.paper import (
     DOMAINBED_CLASSES,
     DOMAINBED_DOMAINS,
     PREPARED,
+    TORCHVISION_RESNET50,
     Cost,
-    DataNeed,
     PaperRun,
     Protocol,
     domainbed_need,
     file_tag,
     lodo_train_images,
     register_paper,
+    timm_init_from_torchvision,
 )
-from trustlab.errors import DataError
 
 DATASETS = ("PACS", "VLCS", "OfficeHome", "TerraIncognita")
-RESNET50 = DataNeed("resnet50", "torchvision ResNet-50 ImageNet weights", "a state_dict .pth "
-                    "(torchvision's resnet50-11ad3fa6.pth)", "https://pytorch.org/vision/stable/models.html",
-                    kind="file", optional=True)
+RESNET50 = TORCHVISION_RESNET50
 EPOCHS, BATCH, SIZE = 100, 32, 224
 STUDENT_GMACS, TEACHER_GMACS = 0.06, 4.1  # MobileNetV3-Small / ResNet-50 at 224 px (torchvision's model tables)
 RECIPES = ("okd/folder", "kd/folder", "student-erm/folder")
@@ -47,42 +44,6 @@ ARCH = "resnet50"  # the teacher: trustlab's timm:<ARCH>, initialised from torch
 
 def prepared_name(source: Path, num_classes: int) -> str:
     return f"{ARCH}-{file_tag(source)}-{num_classes}cls.pt"
-
-
-def timm_init_from_torchvision(path: Path, arch: str, num_classes: int, seed: int = 0) -> dict[str, Any]:
-    """torchvision's ImageNet state_dict of ``arch`` -> the state_dict of ``build_model("timm:<arch>", num_classes)``:
-    every backbone tensor from the file (timm's ResNets use torchvision's names, under the classifier's ``model.``),
-    the 1000-class ``fc`` replaced by the model's own seeded initialisation. A file that does not fit is one
-    DataError line."""
-    import torch
-
-    from trustlab.models import build_model
-
-    where = (f"--data resnet50 '{path}' must be torchvision's ImageNet {arch} state_dict "
-             f"(torchvision.models.{arch}(weights='IMAGENET1K_V1').state_dict(), e.g. {arch}-11ad3fa6.pth)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # not a torch file, corrupt, or pickled objects weights_only refuses
-        raise DataError(f"{where}; it cannot be read ({type(e).__name__})") from None
-    if isinstance(state, Mapping) and isinstance(state.get("state_dict"), Mapping):
-        state = state["state_dict"]
-    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise DataError(f"{where}; it holds no state_dict")
-    torch.manual_seed(seed)
-    target = build_model(f"timm:{arch}", num_classes, input_size=SIZE).state_dict()
-    out: dict[str, Any] = {}
-    bad = []
-    for key, value in target.items():
-        src = key.removeprefix("model.")
-        if src.startswith("fc."):
-            out[key] = value  # the new head: the model's own init
-        elif src in state and tuple(state[src].shape) == tuple(value.shape):
-            out[key] = state[src].clone()
-        else:
-            bad.append(src)
-    if bad:
-        raise DataError(f"{where}; it lacks or mis-shapes {', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''}")
-    return out
 
 
 def prepare(data: Mapping[str, Path], folder: Path) -> None:

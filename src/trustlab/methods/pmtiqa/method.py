@@ -130,18 +130,17 @@ class PMTIQA(nn.Module):
 
 def build_net(model_cfg: ModelConfig, method: PMTConfig) -> nn.Module:
     """The backbone from the model registry (ImageNet-style stem: the 4 stages stay at 1/4..1/32 of the patch)."""
-    from trustlab.methods.pmtiqa.model import STAGES, PMTNet
+    from trustlab.methods.pmtiqa.model import TIMM_RESNET, PMTNet, stage_modules
     from trustlab.models import build_model
 
-    if model_cfg.name not in STAGES:
-        raise ConfigError(f"model.name '{model_cfg.name}' has no stage table for PMT-IQA; "
-                          f"use one of {', '.join(STAGES)}")
+    stage_modules(model_cfg.name)  # one error line for a backbone without a stage table, before anything is built
     if method.num_levels < 2:
         raise ConfigError(f"method.num_levels must be >= 2, got {method.num_levels}")
     if method.patch_size < 16:
         raise ConfigError(f"method.patch_size must be >= 16 px (the backbone downsamples 32x), got {method.patch_size}")
+    stem = {} if model_cfg.name.startswith(TIMM_RESNET) else {"small_input": False}  # timm's stem is ImageNet's
     backbone = build_model(model_cfg.name, num_classes=2, input_size=method.patch_size, width=model_cfg.width,
-                           weights=model_cfg.weights, small_input=False)
+                           weights=model_cfg.weights, **stem)
     return PMTNet(backbone, model_cfg.name, multi_scale=method.multi_scale, branch_dim=method.branch_dim,
                   hidden=method.hidden, out_dim=method.out_dim, num_levels=method.num_levels)
 

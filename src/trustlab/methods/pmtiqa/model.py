@@ -22,8 +22,9 @@ Single-scale (``multi_scale=False``, the ablation's baseline): only the last sta
 Linear -> 112, then the same trunk and heads (same parameter budget in the trunk).
 
 The stages are read with forward hooks on the backbone's modules named in ``STAGES`` (ResNet-18:
-layer1..layer4; MobileNetV3-Small: the blocks that end each resolution). Shapes: x (B, 3, H, W) in [0, 1]
--> ``{"mos": (B,), "cls": (B, num_levels)}``.
+layer1..layer4; MobileNetV3-Small: the blocks that end each resolution; a timm ResNet such as the paper's
+``timm:resnet50``: model.layer1..4, with the reference ResNet-50 backbone's reduction by 16).
+Shapes: x (B, 3, H, W) in [0, 1] -> ``{"mos": (B,), "cls": (B, num_levels)}``.
 
 Usage::
 
@@ -40,12 +41,34 @@ from torch import Tensor, nn
 from trustlab.errors import ConfigError
 from trustlab.models.base import Classifier
 
-# Modules whose outputs are the four stages (low to high level) of each supported backbone.
+# Modules whose outputs are the four stages (low to high level) of each supported backbone; timm's ResNets
+# (``timm:resnet50``, the paper's backbone, and the smaller ones) are read at ``model.layer1..4`` (stage_modules).
 STAGES: dict[str, tuple[str, ...]] = {
     "resnet18": ("layer1", "layer2", "layer3", "layer4"),
     "mobilenet_v3_small": ("net.features.1", "net.features.3", "net.features.8", "net.features.12"),
 }
+TIMM_RESNET = "timm:resnet"
 BRANCH_REDUCTION = 4  # 1x1 conv C -> C / 4 (reference ResNetBackbone_18: 64/128/256 -> 16/32/64)
+BOTTLENECK_REDUCTION = 16  # reference ResNetBackbone (ResNet-50): 256/512/1024 -> 16/32/64
+
+
+def stage_modules(backbone_name: str) -> tuple[str, ...]:
+    """The four stage modules of ``backbone_name``; one ConfigError line naming the supported ones otherwise."""
+    if backbone_name in STAGES:
+        return STAGES[backbone_name]
+    if backbone_name.startswith(TIMM_RESNET):
+        return tuple(f"model.layer{i}" for i in range(1, 5))
+    raise ConfigError(f"model.name '{backbone_name}' has no stage table for PMT-IQA; use one of "
+                      f"{', '.join(STAGES)} or a timm ResNet ({TIMM_RESNET}50, {TIMM_RESNET}18, ...)")
+
+
+def branch_reduction(backbone_name: str, stage1_channels: int) -> int:
+    """The reference's 1x1-conv reduction: by 16 for a bottleneck ResNet (stage 1 has 4x its stem's 64 channels,
+    256 at ResNet-50), by 4 otherwise (ResNet-18, the narrow backbones)."""
+    bottleneck = backbone_name.startswith(TIMM_RESNET) and stage1_channels >= 256
+    return BOTTLENECK_REDUCTION if bottleneck else BRANCH_REDUCTION
+
+
 BRANCH_GRIDS = (8, 4, 2)  # reference: AvgPool2d(7, 7) on 56/28/14 px maps -> 8x8 / 4x4 / 2x2
 
 
@@ -60,9 +83,10 @@ def branch_window(side: int, grid: int) -> int:
     return max(2, side // grid)
 
 
-def branch_channels(c_in: int) -> int:
-    """1x1-conv output width: the reference's reduction by 4, at least 1, never above ``c_in``."""
-    return max(1, c_in // BRANCH_REDUCTION)
+def branch_channels(c_in: int, reduction: int = BRANCH_REDUCTION) -> int:
+    """1x1-conv output width: the reference's reduction (4 for ResNet-18, 16 for ResNet-50), at least 1, never above
+    ``c_in``."""
+    return max(1, c_in // reduction)
 
 
 class PMTNet(nn.Module):
@@ -79,10 +103,7 @@ class PMTNet(nn.Module):
         num_levels: int = 10,
     ) -> None:
         super().__init__()
-        if backbone_name not in STAGES:
-            raise ConfigError(
-                f"model.name '{backbone_name}' has no stage table for PMT-IQA; use one of {', '.join(STAGES)}"
-            )
+        stages = stage_modules(backbone_name)
         if multi_scale and hidden <= 3 * branch_dim:
             raise ConfigError(f"method.hidden ({hidden}) must exceed 3 x method.branch_dim ({branch_dim})")
         self.backbone = backbone
@@ -90,7 +111,7 @@ class PMTNet(nn.Module):
         self.num_levels = num_levels
         self._taps: list[Tensor] = []
         modules = dict(backbone.named_modules())
-        for name in STAGES[backbone_name]:
+        for name in stages:
             modules[name].register_forward_hook(lambda _m, _i, out: self._taps.append(out))
         channels, sides = self._stage_shapes()
         if multi_scale:
@@ -98,7 +119,8 @@ class PMTNet(nn.Module):
             self.branch_fcs = nn.ModuleList()
             self.branch_windows: list[int] = []
             for c_in, (mh, mw), grid in zip(channels[:3], sides[:3], BRANCH_GRIDS):
-                c_out, win = branch_channels(c_in), branch_window(min(mh, mw), grid)
+                c_out = branch_channels(c_in, branch_reduction(backbone_name, channels[0]))
+                win = branch_window(min(mh, mw), grid)
                 cells = (mh // win) * (mw // win)  # AvgPool2d floors, as the reference's
                 self.branches.append(nn.Sequential(nn.Conv2d(c_in, c_out, 1, bias=False), nn.AvgPool2d(win, win)))
                 self.branch_fcs.append(nn.Linear(c_out * cells, branch_dim))
