@@ -97,6 +97,8 @@ ACTS_ONLY_WHEN: dict[tuple[str, str], Callable[[Any], bool]] = {
     ("psg/*", "data.json"): lambda cfg: cfg.data.name == "psg",
     ("psg/*", "data.max_images"): lambda cfg: cfg.data.name == "psg",
     ("psg/*", "data.val_fraction"): lambda cfg: cfg.data.name == "psg",
+    # PSGTR's pretrained ResNet weights: only with a ResNet backbone (the paper suite's --data resnet50)
+    ("psg/psgtr", "method.backbone_weights"): lambda cfg: cfg.method.backbone != "tiny",
     ("backdoor/*", "attack.alpha"): lambda cfg: cfg.attack.kind == "doorping",
     ("backdoor/*", "attack.topk"): lambda cfg: cfg.attack.kind == "doorping",
     ("backdoor/*", "attack.trigger_*"): lambda cfg: cfg.attack.kind == "doorping",

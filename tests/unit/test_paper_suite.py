@@ -161,6 +161,43 @@ def test_minmax_cifar_ensemble_is_the_papers_four_members() -> None:
     assert cfg.ensemble.models == list(cifar) and run.data == "CIFAR-10"
 
 
+def test_psgtr_backbone_from_a_torchvision_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--data resnet50=`` puts PSGTR on the reference's ImageNet ResNet (method.backbone=timm:<arch>): the prepared
+    file loads strictly, the backbone learns at a tenth of the lr, and the tiny CNN is the fallback."""
+    import torch
+
+    from trustlab.methods.psg import paper as psg_paper
+    from trustlab.methods.psg.config import PSGTRConfig
+    from trustlab.methods.psg.psgtr import PSGTR, PSGTRTrainable
+
+    monkeypatch.setattr(psg_paper, "ARCH", "resnet18")  # resnet50's layout, a fifth of the bytes
+    src = _torchvision_resnet18(tmp_path / "r18.pth")
+    root = tmp_path / "psg"
+    root.mkdir()
+    (root / "psg.json").write_text("{}")  # plan_runs needs only the key; prepare reads the checkpoint
+    data, folder = {"PSG": root, "resnet50": src}, tmp_path / "rep" / "prepared"
+    psg_paper.prepare(data, folder)
+    (made,) = folder.iterdir()
+    runs, _ = plan_runs([PAPERS.get("psg")], data, prepared=folder)
+    psgtr = [r.overrides for _, r in runs if r.recipe == "psg/psgtr"]
+    assert psgtr and all(o["method.backbone"] == "timm:resnet18" and o["method.backbone_weights"] == str(made)
+                         for o in psgtr)
+    assert all("method.backbone" not in r.overrides for _, r in runs if r.recipe == "psg/two-stage")
+    cfg = PSGTRConfig(backbone="timm:resnet18", backbone_weights=str(made))
+    net = PSGTR(5, 3, cfg, image_size=64)
+    assert torch.equal(net.resnet.body.conv1.weight, torch.load(src)["conv1.weight"])  # ImageNet stem, strict load
+    out = net(torch.rand(2, 3, 64, 64))
+    assert out["sub_mask"].shape == (2, cfg.queries, 64, 64) and out["rel"].shape == (2, cfg.queries, 4)
+    groups = PSGTRTrainable(net, torch.zeros(0), [], cfg).configure_optimizers(None).param_groups
+    assert [g["lr"] for g in groups] == [cfg.lr, pytest.approx(cfg.lr * 0.1)]
+    assert sum(len(g["params"]) for g in groups) == len(list(net.parameters()))
+    assert all("method.backbone" not in r.overrides for _, r in plan_runs([PAPERS.get("psg")], {"PSG": root})[0])
+    with pytest.raises(ConfigError, match="method.backbone' must be 'tiny' or a timm ResNet"):
+        PSGTRConfig(backbone="vit")
+    with pytest.raises(ConfigError, match="backbone_weights' needs method.backbone"):
+        PSGTRConfig(backbone_weights=str(made))
+
+
 def test_gmoe_arms_start_from_a_deit_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``--data deit_s=`` (a timm ViT state_dict under 'model', as DeiT's release): prepare() builds each arm from its
     run's config and loads it (GMoE: experts copy the MLP); the run's strict model.weights load takes the file."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from trustlab.errors import ConfigError
 from trustlab.experiment import FitKeysConfig
 
 
@@ -70,6 +71,17 @@ class PSGTRConfig:
     decode: str = "openpsg"  # "openpsg": top entries relabelled to the query's best predicate; "per-query"
     mask_thr: float = 0.5  # [0.85]
     figures: bool = True
+    # "tiny": the 2-block CNN (64 -> 16 px); or a timm ResNet by name ("timm:resnet50" [the reference's R50])
+    backbone: str = "tiny"
+    backbone_weights: str | None = None  # a timm:<resnet> classifier state_dict (the paper suite prepares it)
+
+    def __post_init__(self) -> None:
+        if self.backbone != "tiny" and not self.backbone.startswith("timm:resnet"):
+            raise ConfigError(f"config key 'method.backbone' must be 'tiny' or a timm ResNet ('timm:resnet50'), "
+                              f"got '{self.backbone}'")
+        if self.backbone_weights and self.backbone == "tiny":
+            raise ConfigError("config key 'method.backbone_weights' needs method.backbone=timm:resnet50 (or another "
+                              "timm ResNet); the tiny backbone has no pretrained weights")
 
 
 @dataclass

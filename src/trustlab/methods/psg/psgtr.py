@@ -1,6 +1,7 @@
 """One-stage PSGTR: a tiny DETR whose queries are triplets (Yang et al. 2022; OpenPSG ``psgtr_head``).
 
-A CNN backbone (64 -> 16 px) feeds a transformer encoder (``enc_layers``) and decoder (``dec_layers``)
+A CNN backbone (64 -> 16 px; or a timm ResNet, ``method.backbone=timm:resnet50``, the reference's R50, at 1/32)
+feeds a transformer encoder (``enc_layers``) and decoder (``dec_layers``)
 with ``queries`` learned triplet queries. Each query predicts a subject class and an object class (each
 with a no-object class), a predicate (with a background class 0) and two masks, the dot products of
 subject/object mask embeddings with a full-resolution pixel-feature map (backbone features upsampled and
@@ -45,18 +46,48 @@ def _block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.GroupNorm(4, cout), nn.ReLU(inplace=True))
 
 
+class TimmResNetFeatures(nn.Module):
+    """A timm ResNet (``timm:resnet50``, the reference's R50) as PSGTR's backbone: ``(layer1, layer4)`` maps at 1/4
+    and 1/32 of the input, e.g. 256 and 2048 channels for ResNet-50. ``weights``: the state_dict of trustlab's
+    ``timm:<resnet>`` classifier (what ``bench.paper.timm_init_from_torchvision`` writes from torchvision's ImageNet
+    file), loaded strictly; its head is dropped. The classifier's normalisation (mean = std = 0.5) applies."""
+
+    def __init__(self, name: str, weights: str | None = None) -> None:
+        super().__init__()
+        from trustlab.models import build_model
+
+        net = build_model(name, num_classes=2, input_size=224, weights=weights)
+        self.register_buffer("mean", net.mean.clone(), persistent=False)
+        self.register_buffer("std", net.std.clone(), persistent=False)
+        self.body = net.model
+        self.channels = (self.body.layer1[-1].conv1.in_channels, self.body.num_features)
+        self.stride = 32
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        b = self.body
+        x = (x - self.mean) / self.std
+        x = b.maxpool(b.act1(b.bn1(b.conv1(x))))
+        low = b.layer1(x)
+        return low, b.layer4(b.layer3(b.layer2(low)))
+
+
 class PSGTR(nn.Module):
     def __init__(self, num_classes: int, num_predicates: int, cfg: PSGTRConfig, image_size: int = 64) -> None:
         super().__init__()
         d = cfg.dim
         self.num_classes, self.num_predicates = num_classes, num_predicates
-        self.stem = nn.Sequential(_block(3, 32), _block(32, 48, 2))  # /2
-        self.down = nn.Sequential(_block(48, 64, 2), _block(64, 64))  # /4
-        self.proj = nn.Conv2d(64, d, 1)
+        if cfg.backbone == "tiny":
+            self.stem = nn.Sequential(_block(3, 32), _block(32, 48, 2))  # /2
+            self.down = nn.Sequential(_block(48, 64, 2), _block(64, 64))  # /4
+            low, high, stride = 48, 64, 4
+        else:  # the reference's ResNet (timm's, torchvision's ImageNet weights through the paper suite)
+            self.resnet = TimmResNetFeatures(cfg.backbone, cfg.backbone_weights)
+            (low, high), stride = self.resnet.channels, self.resnet.stride
+        self.proj = nn.Conv2d(high, d, 1)
         self.full = _block(3, 16)  # full-resolution edges for the masks
-        self.pix = nn.Sequential(nn.Conv2d(64 + 48 + 16, d, 1, bias=False), nn.GroupNorm(4, d), nn.ReLU(inplace=True),
-                                 nn.Conv2d(d, d, 1))  # full-resolution mask features
-        n_tok = (image_size // 4) ** 2
+        self.pix = nn.Sequential(nn.Conv2d(high + low + 16, d, 1, bias=False), nn.GroupNorm(4, d),
+                                 nn.ReLU(inplace=True), nn.Conv2d(d, d, 1))  # full-resolution mask features
+        n_tok = max(1, -(-image_size // stride)) ** 2
         self.pos = nn.Parameter(torch.randn(1, n_tok, d) * 0.02)
         enc = nn.TransformerEncoderLayer(d, 4, 2 * d, dropout=0.0, batch_first=True)
         self.encoder = nn.TransformerEncoder(enc, cfg.enc_layers)
@@ -73,8 +104,11 @@ class PSGTR(nn.Module):
     def forward(self, x: Tensor, aux: bool = False) -> dict[str, Any]:
         """Predictions of the last decoder layer; with ``aux`` also ``"aux"``: those of the earlier layers
         (DETR's auxiliary losses, as in the reference)."""
-        s = self.stem(x)
-        f = self.down(s)
+        if hasattr(self, "resnet"):
+            s, f = self.resnet(x)
+        else:
+            s = self.stem(x)
+            f = self.down(s)
         b = f.shape[0]
         tok = self.proj(f).flatten(2).transpose(1, 2) + self.pos[:, : f.shape[2] * f.shape[3]]
         mem = self.encoder(tok)
@@ -269,7 +303,13 @@ class PSGTRTrainable(nn.Module):
         return self.net(x)["rel"]
 
     def configure_optimizers(self, cfg: Any) -> torch.optim.Optimizer:
-        return torch.optim.AdamW(self.net.parameters(), lr=self.m.lr, weight_decay=1e-4)
+        if not hasattr(self.net, "resnet"):
+            return torch.optim.AdamW(self.net.parameters(), lr=self.m.lr, weight_decay=1e-4)
+        # the reference's pretrained backbone learns at a tenth of the rest (lr 1e-4, backbone lr_mult 0.1)
+        body = set(map(id, self.net.resnet.parameters()))
+        rest = [p for p in self.net.parameters() if id(p) not in body]
+        groups = [{"params": rest}, {"params": list(self.net.resnet.parameters()), "lr": self.m.lr * 0.1}]
+        return torch.optim.AdamW(groups, lr=self.m.lr, weight_decay=1e-4)
 
     def configure_scheduler(self, optimizer: torch.optim.Optimizer, cfg: Any, steps_per_epoch: int) -> Any:
         steps = cfg.epochs * steps_per_epoch
