@@ -65,7 +65,11 @@ def test_an_interval_below_the_effect_of_interest_fails_the_claim(gated_claim) -
     small = _result(ok, diffs=(-0.01, 0.012, 0.002))  # straddles 0, high end well below the effect 0.05
     assert small.interval[0] < 0 < small.interval[1] < 0.05
     assert small.verdict == "FAIL" and not small.passed
-    assert "FAIL by the effect of interest" in small.notes and "below the effect of interest 0.05" in small.notes
+    assert "FAIL by the effect of interest" in small.notes and f"{small.interval[1]:+.4g} < 0.05" in small.notes
+    from trustlab.report.bench_report import reason
+
+    assert reason(small.to_dict()).startswith("by the effect of interest: interval high end")  # the report says why
+    assert reason(_result(ok, diffs=(-0.1, -0.12, -0.11)).to_dict()) == ""  # a FAIL below zero needs no rule named
     wide = _result(ok, diffs=(-0.2, 0.3, 0.01))  # straddles 0 and reaches past the effect: nothing ruled out
     assert wide.verdict == "INCONCLUSIVE" and wide.interval[1] > 0.05 and "effect of interest" not in wide.notes
     assert "effect of interest" not in _result(ok).notes  # PASS well above the effect: no note

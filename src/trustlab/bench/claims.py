@@ -175,12 +175,11 @@ def decide_with_effect(diffs: Sequence[float], effect: float | None, min_seeds: 
     if effect is None or len(diffs) < min_seeds or len(iv) != 2 or iv[1] != iv[1] or not iv[1] < effect:
         return verdict, iv, ""
     if verdict == "INCONCLUSIVE":
-        return "FAIL", iv, (f"FAIL by the effect of interest: the interval's high end {iv[1]:+.4g} is below the "
-                            f"effect of interest {effect:g}, so a margin as large as the paper's (scaled here) is "
-                            "ruled out; the sign alone is undecided")
+        return "FAIL", iv, (f"FAIL by the effect of interest: interval high end {iv[1]:+.4g} < {effect:g}, the "
+                            "paper's (scaled) margin is ruled out; the sign alone is undecided")
     if verdict == "PASS":
         return verdict, iv, (f"the sign holds, but the interval's high end {iv[1]:+.4g} is below the effect of "
-                             f"interest {effect:g}: a smaller margin than the paper's (scaled here)")
+                             f"interest {effect:g}: a smaller margin than the paper's (scaled)")
     return verdict, iv, ""
 
 

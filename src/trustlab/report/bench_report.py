@@ -90,8 +90,17 @@ def verdict(claim: Mapping[str, Any]) -> str:
     return v if v in VERDICTS else ("PASS" if claim.get("passed") else "FAIL")
 
 
+EFFECT_FAIL = "FAIL by the effect of interest"  # the note bench.claims.decide_with_effect writes
+
+
 def reason(claim: Mapping[str, Any]) -> str:
-    """Why an INVALID claim could not be tested (its failed preconditions, one line), else ""."""
+    """Why an INVALID claim could not be tested (its failed preconditions, one line); for a FAIL decided by the
+    effect of interest (an interval that straddles zero but lies below the paper's scaled effect), that rule's
+    note; else ""."""
+    if verdict(claim) == "FAIL":
+        notes = " ".join(str(claim.get("notes") or "").split())
+        at = notes.find(EFFECT_FAIL)
+        return notes[at + len("FAIL "):].split(";")[0] if at >= 0 else ""
     if verdict(claim) != "INVALID":
         return ""
     text = " ".join(str(claim.get("reason") or "").split())
