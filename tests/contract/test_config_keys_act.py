@@ -99,23 +99,30 @@ ACTS_ONLY_WHEN: dict[tuple[str, str], Callable[[Any], bool]] = {
     ("psg/*", "data.val_fraction"): lambda cfg: cfg.data.name == "psg",
     # PSGTR's pretrained ResNet weights: only with a ResNet backbone (the paper suite's --data resnet50)
     ("psg/psgtr", "method.backbone_weights"): lambda cfg: cfg.method.backbone != "tiny",
+    # (the first matching entry decides: trigger_batch before the attack.trigger_* glob)
+    ("backdoor/*", "attack.trigger_batch"): lambda cfg: (cfg.attack.kind == "doorping"
+                                                        and cfg.attack.trigger_input == "poisoned"),
     ("backdoor/*", "attack.alpha"): lambda cfg: cfg.attack.kind == "doorping",
     ("backdoor/*", "attack.topk"): lambda cfg: cfg.attack.kind == "doorping",
     ("backdoor/*", "attack.trigger_*"): lambda cfg: cfg.attack.kind == "doorping",
-    ("backdoor/*", "attack.trigger_batch"): lambda cfg: (cfg.attack.kind == "doorping"
-                                                        and cfg.attack.trigger_input == "poisoned"),
     # distill/* run clean (attack.kind=none); --set attack.kind=naive|doorping poisons the data as backdoor/* do
     # (distill/full-data with attack.kind=naive is the BadNets control of doorping's defense claims)
     ("distill/*", "attack.portion"): lambda cfg: cfg.attack.kind != "none",
     ("distill/*", "attack.alpha"): lambda cfg: cfg.attack.kind == "doorping",
     ("distill/*", "attack.topk"): lambda cfg: cfg.attack.kind == "doorping",
     ("distill/*", "attack.trigger_*"): lambda cfg: cfg.attack.kind == "doorping",
+    # doorping's data.root: the torchvision-stored sources (tv-*) are read from it, the grey ones are embedded
+    ("backdoor/*", "data.root"): lambda cfg: cfg.data.name.startswith("tv-"),
+    ("distill/*", "data.root"): lambda cfg: cfg.data.name.startswith("tv-"),
+    # doorping's train: section is TrainConfig without eval_every (FreshTrainConfig): TrainConfig's rules apply
+    **{(r, f"train.{k}"): (lambda cfg, k=k: SECTION_ACTS_ONLY_WHEN[(TrainConfig, k)](cfg.train))
+       for r in ("backdoor/*", "distill/*") for (cls, k) in SECTION_ACTS_ONLY_WHEN if cls is TrainConfig},
+    # distill/full-data trains on the (poisoned) real data: the distillation settings act with distill.method set
+    ("distill/full-data", "distill.*"): lambda cfg: cfg.distill.method != "none",
     # peerpl: the confusion-matrix noise reads its matrix, or builds a uniform one from weight when none is given
     ("peerpl/*", "noise.matrix"): lambda cfg: cfg.noise.kind == "confusion",
     ("peerpl/*", "noise.weight"): lambda cfg: cfg.noise.kind == "confusion" and cfg.noise.matrix is None,
 }
-
-_DOORPING_UNUSED = ("data.augment", "data.num_workers", "data.target", "train.eval_every")
 
 # Keys no code path reads today, by recipe (exact names), each group with its reason. Issue 24 item 1 removes them
 # or makes them act; an entry that is read now fails the test, so the list only shrinks.
@@ -133,13 +140,6 @@ KNOWN_UNREAD: dict[str, tuple[str, ...]] = {
     # the attack recipes load 28 px grey sets (mnist5k / fashion-mnist) and train victims without evaluation
     **{r: ("data.augment", "data.image_size", "data.num_workers", "data.target", "train.eval_every")
        for r in ("attack/ensemble", "attack/eot", "attack/universal", "attack/minmax-at")},
-    # doorping: no augmentation/workers/domains on mnist5k, evaluation models train without a val split
-    **{f"backdoor/{k}-{m}": _DOORPING_UNUSED for k in ("naive", "doorping") for m in ("dc", "dd", "dm", "dsa")},
-    **{f"backdoor/doorping-{m}#": ("attack.trigger_batch",) for m in ("dc", "dd", "dm", "dsa")},  # trigger_input
-    # distill/*: as backdoor/* (their attack keys act with attack.kind set: ACTS_ONLY_WHEN)
-    **{f"distill/{m}": _DOORPING_UNUSED for m in ("dc", "dd", "dm", "dsa", "full-data")},
-    "distill/full-data#": ("distill.batch_real", "distill.checkpoint_every", "distill.clamp", "distill.ipc",
-                           "distill.iterations", "distill.log_every"),
     # ood/folder: the ID set is the user's folder (its size and splits come from data.*), not the embedded one
     "ood/folder": ("data.name", "ood.id_val", "ood.max_test", "ood.ood_size"),
     "ood/nd": ("split.splits",),  # ND uses the first split

@@ -9,10 +9,12 @@ model's own (x - 0.5) / 0.5; ``lr_img`` defaults are rescaled by that factor (se
 
 Recipe config sections::
 
-    data:    DataConfig   (name mnist5k | fashion-mnist, image_size 28, batch_size = eval batch, max_per_domain)
+    data:    DistillDataConfig (name mnist5k | fashion-mnist | tv-* with root, image_size, batch_size = eval batch,
+                                max_per_domain, split_seed: only the keys a run reads)
     model:   ModelConfig  (small_cnn, the DC ConvNet with instance norm; width 1.0 = 128 channels)
     net:     NetConfig    (small_cnn's norm and hidden layer: the DC papers' net or baadd's)
-    train:   TrainConfig  (how fresh models are trained on the distilled set: SGD 0.01, 300 epochs, step decay)
+    train:   FreshTrainConfig (how fresh models are trained on the distilled set: SGD 0.01, 300 epochs, step
+                               decay; TrainConfig without eval_every: they train without a validation pass)
     distill: DistillConfig
     attack:  AttackConfig
     eval:    EvalConfig
@@ -21,10 +23,11 @@ Recipe config sections::
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, get_type_hints
 
-from trustlab.experiment import DataConfig, ModelConfig, TrainConfig
+from trustlab.experiment import ModelConfig, TrainConfig
 
 DISTILL_METHODS = ("dc", "dsa", "dm", "dd", "none")
 ATTACKS = ("none", "naive", "doorping")
@@ -183,6 +186,32 @@ class NetConfig:
     hidden: int = 0  # units of a hidden Linear+ReLU before the head (0: none)
 
 
+@dataclass
+class DistillDataConfig:
+    """The source dataset of a distillation (``data.load_source``): only the keys a run reads."""
+
+    name: str = "mnist5k"  # mnist5k | fashion-mnist | tv-cifar10 | tv-svhn | tv-stl10 | tv-fashion-mnist | ...
+    root: str | None = None  # the torchvision-stored sets (tv-*): the folder torchvision.datasets wrote them to
+    image_size: int = 32
+    batch_size: int = 64  # of the fresh models' training
+    max_per_domain: int | None = None  # class-stratified subsample of the training images
+    split_seed: int = 0  # of that subsample, the validation hold-out and the test order
+
+
+def _without(cls: type, drop: set[str], name: str, doc: str) -> Any:
+    """A dataclass with ``cls``'s fields (types, defaults, checks) except ``drop``."""
+    hints = get_type_hints(cls)
+    specs = [(f.name, hints[f.name], field(default=f.default) if f.default_factory is dataclasses.MISSING
+              else field(default_factory=f.default_factory)) for f in dataclasses.fields(cls) if f.name not in drop]
+    return dataclasses.make_dataclass(name, specs, namespace={"__post_init__": cls.__post_init__, "__doc__": doc,
+                                                              "__module__": __name__})
+
+
+# fresh models train on the distilled set without a validation pass, so eval_every would be accepted and ignored
+FreshTrainConfig = _without(TrainConfig, {"eval_every"}, "FreshTrainConfig",
+                            "TrainConfig without eval_every: how the fresh models train (no validation pass).")
+
+
 # the two networks by name: the DC papers' ConvNet and the backdoor reference's (baadd)
 NETS: dict[str, NetConfig] = {"dc": NetConfig(), "reference": NetConfig(norm="none", hidden=192)}
 
@@ -191,10 +220,10 @@ NETS: dict[str, NetConfig] = {"dc": NetConfig(), "reference": NetConfig(norm="no
 class DoorpingRecipeConfig:
     """The config of every ``distill/*`` and ``backdoor/*`` recipe."""
 
-    data: DataConfig = field(default_factory=DataConfig)
+    data: DistillDataConfig = field(default_factory=DistillDataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     net: NetConfig = field(default_factory=NetConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    train: FreshTrainConfig = field(default_factory=FreshTrainConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
     attack: AttackConfig = field(default_factory=AttackConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)

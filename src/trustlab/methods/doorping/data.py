@@ -39,6 +39,7 @@ from torch.utils.data import Dataset
 from trustlab.data.base import DGData
 from trustlab.errors import DataError
 from trustlab.experiment import DataConfig
+from trustlab.methods.doorping.config import DistillDataConfig
 from trustlab.registry import DATASETS
 from trustlab.runs import atomic
 
@@ -121,7 +122,10 @@ def source_names() -> tuple[str, ...]:
     return (*SOURCES, *READERS)
 
 
-def _arrays(cfg: DataConfig) -> tuple[str, list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+Arrays = tuple[str, list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # name, classes, x/y train, x/y test
+
+
+def _arrays(cfg: DataConfig | DistillDataConfig) -> Arrays:
     if cfg.name in SOURCES:
         s = _grey(cfg.name)
         return s.name, list(s.classes), s.x_train, s.y_train, s.x_test, s.y_test
@@ -133,7 +137,7 @@ def _arrays(cfg: DataConfig) -> tuple[str, list[str], np.ndarray, np.ndarray, np
     return cfg.name, list(classes), x_tr, y_tr, x_te, y_te
 
 
-def load_source(cfg: DataConfig) -> Source:
+def load_source(cfg: DataConfig | DistillDataConfig) -> Source:
     """``cfg.name`` (:func:`source_names`) -> :class:`Source` (DataError when unknown or missing)."""
     if cfg.image_size < 8:
         raise DataError(f"data.image_size must be >= 8, got {cfg.image_size}")
