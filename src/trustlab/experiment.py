@@ -11,8 +11,9 @@ A recipe's config is a dataclass with (some of) these sections plus its method's
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, get_type_hints
 
 from trustlab.errors import ConfigError
 
@@ -102,3 +103,23 @@ class TrainConfig:
         if self.schedule == "onecycle" and (self.warmup_epochs or self.warmup_steps):
             raise ConfigError("train.schedule=onecycle warms up by itself (train.pct_start); "
                               "set train.warmup_epochs=0 and train.warmup_steps=0")
+
+
+def section_without(cls: type, drop: set[str], name: str, doc: str, module: str = __name__) -> Any:
+    """A config section with ``cls``'s fields (types, defaults, ``__post_init__`` checks) except ``drop``, for
+    recipes that never read those keys (a key accepted and ignored is not there). Assign it to a module-level
+    name equal to ``name`` in ``module`` (pickling finds it there)."""
+    hints = get_type_hints(cls)
+    specs = [(f.name, hints[f.name], dataclasses.field(default=f.default) if f.default_factory is dataclasses.MISSING
+              else dataclasses.field(default_factory=f.default_factory))
+             for f in dataclasses.fields(cls) if f.name not in drop]
+    namespace = {"__doc__": doc, "__module__": module}
+    if hasattr(cls, "__post_init__"):
+        namespace["__post_init__"] = cls.__post_init__
+    return dataclasses.make_dataclass(name, specs, namespace=namespace)
+
+
+# The train: section of recipes whose models train without a validation pass (fit gets no evaluator, so
+# eval_every would be accepted and ignored): doorping's fresh models, min-max's victims.
+NoEvalTrainConfig = section_without(TrainConfig, {"eval_every"}, "NoEvalTrainConfig",
+                                    "TrainConfig without eval_every: models trained without a validation pass.")
