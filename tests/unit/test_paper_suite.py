@@ -37,7 +37,9 @@ def test_every_protocol_is_registered_with_its_data_and_paper() -> None:
 def test_plan_overview_without_data(tmp_path: Path) -> None:
     text = run_paper({}, out_root=tmp_path, plan=True)
     assert "okd" in text and "gmoe" in text and "peerpl" in text and "GPU-hours" in text and "estimate" in text
-    assert "not wired" in text  # coop, ood, doorping, advsim say why
+    empty = [p.id for _, p in PAPERS.items() if not p.runs(paper.placeholders([p]), p.seeds)]
+    assert all(f"{pid}: not wired" in text for pid in empty)  # a protocol without runs says why (none is left)
+    assert any(ln.startswith("advsim ") and "advsim/highway" in ln for ln in text.splitlines())  # highway-env runs
     assert any(ln.startswith("  okd: ") and "GPU-hours" in ln for ln in text.splitlines())  # per-protocol total
     assert not any(tmp_path.iterdir())  # the plan writes nothing
 
