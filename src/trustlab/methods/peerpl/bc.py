@@ -51,14 +51,14 @@ def load_demos(path: str | Path, env_id: str) -> dict[str, np.ndarray]:
                             "save with numpy.savez(path, obs=..., actions=...)")
     obs_shape, n_actions = check_discrete(env_id)
     obs, act = data["obs"], data["actions"]
-    if obs.ndim != 2 or obs.shape[1:] != obs_shape:
+    if obs.ndim != 1 + len(obs_shape) or obs.shape[1:] != obs_shape:
         raise DataError(f"demonstrations '{p}': observations have shape {obs.shape[1:]}, but '{env_id}' "
                         f"observes {obs_shape}; record them on the same environment")
     if act.ndim != 1 or len(act) != len(obs):
         raise DataError(f"demonstrations '{p}': actions must be a vector of {len(obs)} ints, got shape {act.shape}")
     if len(act) == 0 or act.min() < 0 or act.max() >= n_actions or not np.all(np.equal(np.mod(act, 1), 0)):
         raise DataError(f"demonstrations '{p}': actions must be integers in [0, {n_actions}) for '{env_id}'")
-    data["obs"] = obs.astype(np.float32)
+    data["obs"] = obs if obs.dtype == np.uint8 and len(obs_shape) == 3 else obs.astype(np.float32)  # frames: uint8
     data["actions"] = act.astype(np.int64)
     return data
 
@@ -173,6 +173,8 @@ def clone(cfg: BCRecipeConfig, demos: dict[str, np.ndarray], record: Any) -> dic
     venv.close()
     policy = learner.policy
     obs = th.as_tensor(demos["obs"])
+    if obs.ndim == 4 and tuple(obs.shape[1:]) != tuple(policy.observation_space.shape):
+        obs = obs.permute(0, 3, 1, 2)  # frames (N, H, W, C) -> the CNN's channels first (SB3 transposes images)
     act = th.as_tensor(demos["actions"])
     gen = th.Generator().manual_seed(seed)
     evals_at = set(np.unique(np.linspace(0, cfg.bc.epochs, min(cfg.train.curve_points, cfg.bc.epochs) + 1)
@@ -192,8 +194,13 @@ def clone(cfg: BCRecipeConfig, demos: dict[str, np.ndarray], record: Any) -> dic
         evaluator=curve, record=record, quiet=True, generator=th.Generator())
     final = run_eval(cfg.train.eval_episodes, 10_000)
     with th.no_grad():
-        agree = float((policy_logits(policy, obs.to(policy.device)).argmax(1) == act.to(policy.device))
-                      .float().mean())
+        if obs.ndim == 2:
+            agree = float((policy_logits(policy, obs.to(policy.device)).argmax(1) == act.to(policy.device))
+                          .float().mean())
+        else:  # frames: in chunks (a CNN over 1e5 frame stacks at once does not fit)
+            hits = sum(int((policy_logits(policy, obs[i:i + 1024].to(policy.device)).argmax(1)
+                            == act[i:i + 1024].to(policy.device)).sum()) for i in range(0, len(act), 1024))
+            agree = hits / len(act)
     return {"eval_return": float(np.mean(final)), "eval_return_std": float(np.std(final)),
             "curve_epochs": [e for e, _ in curve.curve], "curve": [r for _, r in curve.curve],
             "train_agreement": agree, "bc_seconds": time.perf_counter() - t0}

@@ -2,7 +2,8 @@
 
 PeerPL setting 3 (Wang et al., NeurIPS 2021; reference ``bc-cotrain/stable_baselines/ppo2/copier.py``).
 Agents A and B are SB3 PPO agents whose features extractor zeroes one observation feature each
-(``cotrain.masks``; the reference's MLP views hide feature 1 ('even') and feature 0 ('odd')). Every update:
+(``cotrain.masks``; the reference's MLP views hide feature 1 ('even') and feature 0 ('odd')); on Atari frames
+each sees every other pixel (``cotrain.masks`` = the hidden pixel parity, :func:`.policies.masked_cnn`). Every update:
 each agent takes one PPO update on its own rollout; then (``mode=cotrain``) each takes ``repeat`` cloning
 steps on the *other* agent's last rollout (its observations and sampled actions) with the peer loss
 ``CE - xi(t) * CE_peer`` (:func:`.policies.peer_cloning_loss`), using its own PPO optimizer.
@@ -55,7 +56,11 @@ def run_cotrain(cfg: CotrainRecipeConfig, record: Any) -> dict[str, Any]:
 
     obs_shape, _ = check_discrete(cfg.env.id)
     c = cfg.cotrain
-    if len(c.masks) != 2 or any(not 0 <= m < int(np.prod(obs_shape)) for m in c.masks):
+    if len(obs_shape) == 3:  # frames: each agent sees every other pixel (the reference's CNN views)
+        if len(c.masks) != 2 or any(m not in (0, 1) for m in c.masks):
+            raise ConfigError(f"config key 'cotrain.masks': on image observations two pixel parities in {{0, 1}} "
+                              f"(the pixels each agent does not see), got {c.masks}")
+    elif len(c.masks) != 2 or any(not 0 <= m < int(np.prod(obs_shape)) for m in c.masks):
         raise ConfigError(f"config key 'cotrain.masks': two feature indices in [0, {int(np.prod(obs_shape))}) "
                           f"(one hidden from each agent), got {c.masks}")
     seed = cfg.train.seed

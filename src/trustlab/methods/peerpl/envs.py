@@ -3,6 +3,12 @@
 Every env is ``wrapper(Monitor(gym.make(id)))``: the SB3 ``Monitor`` sits *below* any reward-noise wrapper,
 so the episode returns it reports (``info['episode']``) are the true, noise-free returns, whatever the agent
 is trained on. ``EpisodeLog`` collects them with the global step at which each episode ended.
+
+Atari ids (``PongNoFrameskip-v4``, ``ALE/Pong-v5``, ...; the optional ``ale-py`` package, ``pip install
+trustlab[atari]``, whose wheel ships the ROMs) get the preprocessing of the reference's ``make_atari_env`` +
+``VecFrameStack(4)``: ``AtariWrapper(Monitor(env))`` (30 no-op starts, max-pool over a 4-frame skip, end of a life
+ends a training episode, FIRE on reset, 84x84 grey, rewards clipped to their sign) and 4 stacked frames, so the
+observation is ``(84, 84, 4)`` uint8. The Monitor below it still logs the true, unclipped score of whole games.
 """
 
 from __future__ import annotations
@@ -56,11 +62,45 @@ class EnvConfig:
             raise ConfigError(f"config key 'env.n_envs': must be at least 1, got {self.n_envs}")
 
 
+ATARI_FRAMES = 4  # stacked frames (the reference's VecFrameStack(env, 4))
+ATARI_SIZE = 84  # AtariWrapper's grey square (pixels)
+
+
+def _looks_atari(env_id: str) -> bool:
+    return env_id.startswith("ALE/") or "NoFrameskip" in env_id or env_id.split("-")[0].endswith("Deterministic")
+
+
+def _register_atari(env_id: str) -> None:
+    """Register ale-py's envs with gymnasium (gymnasium >= 1.0 does not import it by itself)."""
+    import gymnasium as gym
+
+    try:
+        import ale_py
+    except ImportError:
+        raise ConfigError(f"config key 'env.id': '{env_id}' is an Atari game; it needs the optional ale-py package "
+                          "(its wheel ships the ROMs): pip install 'trustlab[atari]'") from None
+    gym.register_envs(ale_py)
+
+
+def is_atari(env_id: str) -> bool:
+    """Whether ``env_id`` is one of ale-py's Atari games (it gets the Atari preprocessing)."""
+    import gymnasium as gym
+
+    if _looks_atari(env_id):
+        _register_atari(env_id)
+    try:
+        return "ale_py" in str(gym.spec(env_id).entry_point)
+    except gym.error.Error:
+        return False
+
+
 def check_env_id(env_id: str) -> str:
     """The id must be registered in gymnasium (a clear error with a suggestion otherwise)."""
     import gymnasium as gym
 
     _register_one_hot()
+    if _looks_atari(env_id):
+        _register_atari(env_id)
     try:
         gym.spec(env_id)
     except gym.error.Error:
@@ -71,10 +111,15 @@ def check_env_id(env_id: str) -> str:
 
 
 def check_discrete(env_id: str) -> tuple[tuple[int, ...], int]:
-    """Observation shape and number of actions; PeerPL's DQN/BC/co-training need Box obs + Discrete actions."""
+    """Observation shape (as the agent sees it) and number of actions; PeerPL's DQN/BC/co-training need Box obs +
+    Discrete actions. Atari games: ``(84, 84, 4)`` after the preprocessing."""
     import gymnasium as gym
 
     env = gym.make(check_env_id(env_id))
+    if is_atari(env_id):
+        n = int(env.action_space.n)
+        env.close()
+        return (ATARI_SIZE, ATARI_SIZE, ATARI_FRAMES), n
     try:
         if not isinstance(env.action_space, gym.spaces.Discrete):
             raise ConfigError(f"config key 'env.id': '{env_id}' has a {type(env.action_space).__name__} action space; "
@@ -87,25 +132,31 @@ def check_discrete(env_id: str) -> tuple[tuple[int, ...], int]:
 
 
 def make_vec(cfg: EnvConfig, seed: int, wrapper: Callable[[Any, int], Any] | None = None, n_envs: int | None = None):
-    """A ``DummyVecEnv`` of ``n_envs`` (default ``cfg.n_envs``) copies, each ``wrapper(Monitor(env), rank)``."""
+    """A ``DummyVecEnv`` of ``n_envs`` (default ``cfg.n_envs``) copies, each ``wrapper(Monitor(env), rank)``;
+    Atari games: ``wrapper(AtariWrapper(Monitor(env)), rank)``, 4 frames stacked (module docstring)."""
     import gymnasium as gym
     from stable_baselines3.common.monitor import Monitor
-    from stable_baselines3.common.vec_env import DummyVecEnv
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack
 
     check_env_id(cfg.id)
     if cfg.n_envs < 1:
         raise ConfigError(f"config key 'env.n_envs': must be at least 1, got {cfg.n_envs}")
     kwargs = {} if cfg.max_episode_steps is None else {"max_episode_steps": cfg.max_episode_steps}
+    atari = is_atari(cfg.id)
 
     def thunk(rank: int):
         def make():
             env = Monitor(gym.make(cfg.id, **kwargs))
+            if atari:
+                from stable_baselines3.common.atari_wrappers import AtariWrapper
+
+                env = AtariWrapper(env, screen_size=ATARI_SIZE)
             return wrapper(env, rank) if wrapper is not None else env
         return make
 
     venv = DummyVecEnv([thunk(r) for r in range(n_envs or cfg.n_envs)])
     venv.seed(seed)
-    return venv
+    return VecFrameStack(venv, ATARI_FRAMES) if atari else venv
 
 
 @dataclass
@@ -148,9 +199,9 @@ def evaluate(policy_fn: Callable[[np.ndarray], np.ndarray], cfg: EnvConfig, epis
         done = np.zeros(episodes, dtype=bool)
         out = np.zeros(episodes)
         while not done.all():
-            obs, _, dones, infos = venv.step(policy_fn(obs))
-            for i, (d, info) in enumerate(zip(dones, infos)):
-                if d and not done[i]:
+            obs, _, _, infos = venv.step(policy_fn(obs))
+            for i, info in enumerate(infos):
+                if "episode" in info and not done[i]:  # a whole game (an Atari life lost ends no episode here)
                     done[i] = True
                     out[i] = info["episode"]["r"]
         return out.tolist()

@@ -55,15 +55,40 @@ def masked_extractor():
     return MaskedFlatten
 
 
-def make_ppo(ppo_cfg: Any, venv: Any, seed: int, device: str = "cpu", hide: Sequence[int] | None = None):
-    """An SB3 PPO with the config's arguments; ``hide`` = observation features this agent does not see."""
-    from stable_baselines3 import PPO
+def masked_cnn():
+    """SB3's Nature CNN (the reference's ``nature_cnn``) on a pixel view: the pixels whose flat index per frame
+    (row-major, ``h * W + w``) has parity ``hide`` are zeroed, the reference's CNN views ('even' hides parity 0,
+    'odd' parity 1)."""
+    import gymnasium as gym
+    from stable_baselines3.common.torch_layers import NatureCNN
 
+    class MaskedNatureCNN(NatureCNN):
+        def __init__(self, observation_space: gym.spaces.Box, features_dim: int = 512, hide: int = 0) -> None:
+            super().__init__(observation_space, features_dim)
+            _, h, w = observation_space.shape  # channels first (SB3 transposes image observations)
+            keep = (th.arange(h * w) % 2 != int(hide)).float().view(1, 1, h, w)
+            self.register_buffer("mask", keep)
+
+        def forward(self, observations: th.Tensor) -> th.Tensor:
+            return super().forward(observations * self.mask)
+
+    return MaskedNatureCNN
+
+
+def make_ppo(ppo_cfg: Any, venv: Any, seed: int, device: str = "cpu", hide: Sequence[int] | None = None):
+    """An SB3 PPO with the config's arguments; ``hide`` = observation features this agent does not see (on image
+    observations: the parity of the pixels it does not see, :func:`masked_cnn`). Image observations (Atari) get
+    SB3's ``CnnPolicy`` (Nature CNN), vectors its ``MlpPolicy``."""
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.preprocessing import is_image_space
+
+    image = is_image_space(venv.observation_space)
     kwargs: dict[str, Any] = {"net_arch": list(ppo_cfg.net_arch)}
     if hide is not None:
-        kwargs["features_extractor_class"] = masked_extractor()
-        kwargs["features_extractor_kwargs"] = {"hide": list(hide)}
-    return PPO("MlpPolicy", venv, n_steps=ppo_cfg.n_steps, batch_size=ppo_cfg.batch_size, n_epochs=ppo_cfg.n_epochs,
+        kwargs["features_extractor_class"] = masked_cnn() if image else masked_extractor()
+        kwargs["features_extractor_kwargs"] = {"hide": int(hide[0]) if image else list(hide)}
+    return PPO("CnnPolicy" if image else "MlpPolicy", venv, n_steps=ppo_cfg.n_steps, batch_size=ppo_cfg.batch_size,
+               n_epochs=ppo_cfg.n_epochs,
                learning_rate=ppo_cfg.learning_rate, clip_range=ppo_cfg.clip_range, ent_coef=ppo_cfg.ent_coef,
                gae_lambda=ppo_cfg.gae_lambda, gamma=ppo_cfg.gamma, policy_kwargs=kwargs, seed=seed, device=device,
                verbose=0)
@@ -89,12 +114,14 @@ def record_demos(policy: Any, env_cfg: Any, episodes: int, seed: int,
             live = ~done
             obs_l.append(obs[live].copy())
             act_l.append(np.asarray(act)[live].copy())
-            obs, _, dones, infos = venv.step(act)
-            for i, (d, info) in enumerate(zip(dones, infos)):
-                if d and not done[i]:
+            obs, _, _, infos = venv.step(act)
+            for i, info in enumerate(infos):
+                if "episode" in info and not done[i]:  # a whole game (an Atari life lost ends no episode here)
                     done[i] = True
                     returns[i] = info["episode"]["r"]
     finally:
         venv.close()
-    return {"obs": np.concatenate(obs_l).astype(np.float32), "actions": np.concatenate(act_l).astype(np.int64),
-            "episode_returns": returns}
+    obs_all = np.concatenate(obs_l)
+    # frames stay uint8 (an 84x84x4 float32 frame stack is 113 kB; 100 Atari games are ~1e5 of them)
+    return {"obs": obs_all if obs_all.dtype == np.uint8 else obs_all.astype(np.float32),
+            "actions": np.concatenate(act_l).astype(np.int64), "episode_returns": returns}
