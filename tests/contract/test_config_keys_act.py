@@ -114,9 +114,14 @@ ACTS_ONLY_WHEN: dict[tuple[str, str], Callable[[Any], bool]] = {
     # doorping's data.root: the torchvision-stored sources (tv-*) are read from it, the grey ones are embedded
     ("backdoor/*", "data.root"): lambda cfg: cfg.data.name.startswith("tv-"),
     ("distill/*", "data.root"): lambda cfg: cfg.data.name.startswith("tv-"),
-    # doorping's train: section is TrainConfig without eval_every (FreshTrainConfig): TrainConfig's rules apply
+    # doorping's and min-max's train: section is NoEvalTrainConfig (TrainConfig without eval_every): TrainConfig's
+    # rules apply
     **{(r, f"train.{k}"): (lambda cfg, k=k: SECTION_ACTS_ONLY_WHEN[(TrainConfig, k)](cfg.train))
-       for r in ("backdoor/*", "distill/*") for (cls, k) in SECTION_ACTS_ONLY_WHEN if cls is TrainConfig},
+       for r in ("backdoor/*", "distill/*", "attack/*") for (cls, k) in SECTION_ACTS_ONLY_WHEN if cls is TrainConfig},
+    # min-max's attack recipes (AttackDataConfig): a grey set (mnist5k, fashion-mnist) is read at 28 px from name,
+    # max_per_domain and split_seed; any other registered dataset also reads these (folder / torchvision keys)
+    **{("attack/*", f"data.{k}"): (lambda cfg: cfg.data.name not in ("mnist5k", "fashion-mnist"))
+       for k in ("root", "target", "image_size", "skip_corrupt", "val_fraction", "test_fraction")},
     # distill/full-data trains on the (poisoned) real data: the distillation settings act with distill.method set
     ("distill/full-data", "distill.*"): lambda cfg: cfg.distill.method != "none",
     # peerpl: the confusion-matrix noise reads its matrix, or builds a uniform one from weight when none is given
@@ -137,9 +142,6 @@ KNOWN_UNREAD: dict[str, tuple[str, ...]] = {
            "data.split_seed", "data.target") for r in ("coop/fewshot", "coop/dg")},
     "coop/fewshot#": ("fewshot.dg_task", "fewshot.source"),
     "coop/dg#": ("fewshot.linear_probe", "fewshot.tasks"),
-    # the attack recipes load 28 px grey sets (mnist5k / fashion-mnist) and train victims without evaluation
-    **{r: ("data.augment", "data.image_size", "data.num_workers", "data.target", "train.eval_every")
-       for r in ("attack/ensemble", "attack/eot", "attack/universal", "attack/minmax-at")},
     # ood/folder: the ID set is the user's folder (its size and splits come from data.*), not the embedded one
     "ood/folder": ("data.name", "ood.id_val", "ood.max_test", "ood.ood_size"),
     "ood/nd": ("split.splits",),  # ND uses the first split

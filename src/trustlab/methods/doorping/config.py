@@ -13,8 +13,8 @@ Recipe config sections::
                                 max_per_domain, split_seed: only the keys a run reads)
     model:   ModelConfig  (small_cnn, the DC ConvNet with instance norm; width 1.0 = 128 channels)
     net:     NetConfig    (small_cnn's norm and hidden layer: the DC papers' net or baadd's)
-    train:   FreshTrainConfig (how fresh models are trained on the distilled set: SGD 0.01, 300 epochs, step
-                               decay; TrainConfig without eval_every: they train without a validation pass)
+    train:   NoEvalTrainConfig (how fresh models are trained on the distilled set: SGD 0.01, 300 epochs, step
+                                decay; TrainConfig without eval_every: they train without a validation pass)
     distill: DistillConfig
     attack:  AttackConfig
     eval:    EvalConfig
@@ -23,11 +23,10 @@ Recipe config sections::
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_type_hints
+from typing import Literal
 
-from trustlab.experiment import ModelConfig, TrainConfig
+from trustlab.experiment import ModelConfig, NoEvalTrainConfig
 
 DISTILL_METHODS = ("dc", "dsa", "dm", "dd", "none")
 ATTACKS = ("none", "naive", "doorping")
@@ -198,20 +197,6 @@ class DistillDataConfig:
     split_seed: int = 0  # of that subsample, the validation hold-out and the test order
 
 
-def _without(cls: type, drop: set[str], name: str, doc: str) -> Any:
-    """A dataclass with ``cls``'s fields (types, defaults, checks) except ``drop``."""
-    hints = get_type_hints(cls)
-    specs = [(f.name, hints[f.name], field(default=f.default) if f.default_factory is dataclasses.MISSING
-              else field(default_factory=f.default_factory)) for f in dataclasses.fields(cls) if f.name not in drop]
-    return dataclasses.make_dataclass(name, specs, namespace={"__post_init__": cls.__post_init__, "__doc__": doc,
-                                                              "__module__": __name__})
-
-
-# fresh models train on the distilled set without a validation pass, so eval_every would be accepted and ignored
-FreshTrainConfig = _without(TrainConfig, {"eval_every"}, "FreshTrainConfig",
-                            "TrainConfig without eval_every: how the fresh models train (no validation pass).")
-
-
 # the two networks by name: the DC papers' ConvNet and the backdoor reference's (baadd)
 NETS: dict[str, NetConfig] = {"dc": NetConfig(), "reference": NetConfig(norm="none", hidden=192)}
 
@@ -223,7 +208,7 @@ class DoorpingRecipeConfig:
     data: DistillDataConfig = field(default_factory=DistillDataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     net: NetConfig = field(default_factory=NetConfig)
-    train: FreshTrainConfig = field(default_factory=FreshTrainConfig)
+    train: NoEvalTrainConfig = field(default_factory=NoEvalTrainConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
     attack: AttackConfig = field(default_factory=AttackConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)

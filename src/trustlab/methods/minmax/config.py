@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from trustlab.errors import ConfigError, did_you_mean
-from trustlab.experiment import DataConfig, ModelConfig, TrainConfig
+from trustlab.experiment import DataConfig, ModelConfig, NoEvalTrainConfig
 from trustlab.methods.minmax.solver import WEIGHTINGS, Ball, check_norm
 from trustlab.methods.minmax.transforms import DEFAULT_TRANSFORMS
 
@@ -138,6 +138,31 @@ class UniversalEvalConfig(EvalConfig):
 
 
 @dataclass
+class AttackDataConfig:
+    """The attack recipes' data (``zoo.load_data``): a grey set (mnist5k, fashion-mnist) reads name, max_per_domain
+    and split_seed; any other registered dataset is built from a DataConfig of these keys (``data.target`` names
+    the pooled domains). No ``augment`` / ``num_workers``: the victims train on tensors, without augmentation."""
+
+    name: str = "digits-dg"
+    root: str | None = None  # folder / torchvision-stored datasets
+    target: str = "mnistm"  # domains pooled (all when empty); registered non-grey datasets only
+    image_size: int = 32  # registered non-grey datasets (grey sets stay at 28 px)
+    batch_size: int = 64
+    max_per_domain: int | None = None
+    split_seed: int = 0
+    skip_corrupt: bool = False  # folder datasets
+    val_fraction: float = 0.2  # folder / torchvision-stored datasets
+    test_fraction: float = 0.2  # folder datasets
+
+    def to_data_config(self) -> DataConfig:
+        """The shared DataConfig a registered dataset's builder reads (its other keys at their defaults)."""
+        return DataConfig(name=self.name, root=self.root, target=self.target, image_size=self.image_size,
+                          batch_size=self.batch_size, max_per_domain=self.max_per_domain, split_seed=self.split_seed,
+                          skip_corrupt=self.skip_corrupt, val_fraction=self.val_fraction,
+                          test_fraction=self.test_fraction)
+
+
+@dataclass
 class EnsembleConfig:
     models: list[str] = field(default_factory=lambda: list(DEFAULT_ENSEMBLE))  # model specs (zoo.py)
     weights: list[str] = field(default_factory=list)  # optional local checkpoints, one per model
@@ -145,8 +170,8 @@ class EnsembleConfig:
 
 @dataclass
 class EnsembleRecipeConfig:
-    data: DataConfig = field(default_factory=DataConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    data: AttackDataConfig = field(default_factory=AttackDataConfig)
+    train: NoEvalTrainConfig = field(default_factory=NoEvalTrainConfig)
     ensemble: EnsembleConfig = field(default_factory=EnsembleConfig)
     attack: AttackConfig = field(default_factory=AttackConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
@@ -159,9 +184,9 @@ class UniversalConfig:
 
 @dataclass
 class UniversalRecipeConfig:
-    data: DataConfig = field(default_factory=DataConfig)
+    data: AttackDataConfig = field(default_factory=AttackDataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    train: NoEvalTrainConfig = field(default_factory=NoEvalTrainConfig)
     universal: UniversalConfig = field(default_factory=UniversalConfig)
     attack: AttackConfig = field(default_factory=AttackConfig)
     eval: UniversalEvalConfig = field(default_factory=UniversalEvalConfig)
@@ -175,9 +200,9 @@ class EOTConfig:
 
 @dataclass
 class EOTRecipeConfig:
-    data: DataConfig = field(default_factory=DataConfig)
+    data: AttackDataConfig = field(default_factory=AttackDataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    train: NoEvalTrainConfig = field(default_factory=NoEvalTrainConfig)
     eot: EOTConfig = field(default_factory=EOTConfig)
     attack: AttackConfig = field(default_factory=AttackConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
@@ -193,8 +218,8 @@ class ATEvalConfig:
 
 @dataclass
 class ATRecipeConfig:
-    data: DataConfig = field(default_factory=DataConfig)
+    data: AttackDataConfig = field(default_factory=AttackDataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    train: NoEvalTrainConfig = field(default_factory=NoEvalTrainConfig)
     at: MinMaxATConfig = field(default_factory=MinMaxATConfig)
     eval: ATEvalConfig = field(default_factory=ATEvalConfig)

@@ -23,6 +23,7 @@ from torch.utils.data import ConcatDataset, Dataset
 from trustlab.data.base import TensorImageDataset
 from trustlab.errors import ConfigError, DataError
 from trustlab.experiment import DataConfig, TrainConfig
+from trustlab.methods.minmax.config import AttackDataConfig
 from trustlab.runs.store import RunRecord
 
 
@@ -46,7 +47,7 @@ def _grey(name: str) -> Any:
     return load_grey(name)  # parsing the CSV takes seconds: reuse it within one process
 
 
-def load_data(cfg: DataConfig) -> ImageData:
+def load_data(cfg: DataConfig | AttackDataConfig) -> ImageData:
     """The dataset of ``cfg.name`` (see the module docstring); ``max_per_domain`` subsamples train.
 
     Grey sets (``trustlab.data.mnist.GREY``: mnist5k, fashion-mnist) stay one-channel at 28 px; every other
@@ -72,7 +73,7 @@ def load_data(cfg: DataConfig) -> ImageData:
                           "(`trustlab list datasets`; data.name=folder with data.root for your own images)")
     from trustlab.tasks.classification import build_data
 
-    data = build_data(cfg)
+    data = build_data(cfg.to_data_config() if isinstance(cfg, AttackDataConfig) else cfg)
     domains = [t.strip() for t in (cfg.target or "").split(",") if t.strip()] or list(data.domains)
     for d in domains:
         data.check_domain(d)
