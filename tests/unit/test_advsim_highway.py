@@ -13,16 +13,17 @@ from trustlab.methods.advsim.adversary import AdversaryConfig, Perturbation, per
 from trustlab.methods.advsim.world import bicycle_rollout
 
 
-def test_missing_highway_env_is_one_error_line(monkeypatch, capsys) -> None:
+def test_missing_highway_env_is_one_error_line(monkeypatch, capsys, tmp_path) -> None:
     monkeypatch.setitem(sys.modules, "highway_env", None)  # import highway_env -> ImportError
     with pytest.raises(ConfigError, match=r"pip install 'trustlab\[advsim-sim\]'") as e:
         hw.make_env(hw.HighwayEnvSection())
     assert "\n" not in str(e.value)
     from trustlab.cli import main
 
-    assert main(["run", "advsim/highway", "--set", "env.scenarios=1"]) == 2
+    assert main(["run", "advsim/highway", "--set", "env.scenarios=1", "--runs-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: advsim/highway needs highway-env"), err
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]  # nothing half-written
 
 
 def test_fit_controls_follows_a_lane_change() -> None:
