@@ -90,3 +90,29 @@ def test_the_attack_finds_a_collision_the_unperturbed_scene_has_not(scene) -> No
     res = search(sc, stack, AdversaryConfig(budget=4), seed=1)
     assert not res.base_failure and res.found_collision
     assert min(res.gaps) < 0 <= base.min_gap
+
+
+def test_the_users_agent_callable_predict_or_sb3_checkpoint(scene, tmp_path) -> None:
+    """agent.policy as 'file.py:function', as an object with predict(), and as a stable-baselines3 .zip: each drives
+    the same scene; a bad spec is one ConfigError."""
+    cfg, stack, sc = scene
+    env = stack.env
+    f = tmp_path / "my_agent.py"
+    f.write_text("class Slow:\n    def predict(self, obs, deterministic=True):\n        return 4, None\n\n"
+                 "def keep(obs):\n    return 1\n\nslow = Slow()\n")
+    keep = hw.make_agent(hw.HighwayAgentSection(policy=f"{f}:keep"), env, 0)
+    slow = hw.make_agent(hw.HighwayAgentSection(policy=f"{f}:slow"), env, 0)
+    assert keep(None) == 1 and slow(None) == 4  # IDLE, SLOWER (DiscreteMetaAction)
+    fast = hw.HighwayStack(env, keep, cfg.stack).rollout(sc)
+    braking = hw.HighwayStack(env, slow, cfg.stack).rollout(sc)
+    assert braking.progress < fast.progress and braking.max_decel > 0
+    from stable_baselines3 import DQN
+
+    DQN("MlpPolicy", env, learning_starts=0, buffer_size=64, seed=0, device="cpu").save(tmp_path / "dqn.zip")
+    agent = hw.make_agent(hw.HighwayAgentSection(policy=str(tmp_path / "dqn.zip"), algo="DQN"), env, 0)
+    assert hw.HighwayStack(env, agent, cfg.stack).rollout(sc).steps >= 1
+    for bad in ("nope", f"{f}:missing", str(tmp_path / "none.zip")):
+        with pytest.raises(ConfigError, match="agent.policy"):
+            hw.make_agent(hw.HighwayAgentSection(policy=bad), env, 0)
+    with pytest.raises(ConfigError, match="agent.algo"):
+        hw.make_agent(hw.HighwayAgentSection(algo="XYZ"), env, 0)
