@@ -59,6 +59,12 @@ SECTION_ACTS_ONLY_WHEN: dict[tuple[type, str], Callable[[Any], bool]] = {
 }
 
 
+def _has_grid(d: Any) -> bool:
+    from trustlab.methods.ood.evaluate import make_detector
+
+    return any(make_detector(n, d.params, d.grid, d.grids).search for n in d.names)
+
+
 def _defense(name: str) -> Callable[[Any], bool]:
     return lambda cfg: name in cfg.defense.names
 
@@ -124,6 +130,9 @@ ACTS_ONLY_WHEN: dict[tuple[str, str], Callable[[Any], bool]] = {
        for k in ("root", "target", "image_size", "skip_corrupt", "val_fraction", "test_fraction")},
     # distill/full-data trains on the (poisoned) real data: the distillation settings act with distill.method set
     ("distill/full-data", "distill.*"): lambda cfg: cfg.distill.method != "none",
+    # ood/osr: the OOD-val sources' size acts when APS runs (detectors.aps, an OOD-val list, a detector with a grid);
+    # ood/nd's tiny run reads it (mds, energy have grids), ood/osr's (msp, mls) has nothing to tune
+    ("ood/osr", "split.val_size"): lambda cfg: bool(cfg.detectors.aps and cfg.split.val and _has_grid(cfg.detectors)),
     # peerpl: the confusion-matrix noise reads its matrix, or builds a uniform one from weight when none is given
     ("peerpl/*", "noise.matrix"): lambda cfg: cfg.noise.kind == "confusion",
     ("peerpl/*", "noise.weight"): lambda cfg: cfg.noise.kind == "confusion" and cfg.noise.matrix is None,
@@ -142,10 +151,6 @@ KNOWN_UNREAD: dict[str, tuple[str, ...]] = {
            "data.split_seed", "data.target") for r in ("coop/fewshot", "coop/dg")},
     "coop/fewshot#": ("fewshot.dg_task", "fewshot.source"),
     "coop/dg#": ("fewshot.linear_probe", "fewshot.tasks"),
-    # ood/folder: the ID set is the user's folder (its size and splits come from data.*), not the embedded one
-    "ood/folder": ("data.name", "ood.id_val", "ood.max_test", "ood.ood_size"),
-    "ood/nd": ("split.splits",),  # ND uses the first split
-    "ood/osr": ("split.val_size",),
     # pmtiqa: being reworked by other issues (24 item 2, 27) now
     "pmtiqa/distort": ("data.root", "data.fold", "data.image_size", "data.layout", "data.lower_better", "data.meta",
                        "data.mos_range", "data.split_column", "data.split_file", "data.split_index",

@@ -35,7 +35,7 @@ from trustlab.methods.ood.common import (
     train_classifier,
     write_figures,
 )
-from trustlab.methods.ood.config import SplitRecipeConfig
+from trustlab.methods.ood.config import NDRecipeConfig, SplitRecipeConfig
 from trustlab.methods.ood.evaluate import DetectorResult, EvalSet, evaluate, pool, tunable
 from trustlab.metrics.ood import closed_set_accuracy, oscr
 from trustlab.recipes import RunContext
@@ -71,8 +71,9 @@ def class_splits(num_classes: int, known: int, splits: int, known_classes: list[
     return out
 
 
-def run_split(cfg: SplitRecipeConfig, ctx: RunContext, ids: ImageSplits, known: list[int], dets: list[str],
-              log: bool, figures: bool, tag: str = "") -> tuple[dict[str, DetectorResult], dict[str, Any]]:
+def run_split(cfg: NDRecipeConfig | SplitRecipeConfig, ctx: RunContext, ids: ImageSplits, known: list[int],
+              dets: list[str], log: bool, figures: bool,
+              tag: str = "") -> tuple[dict[str, DetectorResult], dict[str, Any]]:
     """Train on ``known`` classes and score known vs unknown test images with every detector.
 
     ``log``: the engine logs training curves and checkpoints into the run record (single-model runs only).
@@ -117,7 +118,7 @@ def _names(ids: ImageSplits, classes: list[int]) -> str:
     return ", ".join(ids.classes[c] for c in classes)
 
 
-def run_nd(cfg: SplitRecipeConfig, ctx: RunContext) -> dict[str, Any]:
+def run_nd(cfg: NDRecipeConfig, ctx: RunContext) -> dict[str, Any]:
     """Novelty detection: one known/unknown split; detection metrics per detector."""
     t0 = time.perf_counter()
     dets = check_detectors(cfg.detectors)

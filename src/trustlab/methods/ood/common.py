@@ -23,7 +23,12 @@ from trustlab.data.folder import balanced_subset
 from trustlab.engine.runtime import resolve_device, seed_everything
 from trustlab.errors import ConfigError, DataError
 from trustlab.experiment import DataConfig, ModelConfig, TrainConfig
-from trustlab.methods.ood.config import ClassicalDetectorsConfig, DetectorsConfig, EmbeddedIDDataConfig
+from trustlab.methods.ood.config import (
+    ClassicalDetectorsConfig,
+    DetectorsConfig,
+    EmbeddedIDDataConfig,
+    FolderDataConfig,
+)
 from trustlab.methods.ood.evaluate import DetectorResult
 from trustlab.metrics.ood import auroc
 from trustlab.recipes import RunContext
@@ -96,7 +101,7 @@ class AccEvaluator:
 def train_classifier(
     model_cfg: ModelConfig,
     train_cfg: TrainConfig,
-    data_cfg: DataConfig | EmbeddedIDDataConfig,
+    data_cfg: DataConfig | EmbeddedIDDataConfig | FolderDataConfig,
     train_set: Dataset,
     val_set: Dataset | None,
     num_classes: int,

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from trustlab.experiment import DataConfig, ModelConfig, TrainConfig
+from trustlab.experiment import ModelConfig, TrainConfig
 
 # Post-hoc detectors on a trained classifier (OpenOOD names in brackets where they differ).
 POSTHOC = ["msp", "mls", "odin", "energy", "gen", "mds", "rmds", "knn", "vim", "react", "ash", "gradnorm"]
@@ -55,34 +55,47 @@ class DetectorsConfig:
 
 
 @dataclass
-class OODConfig:
-    """OOD detection: which OOD sets, how many images, the covariate shift and the figures."""
+class FolderOODConfig:
+    """OOD detection on a user's folders (``ood/folder``): which OOD sets, the OOD-val sources, the covariate shift
+    and the figures (the ID split sizes are ``data.*``; the OOD folders are used whole)."""
 
     near: list[str] = field(default_factory=list)  # sources (ood/ood) or folders (ood/folder); [] = defaults
     far: list[str] = field(default_factory=list)
     val: list[str] = field(default_factory=lambda: ["val_glyphs", "val_photos"])  # OOD-val for APS
-    id_val: int = 1000  # ID-val images held out of the ID train split (APS, ReAct percentile)
-    max_test: int = 2000  # ID test images (0 = all)
-    ood_size: int = 1000  # images per OOD set (0 = all)
-    val_size: int = 500  # images per OOD-val source
+    val_size: int = 500  # images per embedded OOD-val source
     covariate: bool = True  # add corrupted ID test images (covariate shift; should be classified)
     covariate_severity: int = 2  # imagecorruptions severity 1..5
     figures: bool = True  # score histograms and ROC curves under artifacts/
 
 
 @dataclass
-class SplitConfig:
-    """Known / unknown class split for ND and OSR (class ids of the ID dataset)."""
+class OODConfig(FolderOODConfig):
+    """OOD detection on the embedded sets (``ood/ood``): as :class:`FolderOODConfig`, plus how many images of each."""
 
-    known: int = 6  # number of known classes in each random split (MNIST-6/4 style)
-    splits: int = 3  # random splits (OSR); ND uses the first
-    known_classes: list[int] = field(default_factory=list)  # explicit known classes (overrides random splits)
+    id_val: int = 1000  # ID-val images held out of the ID train split (APS, ReAct percentile)
+    max_test: int = 2000  # ID test images (0 = all)
+    ood_size: int = 1000  # images per OOD set (0 = all)
+
+
+@dataclass
+class NDSplitConfig:
+    """Known / unknown class split of ND (``ood/nd``: one split; class ids of the ID dataset)."""
+
+    known: int = 6  # number of known classes in a random split (MNIST-6/4 style)
+    known_classes: list[int] = field(default_factory=list)  # explicit known classes (overrides the random split)
     split_seed: int = 0
     max_test: int = 0  # test images per side (0 = all)
     id_val: int = 500
     val_size: int = 300  # OOD-val images per source (APS)
     val: list[str] = field(default_factory=lambda: ["val_glyphs", "val_photos"])
     figures: bool = True
+
+
+@dataclass
+class SplitConfig(NDSplitConfig):
+    """Known / unknown class splits of OSR (``ood/osr``): as :class:`NDSplitConfig`, over ``splits`` random splits."""
+
+    splits: int = 3  # random splits (ignored when known_classes is given)
 
 
 @dataclass
@@ -145,8 +158,23 @@ class EmbeddedIDDataConfig:
     augment: Literal["none", "crop", "crop_flip"] = "none"  # classifier training images (data/augment.py)
 
 
-def _data(**kw: Any) -> DataConfig:
-    return DataConfig(**{"name": "auto", "target": "", "image_size": 32, "batch_size": 128, **kw})
+@dataclass
+class FolderDataConfig:
+    """The ID data of ``ood/folder``: an ImageFolder (or DomainBed/Dassl layout) under ``root``, split into
+    train/val/test by :func:`trustlab.data.folder.build_folder`, and how the classifier is fed: the
+    :class:`~trustlab.experiment.DataConfig` fields that apply (no dataset name: it is always a folder)."""
+
+    root: str | None = None  # root/[<domain>/]<class>/<image>
+    target: str = ""  # the ID domain when root holds several
+    image_size: int = 32
+    batch_size: int = 64
+    num_workers: int = 0
+    skip_corrupt: bool = False  # skip unreadable images (counted) instead of failing
+    val_fraction: float = 0.1  # share of the ID images held out for validation (APS, ReAct percentile)
+    test_fraction: float = 0.2  # share of the ID images kept as ID test
+    max_per_domain: int | None = None  # subsample the ID train split
+    split_seed: int = 0  # seed of the train/val/test split (and of the embedded OOD-val draws)
+    augment: Literal["none", "crop", "crop_flip"] = "none"  # classifier training images (data/augment.py)
 
 
 @dataclass
@@ -162,10 +190,19 @@ class OODRecipeConfig:
 class FolderRecipeConfig:
     """``ood/folder``: the user's ImageFolder (``data.root``, ``data.target`` = its domain) as ID."""
 
-    data: DataConfig = field(default_factory=_data)
+    data: FolderDataConfig = field(default_factory=FolderDataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-    ood: OODConfig = field(default_factory=OODConfig)
+    ood: FolderOODConfig = field(default_factory=FolderOODConfig)
+    detectors: DetectorsConfig = field(default_factory=DetectorsConfig)
+
+
+@dataclass
+class NDRecipeConfig:
+    data: EmbeddedIDDataConfig = field(default_factory=EmbeddedIDDataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    split: NDSplitConfig = field(default_factory=NDSplitConfig)
     detectors: DetectorsConfig = field(default_factory=DetectorsConfig)
 
 

@@ -194,7 +194,7 @@ def run_folder(cfg: FolderRecipeConfig, ctx: RunContext) -> dict[str, Any]:
     if not o.near and not o.far:
         raise ConfigError("ood/folder needs at least one OOD folder: --set 'ood.far=[/path/ood1,/path/ood2]'")
     seed_everything(cfg.train.seed, cfg.train.deterministic)
-    data = build_folder(cfg.data)
+    data = build_folder(cfg.data)  # type: ignore[arg-type]  (FolderDataConfig: the DataConfig keys it reads)
     domain = cfg.data.target or (data.domains[0] if len(data.domains) == 1 else "")
     if not domain:
         raise ConfigError(f"data.root has several domains {data.domains}; pick the ID one with data.target")

@@ -47,7 +47,7 @@ def runs(data: Mapping[str, Path], seeds: Sequence[int]) -> list[PaperRun]:
         base = f"{PREPARED}/{folder_name(data[f'openood-{id_name}'], id_name)}"
         val = Path(b.ood_val).stem.removeprefix("val_")
         where: dict[str, Any] = {
-            "data.root": f"{base}/id", "data.target": id_name,  # data.name: the recipe's folder
+            "data.root": f"{base}/id", "data.target": id_name,  # ood/folder reads folders only
             "ood.near": [f"{base}/near/{k}" for k in b.near], "ood.far": [f"{base}/far/{k}" for k in b.far],
             "ood.val": [f"{base}/val/{val}"], "ood.covariate": False}  # ood/folder scores every listed image
         size, epochs, batch, n, gmacs = SCALE[id_name]

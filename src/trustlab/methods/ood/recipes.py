@@ -22,6 +22,7 @@ from trustlab.methods.ood.config import (
     CLASSICAL,
     ADRecipeConfig,
     FolderRecipeConfig,
+    NDRecipeConfig,
     ODRecipeConfig,
     OODRecipeConfig,
     SplitRecipeConfig,
@@ -45,9 +46,7 @@ SPLIT_DEFAULTS: dict[str, Any] = {
 }
 AD_DEFAULTS: dict[str, Any] = {"data": {"name": "mnist5k"}, "detectors": {"names": list(CLASSICAL)}}
 OD_DEFAULTS: dict[str, Any] = {"data": {"name": "auto"}, "detectors": {"names": list(CLASSICAL)}}
-FOLDER_DEFAULTS: dict[str, Any] = {
-    "data": {"name": "folder", "root": "", "target": "", "image_size": 32, "batch_size": 64,
-             "val_fraction": 0.1, "test_fraction": 0.2},
+FOLDER_DEFAULTS: dict[str, Any] = {  # data: FolderDataConfig's own defaults
     "model": {"name": "small_cnn", "width": 0.5},
     "train": {"epochs": 10, "lr": 0.02},
 }
@@ -76,7 +75,7 @@ for name, description, cls, run, defaults in (
     ("ood/ad", "Anomaly detection: each class normal in turn, one-vs-rest mean AUROC (classical + Deep SVDD)",
      ADRecipeConfig, run_ad, AD_DEFAULTS),
     ("ood/nd", "Novelty detection: detect held-out classes of the ID dataset (split.known_classes)",
-     SplitRecipeConfig, run_nd, {**SPLIT_DEFAULTS, "split": {"splits": 1}}),
+     NDRecipeConfig, run_nd, SPLIT_DEFAULTS),
     ("ood/osr", "Open-set recognition, MNIST-6/4 style random splits: closed-set acc, AUROC, OSCR",
      SplitRecipeConfig, run_osr, SPLIT_DEFAULTS),
     ("ood/ood", "OOD detection on Fashion-MNIST (else MNIST-5k): near/far OOD, covariate shift, 12 detectors",
