@@ -81,6 +81,9 @@ ACTS_ONLY_WHEN: dict[tuple[str, str], Callable[[Any], bool]] = {
     ("coop/*", "clip.shipped"): lambda cfg: cfg.clip.arch == "tiny" and not cfg.clip.weights and cfg.clip.pretrained,
     ("coop/*", "fewshot.classnames"): lambda cfg: cfg.data.name == "folder",
     ("coop/*", "fewshot.templates"): lambda cfg: cfg.data.name == "folder",
+    # coop's data: section (CoOpDataConfig): a folder's root, split and held-out domains (coop/dg)
+    **{("coop/*", f"data.{k}"): (lambda cfg: cfg.data.name == "folder")
+       for k in ("root", "skip_corrupt", "val_fraction", "test_fraction", "split_seed", "target")},
     # GMoE's expert settings act on vit_moe only; the dense ViT beside it has no experts
     ("gmoe/*", "moe.*"): lambda cfg: cfg.model.name == "vit_moe",
     ("gmoe/*", "vit.moe_blocks"): lambda cfg: cfg.model.name == "vit_moe",
@@ -146,11 +149,6 @@ ALLOWED_UNREAD: dict[str, tuple[str, ...]] = {
 # Found by this test and not fixed yet (issue 24 item 1: remove the key from the recipe's config or make it act).
 # Each group says why the key is inert in those recipes.
 KNOWN_UNREAD: dict[str, tuple[str, ...]] = {
-    # coop's data: section is a DataConfig of which it reads only name/root (its tasks are fewshot.*)
-    **{r: ("data.augment", "data.batch_size", "data.image_size", "data.max_per_domain", "data.num_workers",
-           "data.split_seed", "data.target") for r in ("coop/fewshot", "coop/dg")},
-    "coop/fewshot#": ("fewshot.dg_task", "fewshot.source"),
-    "coop/dg#": ("fewshot.linear_probe", "fewshot.tasks"),
     # pmtiqa: being reworked by other issues (24 item 2, 27) now
     "pmtiqa/distort": ("data.root", "data.fold", "data.image_size", "data.layout", "data.lower_better", "data.meta",
                        "data.mos_range", "data.split_column", "data.split_file", "data.split_index",

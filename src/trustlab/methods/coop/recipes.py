@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from trustlab.methods.coop.config import CoOpRecipeConfig
-from trustlab.methods.coop.run import EMBEDDED, run_dg, run_fewshot
+from trustlab.methods.coop.config import CoOpDGRecipeConfig, CoOpRecipeConfig
+from trustlab.methods.coop.run import run_dg, run_fewshot
 from trustlab.recipes import Recipe, register_recipe
 
 TINY_RUN: dict[str, Any] = {"clip.pretrained": False, "coop.epochs": 2, "fewshot.nearest_k": 2}
@@ -17,7 +17,6 @@ register_recipe(
                     "(embedded scene tasks, or data.name=folder data.root=ImageFolder)",
         config_cls=CoOpRecipeConfig,
         run=run_fewshot,
-        defaults={"data": {"name": EMBEDDED, "target": ""}},
         tiny={**TINY_RUN, "fewshot.tasks": ["colour"], "fewshot.shots": [1, 2]},
     )
 )
@@ -26,9 +25,8 @@ register_recipe(
     Recipe(
         name="coop/dg",
         description="CoOp context learned on one style (fewshot.source) or source domains, tested on the others",
-        config_cls=CoOpRecipeConfig,
+        config_cls=CoOpDGRecipeConfig,
         run=run_dg,
-        defaults={"data": {"name": EMBEDDED, "target": ""}, "fewshot": {"shots": [16]}},
         tiny={**TINY_RUN, "fewshot.shots": [2]},
     )
 )

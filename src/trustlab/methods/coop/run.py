@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from trustlab.engine.runtime import seed_everything
 from trustlab.errors import ConfigError
 from trustlab.methods.coop.clip_model import TINY, Clip, build_clip, freeze
-from trustlab.methods.coop.config import CoOpRecipeConfig
+from trustlab.methods.coop.config import EMBEDDED, CoOpDGRecipeConfig, CoOpRecipeConfig
 from trustlab.methods.coop.method import (
     CoOp,
     coop_accuracy,
@@ -29,11 +29,10 @@ from trustlab.methods.coop.method import (
 from trustlab.methods.coop.prompts import PromptLearner, nearest_words
 from trustlab.methods.coop.tasks import TaskData, embedded_task, folder_task, sample_shots
 
-EMBEDDED = "coop-scenes"
 VAL_SHOTS = {1: 1, 2: 2}  # lpclip: validation shots per class = min(shots, 4)
 
 
-def load_clip(cfg: CoOpRecipeConfig) -> Clip:
+def load_clip(cfg: CoOpRecipeConfig | CoOpDGRecipeConfig) -> Clip:
     if cfg.clip.arch == TINY and not cfg.clip.weights and cfg.clip.pretrained:
         from trustlab.methods.coop.pretrain import load_pretrained_tiny
 
@@ -44,9 +43,11 @@ def load_clip(cfg: CoOpRecipeConfig) -> Clip:
     return clip
 
 
-def load_tasks(cfg: CoOpRecipeConfig, clip: Clip, names: list[str] | None = None) -> list[TaskData]:
+def load_tasks(cfg: CoOpRecipeConfig | CoOpDGRecipeConfig, clip: Clip,
+               names: list[str] | None = None) -> list[TaskData]:
+    """The tasks: ``names`` of the embedded scenes (``coop/fewshot``: ``fewshot.tasks``), or the folder as one."""
     if cfg.data.name == EMBEDDED:
-        names = names if names is not None else list(cfg.fewshot.tasks)
+        names = names if names is not None else list(cfg.fewshot.tasks)  # type: ignore[union-attr]
         if not names:
             raise ConfigError("fewshot.tasks is empty; pick from digit, colour, background, style, position")
         return [embedded_task(n) for n in names]
@@ -72,7 +73,8 @@ class FeatureCache:
         return self._memo[key][0 if raw else 1]
 
 
-def check_inputs(cfg: CoOpRecipeConfig, clip: Clip, tasks: list[TaskData], shots: list[int]) -> None:
+def check_inputs(cfg: CoOpRecipeConfig | CoOpDGRecipeConfig, clip: Clip, tasks: list[TaskData],
+                 shots: list[int]) -> None:
     """Fail before any training: class names that do not fit the context, shots a class cannot supply."""
     for t in tasks:
         PromptLearner(clip, t.classes, cfg.coop.n_ctx, cfg.coop.csc, cfg.coop.position, cfg.coop.init or None)
@@ -136,7 +138,7 @@ def _enough(y: torch.Tensor, n_cls: int, k: int) -> bool:
     return all(int((y == c).sum()) >= k for c in range(n_cls))
 
 
-def run_dg(cfg: CoOpRecipeConfig, ctx: Any) -> dict[str, Any]:
+def run_dg(cfg: CoOpDGRecipeConfig, ctx: Any) -> dict[str, Any]:
     """Learn the context on the source domain(s), test zero-shot and CoOp on every domain."""
     start = time.time()
     seed_everything(cfg.train.seed)

@@ -31,6 +31,7 @@ import torch
 from trustlab.errors import ConfigError, DataError, did_you_mean
 from trustlab.experiment import DataConfig
 from trustlab.methods.coop import scenes
+from trustlab.methods.coop.config import CoOpDataConfig
 
 TEMPLATES: dict[str, list[str]] = {
     "digit": ["a photo of a {}.", "{}.", "a {} digit.", "the number {}.", "a photo of the digit {}."],
@@ -81,13 +82,15 @@ def embedded_task(name: str, cache_dir: str | None = None) -> TaskData:
     return TaskData(name, list(scenes.VALUES[attr]), list(TEMPLATES[name]), pools, list(scenes.STYLES))
 
 
-def folder_task(cfg: DataConfig, classnames: list[str], templates: list[str], image_size: int) -> TaskData:
+def folder_task(cfg: CoOpDataConfig, classnames: list[str], templates: list[str], image_size: int) -> TaskData:
     """A user's ImageFolder / DomainBed folder as one task (all domains pooled; domain kept per image)."""
     from trustlab.data.folder import build_folder
 
     if not cfg.root:
         raise ConfigError("data.name=folder needs data.root: --set data.root=/path/to/root/<class>/<image>")
-    data = build_folder(DataConfig(**{**cfg.__dict__, "image_size": image_size}))
+    data = build_folder(DataConfig(name="folder", root=cfg.root, target="", image_size=image_size,
+                                   skip_corrupt=cfg.skip_corrupt, val_fraction=cfg.val_fraction,
+                                   test_fraction=cfg.test_fraction, split_seed=cfg.split_seed))
     names = [c.replace("_", " ") for c in data.classes]
     if classnames:
         if len(classnames) != len(names):
