@@ -39,7 +39,8 @@ def runs(data: Mapping[str, Path], seeds: Sequence[int]) -> list[PaperRun]:
 
 register_paper(Protocol(
     "advsim", "AdvSim: Generating Safety-Critical Scenarios for Self-Driving Vehicles (arXiv:2101.06549)", [AGENT],
-    runs, metrics=("base_collision_rate", "collision_rate", "found_rate", "mean_worst_gap", "random"),
+    runs, metrics=("base_collision_rate", "collision_rate", "clean_collision_rate", "found_rate", "mean_worst_gap",
+                   "random"),
     not_wired="adversarial training of the user's agent on the found scenes (the paper's last table); the paper's "
               "LiDAR simulator is not public: highway-env stands in",
 ))
