@@ -136,6 +136,12 @@ ACTS_ONLY_WHEN: dict[tuple[str, str], Callable[[Any], bool]] = {
     # ood/osr: the OOD-val sources' size acts when APS runs (detectors.aps, an OOD-val list, a detector with a grid);
     # ood/nd's tiny run reads it (mds, energy have grids), ood/osr's (msp, mls) has nothing to tune
     ("ood/osr", "split.val_size"): lambda cfg: bool(cfg.detectors.aps and cfg.split.val and _has_grid(cfg.detectors)),
+    # pmtiqa: a pyiqa-style CSV's keys act with data.name=csv (the embedded iqa-distort has its own); data.fold picks
+    # the test fold of a k-fold partition (data.folds > 0)
+    **{("pmtiqa/*", f"data.{k}"): (lambda cfg: cfg.data.name == "csv")
+       for k in ("meta", "root", "layout", "mos_range", "lower_better", "strict_range", "split_column", "split_index",
+                 "split_file", "image_size")},
+    ("pmtiqa/*", "data.fold"): lambda cfg: cfg.data.folds > 0,
     # peerpl: the confusion-matrix noise reads its matrix, or builds a uniform one from weight when none is given
     ("peerpl/*", "noise.matrix"): lambda cfg: cfg.noise.kind == "confusion",
     ("peerpl/*", "noise.weight"): lambda cfg: cfg.noise.kind == "confusion" and cfg.noise.matrix is None,
@@ -149,10 +155,6 @@ ALLOWED_UNREAD: dict[str, tuple[str, ...]] = {
 # Found by this test and not fixed yet (issue 24 item 1: remove the key from the recipe's config or make it act).
 # Each group says why the key is inert in those recipes.
 KNOWN_UNREAD: dict[str, tuple[str, ...]] = {
-    # pmtiqa: being reworked by other issues (24 item 2, 27) now
-    "pmtiqa/distort": ("data.root", "data.fold", "data.image_size", "data.layout", "data.lower_better", "data.meta",
-                       "data.mos_range", "data.split_column", "data.split_file", "data.split_index",
-                       "data.strict_range", "train.deterministic", "train.eval_every"),
 }
 
 

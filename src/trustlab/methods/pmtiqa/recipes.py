@@ -19,7 +19,9 @@ from trustlab.recipes import Recipe, register_recipe
 
 DEFAULTS: dict[str, Any] = {
     "model": {"name": "resnet18", "width": 0.125},
-    "train": {"epochs": 8, "optimizer": "adam", "lr": 3e-3, "weight_decay": 5e-4, "schedule": "cosine"},
+    # eval_every = epochs: the val correlations once, after the last epoch (--set train.eval_every=1: a val curve)
+    "train": {"epochs": 8, "optimizer": "adam", "lr": 3e-3, "weight_decay": 5e-4, "schedule": "cosine",
+              "eval_every": 8},
 }
 TINY: dict[str, Any] = {"train.epochs": 2, "data.max_train": 64, "method.test_patches": 1}
 

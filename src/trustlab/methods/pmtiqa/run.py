@@ -122,12 +122,32 @@ def per_type(data: Any, idx: np.ndarray, pred: np.ndarray) -> dict[str, dict[str
     return out
 
 
+class ValCorrelations:
+    """``fit``'s evaluator: the val correlations (``val/srcc``, ``val/plcc``, ... in metrics.jsonl) every
+    ``train.eval_every`` epochs and after the last one. They do not touch training (eval mode, no gradients, the
+    patches drawn from their own seeded generator); the last epoch's are the summary's val numbers."""
+
+    def __init__(self, data: Any, idx: np.ndarray, cfg: PMTRecipeConfig, device: Any) -> None:
+        self.data, self.idx, self.cfg, self.device = data, idx, cfg, device
+        self.epoch, self.last = 0, (np.zeros(0), {})
+
+    def evaluate(self, method: Any, epoch: int) -> dict[str, float]:
+        self.epoch, self.last = epoch, evaluate(method.net, self.data, self.idx, self.cfg, self.device)
+        return {f"val/{k}": float(v) for k, v in self.last[1].items()}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+
 def run_pmtiqa(cfg: PMTRecipeConfig, ctx: RunContext) -> dict[str, Any]:
     from trustlab.engine.fit import fit
     from trustlab.engine.runtime import resolve_device, seed_everything
 
     data, parts = load_data(cfg)
-    seed_everything(cfg.train.seed)
+    seed_everything(cfg.train.seed, cfg.train.deterministic)
     device = resolve_device(cfg.train.device)
     net = build_net(cfg.model, cfg.method)
     q_train = data.quality01()[parts["train"]]
@@ -145,11 +165,13 @@ def run_pmtiqa(cfg: PMTRecipeConfig, ctx: RunContext) -> dict[str, Any]:
     if held:  # the untrained network on the held-out types: a control for "ranks unseen types"
         pred0, _ = evaluate(net.to(device), data, parts["test"], cfg, device)
         summary["heldout_untrained"] = {t: v for t, v in per_type(data, parts["test"], pred0).items() if t in held}
-    result = fit(method, train_set, cfg.train, batch_size=cfg.data.batch_size, record=ctx.record,
-                 resume=ctx.resume, quiet=ctx.quiet)
+    val_eval = ValCorrelations(data, parts["val"], cfg, device)
+    result = fit(method, train_set, cfg.train, batch_size=cfg.data.batch_size, evaluator=val_eval,
+                 record=ctx.record, resume=ctx.resume, quiet=ctx.quiet)
     ctx.record.save_checkpoint({"model": net.state_dict(), "mos_range": [float(v) for v in data.mos_range],
                                 "lower_better": bool(data.lower_better)}, "model.pt")
-    pred_val, val = evaluate(net, data, parts["val"], cfg, device)
+    pred_val, val = val_eval.last if val_eval.epoch == cfg.train.epochs else evaluate(net, data, parts["val"],
+                                                                                        cfg, device)
     pred, test = evaluate(net, data, parts["test"], cfg, device)
     summary.update({f"test_{k}": v for k, v in test.items()})
     summary.update({f"val_{k}": v for k, v in val.items()})
