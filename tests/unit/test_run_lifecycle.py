@@ -98,3 +98,21 @@ def test_mlflow_store_follows_runs_dir(tmp_path: Path, monkeypatch: pytest.Monke
     assert mlflow_uri(tmp_path / "r" / "ood" / "x", "ood") == (tmp_path / "r" / "mlruns").resolve().as_uri()
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///x.db")
     assert mlflow_uri(run, "erm/digits-dg") == "sqlite:///x.db"
+
+
+@pytest.mark.parametrize("argv", [
+    ["erm/folder", "--set", "data.root={missing}"],  # a folder that does not exist
+    ["ood/folder", "--set", "data.root={missing}"],
+    ["pmtiqa/distort", "--set", "data.name=csv", "--set", "data.root={missing}", "--set", "data.meta={missing}/m.csv"],
+    ["erm/digits-dg", "--set", "train.epochs=0"],  # a config value out of range
+    ["erm/digits-dg", "--set", "model.weights={missing}/w.pt"],  # a checkpoint that is not there
+])
+def test_real_recipes_rejected_from_the_cli_leave_no_run_folder(argv: list[str], tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """Through the CLI and a real recipe: one `error:` line, exit 2, nothing under --runs-dir (issue 24 item 7)."""
+    runs = tmp_path / "runs"
+    args = [a.replace("{missing}", str(tmp_path / "nope")) for a in argv]
+    assert main(["run", *args, "--runs-dir", str(runs), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err, err
+    assert not runs.exists() or not any(runs.iterdir()), sorted(p.name for p in runs.iterdir())

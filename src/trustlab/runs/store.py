@@ -134,6 +134,8 @@ class RunRecord:
                     break
                 except FileExistsError:
                     path = path.parent / new_run_id(seed)
+                except FileNotFoundError:  # a rejected run's discard() removed the empty parent meanwhile
+                    continue
             if (path / "done").exists():
                 raise TrustlabError(f"run '{path}' already finished; pick another --run-id")
             (path / "checkpoints").mkdir(parents=True, exist_ok=True)
@@ -239,6 +241,13 @@ class RunRecord:
 
             self.close_loggers()
             shutil.rmtree(self.path, ignore_errors=True)
+            parent = self.path.parent
+            for _ in self.recipe.split("/"):  # the recipe's folders, when this run was all they held
+                try:
+                    parent.rmdir()  # only an empty folder goes
+                except OSError:
+                    break
+                parent = parent.parent
 
     # --- reads --------------------------------------------------------------------------------
     @property
