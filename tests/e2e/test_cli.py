@@ -149,3 +149,15 @@ def test_bench_rejects_zero_jobs_before_writing_anything(tmp_path: Path) -> None
     proc = cli("bench", "--suite", "smoke", "--jobs", "0", "--out", str(tmp_path / "reports"), runs=tmp_path / "runs")
     assert proc.returncode == 2 and proc.stderr.strip() == "error: --jobs must be at least 1, got 0"
     assert not (tmp_path / "reports").exists()
+
+
+def test_python_dash_m_trustlab_is_the_cli() -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "trustlab", "list", "claims"], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0 and "okd/okd-beats-kd" in out.stdout, out.stderr[-500:]
+    bad = subprocess.run([sys.executable, "-m", "trustlab", "run", "no/such-recipe"], capture_output=True, text=True,
+                         timeout=120)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: ")
