@@ -14,7 +14,7 @@ decided by the bench's paired rule on per-seed margins (the worst method's margi
    same images poisoned by DOORPING's final trigger reach ASR >= 0.8: the trigger and budget can plant a
    backdoor when the data is not distilled, so a low distilled ASR is the distillation's doing.
 5. ``doorping/clean-cta``: distilling clean data gives CTA well above chance (>= chance + 0.3), reported
-   next to training on the whole (1%-poisoned) training set.
+   next to training on the whole training set (poisoned at the suite's budget: the full-data control).
 6. ``doorping/survives-defenses`` and 7. ``doorping/naive-survives-defenses`` (issue 26): the backdoor of a
    model trained on the DM-distilled set survives Neural Cleanse, fine-pruning, STRIP, spectral signatures and
    activation clustering (target not flagged, ASR >= :data:`SURVIVE_ASR` after the defense's mitigation). Gates:
@@ -373,19 +373,20 @@ def check_clean_cta(suite: str, ctx: Any) -> ClaimResult:
     door = runs["doorping"]
     values: dict[str, list[float]] = {}
     table, margins = [], []
+    portion = f"{SCALE[suite]['common'].get('attack.portion', 0.01):.0%} poisoned"
     for m, r in door.items():
         cta, full = _per_seed(r, "clean_cta"), _per_seed(r, "cta_full_data")
         values[f"{m}/clean_cta"], values[f"{m}/cta_full_data"] = cta, full
         margins.append([c - (CHANCE + WELL_ABOVE) for c in cta])
         table.append({"method": m, "distilled CTA": mean(cta), "CTA std": std(cta),
-                      "full-data CTA (1% poisoned, the BadNets control)": mean(full), "chance": CHANCE,
+                      f"full-data CTA ({portion}, the full-data control)": mean(full), "chance": CHANCE,
                       "images": r[seeds[0]].get("synthetic_size"), "full images": r[seeds[0]].get("train_size")})
     gates = [_learned_gate("full-data-learned", {"full training set": (door, "cta_full_data")})]
     return paired_result(CLEAN_CTA, suite, _worst(margins), values=values, seeds=seeds, table=table, gates=gates,
                          runs=paths, unit=f"clean distilled CTA above chance + {WELL_ABOVE} (worst method, per seed)",
                          notes=_notes(CLEAN_CTA, "the clean distilled sets are the clean-distilled controls of the "
-                                      "DOORPING runs; the full-data reference is the BadNets control's model (whole "
-                                      "training set, 1% poisoned)"))
+                                      f"DOORPING runs; the full-data reference is their full-data control (whole "
+                                      f"training set, {portion} with the run's final trigger)"))
 
 
 def control_runs(suite: str, ctx: Any) -> tuple[Runs, list[str]]:
