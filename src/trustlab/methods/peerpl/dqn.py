@@ -44,6 +44,15 @@ def peer_td_loss(q: th.Tensor, rewards: th.Tensor, bootstrap: th.Tensor, xi: flo
     return plain - xi * peer, plain, peer
 
 
+def without_log_folder(model: Any) -> Any:
+    """SB3's learn() makes an empty ``$TMPDIR/SB3-<time>`` folder per call unless a logger is set; trustlab records
+    its own metrics, so the model gets a logger that writes nowhere (its values are still recorded in memory)."""
+    from stable_baselines3.common.logger import Logger
+
+    model.set_logger(Logger(folder=None, output_formats=[]))
+    return model
+
+
 class PeerDQN(DQN):
     """SB3 DQN + peer reward term. Extra args: ``peer_xi``, ``peer_schedule``, ``peer_start``, ``peer_end``
     (window as training fractions), ``double`` (Double DQN target), ``loss`` ("huber" | "mse")."""
@@ -59,6 +68,7 @@ class PeerDQN(DQN):
         self.loss_kind = loss
         self.last_xi = 0.0
         super().__init__(*args, **kwargs)
+        without_log_folder(self)
 
     def current_xi(self) -> float:
         progress = 1.0 - float(self._current_progress_remaining)

@@ -87,11 +87,13 @@ def make_ppo(ppo_cfg: Any, venv: Any, seed: int, device: str = "cpu", hide: Sequ
     if hide is not None:
         kwargs["features_extractor_class"] = masked_cnn() if image else masked_extractor()
         kwargs["features_extractor_kwargs"] = {"hide": int(hide[0]) if image else list(hide)}
-    return PPO("CnnPolicy" if image else "MlpPolicy", venv, n_steps=ppo_cfg.n_steps, batch_size=ppo_cfg.batch_size,
-               n_epochs=ppo_cfg.n_epochs,
-               learning_rate=ppo_cfg.learning_rate, clip_range=ppo_cfg.clip_range, ent_coef=ppo_cfg.ent_coef,
-               gae_lambda=ppo_cfg.gae_lambda, gamma=ppo_cfg.gamma, policy_kwargs=kwargs, seed=seed, device=device,
-               verbose=0)
+    from trustlab.methods.peerpl.dqn import without_log_folder
+
+    return without_log_folder(PPO(
+        "CnnPolicy" if image else "MlpPolicy", venv, n_steps=ppo_cfg.n_steps, batch_size=ppo_cfg.batch_size,
+        n_epochs=ppo_cfg.n_epochs, learning_rate=ppo_cfg.learning_rate, clip_range=ppo_cfg.clip_range,
+        ent_coef=ppo_cfg.ent_coef, gae_lambda=ppo_cfg.gae_lambda, gamma=ppo_cfg.gamma, policy_kwargs=kwargs, seed=seed,
+        device=device, verbose=0))
 
 
 def policy_logits(policy: Any, obs: th.Tensor) -> th.Tensor:
