@@ -374,3 +374,20 @@ def test_svg_charts_escape_break_on_nan_and_tick_nicely(tmp_path: Path) -> None:
     assert svg.training_curves([{"epoch": 0, "time/epoch_s": 1.0}], tmp_path / "n.svg") is None
     assert svg.nice_ticks(1, 12, 6, integer=True) == [2, 4, 6, 8, 10, 12]
     assert svg.nice_ticks(0.0, 1.0) == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+
+
+def test_markdown_redecide_applies_todays_rule_to_stored_margins(tmp_path: Path, capsys) -> None:
+    """--redecide: a claims.json from before the effect-of-interest rule gets today's verdict from its own per-seed
+    margins; a gate-failed INVALID stays INVALID; an unregistered claim is left alone."""
+    tie = {"id": "okd/okd-beats-kd", "verdict": "INCONCLUSIVE", "passed": False, "margin": -0.003,
+           "diffs": [0.008, 0.006, -0.006, 0.003, -0.025], "interval": [-0.0155, 0.0097], "seeds": [0, 1, 2, 3, 4]}
+    gated = {**tie, "verdict": "INVALID", "reason": "above-chance: x"}
+    gone = {**tie, "id": "okd/no-such-claim"}
+    doc = markdown.redecide({"suite": "quick", "claims": [tie, gated, gone]})
+    assert [c["verdict"] for c in doc["claims"]] == ["FAIL", "INVALID", "INCONCLUSIVE"]
+    assert "FAIL by the effect of interest" in doc["claims"][0]["notes"] and tie["verdict"] == "INCONCLUSIVE"
+    path = tmp_path / "claims.json"
+    path.write_text(json.dumps({"suite": "quick", "claims": [tie]}))
+    assert markdown.main([str(path), "--redecide"]) == 0
+    out = capsys.readouterr().out
+    assert "re-decided under the current rule" in out and "| FAIL: by the effect of interest" in out
