@@ -1,4 +1,4 @@
-"""Both advsim recipes run end to end with their tiny overrides and write a run record with the expected
+"""The advsim recipes run end to end with their tiny overrides and write a run record with the expected
 summary, artifacts (results, BEV figures) and rates in [0, 1]; the dataset entry builds and shows."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ ADVSIM = sorted(n for n in RECIPES.names() if n.startswith("advsim/"))
 
 
 def test_registered():
-    assert ADVSIM == ["advsim/adv-train", "advsim/attack"]
+    assert ADVSIM == ["advsim/adv-train", "advsim/attack", "advsim/highway"]
     assert {c for c in CLAIMS.names() if c.startswith("advsim/")} == {
         "advsim/adversary-beats-random", "advsim/cma-beats-random", "advsim/lidar-finds-perception-failures",
         "advsim/adv-train-helps", "advsim/adv-train-keeps-normal"}
@@ -24,6 +24,8 @@ def test_registered():
 
 @pytest.mark.parametrize("name", ADVSIM)
 def test_recipe_runs_tiny(name, tmp_path):
+    if name == "advsim/highway":
+        pytest.importorskip("highway_env")  # the advsim-sim extra (in dev)
     rec = run_recipe(name, overrides=dict(RECIPES.get(name).tiny), runs_root=tmp_path, quiet=True)
     assert rec.done
     s = rec.summary()
@@ -33,6 +35,11 @@ def test_recipe_runs_tiny(name, tmp_path):
         assert all(len(r["values"]) == 3 for r in rows)
         if any(r["failure_delta"] is not None and not r["base_failure"] for r in rows):
             assert list((rec.path / "artifacts").glob("bev_attack_*.png"))
+    elif name == "advsim/highway":
+        assert s["n_scenarios"] == 2 and s["budget"] == 3 and s["env"] == "highway-v0"
+        for key in ("found_rate", "collision_rate", "clean_collision_rate", "base_failure_rate"):
+            assert 0 <= s[key] <= 1, key
+        assert isinstance(s["random"], dict) and (rec.path / "artifacts" / "results.json").is_file()
     else:
         assert set(s["held_out"]) == {"original", "adv-trained", "control (orig-only tuning)"}
         for row in s["held_out"].values():
