@@ -353,7 +353,7 @@ def _replay_class() -> type:
             self.diagonal = float(np.hypot(length, width))
 
         def act(self, action: Any = None) -> None:
-            pass
+            """No action: a replayed actor follows its trajectory and ignores highway-env's IDM/MOBIL driver."""
 
         def step(self, dt: float) -> None:
             self.t += dt

@@ -136,10 +136,12 @@ class ValCorrelations:
         return {f"val/{k}": float(v) for k, v in self.last[1].items()}
 
     def state_dict(self) -> dict[str, Any]:
+        """Nothing to keep: the correlations are recomputed from the model (a resumed run whose last epoch was
+        evaluated by an earlier process re-evaluates val after ``fit``, see :func:`run_pmtiqa`)."""
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        pass
+        """Nothing to restore (see :meth:`state_dict`)."""
 
 
 def run_pmtiqa(cfg: PMTRecipeConfig, ctx: RunContext) -> dict[str, Any]:
