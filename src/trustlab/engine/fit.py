@@ -73,6 +73,23 @@ class EpochBatchSampler(Sampler[list[int]]):
             yield batch[self.ctx.rank * local : (self.ctx.rank + 1) * local].tolist()
 
 
+class StreamBatchSampler(Sampler[list[int]]):
+    """Each epoch one ``torch.randperm`` from ``generator`` cut into batches, the last one short: every row once per
+    epoch, as the hand-written loops fit replaced (PSG's two stages and PSGTR, PeerPL's peer BC). No ``set_epoch``:
+    the order continues the generator's stream from epoch to epoch. One process only."""
+
+    def __init__(self, n: int, batch_size: int, generator: torch.Generator) -> None:
+        self.n, self.batch_size, self.generator = n, batch_size, generator
+
+    def __len__(self) -> int:
+        return -(-self.n // self.batch_size)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        order = torch.randperm(self.n, generator=self.generator)
+        for b in range(0, self.n, self.batch_size):
+            yield order[b : b + self.batch_size].tolist()
+
+
 class RandomBatchSampler(Sampler[list[int]]):
     """``steps`` batches of ``batch_size`` indices drawn with replacement (``torch.randint``, nanoGPT's
     ``get_batch``), from a generator seeded by (seed, epoch): epoch 0 is ``manual_seed(seed)``. One process only."""

@@ -12,13 +12,11 @@ optionally ``episode_returns``; observation size and action range must match ``e
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch as th
-from torch.utils.data import Sampler
 
 from trustlab.engine.optim import build_optimizer
 from trustlab.errors import DataError, NotFoundError
@@ -115,23 +113,6 @@ class Cloner(th.nn.Module):
         return build_optimizer(self.policy.parameters(), cfg)  # Adam, eps 1e-8 (stable-baselines' pretrain)
 
 
-class EpochOrder(Sampler[list[int]]):
-    """Each epoch, one ``randperm`` from ``generator`` cut into batches, the last one short (the reference's
-    ``pretrain`` loop: every transition once per epoch). No ``set_epoch``: the order continues the generator's
-    stream from epoch to epoch."""
-
-    def __init__(self, n: int, batch_size: int, generator: th.Generator) -> None:
-        self.n, self.batch_size, self.generator = n, batch_size, generator
-
-    def __len__(self) -> int:
-        return -(-self.n // self.batch_size)
-
-    def __iter__(self) -> Iterator[list[int]]:
-        order = th.randperm(self.n, generator=self.generator)
-        for b in range(0, self.n, self.batch_size):
-            yield order[b:b + self.batch_size].tolist()
-
-
 class ReturnCurve:
     """The evaluator: the clone's true return (half the evaluation episodes) at the epochs of ``at``."""
 
@@ -162,7 +143,7 @@ def bc_train_config(cfg: BCRecipeConfig) -> TrainConfig:
 def clone(cfg: BCRecipeConfig, demos: dict[str, np.ndarray], record: Any) -> dict[str, Any]:
     """Train a fresh PPO-style policy by (peer) BC on ``demos`` with :func:`~trustlab.engine.fit.fit`; evaluate
     it at a few epochs. Not resumable (seconds; the batch order's generator is not checkpointed)."""
-    from trustlab.engine.fit import TensorRows, fit
+    from trustlab.engine.fit import StreamBatchSampler, TensorRows, fit
 
     seed = cfg.train.seed
     th.manual_seed(seed)
@@ -190,7 +171,7 @@ def clone(cfg: BCRecipeConfig, demos: dict[str, np.ndarray], record: Any) -> dic
     # the DataLoader's own generator: its per-epoch draw must not move the global RNG that the stochastic
     # evaluation samples actions from (the seeded results stay those of the hand-written loop before issue 24)
     fit(Cloner(policy, cfg.bc.xi, gen), TensorRows(obs, act), bc_train_config(cfg),
-        batch_sampler=EpochOrder(len(act), cfg.bc.batch_size, gen), collate_fn=TensorRows.collate,
+        batch_sampler=StreamBatchSampler(len(act), cfg.bc.batch_size, gen), collate_fn=TensorRows.collate,
         evaluator=curve, record=record, quiet=True, generator=th.Generator())
     final = run_eval(cfg.train.eval_episodes, 10_000)
     with th.no_grad():

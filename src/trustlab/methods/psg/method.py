@@ -42,28 +42,15 @@ class _Segmenter(torch.nn.Module):
         return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=self.cfg.lr, total_steps=steps, pct_start=0.15)
 
 
-class _TorchOrder(torch.utils.data.Sampler):
-    """Each epoch one ``torch.randperm`` from ``generator`` cut into batches (the last one short); no ``set_epoch``:
-    the order continues the generator's stream."""
-
-    def __init__(self, n: int, batch_size: int, generator: torch.Generator) -> None:
-        self.n, self.batch_size, self.generator = n, batch_size, generator
-
-    def __len__(self) -> int:
-        return -(-self.n // self.batch_size)
-
-    def __iter__(self) -> Any:
-        order = torch.randperm(self.n, generator=self.generator)
-        for s in range(0, self.n, self.batch_size):
-            yield order[s : s + self.batch_size].tolist()
-
-
-class _NumpyOrder(_TorchOrder):
-    """As :class:`_TorchOrder` with a numpy ``permutation`` from ``rng`` (the relation head's stream, which its
-    steps also draw from for the background pairs)."""
+class _NumpyOrder(torch.utils.data.Sampler):
+    """As :class:`~trustlab.engine.fit.StreamBatchSampler` with a numpy ``permutation`` from ``rng`` (the relation
+    head's stream, which its steps also draw from for the background pairs)."""
 
     def __init__(self, n: int, batch_size: int, rng: np.random.Generator) -> None:
         self.n, self.batch_size, self.rng = n, batch_size, rng
+
+    def __len__(self) -> int:
+        return -(-self.n // self.batch_size)
 
     def __iter__(self) -> Any:
         perm = self.rng.permutation(self.n)
@@ -81,7 +68,7 @@ def _engine_config(epochs: int, lr: float, train: TwoStageTrainConfig) -> Any:
 def train_segmenter(tr: Prepared, num_classes: int, cfg: TwoStageConfig, batch_size: int, seed: int,
                     train: TwoStageTrainConfig | None = None) -> Any:
     """Stage 1 through :func:`trustlab.engine.fit.fit` (``train.grad_clip`` / ``grad_accum_steps`` act)."""
-    from trustlab.engine.fit import TensorRows, fit
+    from trustlab.engine.fit import StreamBatchSampler, TensorRows, fit
     from trustlab.methods.psg.twostage import TinyPanoptic, boundary_target
 
     train = train or TwoStageTrainConfig(seed=seed)
@@ -99,7 +86,7 @@ def train_segmenter(tr: Prepared, num_classes: int, cfg: TwoStageConfig, batch_s
     freq = torch.bincount(target[target >= 0].flatten(), minlength=num_classes).double() + 1.0
     weight = freq.pow(-0.5)
     weight = (weight / weight.mean()).float()
-    order = _TorchOrder(len(tr), batch_size, torch.Generator().manual_seed(seed))
+    order = StreamBatchSampler(len(tr), batch_size, torch.Generator().manual_seed(seed))
     fit(_Segmenter(net, tr.images, target, bnd, weight, cfg), TensorRows(torch.arange(len(tr))),
         _engine_config(cfg.seg_epochs, cfg.lr, train), batch_sampler=order, collate_fn=TensorRows.collate, quiet=True,
         generator=torch.Generator())

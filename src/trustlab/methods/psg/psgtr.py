@@ -316,33 +316,17 @@ class PSGTRTrainable(nn.Module):
         return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=self.m.lr, total_steps=steps, pct_start=0.1)
 
 
-class EpochOrder(torch.utils.data.Sampler):
-    """Each epoch one ``randperm`` of the scenes from ``generator``, cut into batches (the last one short); the
-    order continues the generator's stream from epoch to epoch (no ``set_epoch``)."""
-
-    def __init__(self, n: int, batch_size: int, generator: torch.Generator) -> None:
-        self.n, self.batch_size, self.generator = n, batch_size, generator
-
-    def __len__(self) -> int:
-        return -(-self.n // self.batch_size)
-
-    def __iter__(self) -> Any:
-        order = torch.randperm(self.n, generator=self.generator)
-        for b in range(0, self.n, self.batch_size):
-            yield order[b : b + self.batch_size].tolist()
-
-
 def train_psgtr(net: PSGTR, tr: Any, cfg: PSGTRRecipeConfig, ctx: Any) -> None:
     """``method.epochs`` epochs through :func:`trustlab.engine.fit.fit` (``train.seed`` orders the batches,
     ``train.grad_clip`` and ``train.grad_accum_steps`` act); one ``metrics.jsonl`` row per epoch (mean step loss)."""
-    from trustlab.engine.fit import TensorRows, fit
+    from trustlab.engine.fit import StreamBatchSampler, TensorRows, fit
     from trustlab.experiment import TrainConfig
 
     m, size, t = cfg.method, cfg.data.image_size, cfg.train
     tgts = [targets_for(tr.masks[i], tr.labels[i], tr.rels[i], size) for i in range(len(tr))]
     tcfg = TrainConfig(epochs=m.epochs, lr=m.lr, grad_clip=t.grad_clip, grad_accum_steps=t.grad_accum_steps,
                        device="cpu", seed=t.seed, eval_every=m.epochs)
-    order = EpochOrder(len(tr), cfg.data.batch_size, torch.Generator().manual_seed(t.seed))
+    order = StreamBatchSampler(len(tr), cfg.data.batch_size, torch.Generator().manual_seed(t.seed))
     result = fit(PSGTRTrainable(net, tr.images, tgts, m), TensorRows(torch.arange(len(tr))), tcfg,
                  batch_sampler=order, collate_fn=TensorRows.collate, quiet=True, generator=torch.Generator())
     for epoch, row in enumerate(result.history):
