@@ -92,7 +92,7 @@ LEARNED_LEVEL_SRCC = 0.5
 # 2-5 were queued together before any of their test results was read (the count: the whole partitions done by a
 # fixed wall-clock time, results-blind); a denser test-patch draw and averaging training seeds were checked on
 # validation folds first and reduce nothing per CPU-s (README "Variance reduction").
-QUICK_REPEATS = list(range(6))
+QUICK_REPEATS = list(range(14))
 CLAIM_REPEATS: dict[str, dict[str, list[int]]] = {"quick": {c: QUICK_REPEATS for c in (MS_PMT, MS, PMT)}}
 _BUDGET = ("more folds are over this project's CPU budget (~11 CPU-s a run, two runs a fold per comparison): deciding "
            "the effect of interest needs a bigger budget or a less noisy regime")

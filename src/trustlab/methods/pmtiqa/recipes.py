@@ -19,9 +19,11 @@ from trustlab.recipes import Recipe, register_recipe
 
 DEFAULTS: dict[str, Any] = {
     "model": {"name": "resnet18", "width": 0.125},
-    # eval_every = epochs: the val correlations once, after the last epoch (--set train.eval_every=1: a val curve)
+    # eval_every = epochs: the val correlations once, after the last epoch (--set train.eval_every=1: a val curve).
+    # warmup_epochs 1 (linear): from scratch at lr 3e-3 with no warm-up, 1 of 49 +MS quick runs never left the mean
+    # predictor (train L1 18.0 -> 17.5); with it none of 56 validation probes stalled (README "Warm-up").
     "train": {"epochs": 8, "optimizer": "adam", "lr": 3e-3, "weight_decay": 5e-4, "schedule": "cosine",
-              "eval_every": 8},
+              "warmup_epochs": 1, "eval_every": 8},
 }
 TINY: dict[str, Any] = {"train.epochs": 2, "data.max_train": 64, "method.test_patches": 1}
 
