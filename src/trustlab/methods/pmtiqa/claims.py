@@ -94,7 +94,10 @@ LEARNED_LEVEL_SRCC = 0.5
 # differences of partitions 0-1 (sd 0.108 / 0.109 / 0.119 for ms / pmt / ms-pmt -> 80 / 82 / 98 folds to detect
 # 0.03), rounded up to whole partitions (README "Warm-up"). The 42-fold bench without warm-up is in the README.
 QUICK_REPEATS = list(range(14))
-CLAIM_REPEATS: dict[str, dict[str, list[int]]] = {"quick": {c: QUICK_REPEATS for c in (MS_PMT, MS, PMT)}}
+# ms-helps, second stage: 25 partitions (175 units), fixed before their results from the spread of the first 98 units
+# on two kernel sets (native PASS, forced-down INCONCLUSIVE; README "Does the verdict survive another machine?")
+MS_REPEATS = list(range(25))
+CLAIM_REPEATS: dict[str, dict[str, list[int]]] = {"quick": {MS_PMT: QUICK_REPEATS, MS: MS_REPEATS, PMT: QUICK_REPEATS}}
 POWER_NOTES: dict[str, str] = {
     MS_PMT: "power: 116 folds needed to detect 0.03 at per-fold sd 0.129 (quick 2026-12-07, 98 folds); quick runs 98 "
             "(decided: the interval excludes 0.03)",
